@@ -1,0 +1,6 @@
+//! Block quantization formats as GGML stores them: the type table, dequantization,
+//! quantization and the dot-product kernels the engine runs on them.
+
+mod types;
+
+pub use types::{GgmlType, UnknownType};

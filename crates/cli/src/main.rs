@@ -1,1 +1,35 @@
-fn main() {}
+//! The `modelspec` command. Each subcommand lives in `cmd/<name>.rs` and only parses
+//! arguments, calls a library crate and prints; business logic stays in the libraries.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+#[derive(Parser)]
+#[command(name = "modelspec", version, about = "Declare, validate, run and measure AI models")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    // Each helper adds its subcommand here: `Name(cmd::name::Args)`.
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result: anyhow::Result<ExitCode> = match cli.command {
+        // `Command::Name(args) => cmd::name::run(args),`
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            // 2 = usage or I/O error, as for `validate`.
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,1 +1,1 @@
-pub fn placeholder() {}
+//! Artifact resolution and the local, content-addressed cache.

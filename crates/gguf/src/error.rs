@@ -28,6 +28,8 @@ pub enum GgufError {
         offset: u64,
         what: String,
     },
+    #[error("{path}: cannot write GGUF: {what}")]
+    Write { path: PathBuf, what: String },
     #[error("{path}: tensor '{tensor}': {what}")]
     BadTensor {
         path: PathBuf,

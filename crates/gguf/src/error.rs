@@ -13,7 +13,10 @@ pub enum GgufError {
     },
     #[error("{path}: not a GGUF file (magic bytes {found:02x?}, expected \"GGUF\")")]
     BadMagic { path: PathBuf, found: Vec<u8> },
-    #[error("{path}: GGUF version {version} is not supported (versions 2 and 3 are)")]
+    #[error(
+        "{path}: GGUF version {version} is not supported (versions 2 and 3 are; version 1 \
+         files predate August 2023 and must be re-converted)"
+    )]
     UnsupportedVersion { path: PathBuf, version: u32 },
     #[error("{path}: file truncated at byte {offset}: needed {needed} more bytes for {what}")]
     Truncated {

@@ -4,7 +4,7 @@
 //! anything is allocated or sliced, so a hostile file yields an error, never a panic or a read
 //! outside the mapping.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fs::File;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
@@ -74,6 +74,7 @@ pub struct GgufFile {
     data_offset: u64,
     metadata: Metadata,
     tensors: Vec<TensorInfo>,
+    by_name: HashMap<String, usize>,
 }
 
 impl std::fmt::Debug for GgufFile {
@@ -130,9 +131,20 @@ impl GgufFile {
         }
         let version = c.u32("the version")?;
         if version != 2 && version != 3 {
-            return Err(GgufError::UnsupportedVersion {
-                path: path.clone(),
-                version,
+            let swapped = version.swap_bytes();
+            return Err(if swapped == 2 || swapped == 3 {
+                c.invalid(
+                    4,
+                    format!(
+                        "this is a big-endian GGUF v{swapped} file; only little-endian files \
+                         are supported (convert it with llama.cpp's gguf tools)"
+                    ),
+                )
+            } else {
+                GgufError::UnsupportedVersion {
+                    path: path.clone(),
+                    version,
+                }
             });
         }
         let n_tensors = c.u64("the tensor count")?;
@@ -158,7 +170,7 @@ impl GgufFile {
             crate::writer::alignment_of(&metadata).map_err(|what| c.invalid(0, what))?;
 
         let mut raw = Vec::with_capacity(n_tensors as usize);
-        let mut names = HashSet::with_capacity(n_tensors as usize);
+        let mut by_name = HashMap::with_capacity(n_tensors as usize);
         for _ in 0..n_tensors {
             let at = c.pos;
             let name = c.string("a tensor name")?;
@@ -178,7 +190,7 @@ impl GgufFile {
             let offset = c.u64("a tensor offset")?;
             let ty =
                 GgmlType::from_id(ty_id).map_err(|e| bad_tensor(&path, &name, format!("{e}")))?;
-            if !names.insert(name.clone()) {
+            if by_name.insert(name.clone(), raw.len()).is_some() {
                 return Err(c.invalid(at, format!("duplicate tensor name '{name}'")));
             }
             raw.push((name, dims, ty, offset));
@@ -235,6 +247,7 @@ impl GgufFile {
             data_offset,
             metadata,
             tensors,
+            by_name,
         })
     }
 
@@ -268,13 +281,28 @@ impl GgufFile {
     }
 
     pub fn tensor(&self, name: &str) -> Option<&TensorInfo> {
-        self.tensors.iter().find(|t| t.name == name)
+        self.by_name.get(name).and_then(|&i| self.tensors.get(i))
     }
 
     /// The raw bytes of a tensor, borrowed from the mapping.
+    ///
+    /// # Panics
+    /// If `info` does not describe bytes of this file (it comes from another file's index):
+    /// that is a programming error, as every entry of [`tensors`](Self::tensors) was checked
+    /// against the file length when the index was read.
     pub fn tensor_data(&self, info: &TensorInfo) -> &[u8] {
-        // Offsets were checked against the file length when the index was read.
-        &self.bytes[info.offset as usize..(info.offset + info.size) as usize]
+        info.offset
+            .checked_add(info.size)
+            .and_then(|end| self.bytes.get(info.offset as usize..end as usize))
+            .unwrap_or_else(|| {
+                panic!(
+                    "tensor '{}' ({} bytes at {}) is not part of {}",
+                    info.name,
+                    info.size,
+                    info.offset,
+                    self.path.display()
+                )
+            })
     }
 
     /// The whole file's bytes (the mapping).

@@ -17,12 +17,15 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     // Each helper adds its subcommand here: `Name(cmd::name::Args)`.
+    /// Quantize a GGUF model (Q8_0, Q6_K, Q5_0 or llama.cpp's Q4_K_M mix).
+    Quantize(cmd::quantize::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<ExitCode> = match cli.command {
         // `Command::Name(args) => cmd::name::run(args),`
+        Command::Quantize(a) => cmd::quantize::run(a),
     };
     match result {
         Ok(code) => code,

@@ -24,6 +24,15 @@ pub(crate) fn f16_value(bits: u16) -> f32 {
 /// Values smaller than this in a whole group are treated as an all-zero group.
 pub(crate) const GROUP_MAX_EPS: f32 = 1e-15;
 
+/// Candidate inverse scales of [`make_qkx2_quants`]: `(rmin + rdelta * is + nmax) / range`
+/// for `is` in `0..=nstep`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ScaleSearch {
+    pub rmin: f32,
+    pub rdelta: f32,
+    pub nstep: i32,
+}
+
 /// Fits `x ≈ scale * L + min` with `L` in `0..=nmax` and `min <= 0`, minimising the
 /// `weights`-weighted squared error. Starts from the min/max grid, then tries `nstep + 1`
 /// candidate inverse scales `(rmin + rdelta * is + nmax) / (max - min)`, refitting scale and
@@ -35,10 +44,13 @@ pub(crate) fn make_qkx2_quants(
     weights: &[f32],
     l_out: &mut [u8],
     l_aux: &mut [u8],
-    rmin: f32,
-    rdelta: f32,
-    nstep: i32,
+    search: ScaleSearch,
 ) -> (f32, f32) {
+    let ScaleSearch {
+        rmin,
+        rdelta,
+        nstep,
+    } = search;
     let n = x.len();
     let mut min = x[0];
     let mut max = x[0];
@@ -191,7 +203,18 @@ mod tests {
         let x: Vec<f32> = (0..32).map(|i| 0.5 * (i % 16) as f32 - 1.0).collect();
         let w = vec![1.0f32; 32];
         let (mut l, mut aux) = ([0u8; 32], [0u8; 32]);
-        let (scale, neg_min) = make_qkx2_quants(15, &x, &w, &mut l, &mut aux, -1.0, 0.1, 20);
+        let (scale, neg_min) = make_qkx2_quants(
+            15,
+            &x,
+            &w,
+            &mut l,
+            &mut aux,
+            ScaleSearch {
+                rmin: -1.0,
+                rdelta: 0.1,
+                nstep: 20,
+            },
+        );
         for i in 0..32 {
             let y = scale * l[i] as f32 - neg_min;
             assert!((y - x[i]).abs() < 1e-6, "{i}: {y} vs {}", x[i]);

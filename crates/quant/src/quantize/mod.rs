@@ -88,7 +88,7 @@ pub fn quantized_size(ty: GgmlType, row_len: usize, n_rows: usize) -> Result<usi
     if !can_quantize(ty) {
         return Err(QuantizeError::Unsupported(ty));
     }
-    if row_len == 0 || row_len % ty.block_len() != 0 {
+    if row_len == 0 || !row_len.is_multiple_of(ty.block_len()) {
         return Err(QuantizeError::RowLength { ty, row_len });
     }
     Ok(row_len / ty.block_len() * ty.block_bytes() * n_rows)
@@ -105,7 +105,7 @@ pub fn quantize_blocks(
     if !can_quantize(ty) {
         return Err(QuantizeError::Unsupported(ty));
     }
-    if src.len() % ty.block_len() != 0 {
+    if !src.len().is_multiple_of(ty.block_len()) {
         return Err(QuantizeError::RowLength {
             ty,
             row_len: src.len(),
@@ -148,7 +148,7 @@ pub fn quantize_rows(
     row_len: usize,
     threads: usize,
 ) -> Result<Vec<u8>, QuantizeError> {
-    if row_len == 0 || src.len() % row_len != 0 {
+    if row_len == 0 || !src.len().is_multiple_of(row_len) {
         return Err(QuantizeError::Size {
             what: "the input",
             expected: src.len().div_ceil(row_len.max(1)) * row_len,

@@ -11,7 +11,7 @@
 //! keeps whichever gives the smallest plain squared error after dequantization, so its error is
 //! never above the reference's, block by block.
 
-use super::common::{f16_bits, f16_value, make_qkx2_quants, nearest_int};
+use super::common::{ScaleSearch, f16_bits, f16_value, make_qkx2_quants, nearest_int};
 
 pub(crate) const BLOCK: usize = 256;
 pub(crate) const BYTES: usize = 144;
@@ -81,9 +81,11 @@ fn encode_reference(x: &[f32]) -> Encoded {
             &weights,
             &mut l[SUB * j..SUB * (j + 1)],
             &mut aux,
-            -1.0,
-            0.1,
-            20,
+            ScaleSearch {
+                rmin: -1.0,
+                rdelta: 0.1,
+                nstep: 20,
+            },
         );
         scales[j] = scale;
         mins[j] = min;
@@ -117,8 +119,8 @@ fn encode_reference(x: &[f32]) -> Encoded {
             continue;
         }
         let dm = dminf * lm[j] as f32;
-        for i in SUB * j..SUB * (j + 1) {
-            l[i] = code(x[i], sd, dm);
+        for (q, &v) in l[SUB * j..SUB * (j + 1)].iter_mut().zip(&x[SUB * j..]) {
+            *q = code(v, sd, dm);
         }
     }
     Encoded { d, dmin, ls, lm, l }
@@ -150,8 +152,8 @@ fn refine(x: &[f32], e: &mut Encoded) {
             e.ls[j] = choice.0;
             e.lm[j] = choice.1;
             let (sd, dm) = (df * choice.0 as f32, dminf * choice.1 as f32);
-            for i in SUB * j..SUB * (j + 1) {
-                e.l[i] = if sd != 0.0 { code(x[i], sd, dm) } else { 0 };
+            for (q, &v) in e.l[SUB * j..SUB * (j + 1)].iter_mut().zip(xs) {
+                *q = if sd != 0.0 { code(v, sd, dm) } else { 0 };
             }
         }
     }

@@ -67,13 +67,13 @@ fn encode_reference(x: &[f32]) -> Option<Encoded> {
         sc[ib] = nearest_int(iscale * scales[ib]).min(127) as i8;
     }
     let df = f16_value(d);
-    for j in 0..16 {
-        let sd = df * sc[j] as f32;
+    for ((ls, xs), &s) in l.chunks_exact_mut(SUB).zip(x.chunks_exact(SUB)).zip(&sc) {
+        let sd = df * s as f32;
         if sd == 0.0 {
             continue;
         }
-        for i in SUB * j..SUB * (j + 1) {
-            l[i] = code(x[i], sd);
+        for (q, &v) in ls.iter_mut().zip(xs) {
+            *q = code(v, sd);
         }
     }
     Some(Encoded { d, scales: sc, l })
@@ -99,8 +99,8 @@ fn refine(x: &[f32], e: &mut Encoded) {
         if choice != s0 {
             e.scales[j] = choice as i8;
             let sd = df * choice as f32;
-            for i in SUB * j..SUB * (j + 1) {
-                e.l[i] = if sd != 0.0 { code(x[i], sd) } else { 32 };
+            for (q, &v) in e.l[SUB * j..SUB * (j + 1)].iter_mut().zip(xs) {
+                *q = if sd != 0.0 { code(v, sd) } else { 32 };
             }
         }
     }

@@ -1,1 +1,335 @@
 //! Sampling: logits to the next token.
+//!
+//! The chain is llama.cpp's default order (`common/common.h`, `common_params_sampling::samplers`),
+//! restricted to the samplers we implement:
+//!
+//! 1. penalties over the last `penalty_last_n` accepted tokens (repetition, frequency, presence),
+//! 2. top-k,
+//! 3. top-p (nucleus),
+//! 4. min-p,
+//! 5. temperature,
+//! 6. a draw from the softmax of what is left, with our own seeded RNG.
+//!
+//! A temperature of 0 (or below) means greedy: the highest logit after the penalties, ties
+//! broken by the lowest token id. Candidates are always ordered by logit, then id, so every step
+//! is deterministic: the same seed and logits give the same tokens on every machine.
+//!
+//! The RNG is xoshiro256** (Blackman and Vigna), seeded through splitmix64 from the 64-bit seed;
+//! a draw is the top 53 bits of one output scaled to [0, 1).
+
+use std::collections::VecDeque;
+
+/// What the sampler does; the defaults are llama.cpp's (`common_params_sampling`), except the
+/// seed, which is fixed rather than random so that runs are reproducible by default.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplingParams {
+    /// Divides the logits; 0 or below means greedy.
+    pub temperature: f32,
+    /// Keep the k most likely tokens; 0 keeps all.
+    pub top_k: usize,
+    /// Keep the smallest set of most likely tokens whose probability reaches p; 1 keeps all.
+    pub top_p: f32,
+    /// Drop tokens less likely than `min_p` times the most likely one; 0 keeps all.
+    pub min_p: f32,
+    /// Logits of recently seen tokens: positive ones divided, negative ones multiplied; 1 = off.
+    pub repeat_penalty: f32,
+    /// Subtracted once per occurrence in the window.
+    pub frequency_penalty: f32,
+    /// Subtracted once if the token occurs in the window.
+    pub presence_penalty: f32,
+    /// How many recent tokens the penalties look at; 0 disables them.
+    pub penalty_last_n: usize,
+    pub seed: u64,
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        Self {
+            temperature: 0.8,
+            top_k: 40,
+            top_p: 0.95,
+            min_p: 0.05,
+            repeat_penalty: 1.0,
+            frequency_penalty: 0.0,
+            presence_penalty: 0.0,
+            penalty_last_n: 64,
+            seed: 0,
+        }
+    }
+}
+
+impl SamplingParams {
+    /// Greedy decoding: always the most likely token.
+    pub fn greedy() -> Self {
+        Self {
+            temperature: 0.0,
+            ..Self::default()
+        }
+    }
+
+    /// Checks the ranges; the message names the parameter and what is allowed.
+    pub fn validate(&self) -> Result<(), String> {
+        let finite = |name: &str, v: f32| {
+            if v.is_finite() {
+                Ok(())
+            } else {
+                Err(format!("{name} must be a finite number, got {v}"))
+            }
+        };
+        finite("temperature", self.temperature)?;
+        finite("frequency penalty", self.frequency_penalty)?;
+        finite("presence penalty", self.presence_penalty)?;
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return Err(format!("top-p must be in (0, 1], got {}", self.top_p));
+        }
+        if !(0.0..=1.0).contains(&self.min_p) {
+            return Err(format!("min-p must be in [0, 1], got {}", self.min_p));
+        }
+        if !(self.repeat_penalty.is_finite() && self.repeat_penalty > 0.0) {
+            return Err(format!(
+                "repeat penalty must be > 0 (1 = off), got {}",
+                self.repeat_penalty
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// xoshiro256**, seeded with splitmix64 (see the module note).
+#[derive(Debug, Clone)]
+pub struct Rng {
+    s: [u64; 4],
+}
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        let mut x = seed;
+        let mut next = || {
+            x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        Self {
+            s: [next(), next(), next(), next()],
+        }
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let s = &mut self.s;
+        let result = s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
+        let t = s[1] << 17;
+        s[2] ^= s[0];
+        s[3] ^= s[1];
+        s[1] ^= s[2];
+        s[0] ^= s[3];
+        s[2] ^= t;
+        s[3] = s[3].rotate_left(45);
+        result
+    }
+
+    /// Uniform in [0, 1).
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+}
+
+/// A token with its (adjusted) logit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candidate {
+    pub id: u32,
+    pub logit: f32,
+}
+
+/// Logits to tokens, one step at a time, with the recent history the penalties need.
+#[derive(Debug, Clone)]
+pub struct Sampler {
+    params: SamplingParams,
+    rng: Rng,
+    recent: VecDeque<u32>,
+}
+
+impl Sampler {
+    pub fn new(params: SamplingParams) -> Self {
+        let rng = Rng::new(params.seed);
+        Self {
+            params,
+            rng,
+            recent: VecDeque::new(),
+        }
+    }
+
+    pub fn params(&self) -> &SamplingParams {
+        &self.params
+    }
+
+    /// Records a token (of the prompt or generated) for the penalties, as llama.cpp's
+    /// `common_sampler_accept` does.
+    pub fn accept(&mut self, token: u32) {
+        if self.params.penalty_last_n == 0 {
+            return;
+        }
+        if self.recent.len() == self.params.penalty_last_n {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(token);
+    }
+
+    /// Forgets the history and restarts the RNG from the seed.
+    pub fn reset(&mut self) {
+        self.recent.clear();
+        self.rng = Rng::new(self.params.seed);
+    }
+
+    /// The next token for these logits (one per vocabulary entry). Does not [`accept`] it.
+    ///
+    /// [`accept`]: Sampler::accept
+    pub fn sample(&mut self, logits: &[f32]) -> u32 {
+        let mut cands: Vec<Candidate> = logits
+            .iter()
+            .enumerate()
+            // A NaN logit (a broken model) can never win.
+            .map(|(i, &l)| Candidate {
+                id: i as u32,
+                logit: if l.is_nan() { f32::NEG_INFINITY } else { l },
+            })
+            .collect();
+        if cands.is_empty() {
+            return 0;
+        }
+        let p = &self.params;
+        apply_penalties(&mut cands, &self.recent, p);
+        if p.temperature <= 0.0 {
+            return greedy(&cands);
+        }
+        top_k(&mut cands, p.top_k);
+        top_p(&mut cands, p.top_p);
+        min_p(&mut cands, p.min_p);
+        temperature(&mut cands, p.temperature);
+        draw(&cands, self.rng.next_f64())
+    }
+}
+
+/// llama.cpp's `llama_sampler_penalties_apply`: for each token seen `count` times in the window,
+/// a positive logit is divided by the repeat penalty and a negative one multiplied, then
+/// `count * frequency + presence` is subtracted.
+pub fn apply_penalties(cands: &mut [Candidate], recent: &VecDeque<u32>, p: &SamplingParams) {
+    let off = p.repeat_penalty == 1.0 && p.frequency_penalty == 0.0 && p.presence_penalty == 0.0;
+    if off || recent.is_empty() {
+        return;
+    }
+    let mut counts: Vec<(u32, u32)> = Vec::with_capacity(recent.len());
+    for &t in recent {
+        match counts.iter_mut().find(|(id, _)| *id == t) {
+            Some((_, c)) => *c += 1,
+            None => counts.push((t, 1)),
+        }
+    }
+    for (id, count) in counts {
+        // Candidates are still in id order here (penalties come first in the chain).
+        let Some(c) = cands.get_mut(id as usize).filter(|c| c.id == id) else {
+            continue;
+        };
+        if c.logit <= 0.0 {
+            c.logit *= p.repeat_penalty;
+        } else {
+            c.logit /= p.repeat_penalty;
+        }
+        c.logit -= count as f32 * p.frequency_penalty + p.presence_penalty;
+    }
+}
+
+/// Highest logit first; equal logits by lowest id.
+fn by_logit(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
+    b.logit.total_cmp(&a.logit).then(a.id.cmp(&b.id))
+}
+
+/// The highest logit, ties broken by the lowest id.
+pub fn greedy(cands: &[Candidate]) -> u32 {
+    cands
+        .iter()
+        .min_by(|a, b| by_logit(a, b))
+        .map_or(0, |c| c.id)
+}
+
+/// Keeps the `k` best (all when `k` is 0 or at least the count); leaves `cands` sorted.
+pub fn top_k(cands: &mut Vec<Candidate>, k: usize) {
+    if k > 0 && k < cands.len() {
+        cands.select_nth_unstable_by(k - 1, by_logit);
+        cands.truncate(k);
+    }
+    cands.sort_unstable_by(by_logit);
+}
+
+/// Probabilities of sorted candidates (softmax, max subtracted).
+fn softmax(cands: &[Candidate]) -> Vec<f64> {
+    let max = cands.first().map_or(0.0, |c| c.logit);
+    let exps: Vec<f64> = cands
+        .iter()
+        .map(|c| f64::from(c.logit - max).exp())
+        .collect();
+    let sum: f64 = exps.iter().sum();
+    exps.into_iter()
+        .map(|e| if sum > 0.0 { e / sum } else { 0.0 })
+        .collect()
+}
+
+/// Keeps the shortest prefix of the sorted candidates whose probability reaches `p` (at least
+/// one). Expects sorted candidates.
+pub fn top_p(cands: &mut Vec<Candidate>, p: f32) {
+    if p >= 1.0 || cands.len() <= 1 {
+        return;
+    }
+    let probs = softmax(cands);
+    let mut cum = 0.0;
+    let mut keep = cands.len();
+    for (i, q) in probs.iter().enumerate() {
+        cum += q;
+        if cum >= f64::from(p) {
+            keep = i + 1;
+            break;
+        }
+    }
+    cands.truncate(keep.max(1));
+}
+
+/// Keeps the candidates at least `p` times as likely as the best one: in logits,
+/// `logit >= max + ln(p)` (llama.cpp's form). Expects sorted candidates.
+pub fn min_p(cands: &mut Vec<Candidate>, p: f32) {
+    if p <= 0.0 || cands.len() <= 1 {
+        return;
+    }
+    let Some(max) = cands.first().map(|c| c.logit) else {
+        return;
+    };
+    let floor = max + p.ln();
+    let keep = cands.iter().take_while(|c| c.logit >= floor).count();
+    cands.truncate(keep.max(1));
+}
+
+pub fn temperature(cands: &mut [Candidate], t: f32) {
+    for c in cands {
+        c.logit /= t;
+    }
+}
+
+/// The candidate where the cumulative softmax first exceeds `u` (in [0, 1)).
+pub fn draw(cands: &[Candidate], u: f64) -> u32 {
+    let probs = softmax(cands);
+    let mut cum = 0.0;
+    for (c, q) in cands.iter().zip(&probs) {
+        cum += q;
+        if u < cum {
+            return c.id;
+        }
+    }
+    // Rounding left the sum just below u: the last candidate with any mass.
+    cands
+        .iter()
+        .zip(&probs)
+        .rev()
+        .find(|(_, q)| **q > 0.0)
+        .or(cands.first().map(|c| (c, &0.0)))
+        .map_or(0, |(c, _)| c.id)
+}

@@ -559,8 +559,8 @@ impl Tokenizer {
 
     /// The text of `ids`: pieces concatenated, control tokens left out, invalid UTF-8 replaced
     /// by U+FFFD. When the vocabulary prefixes a space on encoding (`add_space_prefix`), the
-    /// first token (or the first after a leading BOS) loses one leading space, so that decoding
-    /// an encoding gives the text back.
+    /// token right after a leading BOS loses one leading space, so that decoding an encoding
+    /// made with `add_bos` gives the text back (as llama-cpp-python's `detokenize`).
     pub fn decode(&self, ids: &[u32]) -> Result<String, TokenizerError> {
         let mut d = StreamDecoder::new(self);
         let mut out = String::new();

@@ -10,7 +10,7 @@ use super::{Tokenizer, TokenizerError};
 pub struct StreamDecoder<'a> {
     tok: &'a Tokenizer,
     pending: Vec<u8>,
-    /// Tokens seen so far (to know the first one, and the first after a leading BOS).
+    /// Tokens seen so far (to find the first after a leading BOS).
     seen: usize,
     leading_bos: bool,
 }
@@ -28,11 +28,11 @@ impl<'a> StreamDecoder<'a> {
     /// Adds one token; returns the text completed by it (possibly empty).
     pub fn push(&mut self, id: u32) -> Result<String, TokenizerError> {
         let mut piece = self.tok.text_piece(id)?;
-        let first_text_token = self.seen == 0 || (self.seen == 1 && self.leading_bos);
         if self.seen == 0 && Some(id) == self.tok.bos() {
             self.leading_bos = true;
-        } else if first_text_token && self.tok.add_space_prefix() {
-            // Encoding prefixed this space (llama.cpp strips it the same way).
+        } else if self.seen == 1 && self.leading_bos && self.tok.add_space_prefix() {
+            // Encoding prefixed this space to the text (llama-cpp-python strips it the same
+            // way). Generated text continues a prompt, so its first space is kept.
             piece = piece.strip_prefix(b" ").unwrap_or(piece);
         }
         self.seen += 1;

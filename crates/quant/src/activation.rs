@@ -188,13 +188,11 @@ impl QuantizedRow {
 
     /// Quantizes `x` as the activation type `ty`.
     pub fn quantize_as(&mut self, ty: GgmlType, x: &[f32]) -> Result<(), QuantError> {
-        let bytes = row_bytes(ty, x.len())?;
+        // On error the row is left empty, never holding a stale or half-written row.
+        self.len = 0;
+        let bytes = row_bytes(ty, x.len()).inspect_err(|_| self.data.clear())?;
         self.data.resize(bytes, 0);
-        if let Err(e) = quantize_activation_row(ty, x, &mut self.data) {
-            self.len = 0;
-            self.data.clear();
-            return Err(e);
-        }
+        quantize_activation_row(ty, x, &mut self.data).inspect_err(|_| self.data.clear())?;
         self.ty = ty;
         self.len = x.len();
         Ok(())

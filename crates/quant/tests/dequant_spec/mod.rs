@@ -119,3 +119,66 @@ pub const TYPES: [GgmlType; 13] = [
     GgmlType::Q6K,
     GgmlType::Q8K,
 ];
+
+/// The integer pieces of value `i` of a block: `x = f(d) · scale · q - f(dmin) · min` for the
+/// K-quants, `x = d · q (+ m)` for the 32-value types (scale 1, min 0 there).
+#[derive(Clone, Copy, Debug)]
+pub struct Parts {
+    pub q: i32,
+    pub scale: i32,
+    pub min: i32,
+}
+
+pub fn parts(ty: GgmlType, b: &[u8], i: usize) -> Parts {
+    let plain = |q: i32| Parts {
+        q,
+        scale: 1,
+        min: 0,
+    };
+    match ty {
+        GgmlType::Q4_0 => plain(nibble(b, 2 + i % 16, i / 16) as i32 - 8),
+        GgmlType::Q4_1 => plain(nibble(b, 4 + i % 16, i / 16) as i32),
+        GgmlType::Q5_0 => plain((nibble(b, 6 + i % 16, i / 16) + 16 * bit(b, 2, i)) as i32 - 16),
+        GgmlType::Q5_1 => plain((nibble(b, 8 + i % 16, i / 16) + 16 * bit(b, 4, i)) as i32),
+        GgmlType::Q8_0 => plain(b[2 + i] as i8 as i32),
+        GgmlType::Q8_1 => plain(b[4 + i] as i8 as i32),
+        GgmlType::Q8K => plain(b[4 + i] as i8 as i32),
+        GgmlType::Q4K | GgmlType::Q5K => {
+            let s = i / 32;
+            let qs = if ty == GgmlType::Q4K { 16 } else { 48 };
+            let mut q = nibble(b, qs + 32 * (s / 2) + i % 32, s % 2);
+            if ty == GgmlType::Q5K {
+                q += 16 * bit(b, 16 + i % 32, s);
+            }
+            let (sc, m) = k_scale_min(b, 4, s);
+            Parts {
+                q: q as i32,
+                scale: sc as i32,
+                min: m as i32,
+            }
+        }
+        GgmlType::Q6K => {
+            let (h, k, l) = (i / 128, (i % 128) / 32, i % 32);
+            let lo = nibble(b, 64 * h + 32 * (k % 2) + l, k / 2);
+            let hi = (b[128 + 32 * h + l] as u32 >> (2 * k)) & 3;
+            Parts {
+                q: (lo + 16 * hi) as i32 - 32,
+                scale: b[192 + i / 16] as i8 as i32,
+                min: 0,
+            }
+        }
+        other => panic!("{other} has no integer parts"),
+    }
+}
+
+/// The block's f16/f32 scales `(d, dmin or m or s)` as the format stores them.
+pub fn scales(ty: GgmlType, b: &[u8]) -> (f32, f32) {
+    match ty {
+        GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 => (f16(b, 0), 0.0),
+        GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q8_1 => (f16(b, 0), f16(b, 2)),
+        GgmlType::Q4K | GgmlType::Q5K => (f16(b, 0), f16(b, 2)),
+        GgmlType::Q6K => (f16(b, 208), 0.0),
+        GgmlType::Q8K => (f32::from_le_bytes([b[0], b[1], b[2], b[3]]), 0.0),
+        other => panic!("{other} has no block scales"),
+    }
+}

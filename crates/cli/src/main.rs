@@ -17,6 +17,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     // Each helper adds its subcommand here: `Name(cmd::name::Args)`.
+    /// Describe a GGUF file: architecture, metadata, tensors, sizes, memory needs.
+    Inspect(cmd::inspect::Args),
     /// Quantize a GGUF model (Q8_0, Q6_K, Q5_0 or llama.cpp's Q4_K_M mix).
     Quantize(cmd::quantize::Args),
 }
@@ -25,6 +27,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<ExitCode> = match cli.command {
         // `Command::Name(args) => cmd::name::run(args),`
+        Command::Inspect(a) => cmd::inspect::run(a),
         Command::Quantize(a) => cmd::quantize::run(a),
     };
     match result {

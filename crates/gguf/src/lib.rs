@@ -6,6 +6,7 @@
 mod error;
 mod metadata;
 mod reader;
+pub mod summary;
 mod writer;
 
 pub use error::{GgufError, MetaError};

@@ -61,7 +61,7 @@ pub enum TokenizerKind {
 
 enum Model {
     Spm {
-        byte_tokens: [Option<u32>; 256],
+        byte_tokens: Box<[Option<u32>; 256]>,
     },
     Bpe {
         merges: bpe::Merges,
@@ -155,6 +155,9 @@ const FIM_TEXTS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// `▁` (U+2581), SentencePiece's spelling of a space.
+const SPM_SPACE: &[u8] = "\u{2581}".as_bytes();
+
 fn malformed(key: &'static str, what: impl Into<String>) -> TokenizerError {
     TokenizerError::Malformed {
         key,
@@ -195,7 +198,7 @@ impl Tokenizer {
                 s.to_vec()
             }
         };
-        let mut types = match meta.get(KEY_TYPES) {
+        let types = match meta.get(KEY_TYPES) {
             None => vec![TokenType::Normal; n],
             Some(_) => {
                 let t = meta.get_int_array(KEY_TYPES)?;
@@ -289,19 +292,20 @@ impl Tokenizer {
                 None => detected.extend_from_slice(texts),
             }
         }
-        for (id, text) in tokens.iter().enumerate() {
-            if detected.contains(&text.as_str()) {
-                eog.push(id as u32);
-                types[id] = TokenType::Control;
+        let mut vocab = Vocab::new(tokens, scores, types);
+        // llama.cpp looks texts up in its text-to-id map, so a repeated text means its last id.
+        for text in detected {
+            if let Some(id) = vocab.lookup(text.as_bytes()) {
+                eog.push(id);
+                vocab.types[id as usize] = TokenType::Control;
             }
         }
         eog.sort_unstable();
         eog.dedup();
 
-        let vocab = Vocab::new(tokens, scores, types);
         let model = match pre {
             None => {
-                let mut byte_tokens = [None; 256];
+                let mut byte_tokens = Box::new([None; 256]);
                 let unk = id_key("tokenizer.ggml.unknown_token_id", Some(0))?;
                 for (b, slot) in byte_tokens.iter_mut().enumerate() {
                     *slot = vocab
@@ -351,8 +355,13 @@ impl Tokenizer {
                 }
                 (TokenType::Normal, Model::Spm { .. }) => {
                     // `▁` back to a space.
-                    let s = String::from_utf8_lossy(text).replace('\u{2581}', " ");
-                    bytes.extend_from_slice(s.as_bytes());
+                    let mut rest = text;
+                    while let Some(i) = rest.windows(3).position(|w| w == SPM_SPACE) {
+                        bytes.extend_from_slice(&rest[..i]);
+                        bytes.push(b' ');
+                        rest = &rest[i + 3..];
+                    }
+                    bytes.extend_from_slice(rest);
                 }
                 (TokenType::Byte, Model::Spm { .. }) => {
                     if let Some(b) = parse_byte_token(text) {

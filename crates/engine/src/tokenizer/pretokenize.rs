@@ -344,6 +344,38 @@ mod tests {
         assert_eq!(words(PreTokenizer::Qwen2, "(12)é"), ["(", "1", "2", ")é"]);
     }
 
+    /// Random texts split by Python's `regex` module with the same regexes
+    /// (testdata/gen_pretokenizer_splits.py).
+    #[test]
+    fn matches_a_regex_engine_on_random_texts() {
+        let cases: serde_json::Value =
+            serde_json::from_str(include_str!("testdata/pretokenizer_splits.json")).unwrap();
+        let cases = cases.as_array().unwrap();
+        assert!(cases.len() > 300);
+        let mut failures = Vec::new();
+        for c in cases {
+            let text = c["text"].as_str().unwrap();
+            for (name, pre) in [
+                ("gpt2", PreTokenizer::Gpt2),
+                ("llama3", PreTokenizer::Llama3),
+                ("qwen2", PreTokenizer::Qwen2),
+                ("default", PreTokenizer::Default),
+            ] {
+                let want: Vec<&str> = c[name]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|w| w.as_str().unwrap())
+                    .collect();
+                let got = words(pre, text);
+                if got != want {
+                    failures.push(format!("{name} {text:?}: want {want:?} got {got:?}"));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
     #[test]
     fn default_regex_list() {
         assert_eq!(

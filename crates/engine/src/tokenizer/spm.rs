@@ -12,7 +12,7 @@ use super::vocab::Vocab;
 pub(super) fn escape_whitespace(text: &[u8], out: &mut Vec<u8>) {
     for &b in text {
         if b == b' ' {
-            out.extend_from_slice("\u{2581}".as_bytes());
+            out.extend_from_slice(super::SPM_SPACE);
         } else {
             out.push(b);
         }

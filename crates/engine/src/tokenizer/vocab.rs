@@ -78,10 +78,12 @@ impl Vocab {
 }
 
 /// Open-addressing hash table of token ids keyed by their texts (stored in the vocabulary).
+/// Each slot keeps the high half of the key's hash, so that probing past other keys rarely
+/// touches their texts.
 #[derive(Default)]
 struct TextIndex {
-    /// id + 1, 0 = empty slot.
-    slots: Vec<u32>,
+    /// (id + 1, hash tag); id + 1 = 0 is an empty slot.
+    slots: Vec<(u32, u32)>,
     mask: usize,
 }
 
@@ -89,20 +91,22 @@ impl TextIndex {
     fn build(vocab: &Vocab) -> TextIndex {
         let cap = (vocab.len() * 2).next_power_of_two().max(16);
         let mut index = TextIndex {
-            slots: vec![0; cap],
+            slots: vec![(0, 0); cap],
             mask: cap - 1,
         };
         for id in 0..vocab.len() as u32 {
             let text = vocab.text(id);
-            let mut i = hash(text) as usize & index.mask;
+            let h = hash(text);
+            let tag = (h >> 32) as u32;
+            let mut i = h as usize & index.mask;
             loop {
                 match index.slots[i] {
-                    0 => {
-                        index.slots[i] = id + 1;
+                    (0, _) => {
+                        index.slots[i] = (id + 1, tag);
                         break;
                     }
-                    s if vocab.text(s - 1) == text => {
-                        index.slots[i] = id + 1;
+                    (s, t) if t == tag && vocab.text(s - 1) == text => {
+                        index.slots[i].0 = id + 1;
                         break;
                     }
                     _ => i = (i + 1) & index.mask,
@@ -116,11 +120,13 @@ impl TextIndex {
         if self.slots.is_empty() {
             return None;
         }
-        let mut i = hash(text) as usize & self.mask;
+        let h = hash(text);
+        let tag = (h >> 32) as u32;
+        let mut i = h as usize & self.mask;
         loop {
             match self.slots[i] {
-                0 => return None,
-                s if vocab.text(s - 1) == text => return Some(s - 1),
+                (0, _) => return None,
+                (s, t) if t == tag && vocab.text(s - 1) == text => return Some(s - 1),
                 _ => i = (i + 1) & self.mask,
             }
         }

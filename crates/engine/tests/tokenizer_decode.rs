@@ -1,0 +1,199 @@
+//! Decoding: round trips through real vocabularies, control tokens, bad ids, and streaming
+//! decode of characters split across byte tokens.
+
+use std::path::{Path, PathBuf};
+
+use ms_engine::tokenizer::{StreamDecoder, Tokenizer, TokenizerError};
+use ms_gguf::GgufFile;
+
+fn shared() -> PathBuf {
+    std::env::var_os("MODELSPEC_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")))
+}
+
+fn load(path: &Path) -> Tokenizer {
+    let file = GgufFile::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Tokenizer::from_gguf(&file).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn llama_spm() -> Tokenizer {
+    load(&shared().join("oracle/models/llama-spm-tiny.q8_0.gguf"))
+}
+
+fn qwen2_bpe() -> Tokenizer {
+    load(&shared().join("oracle/models/qwen2-bpe-tiny.q8_0.gguf"))
+}
+
+// TEMP until ms-fetch is a dev-dependency again: the cached default model.
+fn gemma() -> Tokenizer {
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap();
+    load(&home.join(
+        ".cache/modelspec/blobs/sha256/a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+    ))
+}
+
+const TEXTS: &[&str] = &[
+    "Hello world",
+    " Hello  world ",
+    "naïve café — “quotes” 日本語のテキストです。",
+    "emoji: 🙂🚀👩\u{200d}💻 and 🦙",
+    "def f(x):\n    return x ** 2\n\n",
+    "\u{a0}non-breaking\u{a0}space\t\ttabs",
+    "Ǆ\u{0301}𝔘𝔫𝔦𝔠𝔬𝔡𝔢 ꙮ",
+];
+
+/// Decodes `ids` one at a time; returns the chunks (the last one from `finish`).
+fn stream(tok: &Tokenizer, ids: &[u32]) -> Vec<String> {
+    let mut d = StreamDecoder::new(tok);
+    let mut chunks: Vec<String> = ids.iter().map(|&id| d.push(id).unwrap()).collect();
+    chunks.push(d.finish());
+    chunks
+}
+
+fn check_round_trips(tok: &Tokenizer) {
+    for text in TEXTS {
+        let ids = tok.encode(text, true, false);
+        assert_eq!(tok.decode(&ids).unwrap(), *text, "ids {ids:?}");
+        let chunks = stream(tok, &ids);
+        assert_eq!(chunks.concat(), *text);
+        assert_eq!(
+            chunks.last().map(String::as_str),
+            Some(""),
+            "nothing left over"
+        );
+    }
+}
+
+#[test]
+fn round_trips_llama_spm() {
+    check_round_trips(&llama_spm());
+}
+
+#[test]
+fn round_trips_qwen2_bpe() {
+    check_round_trips(&qwen2_bpe());
+}
+
+#[test]
+fn round_trips_gemma3() {
+    check_round_trips(&gemma());
+}
+
+/// Byte-fallback tokens spell a character over several tokens: nothing is emitted before the
+/// character is complete.
+#[test]
+fn streaming_holds_characters_split_across_byte_tokens() {
+    let tok = llama_spm();
+    let text = "a🙂日b";
+    let byte = |b: u8| tok.token_id(&format!("<0x{b:02X}>")).unwrap();
+    let mut ids = vec![tok.token_id("a").unwrap()];
+    ids.extend("🙂日".bytes().map(byte));
+    ids.push(tok.token_id("b").unwrap());
+    let chunks = stream(&tok, &ids);
+    assert_eq!(
+        chunks,
+        ["a", "", "", "", "🙂", "", "", "日", "b", ""],
+        "one chunk per token, then finish"
+    );
+    assert_eq!(tok.decode(&ids).unwrap(), text);
+
+    // The same through the real tokenizer: the encoding of rare characters uses byte tokens.
+    let ids = tok.encode("日本語のテキストです。🦙", false, false);
+    let chunks = stream(&tok, &ids);
+    assert!(
+        chunks.iter().any(String::is_empty),
+        "some character was split: {ids:?}"
+    );
+    assert_eq!(chunks.concat(), " 日本語のテキストです。🦙");
+}
+
+#[test]
+fn streaming_byte_level_bpe_splits() {
+    let tok = qwen2_bpe();
+    let text = "日本語のテキストです。👩\u{200d}💻";
+    let ids = tok.encode(text, false, false);
+    let chunks = stream(&tok, &ids);
+    assert!(
+        chunks.iter().any(String::is_empty),
+        "some character was split: {ids:?}"
+    );
+    assert_eq!(chunks.concat(), text);
+}
+
+#[test]
+fn streaming_replaces_invalid_and_unfinished_sequences() {
+    let tok = llama_spm();
+    let byte = |b: u8| tok.token_id(&format!("<0x{b:02X}>")).unwrap();
+    let a = tok.token_id("a").unwrap();
+    // A lead byte followed by a non-continuation: replaced as soon as it is known invalid.
+    assert_eq!(stream(&tok, &[byte(0xF0), a]), ["", "\u{FFFD}a", ""]);
+    // A stray continuation byte.
+    assert_eq!(stream(&tok, &[byte(0x80), a]), ["\u{FFFD}", "a", ""]);
+    // An unfinished character at the end.
+    assert_eq!(
+        stream(&tok, &[a, byte(0xE6), byte(0x97)]),
+        ["a", "", "", "\u{FFFD}"]
+    );
+    assert_eq!(
+        tok.decode(&[a, byte(0xE6), byte(0x97)]).unwrap(),
+        "a\u{FFFD}"
+    );
+}
+
+#[test]
+fn leading_space_is_stripped_only_after_a_leading_bos() {
+    let tok = llama_spm();
+    let bos = tok.bos().unwrap();
+    let hello = tok.token_id("▁Hello").unwrap();
+    assert_eq!(tok.decode(&[bos, hello, hello]).unwrap(), "Hello Hello");
+    // Generated text continues the prompt: its first space is part of it.
+    assert_eq!(tok.decode(&[hello, hello]).unwrap(), " Hello Hello");
+    // Gemma does not prefix a space, so nothing is stripped.
+    let g = gemma();
+    let ids = g.encode(" leading", true, false);
+    assert_eq!(ids[0], g.bos().unwrap());
+    assert_eq!(g.decode(&ids).unwrap(), " leading");
+}
+
+#[test]
+fn control_tokens_are_hidden_in_text_but_have_pieces() {
+    let g = gemma();
+    let ids = g.encode("<start_of_turn>user\nhi<end_of_turn>", true, true);
+    let sot = g.token_id("<start_of_turn>").unwrap();
+    let eot = g.token_id("<end_of_turn>").unwrap();
+    assert_eq!(ids.first(), g.bos().as_ref());
+    assert!(ids.contains(&sot) && ids.last() == Some(&eot));
+    assert_eq!(g.decode(&ids).unwrap(), "user\nhi");
+    assert_eq!(g.token_to_piece(sot).unwrap(), b"<start_of_turn>");
+    assert!(g.is_eog(eot));
+    // Without parse_special the markup is plain text and decodes back to itself.
+    let plain = g.encode("<start_of_turn>user", false, false);
+    assert!(!plain.contains(&sot));
+    assert_eq!(g.decode(&plain).unwrap(), "<start_of_turn>user");
+}
+
+#[test]
+fn out_of_range_ids_are_errors() {
+    for tok in [llama_spm(), qwen2_bpe()] {
+        let n = tok.vocab_size() as u32;
+        let err = tok.decode(&[1, n]).unwrap_err();
+        assert!(matches!(err, TokenizerError::IdOutOfRange { id, .. } if id == n));
+        assert!(err.to_string().contains(&n.to_string()));
+        assert!(tok.token_to_piece(u32::MAX).is_err());
+        assert!(StreamDecoder::new(&tok).push(n + 7).is_err());
+    }
+}
+
+#[test]
+fn empty_text() {
+    let tok = llama_spm();
+    assert!(tok.encode("", false, true).is_empty());
+    assert_eq!(tok.encode("", true, true), vec![tok.bos().unwrap()]);
+    let q = qwen2_bpe();
+    assert!(
+        q.encode("", true, true).is_empty(),
+        "qwen2-tiny adds no BOS"
+    );
+    assert_eq!(tok.decode(&[]).unwrap(), "");
+}

@@ -21,6 +21,14 @@ enum Command {
     Inspect(cmd::inspect::Args),
     /// Quantize a GGUF model (Q8_0, Q6_K, Q5_0 or llama.cpp's Q4_K_M mix).
     Quantize(cmd::quantize::Args),
+    /// Check ModelSpec files: schema, semantic rules, references (exit 0 ok, 1 findings, 2 I/O).
+    Validate(cmd::validate::Args),
+    /// Print the JSON Schema of a document type.
+    Schema(cmd::schema::Args),
+    /// Explain a validation rule (or list them all).
+    Explain(cmd::explain::Args),
+    /// Upgrade a piqc.ai/v1alpha1 ModelSpec to modelspec/v1, keeping comments.
+    Upgrade(cmd::upgrade::Args),
 }
 
 fn main() -> ExitCode {
@@ -29,6 +37,10 @@ fn main() -> ExitCode {
         // `Command::Name(args) => cmd::name::run(args),`
         Command::Inspect(a) => cmd::inspect::run(a),
         Command::Quantize(a) => cmd::quantize::run(a),
+        Command::Validate(a) => cmd::validate::run(a),
+        Command::Schema(a) => cmd::schema::run(a),
+        Command::Explain(a) => cmd::explain::run(a),
+        Command::Upgrade(a) => cmd::upgrade::run(a),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,135 @@
+//! Every finding `modelspec validate` can report: stable code, name, default level and docs.
+//! `modelspec explain CODE` prints these; SARIF output lists them as rules.
+
+use crate::diag::Severity;
+
+pub struct RuleInfo {
+    pub code: &'static str,
+    pub name: &'static str,
+    pub default: Severity,
+    /// Whether config files and flags may change the level. Input and parse problems cannot
+    /// be silenced: nothing after them can be checked.
+    pub configurable: bool,
+    /// One line.
+    pub summary: &'static str,
+    /// Why it matters and how to fix it.
+    pub doc: &'static str,
+}
+
+const E: Severity = Severity::Error;
+const W: Severity = Severity::Warning;
+
+macro_rules! rules {
+    ($( $code:literal $name:literal $level:ident $conf:literal $summary:literal $doc:literal ;)*) => {
+        pub const RULES: &[RuleInfo] = &[ $( RuleInfo { code: $code, name: $name, default: $level, configurable: $conf, summary: $summary, doc: $doc }, )* ];
+    };
+}
+
+rules! {
+"MS0001" "io-error" E false "The file could not be read."
+"The path does not exist, is not readable, or a directory/glob named no spec files. Exit code 2.";
+"MS0002" "file-too-large" E false "The file is larger than the 16 MiB limit."
+"ModelSpec documents are small text files. The limit stops a mistyped path to a model or a log from costing seconds and gigabytes. Point the command at the spec file.";
+"MS0003" "not-text" E false "The file is binary or not valid UTF-8."
+"Specs are UTF-8 YAML or JSON. A NUL byte or an invalid UTF-8 sequence means the path names something else (weights, an archive) or the file was saved in another encoding.";
+"MS0004" "empty-document" E false "The file or a YAML document in it is empty."
+"An empty file, a file with only comments, or an empty document between `---` markers has nothing to validate. Remove the empty document or fill it in.";
+"MS0005" "syntax-error" E false "The file is not valid YAML or JSON."
+"The parser stopped at the reported position. Common causes: tabs used for indentation, a missing `:` after a key, an unclosed quote or bracket. Documents before the error are still checked.";
+"MS0006" "duplicate-key" E false "A mapping has the same key twice."
+"YAML says keys are unique, but many parsers silently keep the last value, so a duplicate hides a typo or a merge accident. Remove one of them.";
+"MS0007" "too-deep" E false "The document nests deeper than 64 levels."
+"ModelSpec documents nest about 8 levels. Deeper input is not a spec and is refused before it can exhaust the stack of any tool that reads it.";
+"MS0008" "expansion-limit" E false "The document has more than 200,000 nodes after expanding aliases."
+"YAML aliases (`*name`) can make a small file expand exponentially (the \"billion laughs\" attack). Expansion is bounded; a real spec has a few hundred nodes.";
+"MS0009" "unsupported-yaml" E false "The document uses a YAML feature specs do not allow."
+"Custom tags (`!thing`), collections as mapping keys, and non-finite numbers (.inf, .nan) have no JSON equivalent. Write plain data.";
+"MS0100" "unknown-api-version" E true "apiVersion is missing or not one this tool knows."
+"Accepted: `modelspec/v1` (ours) and `piqc.ai/v1alpha1` (upstream). `modelspec upgrade FILE` turns a v1alpha1 document into v1.";
+"MS0101" "unknown-kind" E true "kind is missing or not ModelSpec / ExecutionPlan."
+"Every document names its kind: `ModelSpec` (both apiVersions) or `ExecutionPlan` (modelspec/v1).";
+"MS0102" "unknown-key" E true "A key is not part of the schema."
+"Every object in a ModelSpec is closed, so a misspelled key (`maxReplcias`) is an error instead of a setting that silently does nothing. The hint names the closest allowed key.";
+"MS0103" "missing-key" E true "A required key is missing."
+"For example metadata.name, spec.identity.model.framework and spec.runtime.accelerator are required. Add the key named in the finding.";
+"MS0104" "wrong-type" E true "A value has the wrong type."
+"E.g. a string where a number is expected. In YAML, `version: 1.0` is a number: quote it (`\"1.0\"`) when a string is meant; `yes`/`no` are strings in YAML 1.2, use true/false.";
+"MS0105" "invalid-value" E true "A value is not one of the allowed values."
+"Enumerated fields (serving.protocol, scaling.strategy, dependency role, artifact role and format...) accept a fixed set; the hint names the closest one.";
+"MS0106" "out-of-range" E true "A number is outside its allowed range."
+"E.g. accelerator.count must be at least 1 and ports must be between 1 and 65535.";
+"MS0107" "invalid-format" E true "A string does not have the required form."
+"E.g. artifact sha256 must be 64 lower-case hex digits and artifact uri must not be empty.";
+"MS0108" "schema-violation" E true "The document violates the schema in another way."
+"A schema constraint not covered by a more specific code. The message quotes the schema validator.";
+"MS0201" "vllm-needs-max-sequence-length" E true "framework vllm needs runtime.batch.maxSequenceLengthTokens."
+"The upstream validator's semantic rule: vLLM sizes its KV cache from the maximum sequence length, so the spec must state it.";
+"MS0202" "manual-scaling-min-ne-max" E true "scaling.strategy manual with minReplicas different from maxReplicas."
+"A manual strategy means nothing scales automatically, so a replica range is meaningless and usually a forgotten strategy change. Set minReplicas = maxReplicas or choose reactive/predictive.";
+"MS0203" "min-replicas-exceeds-max" E true "scaling.minReplicas exceeds scaling.maxReplicas."
+"No autoscaler can satisfy min > max (KServe rejects it at admission). Lower minReplicas or raise maxReplicas.";
+"MS0204" "warm-pool-exceeds-max-replicas" E true "scaling.warmPool.size exceeds scaling.maxReplicas."
+"Warm replicas count against the replica budget; a pool larger than maxReplicas can never be filled.";
+"MS0205" "serving-port-equals-metrics-port" E true "serving.port and observability.metrics.port are the same."
+"Two listeners cannot bind the same port; either the server or the metrics exporter would fail to start. Use distinct ports (e.g. 8000 and 9090).";
+"MS0206" "max-concurrency-below-batch-size" W true "serving.maxConcurrency is below runtime.batch.maxBatchSize."
+"Batches are formed from concurrent requests, so batches larger than maxConcurrency can never fill: either the batch size is unreachable or the concurrency limit is too low.";
+"MS0207" "probe-timeout-exceeds-request-timeout" W true "A probe timeout exceeds the request timeout."
+"A readiness or liveness probe that may wait longer than a full request cannot tell a slow server from a dead one. Keep probe timeouts well below serving.timeoutSeconds.";
+"MS0208" "accelerator-without-vendor" E true "A non-CPU accelerator has no vendor (modelspec/v1)."
+"In v1 only `type: cpu` may omit the vendor; for GPUs and NPUs the vendor decides the runtime and drivers.";
+"MS0209" "metrics-port-while-disabled" W true "observability.metrics.port is set while metrics are disabled."
+"A port for a disabled exporter is dead configuration and usually means metrics were meant to be on.";
+"MS0210" "max-replicas-zero" W true "scaling.maxReplicas is 0 while serving is configured."
+"With at most zero replicas the declared serving endpoint can never answer. Scale-to-zero needs maxReplicas >= 1 and minReplicas: 0.";
+"MS0301" "pii-with-debug-logging" E true "PII is allowed while logging at debug or trace."
+"Debug and trace logs record request and response bodies, so allowing PII at those levels writes personal data to logs. Log at info or above, or disallow PII.";
+"MS0302" "log-retention-below-audit-period" E true "Logs are kept for fewer days than the audit period."
+"governance.compliance.retention.logsDays is shorter than governance.compliance.audit.periodDays, so the evidence auditors may ask for will have been deleted.";
+"MS0303" "prod-artifact-without-sha256" E true "A spec labelled prod has an artifact without a sha256."
+"Production specs must pin what they run: without a digest the artifact behind a URI can change unnoticed. Add `sha256:` (64 hex digits) to each artifact. A spec is prod when metadata.labels environment/env/stage/tier is prod or production.";
+"MS0304" "pii-allowed-without-policy" W true "PII is allowed but no policy is named."
+"governance.compliance.pii.allowed: true should name the policy that governs the data (pii.policy).";
+"MS0305" "prod-without-owner" W true "A spec labelled prod names no owner."
+"Production models need someone accountable: set governance.owners (v1) or governance.compliance.governance.owner.";
+"MS0306" "approvals-exceed-owners" E true "More approvals are required than there are owners."
+"governance.approvals asks for N approvals in an environment but governance.owners lists fewer people, so promotion can never be approved.";
+"MS0401" "precision-contradicts-artifact" E true "The declared precision contradicts the artifact's quantization."
+"E.g. precision fp16 with a *.Q4_K_M.gguf weights file. The quantization is read from the artifact's `quantization` field or its file name. Fix whichever is wrong.";
+"MS0402" "duplicate-artifact" E true "Two artifacts have the same uri."
+"The same file listed twice is usually a copy-paste slip where the second entry should name another file.";
+"MS0403" "missing-weights-artifact" E true "The artifacts list has no entry with role weights."
+"A model cannot run without weights; add an artifact with `role: weights`.";
+"MS0501" "duplicate-dependency-id" E true "Two pipeline dependencies have the same id."
+"Dependency ids name edges in the serving graph and in metrics; they must be unique.";
+"MS0502" "unresolved-spec-ref" E true "A dependency's specRef does not resolve to a file."
+"specRef is a path relative to the spec's own file. The file must exist. URIs with a scheme (https://, s3://) are not resolved offline and are not checked.";
+"MS0503" "spec-ref-cycle" E true "specRefs form a cycle."
+"A dependency graph that leads back to the spec itself cannot be deployed in any order. The finding lists the cycle.";
+"MS0504" "dependency-latency-exceeds-target" E true "A required dependency alone exceeds the model's latency target."
+"interface.maxLatencyMs of a required dependency is larger than scaling.targetLatencyMsP95, so the p95 target is impossible even before the model runs.";
+"MS0505" "duplicate-pipeline-step" E true "Two steps of a pre/postprocess stage have the same name."
+"Step names identify steps in logs and traces; make them unique.";
+"MS0506" "invalid-spec-ref-target" W true "A specRef names a file that is not a ModelSpec."
+"The referenced file exists but could not be read as a ModelSpec (syntax error, or another kind).";
+"MS0601" "duplicate-behavior-rule-id" E true "Two behavior rules have the same id."
+"Tests refer to rules by id; ids must be unique.";
+"MS0602" "behavior-test-unknown-rule" E true "A behavior test refers to a rule that does not exist."
+"Each test's `rule` must be the id of a rule in spec.behavior.rules; the hint names the closest id.";
+"MS0603" "behavior-rule-without-test" W true "A behavior rule has no test."
+"A rule nobody tests is a wish. Add at least one test case with assertions.";
+"MS0604" "duplicate-behavior-test-id" E true "Two behavior tests have the same id."
+"Test ids appear in evaluation reports; they must be unique.";
+"MS0701" "unresolved-execution-plan" E true "spec.executionPlan.ref does not name an ExecutionPlan file."
+"The reference is a path relative to the spec. The file must exist and contain `kind: ExecutionPlan`.";
+}
+
+pub fn lookup(code: &str) -> Option<&'static RuleInfo> {
+    RULES
+        .iter()
+        .find(|r| r.code.eq_ignore_ascii_case(code) || r.name == code)
+}
+
+pub fn default_severity(code: &str) -> Severity {
+    lookup(code).map_or(Severity::Error, |r| r.default)
+}

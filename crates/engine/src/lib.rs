@@ -31,6 +31,7 @@ mod parallel;
 mod session;
 
 pub mod chat;
+pub mod generate;
 pub mod sampler;
 pub mod tokenizer;
 

@@ -264,10 +264,14 @@ impl Tokenizer {
             add_space_prefix = b;
         }
         if add_bos && bos.is_none() {
-            return Err(malformed(
-                "tokenizer.ggml.bos_token_id",
-                "missing, but tokenizer.ggml.add_bos_token asks for a BOS token",
-            ));
+            if meta.contains_key("tokenizer.ggml.add_bos_token") {
+                return Err(malformed(
+                    "tokenizer.ggml.bos_token_id",
+                    "missing, but tokenizer.ggml.add_bos_token asks for a BOS token",
+                ));
+            }
+            // Only the tokenizer family's default asked for one.
+            add_bos = false;
         }
         if add_eos && eos.is_none() {
             return Err(malformed(
@@ -669,6 +673,69 @@ mod tests {
         assert_ne!(tok.encode("<|im_end|>", false, false), vec![im_end]);
         assert_eq!(tok.decode(&[im_end]).unwrap(), "");
         assert_eq!(tok.token_to_piece(im_end).unwrap(), b"<|im_end|>");
+    }
+
+    fn bpe_meta(pre: &str, tokens: &[&str], merges: &[&str]) -> Metadata {
+        let mut m = Metadata::default();
+        m.insert(KEY_MODEL, Value::String("gpt2".into()));
+        m.insert(KEY_PRE, Value::String(pre.into()));
+        let mut all: Vec<String> = bpe::byte_to_char_table()
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        all.extend(tokens.iter().map(|t| t.to_string()));
+        m.insert(KEY_TOKENS, Value::Array(Array::String(all)));
+        m.insert(
+            KEY_MERGES,
+            Value::Array(Array::String(
+                merges.iter().map(|t| t.to_string()).collect(),
+            )),
+        );
+        m
+    }
+
+    #[test]
+    fn bpe_merges_by_rank_over_pre_tokenized_words() {
+        let merges = ["a b", "Ġ ab", "1 2", "12 3", "c d"];
+        let tokens = ["ab", "Ġab", "12", "123", "cd", "abcd", "<|endoftext|>"];
+        let q = Tokenizer::from_metadata(&bpe_meta("qwen2", &tokens, &merges)).unwrap();
+        let id = |t: &str| q.token_id(t).unwrap();
+        let byte = |c: char| q.token_id(&c.to_string()).unwrap();
+        // qwen2 splits digits one by one, so "12" never forms; "Ġab" does.
+        assert_eq!(
+            q.encode("ab ab 123", false, false),
+            vec![
+                id("ab"),
+                id("Ġab"),
+                byte('Ġ'),
+                byte('1'),
+                byte('2'),
+                byte('3')
+            ]
+        );
+        assert_eq!(
+            q.decode(&q.encode("ab 123", false, false)).unwrap(),
+            "ab 123"
+        );
+        let l = Tokenizer::from_metadata(&bpe_meta("llama-bpe", &tokens, &merges)).unwrap();
+        assert_eq!(l.kind(), TokenizerKind::Bpe(PreTokenizer::Llama3));
+        // Llama 3 adds a BOS by default, but this vocabulary names none.
+        assert!(!l.adds_bos() && l.bos().is_none());
+        // Llama 3 takes a whole word that is a token as it is (ignore_merges): "abcd" has no
+        // merge path ("ab" + "cd" is not ranked) but is one token.
+        assert_eq!(
+            l.encode("abcd 123", false, false),
+            vec![id("abcd"), byte('Ġ'), id("123")]
+        );
+        assert_eq!(q.encode("abcd", false, false), vec![id("ab"), id("cd")]);
+        // <|endoftext|> ends generation and is a control token.
+        let eot = id("<|endoftext|>");
+        assert!(q.is_eog(eot));
+        assert_eq!(
+            q.encode("x<|endoftext|>", false, true),
+            vec![byte('x'), eot]
+        );
+        assert_eq!(q.decode(&[byte('x'), eot]).unwrap(), "x");
     }
 
     #[test]

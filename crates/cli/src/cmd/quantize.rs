@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args as ClapArgs;
-use half::{bf16, f16};
+use half::f16;
 use indicatif::{ProgressBar, ProgressStyle};
 use ms_gguf::{GgmlType, GgufFile, GgufWriter, Metadata, TensorDesc, TensorInfo, Value};
 use ms_quant::quantize::{Algorithm, can_quantize, quantize_rows};
@@ -20,7 +20,8 @@ use ms_quant::recipe::{self, Choice, ModelInfo, Target};
 
 #[derive(ClapArgs, Debug)]
 pub struct Args {
-    /// Input GGUF model (tensors in F32, F16 or BF16; quantized tensors are dequantized first).
+    /// Input GGUF model: F32, F16 or BF16 tensors (quantized tensors are dequantized first,
+    /// which loses precision).
     pub input: PathBuf,
     /// Output GGUF file (written to a temporary file and renamed when complete).
     pub output: PathBuf,
@@ -129,7 +130,8 @@ pub fn quantize_file(
         if !can_convert_from(t.ty) {
             bail!(
                 "{}: tensor '{}' is stored as {}, which modelspec quantize cannot read; \
-                 inputs must be F32, F16 or BF16 (convert the model to F16 GGUF first)",
+                 inputs must be F32, F16 or BF16 (or Q8_0, Q5_0, Q4_K, Q6_K and the other GGML \
+                 block types, which lose precision when requantized)",
                 input.display(),
                 t.name,
                 t.ty
@@ -307,25 +309,7 @@ fn is_block_quantized(ty: GgmlType) -> bool {
 }
 
 fn can_convert_from(ty: GgmlType) -> bool {
-    matches!(ty, GgmlType::F32 | GgmlType::F16 | GgmlType::Bf16)
-}
-
-fn to_f32(ty: GgmlType, data: &[u8]) -> Result<Vec<f32>> {
-    Ok(match ty {
-        GgmlType::F32 => data
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect(),
-        GgmlType::F16 => data
-            .chunks_exact(2)
-            .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect(),
-        GgmlType::Bf16 => data
-            .chunks_exact(2)
-            .map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect(),
-        other => bail!("cannot convert from {other}"),
-    })
+    ms_quant::can_dequantize(ty)
 }
 
 /// The output bytes of one tensor.
@@ -340,7 +324,7 @@ fn convert(
     if choice.ty == t.ty {
         return Ok(data.to_vec());
     }
-    let x = to_f32(t.ty, data)?;
+    let x = ms_quant::dequantize_to_vec(t.ty, data)?;
     if let Some(bad) = x.iter().position(|v| !v.is_finite()) {
         bail!("value {bad} is {} (not a finite number)", x[bad]);
     }

@@ -83,6 +83,8 @@ pub(crate) fn make_qkx2_quants(
         let diff = scale * l as f32 + min - x[i];
         best_error += weights[i] * (diff * diff);
     }
+    // Candidates are tried in order and each starts from the best min so far, so they cannot
+    // be evaluated independently.
     for is in 0..=nstep {
         iscale = (rmin + rdelta * is as f32 + nmax as f32) / (max - min);
         let (mut sum_l, mut sum_l2, mut sum_xl) = (0.0f32, 0.0f32, 0.0f32);

@@ -490,7 +490,7 @@ impl Tokenizer {
     /// (`<start_of_turn>`) become those tokens; user-defined tokens always do.
     pub fn encode(&self, text: &str, add_bos: bool, parse_special: bool) -> Vec<u32> {
         let bytes = text.as_bytes();
-        let fragments = self.specials.partition(&self.vocab, bytes, parse_special);
+        let fragments = self.specials.partition(&self.vocab, text, parse_special);
         let mut out = Vec::with_capacity(bytes.len() / 3 + 2);
         if add_bos && self.add_bos {
             out.extend(self.bos);
@@ -531,11 +531,9 @@ impl Tokenizer {
                 for f in fragments {
                     match f {
                         Fragment::Text(r) => {
-                            let Ok(s) = std::str::from_utf8(&bytes[r]) else {
-                                // Fragments end at special-token boundaries, which are whole
-                                // characters of valid text; unreachable, but never panic.
-                                continue;
-                            };
+                            // Fragments end at special-token boundaries, which are
+                            // character boundaries.
+                            let Some(s) = text.get(r) else { continue };
                             let cpts: Vec<char> = s.chars().collect();
                             let mut at = 0;
                             for len in pre.split(&cpts) {

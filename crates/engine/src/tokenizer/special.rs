@@ -4,11 +4,9 @@
 //! earlier tokens left over. User-defined tokens are always matched; control and unknown tokens
 //! only when `parse_special` is set.
 //!
-//! Instead of one substring search per special token (6,400 of them in Gemma's vocabulary), one
-//! pass over a trie collects every occurrence, then the occurrences are claimed in priority
-//! order, which gives the same partition.
+//! llama.cpp searches the text once per special token (6,400 of them in Gemma's vocabulary);
+//! one pass over a trie first finds which of them occur at all, and only those are searched.
 
-use std::collections::BTreeMap;
 use std::ops::Range;
 
 use super::vocab::{TokenType, Vocab};
@@ -82,14 +80,45 @@ impl SpecialTokens {
     pub(super) fn partition(
         &self,
         vocab: &Vocab,
-        text: &[u8],
+        text: &str,
         parse_special: bool,
     ) -> Vec<Fragment> {
         if text.is_empty() {
             return Vec::new();
         }
-        // (rank, start) of every occurrence of an enabled special token.
-        let mut occurrences: Vec<(u32, usize)> = Vec::new();
+        let mut fragments = vec![Fragment::Text(0..text.len())];
+        for rank in self.ranks_present(text.as_bytes(), parse_special) {
+            let id = self.by_rank[rank as usize];
+            // Special token texts are valid UTF-8, so matches fall on character boundaries.
+            let Ok(needle) = std::str::from_utf8(vocab.text(id)) else {
+                continue;
+            };
+            let mut next = Vec::with_capacity(fragments.len() + 2);
+            for f in fragments {
+                let Fragment::Text(r) = f else {
+                    next.push(f);
+                    continue;
+                };
+                let mut pos = r.start;
+                while let Some(m) = text[pos..r.end].find(needle) {
+                    if m > 0 {
+                        next.push(Fragment::Text(pos..pos + m));
+                    }
+                    next.push(Fragment::Token(id));
+                    pos += m + needle.len();
+                }
+                if pos < r.end {
+                    next.push(Fragment::Text(pos..r.end));
+                }
+            }
+            fragments = next;
+        }
+        fragments
+    }
+
+    /// The ranks of the enabled special tokens that occur in `text`, in priority order.
+    fn ranks_present(&self, text: &[u8], parse_special: bool) -> Vec<u32> {
+        let mut seen = vec![false; self.by_rank.len()];
         for start in 0..text.len() {
             let mut n = 0usize;
             for &b in &text[start..] {
@@ -100,52 +129,13 @@ impl SpecialTokens {
                 if let Some(rank) = self.nodes[n].rank
                     && (parse_special || !self.needs_parse_special[rank as usize])
                 {
-                    occurrences.push((rank, start));
+                    seen[rank as usize] = true;
                 }
             }
         }
-        if occurrences.is_empty() {
-            return vec![Fragment::Text(0..text.len())];
-        }
-        occurrences.sort_unstable();
-
-        // start -> (end, token id) of the claimed special tokens.
-        let mut claimed: BTreeMap<usize, (usize, u32)> = BTreeMap::new();
-        let mut current_rank = u32::MAX;
-        let mut resume_at = 0usize;
-        for (rank, start) in occurrences {
-            if rank != current_rank {
-                current_rank = rank;
-                resume_at = 0;
-            }
-            if start < resume_at {
-                continue;
-            }
-            let id = self.by_rank[rank as usize];
-            let end = start + vocab.text(id).len();
-            let overlaps = claimed
-                .range(..end)
-                .next_back()
-                .is_some_and(|(_, &(e, _))| e > start);
-            if !overlaps {
-                claimed.insert(start, (end, id));
-                resume_at = end;
-            }
-        }
-
-        let mut out = Vec::with_capacity(claimed.len() * 2 + 1);
-        let mut pos = 0usize;
-        for (start, (end, id)) in claimed {
-            if start > pos {
-                out.push(Fragment::Text(pos..start));
-            }
-            out.push(Fragment::Token(id));
-            pos = end;
-        }
-        if pos < text.len() {
-            out.push(Fragment::Text(pos..text.len()));
-        }
-        out
+        (0..seen.len() as u32)
+            .filter(|&r| seen[r as usize])
+            .collect()
     }
 }
 
@@ -169,7 +159,7 @@ mod tests {
             ("\n\n", UserDefined),
         ]);
         let st = SpecialTokens::new(&v);
-        let text = b"x\n\n\n<s>y";
+        let text = "x\n\n\n<s>y";
         assert_eq!(
             st.partition(&v, text, true),
             vec![
@@ -189,7 +179,7 @@ mod tests {
                 Fragment::Text(4..8),
             ]
         );
-        assert!(st.partition(&v, b"", true).is_empty());
+        assert!(st.partition(&v, "", true).is_empty());
     }
 
     #[test]
@@ -202,7 +192,7 @@ mod tests {
         ]);
         let st = SpecialTokens::new(&v);
         assert_eq!(
-            st.partition(&v, b"abcbc", false),
+            st.partition(&v, "abcbc", false),
             vec![Fragment::Token(2), Fragment::Token(1)]
         );
     }

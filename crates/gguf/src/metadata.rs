@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use crate::MetaError;
 
@@ -248,10 +249,81 @@ impl Array {
 }
 
 /// The metadata of one file, in file order, with lookup by key.
-#[derive(Clone, Debug, Default, PartialEq)]
+///
+/// Large arrays of strings read from a file (a vocabulary of 262,144 tokens, its merges) are
+/// validated when the file is opened but turned into `String`s only on first access, so
+/// opening a model does not pay for hundreds of thousands of allocations it may not need.
+#[derive(Clone, Default)]
 pub struct Metadata {
-    entries: Vec<(String, Value)>,
+    entries: Vec<(String, Slot)>,
     index: HashMap<String, usize>,
+}
+
+#[derive(Clone)]
+enum Slot {
+    Ready(Value),
+    Lazy(LazyValue),
+}
+
+/// A value whose bytes in the file were validated and are parsed on first access.
+#[derive(Clone)]
+pub(crate) struct LazyValue {
+    parse: fn(&[u8], usize) -> Value,
+    bytes: Arc<dyn AsRef<[u8]> + Send + Sync>,
+    at: usize,
+    cell: OnceLock<Value>,
+}
+
+impl LazyValue {
+    pub(crate) fn new(
+        bytes: Arc<dyn AsRef<[u8]> + Send + Sync>,
+        at: usize,
+        parse: fn(&[u8], usize) -> Value,
+    ) -> Self {
+        LazyValue {
+            parse,
+            bytes,
+            at,
+            cell: OnceLock::new(),
+        }
+    }
+}
+
+impl Slot {
+    fn value(&self) -> &Value {
+        match self {
+            Slot::Ready(v) => v,
+            Slot::Lazy(l) => l.cell.get_or_init(|| (l.parse)((*l.bytes).as_ref(), l.at)),
+        }
+    }
+
+    fn into_value(self) -> Value {
+        match self {
+            Slot::Ready(v) => v,
+            Slot::Lazy(l) => {
+                let LazyValue {
+                    parse,
+                    bytes,
+                    at,
+                    cell,
+                } = l;
+                cell.into_inner()
+                    .unwrap_or_else(|| parse((*bytes).as_ref(), at))
+            }
+        }
+    }
+}
+
+impl PartialEq for Metadata {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl fmt::Debug for Metadata {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
 }
 
 macro_rules! int_getter {
@@ -278,24 +350,31 @@ macro_rules! int_getter {
 impl Metadata {
     /// Inserts or replaces a key, keeping first-insertion order.
     pub fn insert(&mut self, key: impl Into<String>, value: Value) {
-        let key = key.into();
+        self.insert_slot(key.into(), Slot::Ready(value));
+    }
+
+    pub(crate) fn insert_lazy(&mut self, key: String, value: LazyValue) {
+        self.insert_slot(key, Slot::Lazy(value));
+    }
+
+    fn insert_slot(&mut self, key: String, slot: Slot) {
         if let Some(&i) = self.index.get(&key) {
-            self.entries[i].1 = value;
+            self.entries[i].1 = slot;
         } else {
             self.index.insert(key.clone(), self.entries.len());
-            self.entries.push((key, value));
+            self.entries.push((key, slot));
         }
     }
 
     pub fn remove(&mut self, key: &str) -> Option<Value> {
         let i = self.index.remove(key)?;
-        let (_, v) = self.entries.remove(i);
+        let (_, slot) = self.entries.remove(i);
         for idx in self.index.values_mut() {
             if *idx > i {
                 *idx -= 1;
             }
         }
-        Some(v)
+        Some(slot.into_value())
     }
 
     pub fn contains_key(&self, key: &str) -> bool {
@@ -303,11 +382,11 @@ impl Metadata {
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.index.get(key).map(|&i| &self.entries[i].1)
+        self.index.get(key).map(|&i| self.entries[i].1.value())
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v))
+        self.entries.iter().map(|(k, v)| (k.as_str(), v.value()))
     }
 
     pub fn len(&self) -> usize {

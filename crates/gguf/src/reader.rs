@@ -8,18 +8,21 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use memmap2::Mmap;
 use ms_quant::GgmlType;
 
 use crate::GgufError;
-use crate::metadata::{Array, Metadata, Value, ValueType};
+use crate::metadata::{Array, LazyValue, Metadata, Value, ValueType};
 
 pub const DEFAULT_ALIGNMENT: u64 = 32;
 /// GGML tensors have at most four dimensions.
 pub const MAX_DIMS: usize = 4;
 /// Arrays nested deeper than this are rejected (no real file nests more than twice).
 const MAX_ARRAY_DEPTH: usize = 8;
+/// String arrays at least this long are validated at open and materialized on first access.
+const LAZY_MIN_STRINGS: u64 = 1024;
 
 /// One tensor's index entry. `offset` is absolute within the file.
 #[derive(Clone, Debug, PartialEq)]
@@ -55,6 +58,12 @@ enum Backing {
     Owned(Vec<u8>),
 }
 
+impl AsRef<[u8]> for Backing {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
 impl Deref for Backing {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
@@ -68,7 +77,7 @@ impl Deref for Backing {
 /// An open GGUF file: metadata and tensor index parsed, tensor data left in the mapping.
 pub struct GgufFile {
     path: PathBuf,
-    bytes: Backing,
+    bytes: Arc<Backing>,
     version: u32,
     alignment: u64,
     data_offset: u64,
@@ -117,6 +126,7 @@ impl GgufFile {
     }
 
     fn parse(path: PathBuf, bytes: Backing) -> Result<Self, GgufError> {
+        let bytes = Arc::new(bytes);
         let mut c = Cursor {
             buf: &bytes,
             pos: 0,
@@ -159,11 +169,18 @@ impl GgufFile {
             let at = c.pos;
             let key = c.string("a metadata key")?;
             let ty = c.value_type("the type of metadata key")?;
-            let value = c.value(ty, 0)?;
             if metadata.contains_key(&key) {
                 return Err(c.invalid(at, format!("duplicate metadata key '{key}'")));
             }
-            metadata.insert(key, value);
+            if ty == ValueType::Array && c.is_long_string_array() {
+                let array_at = c.pos;
+                c.validate_string_array()?;
+                let shared: Arc<dyn AsRef<[u8]> + Send + Sync> = bytes.clone();
+                metadata.insert_lazy(key, LazyValue::new(shared, array_at, materialize_array));
+            } else {
+                let value = c.value(ty, 0)?;
+                metadata.insert(key, value);
+            }
         }
 
         let alignment =
@@ -417,6 +434,11 @@ impl<'a> Cursor<'a> {
     }
 
     fn string(&mut self, what: &str) -> Result<String, GgufError> {
+        self.str(what).map(str::to_owned)
+    }
+
+    /// A string borrowed from the buffer, validated.
+    fn str(&mut self, what: &str) -> Result<&'a str, GgufError> {
         let at = self.pos;
         let len = self.u64(what)?;
         if len > self.remaining() as u64 {
@@ -428,8 +450,34 @@ impl<'a> Cursor<'a> {
             });
         }
         let bytes = self.take(len as usize, what)?;
-        String::from_utf8(bytes.to_vec())
+        // Most vocabulary entries are a few ASCII bytes, for which the general UTF-8
+        // validator's setup costs more than the check itself.
+        if bytes.is_ascii() {
+            // SAFETY: ASCII bytes are valid UTF-8.
+            return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
+        }
+        std::str::from_utf8(bytes)
             .map_err(|e| self.invalid(at, format!("{what} is not valid UTF-8: {e}")))
+    }
+
+    /// Whether an array value starting here holds at least `LAZY_MIN_STRINGS` strings.
+    fn is_long_string_array(&self) -> bool {
+        let head = self.buf.get(self.pos..self.pos + 12);
+        head.is_some_and(|h| {
+            h[..4] == ValueType::String.id().to_le_bytes()
+                && u64::from_le_bytes(h[4..].try_into().unwrap_or([0; 8])) >= LAZY_MIN_STRINGS
+        })
+    }
+
+    /// Checks an array of strings (lengths within the file, UTF-8) without keeping it.
+    fn validate_string_array(&mut self) -> Result<(), GgufError> {
+        self.value_type("an array's element type")?;
+        let n = self.u64("an array's length")?;
+        self.check_count(n, 8, "array elements")?;
+        for _ in 0..n {
+            self.str("an array string")?;
+        }
+        Ok(())
     }
 
     fn value_type(&mut self, what: &str) -> Result<ValueType, GgufError> {
@@ -536,4 +584,23 @@ impl<'a> Cursor<'a> {
             }
         })
     }
+}
+
+/// Parses an array value that [`Cursor::validate_string_array`] accepted when the file was
+/// opened. The same checks run again; should the bytes have changed on disk since (the
+/// mapping is shared), the array ends at the first bad entry instead of panicking.
+fn materialize_array(buf: &[u8], at: usize) -> Value {
+    let path = Path::new("");
+    let mut c = Cursor { buf, pos: at, path };
+    let parsed = c.value_type("").and_then(|_| c.u64("")).map(|n| {
+        let mut v = Vec::with_capacity(usize::try_from(n).unwrap_or(0).min(buf.len() / 8));
+        for _ in 0..n {
+            match c.string("") {
+                Ok(s) => v.push(s),
+                Err(_) => break,
+            }
+        }
+        v
+    });
+    Value::Array(Array::String(parsed.unwrap_or_default()))
 }

@@ -281,3 +281,43 @@ fn written_files_can_be_corrupted_into_each_error() {
     bytes[ty_at..ty_at + 4].copy_from_slice(&1000u32.to_le_bytes());
     expect_err(&B(bytes), "unknown tensor type id 1000");
 }
+
+/// A key holding an array of `n` strings "t0", "t1", ... (long enough to be read lazily).
+fn string_array(b: &mut B, key: &str, n: usize) {
+    b.str(key).u32(9).u32(8).u64(n as u64);
+    for i in 0..n {
+        b.str(&format!("t{i}"));
+    }
+}
+
+#[test]
+fn long_string_arrays_are_fully_validated_at_open() {
+    let mut ok = B::header(3, 0, 2);
+    string_array(&mut ok, "tokenizer.ggml.tokens", 3000);
+    ok.kv_u32("after", 5);
+    let f = ok.open().unwrap();
+    let tokens = f.metadata().get_str_array("tokenizer.ggml.tokens").unwrap();
+    assert_eq!(tokens.len(), 3000);
+    assert_eq!(tokens[2999], "t2999");
+    assert_eq!(f.metadata().get_u32("after"), Ok(5));
+
+    // Invalid UTF-8 deep inside the array.
+    let mut b = B::header(3, 0, 1);
+    string_array(&mut b, "tokens", 2000);
+    let pos = b.0.len() - 3; // inside the last string, "t1999"
+    b.0[pos] = 0xff;
+    expect_err(&b, "an array string is not valid UTF-8");
+
+    // The last string runs past the end.
+    let mut b = B::header(3, 0, 1);
+    string_array(&mut b, "tokens", 2000);
+    b.0.truncate(b.0.len() - 1);
+    expect_err(&b, "truncated");
+
+    // More strings claimed than could fit.
+    let mut b = B::header(3, 0, 1);
+    string_array(&mut b, "tokens", 2000);
+    let count_at = 24 + 8 + "tokens".len() + 4 + 4;
+    b.0[count_at..count_at + 8].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    expect_err(&b, "array elements cannot fit");
+}

@@ -239,3 +239,32 @@ fn an_existing_file_is_replaced_only_on_finish() {
     let f = GgufFile::open(&path).unwrap();
     assert_eq!(f.tensor_data(&f.tensors()[0]), [1; 8]);
 }
+
+#[test]
+fn long_string_arrays_read_back_and_can_be_taken_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vocab.gguf");
+    let tokens: Vec<String> = (0..5000).map(|i| format!("▁tok{i}")).collect();
+    let mut m = Metadata::default();
+    m.insert(
+        "tokenizer.ggml.tokens",
+        Value::Array(Array::String(tokens.clone())),
+    );
+    m.insert("n", Value::U32(1));
+    GgufWriter::create(&path, &m, &[])
+        .unwrap()
+        .finish()
+        .unwrap();
+
+    let f = GgufFile::open(&path).unwrap();
+    assert_eq!(f.metadata(), &m);
+    let copy = f.metadata().clone();
+    assert_eq!(copy.get_str_array("tokenizer.ggml.tokens").unwrap(), tokens);
+    let mut owned = f.metadata().clone();
+    assert_eq!(
+        owned.remove("tokenizer.ggml.tokens"),
+        Some(Value::Array(Array::String(tokens)))
+    );
+    assert_eq!(owned.len(), 1);
+    assert_eq!(owned.get_u32("n"), Ok(1));
+}

@@ -197,3 +197,52 @@ fn empty_text() {
     );
     assert_eq!(tok.decode(&[]).unwrap(), "");
 }
+
+/// A GGUF file whose tokenizer metadata is missing or broken: the error names the file and
+/// the key.
+#[test]
+fn files_with_missing_or_malformed_tokenizers() {
+    use ms_gguf::{Array, GgufWriter, Value};
+    let src = GgufFile::open(shared().join("oracle/models/llama-spm-tiny.q8_0.gguf")).unwrap();
+    let dir = std::env::temp_dir().join(format!("ms-tokenizer-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases: [(&str, fn(&mut ms_gguf::Metadata), &str); 3] = [
+        (
+            "no-tokenizer.gguf",
+            |m| {
+                m.remove("tokenizer.ggml.model");
+            },
+            "tokenizer.ggml.model",
+        ),
+        (
+            "no-tokens.gguf",
+            |m| {
+                m.remove("tokenizer.ggml.tokens");
+            },
+            "tokenizer.ggml.tokens",
+        ),
+        (
+            "bad-types.gguf",
+            |m| {
+                m.insert(
+                    "tokenizer.ggml.token_type",
+                    Value::Array(Array::I32(vec![1; 3])),
+                )
+            },
+            "tokenizer.ggml.token_type",
+        ),
+    ];
+    for (name, edit, key) in cases {
+        let mut meta = src.metadata().clone();
+        edit(&mut meta);
+        let path = dir.join(name);
+        GgufWriter::create(&path, &meta, &[])
+            .unwrap()
+            .finish()
+            .unwrap();
+        let file = GgufFile::open(&path).unwrap();
+        let err = Tokenizer::from_gguf(&file).unwrap_err().to_string();
+        assert!(err.contains(name) && err.contains(key), "{err}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

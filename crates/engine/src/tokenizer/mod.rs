@@ -32,6 +32,12 @@ pub enum TokenizerError {
         #[source]
         source: Box<TokenizerError>,
     },
+    #[error(
+        "no tokenizer: metadata key 'tokenizer.ggml.model' is missing (the file carries no \
+         vocabulary; use a GGUF converted together with its tokenizer, as llama.cpp's \
+         convert_hf_to_gguf.py does)"
+    )]
+    NoTokenizer,
     #[error("tokenizer metadata: {0}")]
     Meta(#[from] MetaError),
     #[error("tokenizer metadata key '{key}': {what}")]
@@ -176,7 +182,9 @@ impl Tokenizer {
 
     /// Builds a tokenizer from GGUF metadata (the `tokenizer.ggml.*` keys).
     pub fn from_metadata(meta: &Metadata) -> Result<Tokenizer, TokenizerError> {
-        let model_name = meta.get_str(KEY_MODEL)?;
+        let model_name = meta
+            .get_str_opt(KEY_MODEL)?
+            .ok_or(TokenizerError::NoTokenizer)?;
         let tokens = meta.get_str_array(KEY_TOKENS)?;
         let n = tokens.len();
         if n == 0 {

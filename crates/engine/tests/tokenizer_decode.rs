@@ -206,7 +206,8 @@ fn files_with_missing_or_malformed_tokenizers() {
     let src = GgufFile::open(shared().join("oracle/models/llama-spm-tiny.q8_0.gguf")).unwrap();
     let dir = std::env::temp_dir().join(format!("ms-tokenizer-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let cases: [(&str, fn(&mut ms_gguf::Metadata), &str); 3] = [
+    type Edit = fn(&mut ms_gguf::Metadata);
+    let cases: [(&str, Edit, &str); 3] = [
         (
             "no-tokenizer.gguf",
             |m| {

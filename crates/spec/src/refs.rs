@@ -37,7 +37,12 @@ pub fn resolve(base: &Path, reference: &str) -> Target {
             return Target::Remote;
         }
     }
-    let joined = base.join(reference);
+    // `a/./b` reads badly in findings; `..` is kept (it may cross a symlink).
+    let joined: PathBuf = base
+        .join(reference)
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect();
     match joined.canonicalize() {
         Ok(p) if p.is_file() => Target::Found(p),
         _ => Target::Missing(joined),

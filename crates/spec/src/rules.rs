@@ -705,7 +705,7 @@ fn spec_refs(ctx: &Ctx, graph: &mut RefGraph, out: &mut Vec<Diagnostic>) {
                         ctx.diag(
                             "MS0506",
                             &ptr,
-                            format!("specRef `{r}` is a {kind}, not a ModelSpec"),
+                            format!("specRef `{r}` is of kind {kind}, not ModelSpec"),
                         )
                         .with_expected("kind: ModelSpec"),
                     ),
@@ -756,7 +756,7 @@ fn execution_plan(ctx: &Ctx, graph: &mut RefGraph, out: &mut Vec<Diagnostic>) {
                 ctx.diag(
                     "MS0701",
                     ptr,
-                    format!("`{r}` is a {kind}, not an ExecutionPlan"),
+                    format!("`{r}` is of kind {kind}, not ExecutionPlan"),
                 )
                 .with_expected("kind: ExecutionPlan"),
             ),

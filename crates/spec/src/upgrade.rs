@@ -138,6 +138,9 @@ pub fn upgrade_source(src: &Source) -> Result<Upgraded, Vec<Diagnostic>> {
         }
         originals.push(value);
     }
+    if upgraded > 0 && !src.is_json() {
+        modeline_edits(src, &mut edits);
+    }
     let text = if src.is_json() {
         let values: Vec<Value> = originals
             .iter()
@@ -252,6 +255,24 @@ fn raw_scalar(src: &Source, node: &Node) -> String {
     }
 }
 
+/// Points a `# yaml-language-server: $schema=...modelspec.v1alpha1...` modeline at the v1 schema.
+fn modeline_edits(src: &Source, edits: &mut Vec<(usize, usize, String)>) {
+    let mut offset = 0;
+    for line in src.text.split_inclusive('\n') {
+        if line.trim_start().starts_with("# yaml-language-server:")
+            && let Some(i) = line.find("modelspec.v1alpha1.")
+        {
+            let at = offset + i;
+            edits.push((
+                at,
+                at + "modelspec.v1alpha1.".len(),
+                "modelspec.v1.".to_owned(),
+            ));
+        }
+        offset += line.len();
+    }
+}
+
 fn document_edits(src: &Source, root: &Node, edits: &mut Vec<(usize, usize, String)>) {
     if let Some(api) = root.get("apiVersion") {
         edits.push((
@@ -353,10 +374,13 @@ mod tests {
 
     #[test]
     fn keeps_comments_and_round_trips() {
-        let text = "# top comment\napiVersion: piqc.ai/v1alpha1 # the upstream version\nkind: ModelSpec\nmetadata:\n  name: m\nspec:\n  identity:\n    model:\n      id: m\n      family: llama\n      task: chat\n      framework: llama.cpp\n      artifacts:\n        # pinned weights\n        modelUri: \"s3://bucket/model.gguf\" # v3\n        tokenizerUri: s3://bucket/tok\n  runtime:\n    accelerator: {vendor: intel, type: cpu, count: 1}\n";
+        let text = "# yaml-language-server: $schema=../schema/modelspec.v1alpha1.draft-07.schema.json\n# top comment\napiVersion: piqc.ai/v1alpha1 # the upstream version\nkind: ModelSpec\nmetadata:\n  name: m\nspec:\n  identity:\n    model:\n      id: m\n      family: llama\n      task: chat\n      framework: llama.cpp\n      artifacts:\n        # pinned weights\n        modelUri: \"s3://bucket/model.gguf\" # v3\n        tokenizerUri: s3://bucket/tok\n  runtime:\n    accelerator: {vendor: intel, type: cpu, count: 1}\n";
         let up = upgrade_source(&Source::from_text("a.yaml", text)).unwrap();
         assert_eq!(up.upgraded, 1);
         assert!(up.text.contains("# top comment"));
+        assert!(up.text.starts_with(
+            "# yaml-language-server: $schema=../schema/modelspec.v1.draft-07.schema.json\n"
+        ));
         assert!(
             up.text
                 .contains("apiVersion: modelspec/v1 # the upstream version")

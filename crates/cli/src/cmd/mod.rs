@@ -2,7 +2,9 @@
 
 pub mod explain;
 pub mod inspect;
+pub mod pull;
 pub mod quantize;
+pub mod run;
 pub mod schema;
 pub mod upgrade;
 pub mod validate;

@@ -25,6 +25,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     vocab.insert("tokenizer.ggml.add_bos_token", Value::Bool(true));
     GgufWriter::create(format!("{dir}/vocab.gguf"), &vocab, &[])?.finish()?;
 
+    // Long enough (>= 1024 strings) for the reader's lazily materialized path.
+    let mut long = Metadata::default();
+    let many: Vec<String> = (0..1100).map(|i| format!("▁{i}")).collect();
+    long.insert("tokenizer.ggml.tokens", Value::Array(Array::String(many)));
+    long.insert("general.architecture", Value::String("llama".into()));
+    GgufWriter::create(format!("{dir}/long-vocab.gguf"), &long, &[])?.finish()?;
+
     let mut all = vocab.clone();
     all.insert("general.alignment", Value::U32(64));
     all.insert("u8", Value::U8(1));

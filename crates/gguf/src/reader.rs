@@ -165,26 +165,35 @@ impl GgufFile {
         c.check_count(n_tensors, 24, "tensor entries")?;
 
         let mut metadata = Metadata::default();
+        let mut alignment_at = 0;
         for _ in 0..n_kv {
             let at = c.pos;
             let key = c.string("a metadata key")?;
-            let ty = c.value_type("the type of metadata key")?;
             if metadata.contains_key(&key) {
                 return Err(c.invalid(at, format!("duplicate metadata key '{key}'")));
             }
-            if ty == ValueType::Array && c.is_long_string_array() {
-                let array_at = c.pos;
-                c.validate_string_array()?;
-                let shared: Arc<dyn AsRef<[u8]> + Send + Sync> = bytes.clone();
-                metadata.insert_lazy(key, LazyValue::new(shared, array_at, materialize_array));
-            } else {
-                let value = c.value(ty, 0)?;
-                metadata.insert(key, value);
+            if key == "general.alignment" {
+                alignment_at = at;
+            }
+            let value_at = c.pos;
+            let parsed = c.value_type("the value type").and_then(|ty| {
+                if ty == ValueType::Array && c.is_long_string_array() {
+                    let array_at = c.pos;
+                    c.validate_string_array()?;
+                    let shared: Arc<dyn AsRef<[u8]> + Send + Sync> = bytes.clone();
+                    Ok(Err(LazyValue::new(shared, array_at, materialize_array)))
+                } else {
+                    c.value(ty, 0).map(Ok)
+                }
+            });
+            match parsed.map_err(|e| in_key(e, &key, value_at))? {
+                Ok(value) => metadata.insert(key, value),
+                Err(lazy) => metadata.insert_lazy(key, lazy),
             }
         }
 
         let alignment =
-            crate::writer::alignment_of(&metadata).map_err(|what| c.invalid(0, what))?;
+            crate::writer::alignment_of(&metadata).map_err(|what| c.invalid(alignment_at, what))?;
 
         let mut raw = Vec::with_capacity(n_tensors as usize);
         let mut by_name = HashMap::with_capacity(n_tensors as usize);
@@ -333,6 +342,29 @@ impl GgufFile {
             .get_str_opt("general.architecture")
             .ok()
             .flatten()
+    }
+}
+
+/// Says which metadata key (starting at `at`) an error occurred in.
+fn in_key(e: GgufError, key: &str, at: usize) -> GgufError {
+    match e {
+        GgufError::Truncated {
+            path,
+            offset,
+            needed,
+            what,
+        } => GgufError::Truncated {
+            path,
+            offset,
+            needed,
+            what: format!("{what} of metadata key '{key}' (at byte {at})"),
+        },
+        GgufError::Invalid { path, offset, what } => GgufError::Invalid {
+            path,
+            offset,
+            what: format!("metadata key '{key}': {what}"),
+        },
+        other => other,
     }
 }
 

@@ -198,7 +198,10 @@ fn string_lengths_past_eof() {
     expect_err(&b, "a metadata key of 1000 bytes");
     let mut b = B::header(3, 0, 1);
     b.str("k").u32(8).u64(u64::MAX);
-    expect_err(&b, "a string value of 18446744073709551615 bytes");
+    expect_err(
+        &b,
+        "a string value of 18446744073709551615 bytes of metadata key 'k'",
+    );
     let mut b = B::header(3, 1, 0);
     b.u64(1 << 20).0.extend([0u8; 40]);
     expect_err(&b, "a tensor name");
@@ -211,10 +214,10 @@ fn unknown_types() {
     expect_err(&b, "tensor 'w': unknown tensor type id 99");
     let mut b = B::header(3, 0, 1);
     b.str("k").u32(13).u32(0);
-    expect_err(&b, "unknown value type 13");
+    expect_err(&b, "metadata key 'k': unknown value type 13");
     let mut b = B::header(3, 0, 1);
     b.str("k").u32(7).0.push(2);
-    expect_err(&b, "bool byte is 2");
+    expect_err(&b, "metadata key 'k': bool byte is 2");
     let mut b = B::header(3, 1, 0);
     b.tensor("q", &[33], GgmlType::Q8_0.id(), 0).data(64);
     expect_err(
@@ -306,7 +309,10 @@ fn long_string_arrays_are_fully_validated_at_open() {
     string_array(&mut b, "tokens", 2000);
     let pos = b.0.len() - 3; // inside the last string, "t1999"
     b.0[pos] = 0xff;
-    expect_err(&b, "an array string is not valid UTF-8");
+    expect_err(
+        &b,
+        "metadata key 'tokens': an array string is not valid UTF-8",
+    );
 
     // The last string runs past the end.
     let mut b = B::header(3, 0, 1);

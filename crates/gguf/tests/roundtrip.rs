@@ -268,3 +268,19 @@ fn long_string_arrays_read_back_and_can_be_taken_out() {
     assert_eq!(owned.len(), 1);
     assert_eq!(owned.get_u32("n"), Ok(1));
 }
+
+#[test]
+fn default_model_round_trips_byte_for_byte() {
+    let src = ms_fetch::default_model().expect("default model");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("gemma3.gguf");
+    let a = GgufFile::open(&src).unwrap();
+    ms_gguf::copy(&a, &out).unwrap();
+    let b = GgufFile::open(&out).unwrap();
+    assert_eq!(a.metadata(), b.metadata());
+    assert_eq!(a.tensors(), b.tensors());
+    assert!(
+        a.bytes() == b.bytes(),
+        "the default model is not reproduced"
+    );
+}

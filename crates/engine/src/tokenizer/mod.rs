@@ -144,22 +144,68 @@ const EOT_TEXTS: &[&str] = &[
     "<｜end▁of▁sentence｜>",
     "<end_of_utterance>",
 ];
-/// Fill-in-the-middle pad / repo / file-separator texts, looked for when their keys are absent;
-/// llama.cpp ends generation on them.
-const FIM_TEXTS: &[(&str, &[&str])] = &[
+/// Fill-in-the-middle texts looked for when their keys are absent, and whether llama.cpp ends
+/// generation on them (pad, repo, file separator) or only treats them as control tokens.
+const FIM_TEXTS: &[(&str, bool, &[&str])] = &[
+    (
+        "tokenizer.ggml.fim_pre_token_id",
+        false,
+        &[
+            "<|fim_prefix|>",
+            "<fim-prefix>",
+            "<fim_prefix>",
+            "<｜fim▁begin｜>",
+            "<PRE>",
+            "▁<PRE>",
+            "<|code_prefix|>",
+        ],
+    ),
+    (
+        "tokenizer.ggml.fim_suf_token_id",
+        false,
+        &[
+            "<|fim_suffix|>",
+            "<fim-suffix>",
+            "<fim_suffix>",
+            "<｜fim▁hole｜>",
+            "<SUF>",
+            "▁<SUF>",
+            "<|code_suffix|>",
+        ],
+    ),
+    (
+        "tokenizer.ggml.fim_mid_token_id",
+        false,
+        &[
+            "<|fim_middle|>",
+            "<fim-middle>",
+            "<fim_middle>",
+            "<｜fim▁end｜>",
+            "<MID>",
+            "▁<MID>",
+            "<|code_middle|>",
+        ],
+    ),
     (
         "tokenizer.ggml.fim_pad_token_id",
-        &["<|fim_pad|>", "<fim-pad>", "<PAD>"],
+        true,
+        &["<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>"],
     ),
     (
         "tokenizer.ggml.fim_rep_token_id",
-        &["<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>"],
+        true,
+        &[
+            "<|fim_repo|>",
+            "<|repo_name|>",
+            "<fim-repo>",
+            "<REPO>",
+            "<reponame>",
+        ],
     ),
-    (
-        "tokenizer.ggml.fim_sep_token_id",
-        &["<|file_sep|>", "<|file_separator|>", "<file_sep>"],
-    ),
+    ("tokenizer.ggml.fim_sep_token_id", true, &["<|file_sep|>"]),
 ];
+/// gpt-oss channel markup that llama.cpp always renders (user-defined, whatever the file says).
+const ALWAYS_RENDERED: &[&str] = &["<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"];
 
 /// `▁` (U+2581), SentencePiece's spelling of a space.
 const SPM_SPACE: &[u8] = "\u{2581}".as_bytes();
@@ -291,26 +337,44 @@ impl Tokenizer {
         // End of generation, detected from ids and token texts as llama.cpp does; the detected
         // tokens become control tokens (so they are only parsed from text when asked).
         let mut eog: Vec<u32> = [eos, eot, eom].into_iter().flatten().collect();
-        let mut detected: Vec<&str> = EOG_TEXTS.to_vec();
+        // (text, ends generation) of the tokens detected by their text.
+        let mut detected: Vec<(&str, bool)> = EOG_TEXTS.iter().map(|&t| (t, true)).collect();
         if eot.is_none() {
-            detected.extend_from_slice(EOT_TEXTS);
+            detected.extend(EOT_TEXTS.iter().map(|&t| (t, true)));
         }
         if eom.is_none() {
-            detected.push("<|eom_id|>");
+            detected.push(("<|eom_id|>", true));
         }
-        for (key, texts) in FIM_TEXTS {
+        for &(key, ends, texts) in FIM_TEXTS {
             match id_key(key, None)? {
-                Some(id) => eog.push(id),
-                None => detected.extend_from_slice(texts),
+                Some(id) if ends => eog.push(id),
+                Some(_) => {}
+                None => detected.extend(texts.iter().map(|&t| (t, ends))),
             }
         }
         let mut vocab = Vocab::new(tokens, scores, types);
         // llama.cpp looks texts up in its text-to-id map, so a repeated text means its last id.
-        for text in detected {
+        for (text, ends) in detected {
             if let Some(id) = vocab.lookup(text.as_bytes()) {
-                eog.push(id);
+                if ends {
+                    eog.push(id);
+                }
                 vocab.types[id as usize] = TokenType::Control;
             }
+        }
+        for text in ALWAYS_RENDERED {
+            if let Some(id) = vocab.lookup(text.as_bytes()) {
+                vocab.types[id as usize] = TokenType::UserDefined;
+            }
+        }
+        // The harmony format ends turns with <|return|> or <|call|>; <|end|> only ends a message.
+        if let (Some(_), Some(_), Some(end)) = (
+            vocab.lookup(b"<|return|>").filter(|id| eog.contains(id)),
+            vocab.lookup(b"<|call|>").filter(|id| eog.contains(id)),
+            vocab.lookup(b"<|end|>").filter(|id| eog.contains(id)),
+        ) {
+            eog.retain(|&id| id != end);
+            vocab.types[end as usize] = TokenType::UserDefined;
         }
         eog.sort_unstable();
         eog.dedup();
@@ -336,7 +400,21 @@ impl Tokenizer {
                 }
             }
         };
-        let specials = SpecialTokens::new(&vocab);
+        let mut specials = SpecialTokens::new(&vocab);
+        // Per-model attributes llama.cpp sets by name: Phi-3 drops the whitespace after its
+        // special tokens, except after <unk>, <s> and <|endoftext|>.
+        let name = meta
+            .get_str_opt("general.name")?
+            .unwrap_or("")
+            .to_lowercase();
+        if name.contains("phi-3") || name.contains("phi3") {
+            specials.set_rstrip(None, true);
+            for text in ["<unk>", "<s>", "<|endoftext|>"] {
+                if let Some(id) = vocab.lookup(text.as_bytes()) {
+                    specials.set_rstrip(Some(id), false);
+                }
+            }
+        }
         let mut tok = Tokenizer {
             vocab,
             model,
@@ -742,6 +820,31 @@ mod tests {
             vec![byte('x'), eot]
         );
         assert_eq!(q.decode(&[byte('x'), eot]).unwrap(), "x");
+    }
+
+    #[test]
+    fn phi3_drops_whitespace_after_special_tokens() {
+        let mut m = tiny_spm();
+        let plain = Tokenizer::from_metadata(&m).unwrap();
+        m.insert("general.name", Value::String("Phi-3-mini".into()));
+        let phi3 = Tokenizer::from_metadata(&m).unwrap();
+        let im_end = plain.token_id("<|im_end|>").unwrap();
+        let sp = plain.token_id("▁").unwrap();
+        let sp_hi = plain.token_id("▁hi").unwrap();
+        // After a special token the text gets the space prefix: "▁" + "▁▁hi".
+        assert_eq!(
+            plain.encode("<|im_end|>  hi", false, true),
+            vec![im_end, sp, sp, sp_hi]
+        );
+        assert_eq!(
+            phi3.encode("<|im_end|>  hi", false, true),
+            vec![im_end, sp_hi]
+        );
+        // <s> keeps the whitespace after it.
+        assert_eq!(
+            phi3.encode("<s> hi", false, true),
+            plain.encode("<s> hi", false, true)
+        );
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub(super) struct SpecialTokens {
     by_rank: Vec<u32>,
     /// Whether the token of a rank is matched only when `parse_special` (control, unknown).
     needs_parse_special: Vec<bool>,
+    /// Whether whitespace after the token of a rank is dropped (llama.cpp's RSTRIP attribute).
+    rstrip: Vec<bool>,
     nodes: Vec<Node>,
 }
 
@@ -71,9 +73,19 @@ impl SpecialTokens {
             .map(|&id| vocab.types[id as usize] != TokenType::UserDefined)
             .collect();
         SpecialTokens {
+            rstrip: vec![false; ids.len()],
             by_rank: ids,
             needs_parse_special,
             nodes,
+        }
+    }
+
+    /// Sets the RSTRIP attribute of a special token (`None`: of all of them).
+    pub(super) fn set_rstrip(&mut self, id: Option<u32>, value: bool) {
+        for (rank, &r_id) in self.by_rank.iter().enumerate() {
+            if id.is_none_or(|id| id == r_id) {
+                self.rstrip[rank] = value;
+            }
         }
     }
 
@@ -106,6 +118,17 @@ impl SpecialTokens {
                     }
                     next.push(Fragment::Token(id));
                     pos += m + needle.len();
+                    if self.rstrip[rank as usize] {
+                        // C's isspace, as llama.cpp trims.
+                        while pos < r.end
+                            && matches!(
+                                text.as_bytes()[pos],
+                                b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r'
+                            )
+                        {
+                            pos += 1;
+                        }
+                    }
                 }
                 if pos < r.end {
                     next.push(Fragment::Text(pos..r.end));

@@ -146,17 +146,25 @@ pub fn quantize_file(
                 c.ty
             );
         }
+    }
+    // One line per kind of fallback (a Gemma model has dozens of 640-wide tensors).
+    let mut fallbacks: Vec<(GgmlType, GgmlType, usize, &TensorInfo)> = Vec::new();
+    for (t, c) in file.tensors().iter().zip(&choices) {
         if let Some(from) = c.fell_back_from {
-            warnings.push(format!(
-                "tensor '{}': rows of {} values are not a multiple of {} ({} per block); \
-                 using {} as llama.cpp does",
-                t.name,
-                t.row_len(),
-                from,
-                from.block_len(),
-                c.ty
-            ));
+            match fallbacks.iter_mut().find(|f| f.0 == from && f.1 == c.ty) {
+                Some(f) => f.2 += 1,
+                None => fallbacks.push((from, c.ty, 1, t)),
+            }
         }
+    }
+    for (from, to, n, t) in fallbacks {
+        warnings.push(format!(
+            "{n} tensors (e.g. '{}', rows of {} values) do not fit {from}'s {}-value blocks; \
+             using {to} for them, as llama.cpp does",
+            t.name,
+            t.row_len(),
+            from.block_len()
+        ));
     }
     let requantized: Vec<&str> = file
         .tensors()

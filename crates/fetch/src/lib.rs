@@ -287,12 +287,12 @@ pub fn fetch(
     let parts = known
         .as_ref()
         .map_or(&artifact.parts, |e| &e.artifact.parts);
-    let progress = Progress::new(opts.progress, what.clone());
+    let progress = Progress::new(opts.progress, short_label(parts));
     let work = cache.temp_dir(&key[..12])?;
     let mut files = Vec::new();
     for (i, part) in parts.iter().enumerate() {
         let label = if parts.len() > 1 {
-            format!("part {}/{}", i + 1, parts.len())
+            format!("part {}/{},", i + 1, parts.len())
         } else {
             String::new()
         };
@@ -355,6 +355,29 @@ pub fn fetch(
         cache.write_ref(&key, &actual)?;
     }
     Ok(blob)
+}
+
+/// A short name for progress lines: the file name, without a `.partNN` suffix.
+fn short_label(parts: &[Source]) -> String {
+    let Some(first) = parts.first() else {
+        return String::new();
+    };
+    let name = match first {
+        Source::File(p) => p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        Source::Http(url) => url.rsplit('/').next().unwrap_or(url).to_string(),
+        Source::HuggingFace { path, .. } | Source::PythonPackage { path, .. } => {
+            path.rsplit('/').next().unwrap_or(path).to_string()
+        }
+    };
+    match name.rsplit_once(".part") {
+        Some((base, n)) if parts.len() > 1 && n.bytes().all(|b| b.is_ascii_digit()) => {
+            base.to_string()
+        }
+        _ => name,
+    }
 }
 
 /// Partial downloads live outside the scratch directory (so that a later run can resume

@@ -21,28 +21,37 @@ impl Progress {
         }
     }
 
+    /// The one bar of this fetch, created on first use.
+    fn bar(&self) -> Option<ProgressBar> {
+        if !self.enabled {
+            return None;
+        }
+        let mut slot = self.bar.borrow_mut();
+        let bar = slot.get_or_insert_with(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        });
+        Some(bar.clone())
+    }
+
     /// A byte counter for one transfer, `done` bytes already present (a resumed download).
     pub(crate) fn start_bytes(&self, total: Option<u64>, done: u64) {
-        if !self.enabled {
-            return;
-        }
-        let bar = match total {
-            Some(t) => ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::stderr()),
-            None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
-        };
+        let Some(bar) = self.bar() else { return };
         let template = if total.is_some() {
             "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}"
         } else {
-            "{msg} {bytes} {bytes_per_sec}"
+            "{spinner} {msg} {bytes} {bytes_per_sec}"
         };
         if let Ok(style) = ProgressStyle::with_template(template) {
             bar.set_style(style.progress_chars("=> "));
         }
         bar.set_message(self.label.clone());
-        bar.set_position(done);
-        if let Some(old) = self.bar.replace(Some(bar)) {
-            old.finish_and_clear();
+        match total {
+            Some(t) => bar.set_length(t),
+            None => bar.unset_length(),
         }
+        bar.set_position(done);
     }
 
     pub(crate) fn advance(&self, n: u64) {
@@ -51,20 +60,14 @@ impl Progress {
         }
     }
 
-    /// One line saying what is happening (a step without a byte count, e.g. `pip download`).
+    /// What is happening now, for a step without a byte count (e.g. `pip download`).
     pub(crate) fn step(&self, message: &str) {
-        if !self.enabled {
-            return;
-        }
-        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        let Some(bar) = self.bar() else { return };
         if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
             bar.set_style(style);
         }
+        bar.unset_length();
         bar.set_message(format!("{}: {message}", self.label));
-        bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        if let Some(old) = self.bar.replace(Some(bar)) {
-            old.finish_and_clear();
-        }
     }
 
     pub(crate) fn finish(&self) {

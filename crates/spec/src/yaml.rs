@@ -234,7 +234,7 @@ impl Builder<'_> {
                 format!("document expands to more than {MAX_NODES} nodes"),
             )
             .hint = Some(
-                "this is what an alias bomb looks like; a spec needs a few hundred nodes at most"
+                "aliases that expand exponentially (an alias bomb) or a data file, not a spec: a spec has a few hundred nodes"
                     .into(),
             );
             return false;

@@ -7,7 +7,7 @@ use ms_quant::quantize::{
     Algorithm, QuantizeError, quantize_blocks, quantize_rows, quantized_size,
 };
 
-const TYPES: [GgmlType; 5] = [Q8_0, Q5_0, Q4K, Q6K, Q8K];
+const TYPES: [GgmlType; 7] = [Q8_0, Q5_0, Q5_1, Q4K, Q5K, Q6K, Q8K];
 
 /// Deterministic pseudo-normal values with a few outliers, like trained weights.
 fn weights(n: usize, seed: u64) -> Vec<f32> {
@@ -103,6 +103,8 @@ fn round_trips_stay_within_each_format_s_resolution() {
         (Q8K, 0.03),
         (Q6K, 0.03),
         (Q5_0, 0.1),
+        (Q5_1, 0.1),
+        (Q5K, 0.06),
         (Q4K, 0.12),
     ] {
         let q = quantize_rows(ty, Algorithm::Refined, &x, 256, 2).unwrap();
@@ -132,7 +134,7 @@ fn round_trips_stay_within_each_format_s_resolution() {
 #[test]
 fn refined_k_quants_are_never_worse_than_the_reference_block_by_block() {
     let x = weights(256 * 200, 4);
-    for ty in [Q4K, Q6K] {
+    for ty in [Q4K, Q5K, Q6K] {
         let r = quantize_rows(ty, Algorithm::Reference, &x, 256, 1).unwrap();
         let f = quantize_rows(ty, Algorithm::Refined, &x, 256, 1).unwrap();
         let (yr, yf) = (

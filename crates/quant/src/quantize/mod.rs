@@ -1,4 +1,5 @@
-//! Weight quantization: f32 rows to GGML block formats (Q8_0, Q5_0, Q4_K, Q6_K, Q8_K).
+//! Weight quantization: f32 rows to GGML block formats (Q8_0, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K,
+//! Q8_K).
 //!
 //! Every block is quantized on its own, so a tensor may be split across threads at any row
 //! boundary and the bytes are the same whatever the thread count.
@@ -6,6 +7,8 @@
 mod common;
 mod q4_k;
 mod q5_0;
+mod q5_1;
+mod q5_k;
 mod q6_k;
 mod q8_0;
 mod q8_k;
@@ -14,7 +17,7 @@ use std::fmt;
 
 use crate::GgmlType;
 
-/// How the K-quants (Q4_K, Q6_K) choose their scales. Other types have a single algorithm.
+/// How the K-quants (Q4_K, Q5_K, Q6_K) choose their scales. Other types have a single algorithm.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Algorithm {
     /// llama.cpp's quantizer without an importance matrix, reproduced byte for byte.
@@ -71,10 +74,12 @@ impl fmt::Display for QuantizeError {
 impl std::error::Error for QuantizeError {}
 
 /// The types this module can produce.
-pub const QUANTIZABLE: [GgmlType; 5] = [
+pub const QUANTIZABLE: [GgmlType; 7] = [
     GgmlType::Q8_0,
     GgmlType::Q5_0,
+    GgmlType::Q5_1,
     GgmlType::Q4K,
+    GgmlType::Q5K,
     GgmlType::Q6K,
     GgmlType::Q8K,
 ];
@@ -116,7 +121,10 @@ pub fn quantize_blocks(
     match (ty, algorithm) {
         (GgmlType::Q8_0, _) => q8_0::quantize_blocks(src, dst),
         (GgmlType::Q5_0, _) => q5_0::quantize_blocks(src, dst),
+        (GgmlType::Q5_1, _) => q5_1::quantize_blocks(src, dst),
         (GgmlType::Q8K, _) => q8_k::quantize_blocks(src, dst),
+        (GgmlType::Q5K, Algorithm::Reference) => q5_k::quantize_blocks_reference(src, dst),
+        (GgmlType::Q5K, Algorithm::Refined) => q5_k::quantize_blocks(src, dst),
         (GgmlType::Q4K, Algorithm::Reference) => q4_k::quantize_blocks_reference(src, dst),
         (GgmlType::Q4K, Algorithm::Refined) => q4_k::quantize_blocks(src, dst),
         (GgmlType::Q6K, Algorithm::Reference) => q6_k::quantize_blocks_reference(src, dst),

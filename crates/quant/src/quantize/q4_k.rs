@@ -17,7 +17,7 @@ pub(crate) const BLOCK: usize = 256;
 pub(crate) const BYTES: usize = 144;
 const SUB: usize = 32;
 
-fn pack_scales(ls: &[u8; 8], lm: &[u8; 8]) -> [u8; 12] {
+pub(super) fn pack_scales(ls: &[u8; 8], lm: &[u8; 8]) -> [u8; 12] {
     let mut s = [0u8; 12];
     for j in 0..8 {
         if j < 4 {
@@ -32,18 +32,18 @@ fn pack_scales(ls: &[u8; 8], lm: &[u8; 8]) -> [u8; 12] {
     s
 }
 
-/// The 4-bit codes for `x` under sub-block scale `d` and offset `dm` (value = d*q - dm).
+/// The code in `0..=nmax` for `x` under sub-block scale `d` and offset `dm` (value = d*q - dm).
 #[inline(always)]
-fn code(x: f32, d: f32, dm: f32) -> u8 {
-    nearest_int((x + dm) / d).clamp(0, 15) as u8
+fn code(x: f32, d: f32, dm: f32, nmax: i32) -> u8 {
+    nearest_int((x + dm) / d).clamp(0, nmax) as u8
 }
 
 /// Squared error of sub-block `x` coded with scale `d` and offset `dm` (its best codes).
-fn sub_block_error(x: &[f32], d: f32, dm: f32) -> f32 {
+fn sub_block_error(x: &[f32], d: f32, dm: f32, nmax: i32) -> f32 {
     let mut e = 0.0f32;
     for &v in x {
         let y = if d != 0.0 {
-            d * code(v, d, dm) as f32 - dm
+            d * code(v, d, dm, nmax) as f32 - dm
         } else {
             -dm
         };
@@ -52,15 +52,18 @@ fn sub_block_error(x: &[f32], d: f32, dm: f32) -> f32 {
     e
 }
 
-struct Encoded {
-    d: u16,
-    dmin: u16,
-    ls: [u8; 8],
-    lm: [u8; 8],
-    l: [u8; BLOCK],
+pub(super) struct Encoded {
+    pub d: u16,
+    pub dmin: u16,
+    pub ls: [u8; 8],
+    pub lm: [u8; 8],
+    /// Codes in `0..=nmax`.
+    pub l: [u8; BLOCK],
 }
 
-fn encode_reference(x: &[f32]) -> Encoded {
+/// GGML's reference encoding of one super-block with `nmax + 1` levels per value (15 for
+/// Q4_K, 31 for Q5_K) and the given scale search.
+pub(super) fn encode_reference(x: &[f32], nmax: i32, search: ScaleSearch) -> Encoded {
     let mut l = [0u8; BLOCK];
     let mut aux = [0u8; SUB];
     let mut weights = [0.0f32; SUB];
@@ -76,16 +79,12 @@ fn encode_reference(x: &[f32]) -> Encoded {
             *w = av_x + v.abs();
         }
         let (scale, min) = make_qkx2_quants(
-            15,
+            nmax,
             xs,
             &weights,
             &mut l[SUB * j..SUB * (j + 1)],
             &mut aux,
-            ScaleSearch {
-                rmin: -1.0,
-                rdelta: 0.1,
-                nstep: 20,
-            },
+            search,
         );
         scales[j] = scale;
         mins[j] = min;
@@ -120,7 +119,7 @@ fn encode_reference(x: &[f32]) -> Encoded {
         }
         let dm = dminf * lm[j] as f32;
         for (q, &v) in l[SUB * j..SUB * (j + 1)].iter_mut().zip(&x[SUB * j..]) {
-            *q = code(v, sd, dm);
+            *q = code(v, sd, dm, nmax);
         }
     }
     Encoded { d, dmin, ls, lm, l }
@@ -128,12 +127,12 @@ fn encode_reference(x: &[f32]) -> Encoded {
 
 /// Moves each sub-block's 6-bit scale and min to the neighbouring code that lowers its
 /// squared error the most (keeping the current codes on ties).
-fn refine(x: &[f32], e: &mut Encoded) {
+pub(super) fn refine(x: &[f32], e: &mut Encoded, nmax: i32) {
     let (df, dminf) = (f16_value(e.d), f16_value(e.dmin));
     for j in 0..8 {
         let xs = &x[SUB * j..SUB * (j + 1)];
         let (ls0, lm0) = (e.ls[j], e.lm[j]);
-        let mut best = sub_block_error(xs, df * ls0 as f32, dminf * lm0 as f32);
+        let mut best = sub_block_error(xs, df * ls0 as f32, dminf * lm0 as f32, nmax);
         let mut choice = (ls0, lm0);
         for dls in -2i32..=2 {
             for dlm in -2i32..=2 {
@@ -141,7 +140,7 @@ fn refine(x: &[f32], e: &mut Encoded) {
                 if (dls == 0 && dlm == 0) || !(0..=63).contains(&ls) || !(0..=63).contains(&lm) {
                     continue;
                 }
-                let err = sub_block_error(xs, df * ls as f32, dminf * lm as f32);
+                let err = sub_block_error(xs, df * ls as f32, dminf * lm as f32, nmax);
                 if err < best {
                     best = err;
                     choice = (ls as u8, lm as u8);
@@ -153,7 +152,7 @@ fn refine(x: &[f32], e: &mut Encoded) {
             e.lm[j] = choice.1;
             let (sd, dm) = (df * choice.0 as f32, dminf * choice.1 as f32);
             for (q, &v) in e.l[SUB * j..SUB * (j + 1)].iter_mut().zip(xs) {
-                *q = if sd != 0.0 { code(v, sd, dm) } else { 0 };
+                *q = if sd != 0.0 { code(v, sd, dm, nmax) } else { 0 };
             }
         }
     }
@@ -171,18 +170,25 @@ fn write(e: &Encoded, yb: &mut [u8]) {
     }
 }
 
+const NMAX: i32 = 15;
+const SEARCH: ScaleSearch = ScaleSearch {
+    rmin: -1.0,
+    rdelta: 0.1,
+    nstep: 20,
+};
+
 /// llama.cpp's reference Q4_K quantizer, byte for byte.
 pub(crate) fn quantize_blocks_reference(x: &[f32], out: &mut [u8]) {
     for (xb, yb) in x.chunks_exact(BLOCK).zip(out.chunks_exact_mut(BYTES)) {
-        write(&encode_reference(xb), yb);
+        write(&encode_reference(xb, NMAX, SEARCH), yb);
     }
 }
 
 /// The reference result with each sub-block's scale and min codes locally refined.
 pub(crate) fn quantize_blocks(x: &[f32], out: &mut [u8]) {
     for (xb, yb) in x.chunks_exact(BLOCK).zip(out.chunks_exact_mut(BYTES)) {
-        let mut e = encode_reference(xb);
-        refine(xb, &mut e);
+        let mut e = encode_reference(xb, NMAX, SEARCH);
+        refine(xb, &mut e, NMAX);
         write(&e, yb);
     }
 }

@@ -25,12 +25,8 @@ fn qwen2_bpe() -> Tokenizer {
     load(&shared().join("oracle/models/qwen2-bpe-tiny.q8_0.gguf"))
 }
 
-// TEMP until ms-fetch is a dev-dependency again: the cached default model.
 fn gemma() -> Tokenizer {
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap();
-    load(&home.join(
-        ".cache/modelspec/blobs/sha256/a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
-    ))
+    load(&ms_fetch::default_model().unwrap_or_else(|e| panic!("default model: {e}")))
 }
 
 const TEXTS: &[&str] = &[

@@ -135,15 +135,9 @@ fn oracle_qwen2_bpe_tiny() {
     check_oracle(&tok, "qwen2-bpe-tiny.q8_0.json");
 }
 
-// TEMP until ms-fetch is a dev-dependency again: the cached default model.
-fn default_model() -> PathBuf {
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap();
-    home.join(".cache/modelspec/blobs/sha256/a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818")
-}
-
 #[test]
 fn oracle_gemma3_default_model() {
-    let path = default_model();
+    let path = ms_fetch::default_model().unwrap_or_else(|e| panic!("default model: {e}"));
     let tok = load(&path);
     assert_eq!(tok.kind(), TokenizerKind::Spm);
     assert!(!tok.add_space_prefix());

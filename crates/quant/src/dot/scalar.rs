@@ -29,15 +29,65 @@ fn i8_at<const N: usize>(b: &[u8; N], at: usize) -> i32 {
     b[at] as i8 as i32
 }
 
+/// `Σ w_i · a_i` over `N` signed weights and the `N` signed bytes of `a` starting at `at`.
+/// Written as one flat loop so that the compiler vectorises it.
+#[inline(always)]
+fn dot_i8<const N: usize, const B: usize>(w: &[i8; N], a: &[u8; B], at: usize) -> i32 {
+    let a: &[u8; N] = a[at..at + N].try_into().unwrap_or(&[0; N]);
+    let mut sum = 0i32;
+    for i in 0..N {
+        sum += w[i] as i32 * a[i] as i8 as i32;
+    }
+    sum
+}
+
+/// For each byte value, eight bytes holding its bits `k` as `16 · bit` in byte `k`: the fifth
+/// bits of eight Q5 values at once.
+const FIFTH_BITS: [u64; 256] = {
+    let mut t = [0u64; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut k = 0;
+        while k < 8 {
+            t[i] |= (((i >> k) & 1) as u64) << (8 * k + 4);
+            k += 1;
+        }
+        i += 1;
+    }
+    t
+};
+
+/// The 32 values of a Q4_0 / Q5_0 style block as unsigned bytes (nibbles, plus fifth bits
+/// from the little-endian u32 `qh` when given).
+#[inline(always)]
+fn unpack32(qs: &[u8], qh: Option<[u8; 4]>) -> [u8; 32] {
+    let mut v = [0u8; 32];
+    for j in 0..16 {
+        v[j] = qs[j] & 0x0f;
+        v[j + 16] = qs[j] >> 4;
+    }
+    if let Some(qh) = qh {
+        let mut high = [0u8; 32];
+        for k in 0..4 {
+            high[8 * k..8 * k + 8].copy_from_slice(&FIFTH_BITS[qh[k] as usize].to_le_bytes());
+        }
+        for j in 0..32 {
+            v[j] |= high[j];
+        }
+    }
+    v
+}
+
+#[inline(always)]
+fn offset32(v: [u8; 32], by: u8) -> [i8; 32] {
+    std::array::from_fn(|i| v[i].wrapping_sub(by) as i8)
+}
+
 /// Q4_0 weights: `q - 8` from nibbles, value j low, j + 16 high.
 pub fn q4_0_q8_0(w: &[u8], a: &[u8]) -> f32 {
     per_block::<Q4_0_BYTES, Q8_0_BYTES>(w, a, |wb, ab| {
-        let mut isum = 0i32;
-        for j in 0..16 {
-            let q = wb[2 + j];
-            isum += ((q & 0x0f) as i32 - 8) * i8_at(ab, 2 + j);
-            isum += ((q >> 4) as i32 - 8) * i8_at(ab, 2 + j + 16);
-        }
+        let v = offset32(unpack32(&wb[2..18], None), 8);
+        let isum = dot_i8(&v, ab, 2);
         (f16_le(wb, 0) * f16_le(ab, 0)) * isum as f32
     })
 }
@@ -45,12 +95,8 @@ pub fn q4_0_q8_0(w: &[u8], a: &[u8]) -> f32 {
 /// Q4_1 weights: unsigned nibbles plus a minimum folded in through Q8_1's `s`.
 pub fn q4_1_q8_1(w: &[u8], a: &[u8]) -> f32 {
     per_block::<Q4_1_BYTES, Q8_1_BYTES>(w, a, |wb, ab| {
-        let mut isum = 0i32;
-        for j in 0..16 {
-            let q = wb[4 + j];
-            isum += (q & 0x0f) as i32 * i8_at(ab, 4 + j);
-            isum += (q >> 4) as i32 * i8_at(ab, 4 + j + 16);
-        }
+        let v = offset32(unpack32(&wb[4..20], None), 0);
+        let isum = dot_i8(&v, ab, 4);
         (f16_le(wb, 0) * f16_le(ab, 0)) * isum as f32 + f16_le(wb, 2) * f16_le(ab, 2)
     })
 }
@@ -58,14 +104,9 @@ pub fn q4_1_q8_1(w: &[u8], a: &[u8]) -> f32 {
 /// Q5_0 weights: nibble plus fifth bit from the u32, minus 16.
 pub fn q5_0_q8_0(w: &[u8], a: &[u8]) -> f32 {
     per_block::<Q5_0_BYTES, Q8_0_BYTES>(w, a, |wb, ab| {
-        let qh = u32::from_le_bytes([wb[2], wb[3], wb[4], wb[5]]);
-        let mut isum = 0i32;
-        for j in 0..16 {
-            let q = wb[6 + j];
-            let x0 = ((q & 0x0f) as u32 | (((qh >> j) & 1) << 4)) as i32 - 16;
-            let x1 = ((q >> 4) as u32 | (((qh >> (j + 16)) & 1) << 4)) as i32 - 16;
-            isum += x0 * i8_at(ab, 2 + j) + x1 * i8_at(ab, 2 + j + 16);
-        }
+        let qh = [wb[2], wb[3], wb[4], wb[5]];
+        let v = offset32(unpack32(&wb[6..22], Some(qh)), 16);
+        let isum = dot_i8(&v, ab, 2);
         (f16_le(wb, 0) * f16_le(ab, 0)) * isum as f32
     })
 }
@@ -73,24 +114,17 @@ pub fn q5_0_q8_0(w: &[u8], a: &[u8]) -> f32 {
 /// Q5_1 weights: unsigned 5-bit values plus a minimum folded in through Q8_1's `s`.
 pub fn q5_1_q8_1(w: &[u8], a: &[u8]) -> f32 {
     per_block::<Q5_1_BYTES, Q8_1_BYTES>(w, a, |wb, ab| {
-        let qh = u32::from_le_bytes([wb[4], wb[5], wb[6], wb[7]]);
-        let mut isum = 0i32;
-        for j in 0..16 {
-            let q = wb[8 + j];
-            let x0 = ((q & 0x0f) as u32 | (((qh >> j) & 1) << 4)) as i32;
-            let x1 = ((q >> 4) as u32 | (((qh >> (j + 16)) & 1) << 4)) as i32;
-            isum += x0 * i8_at(ab, 4 + j) + x1 * i8_at(ab, 4 + j + 16);
-        }
+        let qh = [wb[4], wb[5], wb[6], wb[7]];
+        let v = offset32(unpack32(&wb[8..24], Some(qh)), 0);
+        let isum = dot_i8(&v, ab, 4);
         (f16_le(wb, 0) * f16_le(ab, 0)) * isum as f32 + f16_le(wb, 2) * f16_le(ab, 2)
     })
 }
 
 pub fn q8_0_q8_0(w: &[u8], a: &[u8]) -> f32 {
     per_block::<Q8_0_BYTES, Q8_0_BYTES>(w, a, |wb, ab| {
-        let mut isum = 0i32;
-        for j in 0..QK {
-            isum += i8_at(wb, 2 + j) * i8_at(ab, 2 + j);
-        }
+        let v: [i8; 32] = std::array::from_fn(|i| wb[2 + i] as i8);
+        let isum = dot_i8(&v, ab, 2);
         (f16_le(wb, 0) * f16_le(ab, 0)) * isum as f32
     })
 }
@@ -112,20 +146,31 @@ fn k_min_sum(ab: &[u8; Q8_K_BYTES], mins: &[u8; 8]) -> i32 {
     imin
 }
 
+/// `Σ_sub scale_sub · Σ q · q8` over the eight 32-value sub-blocks of a K block whose values
+/// (in order) are `v`.
+#[inline(always)]
+fn k_scaled_sum(v: &[i8; QK_K], scales: &[u8; 8], ab: &[u8; Q8_K_BYTES]) -> i32 {
+    let mut isum = 0i32;
+    for (s, sc) in scales.iter().enumerate() {
+        let sub: &[i8; 32] = v[32 * s..32 * s + 32].try_into().unwrap_or(&[0; 32]);
+        isum += *sc as i32 * dot_i8(sub, ab, Q8_K_QS + 32 * s);
+    }
+    isum
+}
+
 /// Q4_K weights: sub-block `2c` is the low nibbles of bytes `32c..32c+32`, `2c + 1` the high.
 pub fn q4_k_q8_k(w: &[u8], a: &[u8]) -> f32 {
     per_block::<Q4_K_BYTES, Q8_K_BYTES>(w, a, |wb, ab| {
         let (sc, m) = k_scales_mins(&k_scale_bytes(wb));
-        let mut isum = 0i32;
+        let mut v = [0i8; QK_K];
         for c in 0..4 {
-            let (mut lo, mut hi) = (0i32, 0i32);
             for l in 0..32 {
                 let q = wb[Q4_K_QS + 32 * c + l];
-                lo += (q & 0x0f) as i32 * i8_at(ab, Q8_K_QS + 64 * c + l);
-                hi += (q >> 4) as i32 * i8_at(ab, Q8_K_QS + 64 * c + 32 + l);
+                v[64 * c + l] = (q & 0x0f) as i8;
+                v[64 * c + 32 + l] = (q >> 4) as i8;
             }
-            isum += sc[2 * c] as i32 * lo + sc[2 * c + 1] as i32 * hi;
         }
+        let isum = k_scaled_sum(&v, &sc, ab);
         let da = q8_k_d(ab);
         (f16_le(wb, 0) * da) * isum as f32 - (f16_le(wb, 2) * da) * k_min_sum(ab, &m) as f32
     })
@@ -135,19 +180,16 @@ pub fn q4_k_q8_k(w: &[u8], a: &[u8]) -> f32 {
 pub fn q5_k_q8_k(w: &[u8], a: &[u8]) -> f32 {
     per_block::<Q5_K_BYTES, Q8_K_BYTES>(w, a, |wb, ab| {
         let (sc, m) = k_scales_mins(&k_scale_bytes(wb));
-        let mut isum = 0i32;
+        let mut v = [0i8; QK_K];
         for c in 0..4 {
-            let (mut lo, mut hi) = (0i32, 0i32);
             for l in 0..32 {
                 let q = wb[Q5_K_QS + 32 * c + l];
                 let h = wb[Q5_K_QH + l];
-                let ql = (q & 0x0f) | (((h >> (2 * c)) & 1) << 4);
-                let qh = (q >> 4) | (((h >> (2 * c + 1)) & 1) << 4);
-                lo += ql as i32 * i8_at(ab, Q8_K_QS + 64 * c + l);
-                hi += qh as i32 * i8_at(ab, Q8_K_QS + 64 * c + 32 + l);
+                v[64 * c + l] = ((q & 0x0f) | (((h >> (2 * c)) & 1) << 4)) as i8;
+                v[64 * c + 32 + l] = ((q >> 4) | (((h >> (2 * c + 1)) & 1) << 4)) as i8;
             }
-            isum += sc[2 * c] as i32 * lo + sc[2 * c + 1] as i32 * hi;
         }
+        let isum = k_scaled_sum(&v, &sc, ab);
         let da = q8_k_d(ab);
         (f16_le(wb, 0) * da) * isum as f32 - (f16_le(wb, 2) * da) * k_min_sum(ab, &m) as f32
     })
@@ -156,28 +198,21 @@ pub fn q5_k_q8_k(w: &[u8], a: &[u8]) -> f32 {
 /// Q6_K weights: 6-bit values minus 32, one i8 scale per 16 values.
 pub fn q6_k_q8_k(w: &[u8], a: &[u8]) -> f32 {
     per_block::<Q6_K_BYTES, Q8_K_BYTES>(w, a, |wb, ab| {
-        // Per 16-value sub-block: Σ q · q8.
-        let mut sub = [0i32; 16];
+        let mut v = [0i8; QK_K];
         for half in 0..2 {
-            let ql = 64 * half;
-            let qh = Q6_K_QH + 32 * half;
-            let pos = 128 * half;
+            let (ql, qh, pos) = (64 * half, Q6_K_QH + 32 * half, 128 * half);
             for l in 0..32 {
                 let h = wb[qh + l];
-                let q1 = ((wb[ql + l] & 0x0f) | ((h & 3) << 4)) as i32 - 32;
-                let q2 = ((wb[ql + l + 32] & 0x0f) | (((h >> 2) & 3) << 4)) as i32 - 32;
-                let q3 = ((wb[ql + l] >> 4) | (((h >> 4) & 3) << 4)) as i32 - 32;
-                let q4 = ((wb[ql + l + 32] >> 4) | (((h >> 6) & 3) << 4)) as i32 - 32;
-                let s = 8 * half + l / 16;
-                sub[s] += q1 * i8_at(ab, Q8_K_QS + pos + l);
-                sub[s + 2] += q2 * i8_at(ab, Q8_K_QS + pos + 32 + l);
-                sub[s + 4] += q3 * i8_at(ab, Q8_K_QS + pos + 64 + l);
-                sub[s + 6] += q4 * i8_at(ab, Q8_K_QS + pos + 96 + l);
+                v[pos + l] = ((wb[ql + l] & 0x0f) | ((h & 3) << 4)) as i8 - 32;
+                v[pos + l + 32] = ((wb[ql + l + 32] & 0x0f) | (((h >> 2) & 3) << 4)) as i8 - 32;
+                v[pos + l + 64] = ((wb[ql + l] >> 4) | (((h >> 4) & 3) << 4)) as i8 - 32;
+                v[pos + l + 96] = ((wb[ql + l + 32] >> 4) | (((h >> 6) & 3) << 4)) as i8 - 32;
             }
         }
         let mut isum = 0i32;
-        for (s, v) in sub.iter().enumerate() {
-            isum += i8_at(wb, Q6_K_SCALES + s) * v;
+        for s in 0..16 {
+            let sub: &[i8; 16] = v[16 * s..16 * s + 16].try_into().unwrap_or(&[0; 16]);
+            isum += i8_at(wb, Q6_K_SCALES + s) * dot_i8(sub, ab, Q8_K_QS + 16 * s);
         }
         (f16_le(wb, Q6_K_D) * q8_k_d(ab)) * isum as f32
     })

@@ -138,7 +138,14 @@ pub fn upgrade_source(src: &Source) -> Result<Upgraded, Vec<Diagnostic>> {
         }
         originals.push(value);
     }
-    if upgraded > 0 && !src.is_json() {
+    if upgraded == 0 {
+        return Ok(Upgraded {
+            text: src.text.clone(),
+            upgraded,
+            unchanged,
+        });
+    }
+    if !src.is_json() {
         modeline_edits(src, &mut edits);
     }
     let text = if src.is_json() {

@@ -181,17 +181,30 @@ fn converse(
             _ => {}
         }
         messages.push(ChatMessage::new("user", text));
-        let rendered = template.render(&messages, true)?;
-        let ids = encode_prompt(tok, &rendered, true)?;
-        if ids.len() >= generator.context_length() {
-            messages.pop();
-            bail!(
-                "the conversation has {} tokens, the context holds {}: /reset or raise --ctx",
-                ids.len(),
-                generator.context_length()
-            );
-        }
-        let out = stream(generator, tok, &ids, opts)?;
+        let turn = template
+            .render(&messages, true)
+            .map_err(anyhow::Error::from)
+            .and_then(|rendered| Ok(encode_prompt(tok, &rendered, true)?))
+            .and_then(|ids| {
+                if ids.len() >= generator.context_length() {
+                    bail!(
+                        "the conversation has {} tokens, the context holds {}: /reset or raise --ctx",
+                        ids.len(),
+                        generator.context_length()
+                    );
+                }
+                stream(generator, tok, &ids, opts)
+            });
+        let out = match turn {
+            Ok(out) => out,
+            Err(e) if interactive => {
+                // One failed turn does not end the conversation.
+                eprintln!("error: {e:#}");
+                messages.pop();
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         report(args, &out);
         messages.push(ChatMessage::new("assistant", out.text.clone()));
     }

@@ -57,6 +57,9 @@ pub enum EngineError {
     #[error("nothing to evaluate: the input has no tokens")]
     EmptyInput,
 
+    #[error(transparent)]
+    Tokenizer(#[from] crate::tokenizer::TokenizerError),
+
     #[error("invalid option: {0}")]
     InvalidOption(String),
 }

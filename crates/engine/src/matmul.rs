@@ -3,17 +3,11 @@
 //! Determinism: every output element is one call of the same dot kernel on the same inputs,
 //! whatever the number of threads or tokens; threads only decide who computes which rows.
 
-use ms_gguf::GgmlType;
-
 use crate::kernels;
 use crate::model::Matrix;
 use crate::parallel::run_chunks;
 
-pub(crate) use kernels::{SUPPORTED_TYPES, dequantize_row};
-
-pub(crate) fn supported(ty: GgmlType) -> bool {
-    SUPPORTED_TYPES.contains(&ty)
-}
+pub(crate) use kernels::{dequantize_row, supported, supported_types};
 
 /// Below this many multiply-adds a product runs on the calling thread: spawning costs more.
 const MIN_WORK_PER_THREAD: usize = 1 << 16;
@@ -27,7 +21,7 @@ pub(crate) fn matmul(file: &[u8], w: &Matrix, x: &[f32], out: &mut [f32], thread
     let data = &file[w.offset..w.offset + w.rows * w.row_bytes];
 
     // Quantize every token's activations once, as the weight type's dot kernel expects.
-    let act_ty = kernels::vec_dot_type(w.ty);
+    let (dot, act_ty) = kernels::kernel(w.ty);
     let act_bytes = kernels::act_row_bytes(act_ty, w.cols);
     let mut acts = vec![0u8; n * act_bytes];
     for (a, xt) in acts.chunks_exact_mut(act_bytes).zip(x.chunks_exact(w.cols)) {
@@ -43,7 +37,7 @@ pub(crate) fn matmul(file: &[u8], w: &Matrix, x: &[f32], out: &mut [f32], thread
             let r = first_row + i;
             let wr = &data[r * w.row_bytes..(r + 1) * w.row_bytes];
             for (o, a) in row_out.iter_mut().zip(acts.chunks_exact(act_bytes)) {
-                *o = kernels::vec_dot(w.ty, w.cols, wr, a);
+                *o = dot(wr, a);
             }
         }
     };

@@ -580,7 +580,7 @@ fn load_matrix(
             format!(
                 "type {} is not supported (supported: {})",
                 t.ty,
-                matmul::SUPPORTED_TYPES
+                matmul::supported_types()
                     .iter()
                     .map(|t| t.name())
                     .collect::<Vec<_>>()

@@ -55,9 +55,13 @@ pub(crate) fn geglu(gate: &mut [f32], up: &[f32]) {
         } else if x >= 10.0 {
             x
         } else {
-            let x = f16::from_f32(x).to_f32();
-            let y = 0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + COEF_A * x * x)).tanh());
-            f16::from_f32(y).to_f32()
+            if std::env::var_os("EXACT_GELU").is_some() {
+                0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + COEF_A * x * x)).tanh())
+            } else {
+                let x = f16::from_f32(x).to_f32();
+                let y = 0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + COEF_A * x * x)).tanh());
+                f16::from_f32(y).to_f32()
+            }
         };
         *g = act * u;
     }
@@ -121,7 +125,12 @@ pub(crate) struct AttnShape {
 
 /// Causal attention of the queries `q` (one row of `n_head * head_dim` per token, the first at
 /// position `pos0`) over the cache, which already holds these tokens' keys and values.
-/// As in llama.cpp: Q is rounded to f16 for Q·K, the softmax weights to f16 for the sum of V.
+///
+/// The arithmetic is llama.cpp's CPU path (without flash attention) on x86, operation for
+/// operation: Q rounded to f16; Q·K and P·V as 8-lane fused multiply-adds reduced like an AVX
+/// horizontal sum; the softmax with its vectorised `exp`, sums of 8 in f64, and weights
+/// rounded to f16. Lanes follow the cache position (`j mod 8`), so results do not depend on the
+/// batch split or thread count.
 pub(crate) fn attention(
     q: &[f32],
     cache: &LayerCache,
@@ -136,8 +145,9 @@ pub(crate) fn attention(
     let kv_row = s.n_head_kv * s.head_dim;
     let per_thread = n_tok.div_ceil(threads.max(1)).max(1) * row;
     run_chunks(out, per_thread, threads, &|start, dst| {
-        let mut scores = Vec::new();
+        let mut weights = Vec::new();
         let mut q16 = vec![0.0f32; s.head_dim];
+        let mut acc = vec![[0.0f32; 8]; s.head_dim];
         for (i, out_t) in dst.chunks_exact_mut(row).enumerate() {
             let t = start / row + i;
             let pos = pos0 + t;
@@ -151,34 +161,188 @@ pub(crate) fn attention(
                 for (a, &b) in q16.iter_mut().zip(qh) {
                     *a = f16::from_f32(b).to_f32();
                 }
-                scores.clear();
+                // Scores of the visible positions; masked ones (before the window) weigh 0.
+                weights.clear();
+                weights.resize(first, 0.0f32);
                 let mut max = f32::NEG_INFINITY;
                 for j in first..=pos {
                     let k = &cache.k[j * kv_row + kvh * s.head_dim..][..s.head_dim];
-                    let mut dot = 0.0f32;
-                    for (&kv, &qv) in k.iter().zip(&q16) {
-                        dot += f16::from_bits(kv).to_f32() * qv;
+                    let mut lanes = [0.0f32; 8];
+                    for (c, (&kv, &qv)) in k.iter().zip(&q16).enumerate() {
+                        lanes[c % 8] = f16::from_bits(kv).to_f32().mul_add(qv, lanes[c % 8]);
                     }
-                    let v = dot * s.scale;
+                    let v = hsum8(lanes) * s.scale;
                     max = max.max(v);
-                    scores.push(v);
+                    weights.push(v);
                 }
                 let mut sum = 0.0f64;
-                for v in scores.iter_mut() {
-                    *v = (*v - max).exp();
-                    sum += *v as f64;
+                for (c, chunk) in weights.chunks_mut(8).enumerate() {
+                    let mut lanes = [0.0f32; 8];
+                    for (l, v) in chunk.iter_mut().enumerate() {
+                        // Positions before the window are masked: exp(-inf) = 0.
+                        *v = if c * 8 + l < first {
+                            0.0
+                        } else {
+                            expf_avx(*v - max)
+                        };
+                        lanes[l] = *v;
+                    }
+                    sum += hsum8(lanes) as f64;
                 }
                 let inv = (1.0 / sum) as f32;
-                let o = &mut out_t[h * s.head_dim..(h + 1) * s.head_dim];
-                o.fill(0.0);
-                for (j, &p) in (first..=pos).zip(&scores) {
-                    let p = f16::from_f32(p * inv).to_f32();
+                for a in acc.iter_mut() {
+                    *a = [0.0; 8];
+                }
+                for (j, &w) in weights.iter().enumerate().skip(first) {
+                    let p = f16::from_f32(w * inv).to_f32();
                     let v = &cache.v[j * kv_row + kvh * s.head_dim..][..s.head_dim];
-                    for (a, &b) in o.iter_mut().zip(v) {
-                        *a += p * f16::from_bits(b).to_f32();
+                    for (a, &b) in acc.iter_mut().zip(v) {
+                        a[j % 8] = f16::from_bits(b).to_f32().mul_add(p, a[j % 8]);
                     }
+                }
+                let o = &mut out_t[h * s.head_dim..(h + 1) * s.head_dim];
+                for (o, a) in o.iter_mut().zip(&acc) {
+                    *o = hsum8(*a);
                 }
             }
         }
     });
+}
+
+/// The sum of 8 lanes in the order of an AVX horizontal add: halves first, then pairs.
+fn hsum8(a: [f32; 8]) -> f32 {
+    let s = [a[0] + a[4], a[1] + a[5], a[2] + a[6], a[3] + a[7]];
+    (s[0] + s[2]) + (s[1] + s[3])
+}
+
+/// `exp(x)` as llama.cpp's AVX2 `ggml_v_expf` computes it (a polynomial with fused
+/// multiply-adds, within about 1 ulp of the true value), lane by lane.
+fn expf_avx(x: f32) -> f32 {
+    let r = f32::from_bits(0x4b40_0000); // 0x1.8p23
+    let z = x.mul_add(f32::from_bits(0x3fb8_aa3b), r); // 0x1.715476p+0 = log2(e)
+    let n = z - r;
+    let b = (-n).mul_add(
+        f32::from_bits(0x35bf_be8e),                  // 0x1.7f7d1cp-20
+        (-n).mul_add(f32::from_bits(0x3f31_7200), x), // 0x1.62e4p-1
+    );
+    let e = z.to_bits() << 23;
+    let k = f32::from_bits(e.wrapping_add(1.0f32.to_bits()));
+    let u = b * b;
+    let j = f32::from_bits(0x3c07_2010) // 0x1.0e4020p-7
+        .mul_add(b, f32::from_bits(0x3d2b_9f17)) // 0x1.573e2ep-5
+        .mul_add(
+            u,
+            f32::from_bits(0x3e2a_af33).mul_add(b, f32::from_bits(0x3eff_fedb)), // 0x1.555e66p-3, 0x1.fffdb6p-2
+        )
+        .mul_add(u, f32::from_bits(0x3f7f_fff6) * b); // 0x1.ffffecp-1
+    if n.abs() <= 126.0 {
+        return j.mul_add(k, k);
+    }
+    let g: u32 = if n <= 0.0 { 0x8200_0000 } else { 0 };
+    let s1 = f32::from_bits(g.wrapping_add(0x7f00_0000));
+    let s2 = f32::from_bits(e.wrapping_sub(g));
+    if n.abs() > 192.0 {
+        s1 * s1
+    } else {
+        s2.mul_add(j, s2) * s1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expf_avx_tracks_exp() {
+        for i in -1000..=100 {
+            let x = i as f32 * 0.0871;
+            let (got, want) = (expf_avx(x), x.exp());
+            assert!(
+                (got - want).abs() <= want * 4e-7,
+                "exp({x}) = {want}, emulation {got}"
+            );
+        }
+        assert_eq!(expf_avx(0.0), 1.0);
+        assert_eq!(expf_avx(-200.0), 0.0);
+    }
+
+    fn cache(values: &[f32]) -> LayerCache {
+        let bits: Vec<u16> = values.iter().map(|&v| f16::from_f32(v).to_bits()).collect();
+        LayerCache {
+            k: bits.clone(),
+            v: bits,
+        }
+    }
+
+    #[test]
+    fn sliding_window_hides_positions_outside_it() {
+        let shape = |window| AttnShape {
+            n_head: 1,
+            n_head_kv: 1,
+            head_dim: 8,
+            scale: 0.5,
+            window,
+        };
+        let q: Vec<f32> = (0..8).map(|i| i as f32 * 0.1).collect();
+        let a: Vec<f32> = (0..24).map(|i| (i % 7) as f32 * 0.3 - 0.5).collect();
+        let mut b = a.clone();
+        b[..8].copy_from_slice(&[9.0; 8]); // position 0 changed
+        let run = |c: &LayerCache, w| {
+            let mut out = vec![0.0f32; 8];
+            attention(&q, c, 2, &shape(w), &mut out, 1);
+            out
+        };
+        // The query at position 2 with a window of 2 sees positions 1 and 2 only.
+        assert_eq!(run(&cache(&a), Some(2)), run(&cache(&b), Some(2)));
+        assert_ne!(run(&cache(&a), None), run(&cache(&b), None));
+        // A window wider than the sequence changes nothing.
+        assert_eq!(run(&cache(&a), Some(3)), run(&cache(&a), None));
+        // A window of 1: the token attends to itself only, so the output is its value.
+        let own: Vec<f32> = a[16..24]
+            .iter()
+            .map(|&v| f16::from_f32(v).to_f32())
+            .collect();
+        assert_eq!(run(&cache(&a), Some(1)), own);
+    }
+
+    #[test]
+    fn rope_styles_rotate_different_pairs() {
+        let rope = |style| Rope {
+            style,
+            n_dims: 4,
+            freq_base: 10000.0,
+            freq_scale: 1.0,
+        };
+        let x = [1.0f32, 0.0, 0.0, 0.0];
+        let mut normal = x;
+        super::rope(&mut normal, 1..2, 4, &rope(RopeStyle::Normal), None);
+        let mut neox = x;
+        super::rope(&mut neox, 1..2, 4, &rope(RopeStyle::Neox), None);
+        // Position 1, first pair: angle 1 rad. Normal pairs (0, 1), NEOX pairs (0, 2).
+        assert_eq!(normal, [1f32.cos(), 1f32.sin(), 0.0, 0.0]);
+        assert_eq!(neox, [1f32.cos(), 0.0, 1f32.sin(), 0.0]);
+        // Position 0 is the identity.
+        let mut same = [0.3f32, -0.2, 0.7, 0.1];
+        super::rope(&mut same, 0..1, 4, &rope(RopeStyle::Neox), None);
+        assert_eq!(same, [0.3, -0.2, 0.7, 0.1]);
+    }
+
+    #[test]
+    fn geglu_uses_the_f16_gelu_table() {
+        let mut g = [-11.0f32, 11.0, 0.0, 1.0];
+        geglu(&mut g, &[2.0; 4]);
+        assert_eq!(g[0], 0.0);
+        assert_eq!(g[1], 22.0);
+        assert_eq!(g[2], 0.0);
+        // gelu(1) = 0.841192, rounded to f16 = 0.84130859375.
+        assert_eq!(g[3], 2.0 * 0.841_308_6);
+    }
+
+    #[test]
+    fn hsum8_adds_halves_first() {
+        assert_eq!(hsum8([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]), 36.0);
+        // (1e8 + -1e8) + ... differs from a left-to-right sum.
+        let a = [1e8, 1.0, 0.0, 0.0, -1e8, 1.0, 0.0, 0.0];
+        assert_eq!(hsum8(a), 2.0);
+    }
 }

@@ -206,7 +206,6 @@ pub fn sarif(results: &[FileResult]) -> String {
             "tool": {"driver": {
                 "name": "modelspec",
                 "version": env!("CARGO_PKG_VERSION"),
-                "informationUri": "https://modelspec.dev",
                 "rules": rules,
             }},
             "results": res,

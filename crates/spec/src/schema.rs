@@ -61,14 +61,6 @@ pub fn generate(doc: DocType, draft: Draft) -> Value {
     };
     let mut value = schema.to_value();
     tidy(&mut value);
-    if let Value::Object(map) = &mut value {
-        let id = format!(
-            "https://modelspec.dev/schema/{}.{}",
-            doc.file_stem(),
-            draft.file_suffix()
-        );
-        map.insert("$id".into(), Value::String(id));
-    }
     value
 }
 

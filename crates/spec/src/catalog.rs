@@ -87,7 +87,7 @@ rules! {
 "MS0302" "log-retention-below-audit-period" E true "Logs are kept for fewer days than the audit period."
 "governance.compliance.retention.logsDays is shorter than governance.compliance.audit.periodDays, so the evidence auditors may ask for will have been deleted.";
 "MS0303" "prod-artifact-without-sha256" E true "A spec labelled prod has an artifact without a sha256."
-"Production specs must pin what they run: without a digest the artifact behind a URI can change unnoticed. Add `sha256:` (64 hex digits) to each artifact. A spec is prod when metadata.labels environment/env/stage/tier is prod or production.";
+"Production specs must pin what they run: without a digest the artifact behind a URI can change unnoticed. Add `sha256:` (64 hex digits) to each artifact. A spec is prod when metadata.labels environment/env/stage/tier is prod or production. Applies to modelspec/v1 (v1alpha1 cannot hold digests: `modelspec upgrade` first).";
 "MS0304" "pii-allowed-without-policy" W true "PII is allowed but no policy is named."
 "governance.compliance.pii.allowed: true should name the policy that governs the data (pii.policy).";
 "MS0305" "prod-without-owner" W true "A spec labelled prod names no owner."
@@ -97,9 +97,9 @@ rules! {
 "MS0401" "precision-contradicts-artifact" E true "The declared precision contradicts the artifact's quantization."
 "E.g. precision fp16 with a *.Q4_K_M.gguf weights file. The quantization is read from the artifact's `quantization` field or its file name. Fix whichever is wrong.";
 "MS0402" "duplicate-artifact" E true "Two artifacts have the same uri."
-"The same file listed twice is usually a copy-paste slip where the second entry should name another file.";
+"The same file listed twice is usually a copy-paste slip where the second entry should name another file (modelspec/v1 artifact lists).";
 "MS0403" "missing-weights-artifact" E true "The artifacts list has no entry with role weights."
-"A model cannot run without weights; add an artifact with `role: weights`.";
+"A model cannot run without weights; add an artifact with `role: weights` (modelspec/v1; an empty list is allowed).";
 "MS0501" "duplicate-dependency-id" E true "Two pipeline dependencies have the same id."
 "Dependency ids name edges in the serving graph and in metrics; they must be unique.";
 "MS0502" "unresolved-spec-ref" E true "A dependency's specRef does not resolve to a file."

@@ -293,7 +293,15 @@ fn bad_inputs_give_clear_errors_and_leave_no_files() {
     std::fs::create_dir(d.join("sub")).unwrap();
     let err = fails(&[s(&copy), s(&other_spelling), "--to", "Q8_0"]);
     assert!(err.contains("refusing to overwrite the input"), "{err}");
+    let link = d.join("link.gguf");
+    std::fs::hard_link(&copy, &link).unwrap();
+    let err = fails(&[s(&copy), s(&link), "--to", "Q8_0"]);
+    assert!(err.contains("refusing to overwrite the input"), "{err}");
+    std::fs::remove_file(&link).unwrap();
     assert!(std::fs::read(&copy).unwrap() == before);
+
+    let err = fails(&[s(&src), s(&d.join("sub")), "--to", "Q8_0"]);
+    assert!(err.contains("is a directory"), "{err}");
 
     // A 2-D tensor in a type we cannot read.
     let mut md = Metadata::default();

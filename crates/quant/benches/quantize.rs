@@ -1,4 +1,5 @@
-//! Quantize throughput per type, in bytes of f32 input per second.
+//! Quantize throughput per type, in bytes of f32 input per second, on 1 and 2 threads
+//! (`cargo bench -p ms-quant --bench quantize`).
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ms_quant::GgmlType;
@@ -28,9 +29,12 @@ fn bench(c: &mut Criterion) {
     let cases = [
         (GgmlType::Q8_0, Algorithm::Refined, "Q8_0"),
         (GgmlType::Q5_0, Algorithm::Refined, "Q5_0"),
+        (GgmlType::Q5_1, Algorithm::Refined, "Q5_1"),
         (GgmlType::Q8K, Algorithm::Refined, "Q8_K"),
         (GgmlType::Q4K, Algorithm::Reference, "Q4_K reference"),
         (GgmlType::Q4K, Algorithm::Refined, "Q4_K refined"),
+        (GgmlType::Q5K, Algorithm::Reference, "Q5_K reference"),
+        (GgmlType::Q5K, Algorithm::Refined, "Q5_K refined"),
         (GgmlType::Q6K, Algorithm::Reference, "Q6_K reference"),
         (GgmlType::Q6K, Algorithm::Refined, "Q6_K refined"),
     ];

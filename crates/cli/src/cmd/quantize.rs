@@ -16,7 +16,7 @@ use half::f16;
 use indicatif::{ProgressBar, ProgressStyle};
 use ms_gguf::{GgmlType, GgufFile, GgufWriter, Metadata, TensorDesc, TensorInfo, Value};
 use ms_quant::quantize::{Algorithm, can_quantize, quantize_rows};
-use ms_quant::recipe::{self, Choice, ModelInfo, Target};
+use ms_quant::recipe::{self, ModelInfo, Target};
 
 #[derive(ClapArgs, Debug)]
 pub struct Args {
@@ -202,13 +202,34 @@ pub fn quantize_file(
     for &i in &order {
         let t = &file.tensors()[i];
         bar.set_message(t.name.clone());
-        let data = convert(&file, t, choices[i], algorithm, threads)
+        let data = file.tensor_data(t);
+        let write_err = || format!("writing {}", output.display());
+        if choices[i].ty == t.ty {
+            writer.write_tensor(&t.name, data).with_context(write_err)?;
+            bytes_out += data.len() as u64;
+            bar.inc(t.size);
+            continue;
+        }
+        // Whole rows at a time, so that memory stays bounded whatever the tensor's size.
+        let row_len = t.row_len() as usize;
+        let in_row = data.len() / (t.n_rows() as usize).max(1);
+        let rows_per_chunk = (CHUNK_VALUES / row_len.max(1)).max(1);
+        for (k, chunk) in data.chunks(rows_per_chunk * in_row.max(1)).enumerate() {
+            let first = k * rows_per_chunk * row_len;
+            let out = convert(
+                t.ty,
+                chunk,
+                choices[i].ty,
+                row_len,
+                first,
+                algorithm,
+                threads,
+            )
             .with_context(|| format!("{}: tensor '{}'", input.display(), t.name))?;
-        bytes_out += data.len() as u64;
-        writer
-            .write_tensor(&t.name, &data)
-            .with_context(|| format!("writing {}", output.display()))?;
-        bar.inc(t.size);
+            writer.write_tensor_data(&out).with_context(write_err)?;
+            bytes_out += out.len() as u64;
+            bar.inc(chunk.len() as u64);
+        }
     }
     writer
         .finish()
@@ -240,8 +261,15 @@ fn progress_bar(total: u64) -> ProgressBar {
 
 /// Refuses to write over the input, including through another path to the same file.
 fn refuse_same_file(input: &Path, output: &Path) -> Result<()> {
+    if output.is_dir() {
+        bail!(
+            "the output {} is a directory; give a file name such as {}",
+            output.display(),
+            output.join("model.q4_k_m.gguf").display()
+        );
+    }
     let same = match (std::fs::canonicalize(input), canonical_output(output)) {
-        (Ok(a), Some(b)) => a == b,
+        (Ok(a), Some(b)) => a == b || same_inode(&a, &b),
         _ => input == output,
     };
     if same {
@@ -251,6 +279,21 @@ fn refuse_same_file(input: &Path, output: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Hard links: two names, one file.
+#[cfg(unix)]
+fn same_inode(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn same_inode(_: &Path, _: &Path) -> bool {
+    false
 }
 
 /// The canonical path `output` would have: its directory canonicalized plus its file name.
@@ -320,28 +363,30 @@ fn can_convert_from(ty: GgmlType) -> bool {
     ms_quant::can_dequantize(ty)
 }
 
-/// The output bytes of one tensor.
+/// Values converted per step (16 MiB of f32); the tiny test model's embedding takes two steps.
+const CHUNK_VALUES: usize = 4 << 20;
+
+/// Converts whole rows of `src` (of type `from`) to `to`; `first` is the index of the first
+/// value within its tensor, for error messages.
 fn convert(
-    file: &GgufFile,
-    t: &TensorInfo,
-    choice: Choice,
+    from: GgmlType,
+    src: &[u8],
+    to: GgmlType,
+    row_len: usize,
+    first: usize,
     algorithm: Algorithm,
     threads: usize,
 ) -> Result<Vec<u8>> {
-    let data = file.tensor_data(t);
-    if choice.ty == t.ty {
-        return Ok(data.to_vec());
-    }
-    let x = ms_quant::dequantize_to_vec(t.ty, data)?;
+    let x = ms_quant::dequantize_to_vec(from, src)?;
     if let Some(bad) = x.iter().position(|v| !v.is_finite()) {
-        bail!("value {bad} is {} (not a finite number)", x[bad]);
+        bail!("value {} is {} (not a finite number)", first + bad, x[bad]);
     }
-    Ok(match choice.ty {
+    Ok(match to {
         GgmlType::F32 => x.iter().flat_map(|v| v.to_le_bytes()).collect(),
         GgmlType::F16 => x
             .iter()
             .flat_map(|&v| f16::from_f32(v).to_le_bytes())
             .collect(),
-        ty => quantize_rows(ty, algorithm, &x, t.row_len() as usize, threads)?,
+        ty => quantize_rows(ty, algorithm, &x, row_len, threads)?,
     })
 }

@@ -98,10 +98,15 @@ fn prompt_from_file_and_from_stdin_match_the_flag() {
     assert_eq!(ok(&modelspec(&c, Some(b"Once upon a time"))), from_flag);
 }
 
+/// The oracle's rule (shared/oracle/check_oracle.py): greedy tokens identical up to the first
+/// step where llama.cpp's own top-1 leads its runner-up by less than this many logits (there
+/// llama.cpp disagrees with itself between batch sizes).
+const MARGIN: f64 = 0.25;
+
 #[test]
 fn default_model_greedy_matches_llama_cpp() {
     let path = ms_fetch::default_model().unwrap();
-    let out = ok(&modelspec(
+    let out = modelspec(
         &[
             "gemma3-270m",
             "--prompt",
@@ -110,26 +115,43 @@ fn default_model_greedy_matches_llama_cpp() {
             "16",
             "--temperature",
             "0",
+            "-v",
         ],
         None,
-    ));
+    );
+    let text = ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("generated: 16 tokens") && err.contains("stop: max tokens"),
+        "{err}"
+    );
     let oracle: serde_json::Value = serde_json::from_slice(
         &std::fs::read(shared().join("oracle/gemma3-270m-q4_k_m.json")).unwrap(),
     )
     .unwrap();
     let case = &oracle["generate"][0];
     assert_eq!(case["prompt"], "The capital of France is");
+    let margins = case["greedy_margins"].as_array().unwrap();
+    let firm = margins
+        .iter()
+        .take(16)
+        .take_while(|m| m.as_f64().unwrap() >= MARGIN)
+        .count();
     let ids: Vec<u32> = case["greedy_tokens"]
         .as_array()
         .unwrap()
         .iter()
-        .take(16)
+        .take(firm)
         .map(|v| v.as_u64().unwrap() as u32)
         .collect();
     let model = ms_gguf::GgufFile::open(&path).unwrap();
     let tok = ms_engine::tokenizer::Tokenizer::from_gguf(&model).unwrap();
     let want = tok.decode(&ids).unwrap();
-    assert_eq!(out, format!("{want}\n"));
+    assert!(
+        firm >= 4 && text.starts_with(&want),
+        "expected {want:?} to start {text:?}"
+    );
+    assert!(text.len() > want.len() + 20, "{text:?}");
 }
 
 #[test]

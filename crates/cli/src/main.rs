@@ -33,6 +33,9 @@ enum Command {
     Run(cmd::run::Args),
     /// Fetch a model or a ModelSpec's artifacts into the local cache (sha256 verified).
     Pull(cmd::pull::Args),
+    /// Write our tokenizations, greedy continuations and top-k logits in the layout of the
+    /// llama.cpp oracle files (compare with shared/oracle/check_oracle.py).
+    Dump(cmd::dump::Args),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Command::Upgrade(a) => cmd::upgrade::run(a),
         Command::Run(a) => cmd::run::run(a),
         Command::Pull(a) => cmd::pull::run(a),
+        Command::Dump(a) => cmd::dump::run(a),
     };
     match result {
         Ok(code) => code,

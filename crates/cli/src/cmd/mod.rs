@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod dump;
 pub mod explain;
 pub mod inspect;
 pub mod pull;

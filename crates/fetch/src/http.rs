@@ -35,11 +35,16 @@ impl Download<'_> {
             .build()
             .into();
         let mut last_error = None;
+        let len = || std::fs::metadata(partial).map(|m| m.len()).unwrap_or(0);
         for _ in 0..ATTEMPTS {
+            let before = len();
             match self.attempt(&agent, partial, progress) {
                 Ok(()) => return Ok(()),
                 Err(Attempt::Fatal(e)) => return Err(e),
-                Err(Attempt::Retry(e)) => last_error = Some(e),
+                // Only a transfer that was moving is worth resuming: an unreachable host or a
+                // failing server fails at once instead of after every attempt's timeout.
+                Err(Attempt::Retry(e)) if len() <= before => return Err(e),
+                Err(Attempt::Retry(e) | Attempt::Restart(e)) => last_error = Some(e),
             }
         }
         Err(last_error.unwrap_or_else(|| self.error("no attempt made")))
@@ -71,7 +76,7 @@ impl Download<'_> {
                 if content_range_start(&range) != Some(have) {
                     // Not the range we asked for: start over rather than splice wrong bytes.
                     remove(partial)?;
-                    return Err(Attempt::Retry(self.error(&format!(
+                    return Err(Attempt::Restart(self.error(&format!(
                         "server sent range {range:?}, asked for bytes={have}-"
                     ))));
                 }
@@ -89,7 +94,7 @@ impl Download<'_> {
             StatusCode::RANGE_NOT_SATISFIABLE => {
                 // The partial file is longer than the resource: it changed; start over.
                 remove(partial)?;
-                return Err(Attempt::Retry(
+                return Err(Attempt::Restart(
                     self.error("416 range not satisfiable; restarting"),
                 ));
             }
@@ -155,7 +160,10 @@ impl Download<'_> {
 }
 
 enum Attempt {
+    /// Try again, resuming what the partial file holds.
     Retry(FetchError),
+    /// The partial file was dropped: try again from the start.
+    Restart(FetchError),
     Fatal(FetchError),
 }
 

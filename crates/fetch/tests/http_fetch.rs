@@ -159,3 +159,29 @@ fn unreachable_hf_hub_says_what_to_do() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_stale_partial_download_is_dropped_after_a_checksum_failure() {
+    let data = body();
+    let server = http_server::start(http_server::Behaviour {
+        body: data.clone(),
+        cut_first_after: None,
+        status: None,
+    });
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = Cache::at(cache_dir.path());
+    let sha = sha256_hex(&data);
+    // Left by an interrupted run against a different version of the file.
+    let partial = cache_dir.path().join("partial").join(format!("{sha}.0"));
+    std::fs::create_dir_all(partial.parent().unwrap()).unwrap();
+    std::fs::write(&partial, vec![0xAAu8; 1000]).unwrap();
+    let artifact = Artifact::from_uri(&format!("{}/m", server.base), Some(&sha)).unwrap();
+    let err = fetch(&cache, &artifact, &FetchOptions::default()).unwrap_err();
+    assert!(matches!(err, FetchError::Checksum { .. }), "{err}");
+    assert!(!partial.exists());
+    let path = fetch(&cache, &artifact, &FetchOptions::default()).unwrap();
+    assert_eq!(std::fs::read(path).unwrap(), data);
+    let reqs = server.requests.lock().unwrap().clone();
+    assert_eq!(reqs[0].range.as_deref(), Some("bytes=1000-"));
+    assert_eq!(reqs[1].range, None);
+}

@@ -27,7 +27,10 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(bytes.len() as u64, t.size);
         assert_eq!(t.offset % f.alignment(), 0);
         acc = acc.wrapping_add(bytes.iter().map(|&b| b as u64).sum::<u64>());
-        acc = acc.wrapping_add(t.n_elements()).wrapping_add(t.n_rows()).wrapping_add(t.row_len());
+        acc = acc
+            .wrapping_add(t.n_elements())
+            .wrapping_add(t.n_rows())
+            .wrapping_add(t.row_len());
         assert_eq!(f.tensor(&t.name).map(|x| x.offset), Some(t.offset));
     }
     std::hint::black_box(acc);

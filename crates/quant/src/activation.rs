@@ -1,6 +1,11 @@
 //! Activation quantization: the f32 row a weight row is multiplied with is first brought to
 //! the block type the weights pair with (GGML's `vec_dot_type`), exactly as llama.cpp's
 //! reference C functions do it, so that the dot product runs on integers.
+//!
+//! Note: llama.cpp's x86 SIMD build quantizes Q8_0 activations slightly differently from its
+//! own reference (`id = 127 / amax` instead of `1 / (amax / 127)`, and ties rounded to even
+//! instead of away from zero), so its runtime Q8_0 activations can differ from these by one
+//! step on rare values. (Whether its x86 Q8_K path equals its reference was not checked.)
 
 use crate::GgmlType;
 use crate::error::{QuantError, row_bytes};

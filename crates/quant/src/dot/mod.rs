@@ -25,7 +25,14 @@
 //!   `(acc[l] + acc[l+8]) + (acc[l+16] + acc[l+24])` and reduced by [`reduce8`].
 //!
 //! These sums differ from llama.cpp's own (which differ between its scalar and SIMD builds)
-//! only in rounding; the property tests bound the difference from the exact dot product.
+//! only in rounding.
+//!
+//! # Error bound (tested in `tests/dot_reference.rs` and `tests/dot_models.rs`)
+//! Against the f64 dot product of the dequantized weights with the dequantized activations, a
+//! kernel's result is within `(blocks + 8) · 2^-23 · Σ_i (|dw · sc_i · q_i| + |dminw · m_i|) ·
+//! |a_i|` (block types; `blocks` = blocks per row) or `(n / 32 + 8) · 2^-23 · Σ_i |w_i · a_i|`
+//! (float types). Q4_1 / Q5_1 add `|mw| · |s - Σ a_i|` per block: Q8_1 stores its sum `s`
+//! rounded to f16 from the scale before the scale's own f16 rounding, as llama.cpp does.
 
 pub mod scalar;
 

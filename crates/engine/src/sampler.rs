@@ -186,6 +186,11 @@ impl Sampler {
     ///
     /// [`accept`]: Sampler::accept
     pub fn sample(&mut self, logits: &[f32]) -> u32 {
+        let p = &self.params;
+        if p.temperature <= 0.0 && (self.recent.is_empty() || penalties_off(p)) {
+            // Plain greedy: no candidate list (262k entries for Gemma) needed.
+            return argmax(logits);
+        }
         let mut cands: Vec<Candidate> = logits
             .iter()
             .enumerate()
@@ -198,7 +203,6 @@ impl Sampler {
         if cands.is_empty() {
             return 0;
         }
-        let p = &self.params;
         apply_penalties(&mut cands, &self.recent, p);
         if p.temperature <= 0.0 {
             return greedy(&cands);
@@ -215,8 +219,7 @@ impl Sampler {
 /// a positive logit is divided by the repeat penalty and a negative one multiplied, then
 /// `count * frequency + presence` is subtracted.
 pub fn apply_penalties(cands: &mut [Candidate], recent: &VecDeque<u32>, p: &SamplingParams) {
-    let off = p.repeat_penalty == 1.0 && p.frequency_penalty == 0.0 && p.presence_penalty == 0.0;
-    if off || recent.is_empty() {
+    if penalties_off(p) || recent.is_empty() {
         return;
     }
     let mut counts: Vec<(u32, u32)> = Vec::with_capacity(recent.len());
@@ -238,6 +241,23 @@ pub fn apply_penalties(cands: &mut [Candidate], recent: &VecDeque<u32>, p: &Samp
         }
         c.logit -= count as f32 * p.frequency_penalty + p.presence_penalty;
     }
+}
+
+fn penalties_off(p: &SamplingParams) -> bool {
+    p.repeat_penalty == 1.0 && p.frequency_penalty == 0.0 && p.presence_penalty == 0.0
+}
+
+/// The index of the highest logit, the lowest on ties; NaN never wins.
+pub fn argmax(logits: &[f32]) -> u32 {
+    let mut best = 0usize;
+    let mut best_logit = f32::NEG_INFINITY;
+    for (i, &l) in logits.iter().enumerate() {
+        if l > best_logit {
+            best = i;
+            best_logit = l;
+        }
+    }
+    best as u32
 }
 
 /// Highest logit first; equal logits by lowest id.

@@ -3,7 +3,8 @@
 use std::collections::VecDeque;
 
 use ms_engine::sampler::{
-    Candidate, Rng, Sampler, SamplingParams, apply_penalties, draw, greedy, min_p, top_k, top_p,
+    Candidate, Rng, Sampler, SamplingParams, apply_penalties, argmax, draw, greedy, min_p, top_k,
+    top_p,
 };
 
 fn cands(logits: &[f32]) -> Vec<Candidate> {
@@ -189,4 +190,22 @@ fn validate_names_the_bad_parameter() {
     };
     assert!(bad.validate().unwrap_err().contains("repeat penalty"));
     assert!(SamplingParams::default().validate().is_ok());
+}
+
+#[test]
+fn argmax_fast_path_agrees_with_the_candidate_path() {
+    let mut rng = Rng::new(9);
+    for _ in 0..200 {
+        // Few distinct values: many ties.
+        let logits: Vec<f32> = (0..64).map(|_| (rng.next_u64() % 5) as f32).collect();
+        assert_eq!(argmax(&logits), greedy(&cands(&logits)));
+    }
+    assert_eq!(argmax(&[f32::NAN, f32::NEG_INFINITY, -3.0]), 2);
+    // Greedy with a repeat penalty goes through the candidate path.
+    let mut s = Sampler::new(SamplingParams {
+        repeat_penalty: 4.0,
+        ..SamplingParams::greedy()
+    });
+    s.accept(1);
+    assert_eq!(s.sample(&[1.0, 3.0, 0.9]), 0);
 }

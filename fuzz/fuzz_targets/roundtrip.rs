@@ -19,6 +19,10 @@ fuzz_target!(|data: &[u8]| {
     let Ok(a) = GgufFile::from_bytes("fuzz.gguf", data.to_vec()) else {
         return;
     };
+    // The architecture-agnostic summary `modelspec inspect` prints must not panic or hang.
+    let arch = ms_gguf::summary::ArchSummary::of(a.metadata());
+    std::hint::black_box(arch.kv_cache_bytes(1 << 20, 4));
+    std::hint::black_box(ms_gguf::summary::SizeSummary::of(&a).bits_per_weight());
     // Huge alignments make huge (sparse-free) files in memory; the reader accepts them,
     // the round trip is not interesting for them.
     if a.alignment() > 4096 {

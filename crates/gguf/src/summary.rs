@@ -48,6 +48,25 @@ impl PerLayer {
         }
     }
 
+    /// The sum over `layers` layers (the last value repeats past a short list); `None` on
+    /// overflow. Never iterates more than the list's length, whatever `layers` a file claims.
+    pub fn sum_over(&self, layers: u64) -> Option<u64> {
+        match self {
+            PerLayer::All(v) => v.checked_mul(layers),
+            PerLayer::Each(v) => {
+                let listed = usize::try_from(layers).map_or(v.len(), |l| l.min(v.len()));
+                let mut sum = v[..listed]
+                    .iter()
+                    .try_fold(0u64, |acc, &x| acc.checked_add(x))?;
+                let rest = layers - listed as u64;
+                if rest > 0 {
+                    sum = sum.checked_add(v.last().copied().unwrap_or(0).checked_mul(rest)?)?;
+                }
+                Some(sum)
+            }
+        }
+    }
+
     pub fn max(&self) -> u64 {
         match self {
             PerLayer::All(v) => *v,
@@ -106,9 +125,10 @@ impl SizeSummary {
             let n = t.n_elements();
             match by_type.iter_mut().find(|x| x.ty == t.ty) {
                 Some(x) => {
+                    // Saturating: overlapping tensors in a hostile file can claim any total.
                     x.tensors += 1;
-                    x.elements += n;
-                    x.bytes += t.size;
+                    x.elements = x.elements.saturating_add(n);
+                    x.bytes = x.bytes.saturating_add(t.size);
                 }
                 None => by_type.push(TypeTotal {
                     ty: t.ty,
@@ -120,8 +140,10 @@ impl SizeSummary {
         }
         by_type.sort_by_key(|x| x.ty.id());
         SizeSummary {
-            parameters: by_type.iter().map(|x| x.elements).sum(),
-            bytes: by_type.iter().map(|x| x.bytes).sum(),
+            parameters: by_type
+                .iter()
+                .fold(0u64, |a, x| a.saturating_add(x.elements)),
+            bytes: by_type.iter().fold(0u64, |a, x| a.saturating_add(x.bytes)),
             by_type,
         }
     }
@@ -195,16 +217,10 @@ impl ArchSummary {
         let layers = self.block_count?;
         let kv = self.head_count_kv.as_ref()?;
         let per_pos = self.key_length?.checked_add(self.value_length?)?;
-        let mut total: u64 = 0;
-        for i in 0..layers {
-            let layer = kv
-                .layer(i as usize)
-                .checked_mul(per_pos)?
-                .checked_mul(ctx)?
-                .checked_mul(elem_bytes)?;
-            total = total.checked_add(layer)?;
-        }
-        Some(total)
+        kv.sum_over(layers)?
+            .checked_mul(per_pos)?
+            .checked_mul(ctx)?
+            .checked_mul(elem_bytes)
     }
 }
 
@@ -242,5 +258,11 @@ mod tests {
         );
         // (2 + 1 + 2) heads * (16 + 16) values * 10 positions * 2 bytes
         assert_eq!(s.kv_cache_bytes(10, 2), Some(5 * 32 * 10 * 2));
+        // A hostile layer count overflows to "unknown" at once instead of looping.
+        let mut huge = s.clone();
+        huge.block_count = Some(u64::MAX);
+        assert_eq!(huge.kv_cache_bytes(10, 2), None);
+        assert_eq!(PerLayer::Each(vec![1, 2]).sum_over(4), Some(1 + 2 + 2 + 2));
+        assert_eq!(PerLayer::Each(vec![1, 2, 3]).sum_over(2), Some(3));
     }
 }

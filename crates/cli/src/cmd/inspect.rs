@@ -165,7 +165,7 @@ impl Report<'_> {
                     row(
                         &mut out,
                         &format!("total with {label} KV"),
-                        human_bytes(m.weights + kv),
+                        human_bytes(m.weights.saturating_add(kv)),
                     )?;
                 }
                 None => row(
@@ -257,8 +257,8 @@ impl Report<'_> {
                 "weights_bytes": m.weights,
                 "kv_cache_f16_bytes": m.kv_f16,
                 "kv_cache_f32_bytes": m.kv_f32,
-                "total_f16_kv_bytes": m.kv_f16.map(|kv| kv + m.weights),
-                "total_f32_kv_bytes": m.kv_f32.map(|kv| kv + m.weights),
+                "total_f16_kv_bytes": m.kv_f16.map(|kv| kv.saturating_add(m.weights)),
+                "total_f32_kv_bytes": m.kv_f32.map(|kv| kv.saturating_add(m.weights)),
             },
             "types": s.by_type.iter().map(|t| json!({
                 "type": t.ty.name(),

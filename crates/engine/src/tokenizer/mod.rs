@@ -446,7 +446,9 @@ impl Tokenizer {
                 (TokenType::Normal, Model::Spm { .. }) => {
                     // `▁` back to a space.
                     let mut rest = text;
-                    while let Some(i) = rest.windows(3).position(|w| w == SPM_SPACE) {
+                    while rest.contains(&SPM_SPACE[0])
+                        && let Some(i) = rest.windows(3).position(|w| w == SPM_SPACE)
+                    {
                         bytes.extend_from_slice(&rest[..i]);
                         bytes.push(b' ');
                         rest = &rest[i + 3..];

@@ -57,6 +57,8 @@ pub struct GgufWriter {
     path: PathBuf,
     tmp: PathBuf,
     out: Option<BufWriter<File>>,
+    /// Set once the file is renamed into place; until then dropping removes the temp file.
+    renamed: bool,
     alignment: u64,
     /// The planned index; offsets are absolute, as in files read back.
     tensors: Vec<TensorInfo>,
@@ -164,6 +166,7 @@ impl GgufWriter {
             path,
             tmp,
             out: Some(BufWriter::with_capacity(BUF_SIZE, file)),
+            renamed: false,
             alignment,
             tensors: infos,
             next: 0,
@@ -295,6 +298,7 @@ impl GgufWriter {
         file.sync_all().map_err(|e| io_err(&self.tmp, e))?;
         drop(file);
         std::fs::rename(&self.tmp, &self.path).map_err(|e| io_err(&self.path, e))?;
+        self.renamed = true;
         // Persist the rename itself; not every filesystem lets a directory be synced.
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty())
             && let Ok(d) = File::open(dir)
@@ -321,7 +325,9 @@ impl GgufWriter {
 
 impl Drop for GgufWriter {
     fn drop(&mut self) {
-        if self.out.take().is_some() {
+        // Close before removing; a failed flush or rename in `finish` ends up here too.
+        drop(self.out.take());
+        if !self.renamed {
             let _ = std::fs::remove_file(&self.tmp);
         }
     }

@@ -284,3 +284,20 @@ fn default_model_round_trips_byte_for_byte() {
         "the default model is not reproduced"
     );
 }
+
+#[test]
+fn a_failed_rename_leaves_no_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // The target is a non-empty directory: the rename fails at the very end.
+    let target = dir.path().join("taken.gguf");
+    std::fs::create_dir(&target).unwrap();
+    std::fs::write(target.join("x"), b"x").unwrap();
+    let w = GgufWriter::create(&target, &Metadata::default(), &[]).unwrap();
+    let e = w.finish().unwrap_err().to_string();
+    assert!(e.contains("taken.gguf"), "{e}");
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["taken.gguf"]);
+}

@@ -16,8 +16,18 @@
 //! # Ok::<(), ms_engine::EngineError>(())
 //! ```
 //!
-//! Supported architectures: [`SUPPORTED_ARCHITECTURES`]. Weights stay memory-mapped; results
-//! are identical for any thread count and batch split.
+//! Supported architectures: [`SUPPORTED_ARCHITECTURES`] (`arch/<name>.rs` holds each forward
+//! pass, top to bottom). Weights stay memory-mapped: only norm weights and biases are copied.
+//! The KV cache is f16, allocated for the whole context but touched only as it fills. A long
+//! input is evaluated in batches of [`MAX_BATCH`] tokens.
+//!
+//! # Numerics
+//! The engine tracks llama.cpp's CPU backend, operation for operation where it matters:
+//! activations quantized to the weights' `vec_dot_type` (Q8_0 the x86 way, Q8_K, f16) before
+//! integer dot products (ms-quant's kernels), llama.cpp's f16 GELU table, f16 KV cache and
+//! attention operands, its vectorised `exp` and 8-lane FMA reductions in attention. Every output
+//! value is computed by one thread with one fixed order of operations, so results are identical
+//! bit for bit for any thread count and any split of the input into batches.
 
 mod arch;
 pub mod dump;

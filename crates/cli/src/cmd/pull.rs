@@ -46,7 +46,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let opts = FetchOptions::from_env();
     if let Some(spec) = model_spec_file(Path::new(&model))? {
-        let artifacts = spec_artifacts(&spec)?;
+        let artifacts = spec_artifacts(&spec, false)?;
         for (name, artifact) in &artifacts {
             let path = ms_fetch::fetch(&cache, artifact, &opts)
                 .with_context(|| format!("{}: artifact {name}", spec.display()))?;
@@ -65,7 +65,7 @@ pub fn resolve_model(model: &str) -> Result<PathBuf> {
     let cache = Cache::from_env()?;
     let opts = FetchOptions::from_env();
     if let Some(spec) = model_spec_file(Path::new(model))? {
-        let artifacts = spec_artifacts(&spec)?;
+        let artifacts = spec_artifacts(&spec, true)?;
         let Some((name, artifact)) = artifacts.into_iter().next() else {
             bail!("{}: no GGUF weights artifact to run", spec.display());
         };
@@ -88,9 +88,9 @@ fn model_spec_file(path: &Path) -> Result<Option<PathBuf>> {
     Ok((n < 4 || &magic != b"GGUF").then(|| path.to_path_buf()))
 }
 
-/// The runnable artifacts of a ModelSpec (weights in GGUF or of unstated format), first the
-/// first one declared; a relative path is relative to the spec's directory.
-fn spec_artifacts(spec: &Path) -> Result<Vec<(String, Artifact)>> {
+/// The artifacts of a ModelSpec in declaration order, or only the runnable ones (weights in
+/// GGUF or of unstated format); a relative path is relative to the spec's directory.
+fn spec_artifacts(spec: &Path, runnable_only: bool) -> Result<Vec<(String, Artifact)>> {
     let doc = ms_spec::load_model_spec(spec).map_err(|diags| {
         let lines: Vec<String> = diags
             .iter()
@@ -121,7 +121,7 @@ fn spec_artifacts(spec: &Path) -> Result<Vec<(String, Artifact)>> {
         let is_gguf = a
             .format
             .is_none_or(|f| matches!(f, ms_spec::types::v1::ArtifactFormat::Gguf));
-        if !(is_weights && is_gguf) {
+        if runnable_only && !(is_weights && is_gguf) {
             continue;
         }
         let mut artifact = Artifact::from_uri(&a.uri, a.sha256.as_deref())
@@ -136,6 +136,12 @@ fn spec_artifacts(spec: &Path) -> Result<Vec<(String, Artifact)>> {
         out.push((name, artifact));
     }
     if out.is_empty() {
+        if !runnable_only {
+            bail!(
+                "{}: no artifacts under spec.identity.model.artifacts",
+                spec.display()
+            );
+        }
         bail!(
             "{}: no artifact with role weights and format gguf under spec.identity.model.artifacts; add one (uri + sha256) to run this spec",
             spec.display()

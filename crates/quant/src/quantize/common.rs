@@ -24,6 +24,13 @@ pub(crate) fn f16_value(bits: u16) -> f32 {
 /// Values smaller than this in a whole group are treated as an all-zero group.
 pub(crate) const GROUP_MAX_EPS: f32 = 1e-15;
 
+/// Whether a candidate's error `err` beats `best` by more than float summation noise, so that
+/// an accepted refinement lowers the true error, however it is summed.
+#[inline(always)]
+pub(crate) fn improves(err: f32, best: f32) -> bool {
+    err < best * (1.0 - 1e-5)
+}
+
 /// Candidate inverse scales of [`make_qkx2_quants`]: `(rmin + rdelta * is + nmax) / range`
 /// for `is` in `0..=nstep`.
 #[derive(Clone, Copy, Debug)]

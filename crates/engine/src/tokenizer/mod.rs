@@ -748,6 +748,14 @@ mod tests {
         );
         assert_eq!(tok.encode("", true, false), vec![1]);
         assert!(tok.encode("", false, false).is_empty());
+
+        // The vocabulary decides which of BOS and EOS `add_bos` adds.
+        let mut m = tiny_spm();
+        m.insert("tokenizer.ggml.add_bos_token", Value::Bool(false));
+        m.insert("tokenizer.ggml.add_eos_token", Value::Bool(true));
+        let tok = Tokenizer::from_metadata(&m).unwrap();
+        assert_eq!(tok.encode("hi", true, false), vec![hi, 2]);
+        assert_eq!(tok.encode("hi", false, false), vec![hi]);
     }
 
     #[test]

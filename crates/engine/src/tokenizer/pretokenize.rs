@@ -29,7 +29,7 @@ impl PreTokenizer {
             | "granite-docling" => PreTokenizer::Gpt2,
             "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral"
             | "midm-2.0" | "lfm2" => PreTokenizer::Llama3,
-            "qwen2" | "deepseek-r1-qwen" | "megrez" | "hunyuan-dense" => PreTokenizer::Qwen2,
+            "qwen2" | "deepseek-r1-qwen" | "megrez" => PreTokenizer::Qwen2,
             _ => return None,
         })
     }

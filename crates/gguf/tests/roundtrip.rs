@@ -301,3 +301,30 @@ fn a_failed_rename_leaves_no_temporary_file() {
         .collect();
     assert_eq!(names, ["taken.gguf"]);
 }
+
+#[test]
+fn files_and_metadata_can_be_shared_between_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<GgufFile>();
+    shareable::<Metadata>();
+    // A lazily read vocabulary is materialized once even when threads race for it.
+    let src = shared().join("oracle/vocab/ggml-vocab-llama-spm.gguf");
+    let f = GgufFile::open(src).unwrap();
+    let lens: Vec<usize> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    let t = f.metadata().get_str_array("tokenizer.ggml.tokens").unwrap();
+                    (t.len(), t.as_ptr() as usize)
+                })
+            })
+            .collect();
+        let r: Vec<(usize, usize)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(
+            r[0].1, r[1].1,
+            "both threads see the same materialized array"
+        );
+        r.into_iter().map(|x| x.0).collect()
+    });
+    assert_eq!(lens, [32000, 32000]);
+}

@@ -239,3 +239,17 @@ fn bad_sampling_parameters_are_rejected() {
         .unwrap_err();
     assert!(err.to_string().contains("top-p"), "{err}");
 }
+
+#[test]
+fn a_bos_written_by_a_chat_template_is_not_doubled() {
+    let (_model, tok) = load(Some(64));
+    let bos = tok.bos().unwrap();
+    let plain = encode_prompt(&tok, "[INST] Hello [/INST]", true).unwrap();
+    let templated = encode_prompt(&tok, "<s>[INST] Hello [/INST]", true).unwrap();
+    assert_eq!(plain, templated);
+    assert_eq!(templated.iter().filter(|&&t| t == bos).count(), 1);
+    // Without special-token parsing, "<s>" is text.
+    let literal = encode_prompt(&tok, "<s>Hello", false).unwrap();
+    assert_eq!(literal.iter().filter(|&&t| t == bos).count(), 1);
+    assert!(literal.len() > encode_prompt(&tok, "Hello", false).unwrap().len());
+}

@@ -102,12 +102,8 @@ pub fn quantize_file(
     threads: usize,
 ) -> Result<Report> {
     refuse_same_file(input, output)?;
-    let file = GgufFile::open(input).with_context(|| {
-        format!(
-            "cannot read the input model {} (modelspec quantize needs a GGUF file)",
-            input.display()
-        )
-    })?;
+    // GGUF errors already name the file and carry their cause in their message.
+    let file = GgufFile::open(input).map_err(|e| anyhow!("cannot read the input model: {e}"))?;
     let model = model_info(&file);
     let descs: Vec<recipe::TensorDesc> = file
         .tensors()
@@ -194,7 +190,7 @@ pub fn quantize_file(
     let metadata = output_metadata(file.metadata(), target);
 
     let mut writer = GgufWriter::create(output, &metadata, &out_descs)
-        .with_context(|| format!("cannot create the output file {}", output.display()))?;
+        .map_err(|e| anyhow!("cannot create the output file {}: {e}", output.display()))?;
 
     let total: u64 = file.tensors().iter().map(|t| t.size).sum();
     let bar = progress_bar(total);
@@ -203,9 +199,9 @@ pub fn quantize_file(
         let t = &file.tensors()[i];
         bar.set_message(t.name.clone());
         let data = file.tensor_data(t);
-        let write_err = || format!("writing {}", output.display());
+        let write_err = |e| anyhow!("writing the output failed: {e}");
         if choices[i].ty == t.ty {
-            writer.write_tensor(&t.name, data).with_context(write_err)?;
+            writer.write_tensor(&t.name, data).map_err(write_err)?;
             bytes_out += data.len() as u64;
             bar.inc(t.size);
             continue;
@@ -226,14 +222,14 @@ pub fn quantize_file(
                 threads,
             )
             .with_context(|| format!("{}: tensor '{}'", input.display(), t.name))?;
-            writer.write_tensor_data(&out).with_context(write_err)?;
+            writer.write_tensor_data(&out).map_err(write_err)?;
             bytes_out += out.len() as u64;
             bar.inc(chunk.len() as u64);
         }
     }
     writer
         .finish()
-        .with_context(|| format!("writing {}", output.display()))?;
+        .map_err(|e| anyhow!("writing the output failed: {e}"))?;
     bar.finish_and_clear();
 
     Ok(Report {
@@ -261,6 +257,15 @@ fn progress_bar(total: u64) -> ProgressBar {
 
 /// Refuses to write over the input, including through another path to the same file.
 fn refuse_same_file(input: &Path, output: &Path) -> Result<()> {
+    if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        bail!(
+            "cannot create the output file {}: the directory {} does not exist",
+            output.display(),
+            dir.display()
+        );
+    }
     if output.is_dir() {
         bail!(
             "the output {} is a directory; give a file name such as {}",

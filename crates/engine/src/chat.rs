@@ -8,9 +8,10 @@
 //!   wall-clock limit after which the render is abandoned;
 //! - bounded output: rendering stops once the prompt exceeds [`TemplateLimits::max_output_bytes`].
 //!
-//! Known limit: a template can still make a few large values in few instructions (minijinja
-//! caps one string repetition at 100 MB); the time and output limits end such a render, but
-//! its memory is only bounded by those caps.
+//! Known limits: a template can still make large values in few instructions (minijinja caps
+//! one string repetition at 100 MB), so memory is only bounded by those caps; and a render
+//! abandoned at the time limit returns control to the caller at once, but its thread runs on
+//! until its fuel is spent (there is no way to interrupt minijinja from outside).
 //!
 //! The context is the one `transformers` gives: `messages` (list of `{role, content}`),
 //! `add_generation_prompt`, `bos_token`, `eos_token`, and `raise_exception(msg)`; Python string

@@ -183,7 +183,7 @@ fn a_huge_output_is_refused() {
 
 #[test]
 fn a_slow_template_is_abandoned_after_the_time_limit() {
-    let mut t = template("{% for i in range(100000) %}{{ ('y' * 10000000) | length }}{% endfor %}");
+    let mut t = template("{% for i in range(100000) %}{{ ('y' * 1000000) | length }}{% endfor %}");
     t.limits = TemplateLimits {
         max_time: Duration::from_millis(200),
         ..TemplateLimits::default()

@@ -17,6 +17,8 @@ pub enum PreTokenizer {
     Llama3,
     /// Llama 3's regex with single digits (`\p{N}` instead of `\p{N}{1,3}`) (`qwen2`, ...).
     Qwen2,
+    /// Every digit on its own (`\p{N}`), then GPT-2's regex (`smollm`, `refact`).
+    DigitsGpt2,
 }
 
 impl PreTokenizer {
@@ -30,12 +32,14 @@ impl PreTokenizer {
             "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral"
             | "midm-2.0" | "lfm2" => PreTokenizer::Llama3,
             "qwen2" | "deepseek-r1-qwen" | "megrez" => PreTokenizer::Qwen2,
+            "smollm" | "refact" => PreTokenizer::DigitsGpt2,
             _ => return None,
         })
     }
 
     pub const SUPPORTED: &'static str = "default, gpt-2 (and phi-2, mpt, olmo, ...), \
-        llama3 / llama-bpe (and falcon3, pixtral, ...), qwen2 (and deepseek-r1-qwen, ...)";
+        llama3 / llama-bpe (and falcon3, pixtral, ...), qwen2 (and deepseek-r1-qwen, ...), \
+        smollm, refact";
 
     /// Splits `cpts` into words; returns their lengths in code points.
     pub fn split(self, cpts: &[char]) -> Vec<usize> {
@@ -48,6 +52,10 @@ impl PreTokenizer {
             PreTokenizer::Gpt2 => split_gpt2(cpts, &whole),
             PreTokenizer::Llama3 => split_llama3(cpts, &whole, 3),
             PreTokenizer::Qwen2 => split_llama3(cpts, &whole, 1),
+            PreTokenizer::DigitsGpt2 => {
+                let s = split_each(cpts, &whole, |f| f & NUMBER != 0);
+                split_gpt2(cpts, &s)
+            }
             PreTokenizer::Default => {
                 let s = split_runs(cpts, &whole, |c, f| {
                     f & PUNCT != 0 || matches!(c, '$' | '+' | '<' | '=' | '>' | '^' | '~' | '|')
@@ -292,6 +300,20 @@ fn split_runs(cpts: &[char], lengths: &[usize], class: impl Fn(char, u8) -> bool
     })
 }
 
+/// `X` for a one-character class X: each such character becomes a word, and so does the text
+/// between them.
+fn split_each(cpts: &[char], lengths: &[usize], class: impl Fn(u8) -> bool) -> Vec<usize> {
+    for_each_word(cpts, lengths, |w, start| {
+        for pos in start..w.end {
+            if class(w.flags[pos]) {
+                w.add(pos);
+                w.add(pos + 1);
+            }
+        }
+        w.add(w.end);
+    })
+}
+
 /// `[0-9][0-9][0-9]`: each leftmost group of three ASCII digits becomes a word.
 fn split_ascii_digit_triples(cpts: &[char], lengths: &[usize]) -> Vec<usize> {
     for_each_word(cpts, lengths, |w, start| {
@@ -360,6 +382,7 @@ mod tests {
                 ("llama3", PreTokenizer::Llama3),
                 ("qwen2", PreTokenizer::Qwen2),
                 ("default", PreTokenizer::Default),
+                ("smollm", PreTokenizer::DigitsGpt2),
             ] {
                 let want: Vec<&str> = c[name]
                     .as_array()

@@ -12,6 +12,7 @@ import regex
 GPT2 = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"
 LLAMA3 = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 QWEN2 = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+SMOLLM = [r"\p{N}", GPT2]
 DEFAULT = [r"[\p{P}\$\+<=>\^~\|]+", GPT2, r"\p{N}+", r"[0-9][0-9][0-9]"]
 def split(text, exprs):
     words = [text] if text else []
@@ -34,8 +35,8 @@ cases = []
 for i in range(300):
     n = random.randint(0, 24)
     t = "".join(random.choice(pool) for _ in range(n))
-    cases.append({"text": t, "gpt2": split(t, [GPT2]), "llama3": split(t, [LLAMA3]), "qwen2": split(t, [QWEN2]), "default": split(t, DEFAULT)})
+    cases.append({"text": t, "gpt2": split(t, [GPT2]), "llama3": split(t, [LLAMA3]), "qwen2": split(t, [QWEN2]), "default": split(t, DEFAULT), "smollm": split(t, SMOLLM)})
 for t in ["I'M 12345 ok!!\n\n  \nx", "  Hello\n\n\n world's  ", "a+b=12345, x", "Hello, y'all! How are you 😁 ?我想在apple工作1314151天～"]:
-    cases.append({"text": t, "gpt2": split(t, [GPT2]), "llama3": split(t, [LLAMA3]), "qwen2": split(t, [QWEN2]), "default": split(t, DEFAULT)})
+    cases.append({"text": t, "gpt2": split(t, [GPT2]), "llama3": split(t, [LLAMA3]), "qwen2": split(t, [QWEN2]), "default": split(t, DEFAULT), "smollm": split(t, SMOLLM)})
 json.dump(cases, open(sys.argv[1], "w"), ensure_ascii=False, separators=(",", ":"))
 print(len(cases))

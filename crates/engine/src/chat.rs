@@ -195,6 +195,16 @@ impl ChatTemplate {
         Self::new(format, text(tokenizer.bos()), text(tokenizer.eos()))
     }
 
+    /// Text that ends an assistant turn in this format when no special token does: for
+    /// `plain`, the start of the next user line (models without a format continue the
+    /// conversation on their own).
+    pub fn stop_strings(&self) -> Vec<String> {
+        match self.format {
+            ChatFormat::Plain => vec!["\nuser:".to_string()],
+            _ => Vec::new(),
+        }
+    }
+
     /// The prompt for `messages`; with `add_generation_prompt` it ends where the assistant's
     /// reply begins.
     pub fn render(

@@ -95,10 +95,17 @@ fn other_builtin_formats() {
         "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nS<|eot_id|>\
          <|start_header_id|>user<|end_header_id|>\n\nU<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
     );
-    let plain = ChatTemplate::new(ChatFormat::Plain, "", "")
-        .render(&msgs, true)
-        .unwrap();
-    assert_eq!(plain, "system: S\nuser: U\nassistant:");
+    let plain = ChatTemplate::new(ChatFormat::Plain, "", "");
+    assert_eq!(
+        plain.render(&msgs, true).unwrap(),
+        "system: S\nuser: U\nassistant:"
+    );
+    assert_eq!(plain.stop_strings(), ["\nuser:"]);
+    assert!(
+        ChatTemplate::new(ChatFormat::Gemma, "", "")
+            .stop_strings()
+            .is_empty()
+    );
 }
 
 #[test]

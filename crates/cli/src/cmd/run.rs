@@ -138,6 +138,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
 
     let template = chat_template(&model, &tok, format, args.verbose)?;
+    let mut opts = opts;
+    opts.stop.extend(template.stop_strings());
     let mut messages = Vec::new();
     if let Some(system) = &args.system {
         messages.push(ChatMessage::new("system", system.clone()));

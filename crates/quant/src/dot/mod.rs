@@ -34,7 +34,19 @@
 //! (float types). Q4_1 / Q5_1 add `|mw| · |s - Σ a_i|` per block: Q8_1 stores its sum `s`
 //! rounded to f16 from the scale before the scale's own f16 rounding, as llama.cpp does.
 
+//!
+//! # Backends
+//! [`kernel`] hands out the fastest kernel this CPU runs ([`Backend::Simd`]: AVX2 + F16C on
+//! x86-64 for F32, F16, BF16, Q4_0, Q5_0, Q8_0, Q4_K and Q6_K, detected once at runtime), the
+//! scalar reference otherwise; [`kernel_for`] lets a caller force the scalar reference. Both
+//! give the same bits (NaN payloads aside), tested in `tests/simd_dot.rs`.
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+mod cpu;
 pub mod scalar;
+
+pub use cpu::{CpuFeatures, SimdLevel, cpu_features, simd_level};
 
 use crate::GgmlType;
 use crate::activation::QuantizedRow;
@@ -63,8 +75,54 @@ pub fn dot_type(weight_ty: GgmlType) -> Result<GgmlType, QuantError> {
 /// checked to be whole rows of their types.
 pub type DotKernel = fn(w: &[u8], a: &[u8]) -> f32;
 
-/// The kernel for weights of `weight_ty` (runtime CPU dispatch will choose here).
+/// Which family of kernels to run: the scalar reference, or the best SIMD kernels the CPU
+/// supports (falling back to the scalar kernel for types without one, or without SIMD).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Backend {
+    Scalar,
+    Simd,
+}
+
+/// The kernel for weights of `weight_ty`, the fastest this CPU runs (same results as
+/// [`Backend::Scalar`]).
 pub fn kernel(weight_ty: GgmlType) -> Result<DotKernel, QuantError> {
+    kernel_for(weight_ty, Backend::Simd)
+}
+
+/// The kernel for weights of `weight_ty` from `backend`.
+pub fn kernel_for(weight_ty: GgmlType, backend: Backend) -> Result<DotKernel, QuantError> {
+    let reference = scalar_kernel(weight_ty)?;
+    if backend == Backend::Scalar {
+        return Ok(reference);
+    }
+    Ok(simd_kernel(weight_ty).unwrap_or(reference))
+}
+
+#[cfg(target_arch = "x86_64")]
+fn simd_kernel(weight_ty: GgmlType) -> Option<DotKernel> {
+    use GgmlType::*;
+    if simd_level() < SimdLevel::Avx2 {
+        return None;
+    }
+    Some(match weight_ty {
+        F32 => avx2::f32_f32,
+        F16 => avx2::f16_f16,
+        Bf16 => avx2::bf16_bf16,
+        Q4_0 => avx2::q4_0_q8_0,
+        Q5_0 => avx2::q5_0_q8_0,
+        Q8_0 => avx2::q8_0_q8_0,
+        Q4K => avx2::q4_k_q8_k,
+        Q6K => avx2::q6_k_q8_k,
+        _ => return None,
+    })
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn simd_kernel(_: GgmlType) -> Option<DotKernel> {
+    None
+}
+
+fn scalar_kernel(weight_ty: GgmlType) -> Result<DotKernel, QuantError> {
     use GgmlType::*;
     Ok(match weight_ty {
         F32 => scalar::f32_f32,

@@ -1,0 +1,436 @@
+//! AVX2 (+ F16C) kernels. They compute exactly the arithmetic of the scalar reference (see
+//! [`crate::dot`]): each block's integer sum exactly (in any order), then eight blocks at a
+//! time the eight per-block f32 terms in one register, lane `b` being accumulator `b mod 8`,
+//! with the same multiplications in the same order and no fused multiply-add.
+//!
+//! Integer products are formed so that no 16-bit intermediate can saturate for any input bytes
+//! (not only for the values our quantizers produce): signed × signed bytes are widened to i16
+//! first, unsigned nibbles go through `maddubs` with the offset subtracted as a second `maddubs`
+//! of the activation bytes. So a kernel equals the scalar one on every input, except that a NaN
+//! result may carry another NaN payload.
+//!
+//! Every function here requires AVX2 and F16C: the safe wrappers at the bottom are only handed
+//! out by [`super::kernel_for`] after runtime detection ([`super::simd_level`]).
+
+use std::arch::x86_64::*;
+
+use super::{reduce8, reduce32};
+use crate::half_float::f16_le;
+use crate::layout::*;
+
+/// 32 bytes of `b` from `at` (a compile-time checked range once inlined).
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn ld32<const N: usize>(b: &[u8; N], at: usize) -> __m256i {
+    let s: &[u8; 32] = b[at..at + 32].try_into().unwrap_or(&[0; 32]);
+    // SAFETY: `s` is 32 readable bytes; loadu has no alignment requirement.
+    unsafe { _mm256_loadu_si256(s.as_ptr().cast()) }
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn ld16<const N: usize>(b: &[u8; N], at: usize) -> __m128i {
+    let s: &[u8; 16] = b[at..at + 16].try_into().unwrap_or(&[0; 16]);
+    // SAFETY: `s` is 16 readable bytes; loadu has no alignment requirement.
+    unsafe { _mm_loadu_si128(s.as_ptr().cast()) }
+}
+
+/// Lane `b` of the result is the sum of the eight i32 lanes of `v[b]`.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn hsum_8x8(v: [__m256i; 8]) -> __m256i {
+    let h01 = _mm256_hadd_epi32(v[0], v[1]);
+    let h23 = _mm256_hadd_epi32(v[2], v[3]);
+    let h45 = _mm256_hadd_epi32(v[4], v[5]);
+    let h67 = _mm256_hadd_epi32(v[6], v[7]);
+    let h0123 = _mm256_hadd_epi32(h01, h23);
+    let h4567 = _mm256_hadd_epi32(h45, h67);
+    let lo = _mm256_permute2x128_si256::<0x20>(h0123, h4567);
+    let hi = _mm256_permute2x128_si256::<0x31>(h0123, h4567);
+    _mm256_add_epi32(lo, hi)
+}
+
+/// The f16 at byte `at` of each block (up to eight; missing lanes 0.0) as f32 lanes.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn gather_f16<const N: usize>(blocks: &[[u8; N]], at: usize) -> __m256 {
+    let mut bits = [0u16; 8];
+    for (d, b) in bits.iter_mut().zip(blocks) {
+        *d = u16::from_le_bytes([b[at], b[at + 1]]);
+    }
+    // SAFETY: `bits` is 16 readable bytes.
+    _mm256_cvtph_ps(unsafe { _mm_loadu_si128(bits.as_ptr().cast()) })
+}
+
+/// The f32 at byte `at` of each block (up to eight; missing lanes 0.0).
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn gather_f32<const N: usize>(blocks: &[[u8; N]], at: usize) -> __m256 {
+    let mut v = [0f32; 8];
+    for (d, b) in v.iter_mut().zip(blocks) {
+        *d = f32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+    }
+    // SAFETY: `v` is 8 readable f32.
+    unsafe { _mm256_loadu_ps(v.as_ptr()) }
+}
+
+/// All ones in lanes `0..m`.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn lanes_below(m: usize) -> __m256 {
+    let idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(m as i32), idx))
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn finish(acc: __m256) -> f32 {
+    let mut a = [0f32; 8];
+    // SAFETY: `a` is 8 writable f32.
+    unsafe { _mm256_storeu_ps(a.as_mut_ptr(), acc) };
+    reduce8(a)
+}
+
+/// The per-block driver shared by the block types: `$isums(wb, ab)` gives a block's integer
+/// partial sums (`[__m256i; K]`, each adding up over its lanes to one integer of the block),
+/// `$terms(wblocks, ablocks, sums)` the eight f32 terms from the reduced sums (lane `b` =
+/// block `b` of the group). Written as a macro so that everything stays inside one
+/// `target_feature` function and inlines.
+macro_rules! block_kernel {
+    ($name:ident, $wb:expr, $ab:expr, $k:expr, $isums:ident, $terms:ident) => {
+        #[target_feature(enable = "avx2,f16c")]
+        fn $name(w: &[u8], a: &[u8]) -> f32 {
+            let (wb, _) = w.as_chunks::<{ $wb }>();
+            let (ab, _) = a.as_chunks::<{ $ab }>();
+            let n = wb.len().min(ab.len());
+            let (wg, wtail) = wb[..n].as_chunks::<8>();
+            let (ag, atail) = ab[..n].as_chunks::<8>();
+            let mut acc = _mm256_setzero_ps();
+            for (wg, ag) in wg.iter().zip(ag) {
+                let parts: [[__m256i; $k]; 8] = std::array::from_fn(|i| $isums(&wg[i], &ag[i]));
+                let sums: [__m256i; $k] =
+                    std::array::from_fn(|k| hsum_8x8(std::array::from_fn(|i| parts[i][k])));
+                acc = _mm256_add_ps(acc, $terms(wg, ag, sums));
+            }
+            if !wtail.is_empty() {
+                let mut parts = [[_mm256_setzero_si256(); $k]; 8];
+                for (p, (w, a)) in parts.iter_mut().zip(wtail.iter().zip(atail)) {
+                    *p = $isums(w, a);
+                }
+                let sums: [__m256i; $k] =
+                    std::array::from_fn(|k| hsum_8x8(std::array::from_fn(|i| parts[i][k])));
+                // Missing lanes add +0.0, which leaves every accumulator unchanged (they
+                // start at +0.0 and so are never -0.0).
+                let t = _mm256_and_ps($terms(wtail, atail, sums), lanes_below(wtail.len()));
+                acc = _mm256_add_ps(acc, t);
+            }
+            finish(acc)
+        }
+    };
+}
+
+/// `(dw · da) · isum` with f16 `dw` at `WD` and f16 `da` at 0: Q4_0, Q5_0, Q8_0.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn terms_q8_0<const WB: usize, const WD: usize>(
+    w: &[[u8; WB]],
+    a: &[[u8; Q8_0_BYTES]],
+    s: [__m256i; 1],
+) -> __m256 {
+    let d = _mm256_mul_ps(gather_f16(w, WD), gather_f16(a, 0));
+    _mm256_mul_ps(d, _mm256_cvtepi32_ps(s[0]))
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn terms_q8_0_w0<const WB: usize>(
+    w: &[[u8; WB]],
+    a: &[[u8; Q8_0_BYTES]],
+    s: [__m256i; 1],
+) -> __m256 {
+    terms_q8_0::<WB, 0>(w, a, s)
+}
+
+/// Σ x·y of 32 signed bytes each, as eight i32 partials (widened: exact for every byte).
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn dot_i8_i8(x: __m256i, y: __m256i) -> __m256i {
+    let xl = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(x));
+    let xh = _mm256_cvtepi8_epi16(_mm256_extracti128_si256::<1>(x));
+    let yl = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(y));
+    let yh = _mm256_cvtepi8_epi16(_mm256_extracti128_si256::<1>(y));
+    _mm256_add_epi32(_mm256_madd_epi16(xl, yl), _mm256_madd_epi16(xh, yh))
+}
+
+/// Σ (q - off)·y over 32 unsigned `q` (< 64) and signed bytes `y`, as sixteen i16 pair sums:
+/// `maddubs(q, y) - maddubs(off, y)`, neither of which can saturate for q, off < 64.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn dot_u8_off_i16(q: __m256i, off: i8, y: __m256i) -> __m256i {
+    _mm256_sub_epi16(
+        _mm256_maddubs_epi16(q, y),
+        _mm256_maddubs_epi16(_mm256_set1_epi8(off), y),
+    )
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn widen_pairs(p: __m256i) -> __m256i {
+    _mm256_madd_epi16(p, _mm256_set1_epi16(1))
+}
+
+/// The 32 nibbles of 16 bytes: values 0..16 from the low nibbles, 16..32 from the high.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn nibbles_32(qs: __m128i) -> __m256i {
+    let hi = _mm_srli_epi16::<4>(qs);
+    _mm256_and_si256(_mm256_set_m128i(hi, qs), _mm256_set1_epi8(0x0f))
+}
+
+/// Byte `j` is 0xff where bit `j` of `x` is set.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn bytes_from_bits_32(x: u32) -> __m256i {
+    let spread = _mm256_shuffle_epi8(
+        _mm256_set1_epi32(x as i32),
+        _mm256_set_epi64x(
+            0x0303_0303_0303_0303,
+            0x0202_0202_0202_0202,
+            0x0101_0101_0101_0101,
+            0,
+        ),
+    );
+    let probe = _mm256_or_si256(spread, _mm256_set1_epi64x(0x7fbf_dfef_f7fb_fdfe));
+    _mm256_cmpeq_epi8(probe, _mm256_set1_epi64x(-1))
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn isum_q8_0(w: &[u8; Q8_0_BYTES], a: &[u8; Q8_0_BYTES]) -> [__m256i; 1] {
+    [dot_i8_i8(ld32(w, 2), ld32(a, 2))]
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn isum_q4_0(w: &[u8; Q4_0_BYTES], a: &[u8; Q8_0_BYTES]) -> [__m256i; 1] {
+    let q = nibbles_32(ld16(w, 2));
+    [widen_pairs(dot_u8_off_i16(q, 8, ld32(a, 2)))]
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn isum_q5_0(w: &[u8; Q5_0_BYTES], a: &[u8; Q8_0_BYTES]) -> [__m256i; 1] {
+    let qh = u32::from_le_bytes([w[2], w[3], w[4], w[5]]);
+    let high = _mm256_and_si256(bytes_from_bits_32(qh), _mm256_set1_epi8(0x10));
+    let q = _mm256_or_si256(nibbles_32(ld16(w, 6)), high);
+    [widen_pairs(dot_u8_off_i16(q, 16, ld32(a, 2)))]
+}
+
+block_kernel!(
+    q8_0_impl,
+    Q8_0_BYTES,
+    Q8_0_BYTES,
+    1,
+    isum_q8_0,
+    terms_q8_0_w0
+);
+block_kernel!(
+    q4_0_impl,
+    Q4_0_BYTES,
+    Q8_0_BYTES,
+    1,
+    isum_q4_0,
+    terms_q8_0_w0
+);
+block_kernel!(
+    q5_0_impl,
+    Q5_0_BYTES,
+    Q8_0_BYTES,
+    1,
+    isum_q5_0,
+    terms_q8_0_w0
+);
+
+/// Q4_K: `[isum, imin]`.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn isum_q4_k(w: &[u8; Q4_K_BYTES], a: &[u8; Q8_K_BYTES]) -> [__m256i; 2] {
+    let (sc, m) = k_scales_mins(&k_scale_bytes(w));
+    let low4 = _mm256_set1_epi8(0x0f);
+    let mut isum = _mm256_setzero_si256();
+    for c in 0..4 {
+        let q = ld32(w, Q4_K_QS + 32 * c);
+        let lo = _mm256_and_si256(q, low4);
+        let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(q), low4);
+        // Unsigned nibbles times signed bytes: pair sums within ±3840, no saturation.
+        let p0 = _mm256_maddubs_epi16(lo, ld32(a, Q8_K_QS + 64 * c));
+        let p1 = _mm256_maddubs_epi16(hi, ld32(a, Q8_K_QS + 64 * c + 32));
+        let s0 = _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * c] as i16));
+        let s1 = _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * c + 1] as i16));
+        isum = _mm256_add_epi32(isum, _mm256_add_epi32(s0, s1));
+    }
+    let m8 = _mm_cvtsi64_si128(i64::from_le_bytes(m));
+    let mins = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+    let imin = _mm256_madd_epi16(ld32(a, Q8_K_BSUMS), mins);
+    [isum, imin]
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn terms_q4_k(w: &[[u8; Q4_K_BYTES]], a: &[[u8; Q8_K_BYTES]], s: [__m256i; 2]) -> __m256 {
+    let da = gather_f32(a, 0);
+    let d = _mm256_mul_ps(gather_f16(w, 0), da);
+    let dmin = _mm256_mul_ps(gather_f16(w, 2), da);
+    _mm256_sub_ps(
+        _mm256_mul_ps(d, _mm256_cvtepi32_ps(s[0])),
+        _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(s[1])),
+    )
+}
+
+/// Q6_K: `Σ_16 scale · Σ (q - 32) · y`.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn isum_q6_k(w: &[u8; Q6_K_BYTES], a: &[u8; Q8_K_BYTES]) -> [__m256i; 1] {
+    let low4 = _mm256_set1_epi8(0x0f);
+    let mut isum = _mm256_setzero_si256();
+    for half in 0..2 {
+        let ql0 = ld32(w, 64 * half);
+        let ql1 = ld32(w, 64 * half + 32);
+        let qh = ld32(w, Q6_K_QH + 32 * half);
+        // Bits are masked before each 16-bit shift, so nothing crosses into a neighbour byte.
+        let groups = [
+            _mm256_or_si256(
+                _mm256_and_si256(ql0, low4),
+                _mm256_slli_epi16::<4>(_mm256_and_si256(qh, _mm256_set1_epi8(0x03))),
+            ),
+            _mm256_or_si256(
+                _mm256_and_si256(ql1, low4),
+                _mm256_slli_epi16::<2>(_mm256_and_si256(qh, _mm256_set1_epi8(0x0c))),
+            ),
+            _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16::<4>(ql0), low4),
+                _mm256_and_si256(qh, _mm256_set1_epi8(0x30)),
+            ),
+            _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16::<4>(ql1), low4),
+                _mm256_srli_epi16::<2>(_mm256_and_si256(qh, _mm256_set1_epi8(0xc0u8 as i8))),
+            ),
+        ];
+        for (g, q) in groups.into_iter().enumerate() {
+            let s = 8 * half + 2 * g;
+            let p = dot_u8_off_i16(q, 32, ld32(a, Q8_K_QS + 16 * s));
+            let sc = _mm256_set_m128i(
+                _mm_set1_epi16(w[Q6_K_SCALES + s + 1] as i8 as i16),
+                _mm_set1_epi16(w[Q6_K_SCALES + s] as i8 as i16),
+            );
+            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, sc));
+        }
+    }
+    [isum]
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn terms_q6_k(w: &[[u8; Q6_K_BYTES]], a: &[[u8; Q8_K_BYTES]], s: [__m256i; 1]) -> __m256 {
+    let d = _mm256_mul_ps(gather_f16(w, Q6_K_D), gather_f32(a, 0));
+    _mm256_mul_ps(d, _mm256_cvtepi32_ps(s[0]))
+}
+
+block_kernel!(q4_k_impl, Q4_K_BYTES, Q8_K_BYTES, 2, isum_q4_k, terms_q4_k);
+block_kernel!(q6_k_impl, Q6_K_BYTES, Q8_K_BYTES, 1, isum_q6_k, terms_q6_k);
+
+/// Float rows: value `i` into accumulator `i mod 32` (four registers), products rounded
+/// before the add, then the same fold as [`reduce32`]. `$load(bytes, at)` gives eight f32 from
+/// eight values starting at value `at`; `$one(bytes, i)` value `i` for the tail.
+macro_rules! float_kernel {
+    ($name:ident, $size:expr, $load:ident, $one:ident) => {
+        #[target_feature(enable = "avx2,f16c")]
+        fn $name(w: &[u8], a: &[u8]) -> f32 {
+            let n = (w.len() / $size).min(a.len() / $size);
+            let full = n / 32;
+            let mut acc = [_mm256_setzero_ps(); 4];
+            for c in 0..full {
+                for (k, acc) in acc.iter_mut().enumerate() {
+                    let at = 32 * c + 8 * k;
+                    *acc = _mm256_add_ps(*acc, _mm256_mul_ps($load(w, at), $load(a, at)));
+                }
+            }
+            let mut lanes = [0f32; 32];
+            for (k, acc) in acc.iter().enumerate() {
+                // SAFETY: lanes[8k..8k+8] is 8 writable f32.
+                unsafe { _mm256_storeu_ps(lanes[8 * k..8 * k + 8].as_mut_ptr(), *acc) };
+            }
+            for i in 32 * full..n {
+                lanes[i - 32 * full] += $one(w, i) * $one(a, i);
+            }
+            reduce32(&lanes)
+        }
+    };
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn load8_f32(b: &[u8], at: usize) -> __m256 {
+    let s: &[u8; 32] = b[4 * at..4 * at + 32].try_into().unwrap_or(&[0; 32]);
+    // SAFETY: `s` is 32 readable bytes.
+    unsafe { _mm256_loadu_ps(s.as_ptr().cast()) }
+}
+
+#[inline]
+fn one_f32(b: &[u8], i: usize) -> f32 {
+    f32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]])
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn load8_f16(b: &[u8], at: usize) -> __m256 {
+    let s: &[u8; 16] = b[2 * at..2 * at + 16].try_into().unwrap_or(&[0; 16]);
+    // SAFETY: `s` is 16 readable bytes.
+    _mm256_cvtph_ps(unsafe { _mm_loadu_si128(s.as_ptr().cast()) })
+}
+
+#[inline]
+fn one_f16(b: &[u8], i: usize) -> f32 {
+    f16_le(b, 2 * i)
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn load8_bf16(b: &[u8], at: usize) -> __m256 {
+    let s: &[u8; 16] = b[2 * at..2 * at + 16].try_into().unwrap_or(&[0; 16]);
+    // SAFETY: `s` is 16 readable bytes.
+    let h = unsafe { _mm_loadu_si128(s.as_ptr().cast()) };
+    _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(h)))
+}
+
+#[inline]
+fn one_bf16(b: &[u8], i: usize) -> f32 {
+    crate::half_float::bf16_to_f32(u16::from_le_bytes([b[2 * i], b[2 * i + 1]]))
+}
+
+float_kernel!(f32_impl, 4, load8_f32, one_f32);
+float_kernel!(f16_impl, 2, load8_f16, one_f16);
+float_kernel!(bf16_impl, 2, load8_bf16, one_bf16);
+
+// The safe entry points. Sound only on CPUs with AVX2 and F16C, which `super::kernel_for`
+// checks before handing them out; they are not public for that reason.
+
+macro_rules! entry {
+    ($($name:ident => $imp:ident),* $(,)?) => {$(
+        pub(super) fn $name(w: &[u8], a: &[u8]) -> f32 {
+            // SAFETY: only reachable through `kernel_for`, after AVX2 and F16C were detected.
+            unsafe { $imp(w, a) }
+        }
+    )*};
+}
+
+entry! {
+    q8_0_q8_0 => q8_0_impl,
+    q4_0_q8_0 => q4_0_impl,
+    q5_0_q8_0 => q5_0_impl,
+    q4_k_q8_k => q4_k_impl,
+    q6_k_q8_k => q6_k_impl,
+    f32_f32 => f32_impl,
+    f16_f16 => f16_impl,
+    bf16_bf16 => bf16_impl,
+}

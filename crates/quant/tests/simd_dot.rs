@@ -1,0 +1,316 @@
+//! The SIMD dot kernels against the scalar reference, bit for bit: random blocks with any
+//! bytes (extreme, subnormal and non-finite scales, -128 quants), every length class, and every
+//! row of every 2-D tensor of the oracle models and the default model.
+
+use std::path::{Path, PathBuf};
+
+use ms_gguf::GgufFile;
+use ms_quant::dot::{self, Backend, SimdLevel};
+use ms_quant::{GgmlType, QuantizedRow};
+use proptest::prelude::*;
+
+const TYPES: [GgmlType; 11] = [
+    GgmlType::F32,
+    GgmlType::F16,
+    GgmlType::Bf16,
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q8_0,
+    GgmlType::Q4K,
+    GgmlType::Q5K,
+    GgmlType::Q6K,
+];
+
+/// Types with an AVX2 kernel.
+const AVX2_TYPES: [GgmlType; 8] = [
+    GgmlType::F32,
+    GgmlType::F16,
+    GgmlType::Bf16,
+    GgmlType::Q4_0,
+    GgmlType::Q5_0,
+    GgmlType::Q8_0,
+    GgmlType::Q4K,
+    GgmlType::Q6K,
+];
+
+/// Equal bits, or both NaN (a NaN's payload may depend on operand order).
+fn same(a: f32, b: f32) -> bool {
+    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+}
+
+fn both(ty: GgmlType, w: &[u8], a: &[u8]) -> (f32, f32) {
+    let scalar = dot::kernel_for(ty, Backend::Scalar).unwrap();
+    let simd = dot::kernel_for(ty, Backend::Simd).unwrap();
+    (scalar(w, a), simd(w, a))
+}
+
+#[test]
+fn simd_kernels_are_chosen_when_the_cpu_has_avx2() {
+    let f = dot::cpu_features();
+    let level = dot::simd_level();
+    assert_eq!(level == SimdLevel::Avx2, f.avx2 && f.f16c, "{f:?}");
+    for ty in TYPES {
+        let scalar = dot::kernel_for(ty, Backend::Scalar).unwrap() as usize;
+        let simd = dot::kernel_for(ty, Backend::Simd).unwrap() as usize;
+        let expect_simd = level == SimdLevel::Avx2 && AVX2_TYPES.contains(&ty);
+        assert_eq!(scalar != simd, expect_simd, "{ty}");
+        assert_eq!(dot::kernel(ty).unwrap() as usize, simd, "{ty}");
+    }
+    assert!(f.names().contains(&"avx2") == f.avx2);
+}
+
+/// A value of magnitude spread over many binades (as f16 bits), sometimes non-finite.
+fn wild_f16(r: u64) -> [u8; 2] {
+    let bits = match r % 16 {
+        0 => 0x7c00,                   // inf
+        1 => 0x7e01,                   // NaN
+        2 => (r >> 8) as u16 & 0x83ff, // zero or subnormal
+        _ => (r >> 8) as u16 & 0xfbff, // any finite
+    };
+    bits.to_le_bytes()
+}
+
+fn wild_f32(r: u64) -> [u8; 4] {
+    let v = match r % 32 {
+        0 => f32::INFINITY,
+        1 => f32::NAN,
+        2 => f32::from_bits((r >> 8) as u32 & 0x807f_ffff),
+        _ => f32::from_bits((r >> 16) as u32 & 0xbfff_ffff | ((r as u32 & 0x4000_0000) >> 1)),
+    };
+    v.to_le_bytes()
+}
+
+struct Gen(u64);
+impl Gen {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+/// `n` values of `ty` with random bytes, scale fields replaced by wild values when `wild`,
+/// else by moderate finite ones (so that the result is finite and every bit is compared).
+fn random_row(ty: GgmlType, n: usize, wild: bool, g: &mut Gen) -> Vec<u8> {
+    let bytes = ty.row_bytes(n as u64).unwrap() as usize;
+    let mut v = g.bytes(bytes);
+    let f16 = |g: &mut Gen| {
+        let r = g.next();
+        if wild {
+            wild_f16(r)
+        } else {
+            half::f16::from_f32(((r >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.1)
+                .to_bits()
+                .to_le_bytes()
+        }
+    };
+    let f32v = |g: &mut Gen| {
+        let r = g.next();
+        if wild {
+            wild_f32(r)
+        } else {
+            (((r >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.1).to_le_bytes()
+        }
+    };
+    match ty {
+        GgmlType::F32 => v
+            .as_chunks_mut::<4>()
+            .0
+            .iter_mut()
+            .for_each(|c| *c = f32v(g)),
+        GgmlType::F16 => v
+            .as_chunks_mut::<2>()
+            .0
+            .iter_mut()
+            .for_each(|c| *c = f16(g)),
+        GgmlType::Bf16 => {
+            for c in v.as_chunks_mut::<2>().0 {
+                *c = [g.next() as u8, f32v(g)[3]];
+            }
+        }
+        _ => {
+            let heads: &[(usize, usize)] = match ty {
+                GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 => &[(0, 2)],
+                GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q8_1 => &[(0, 2), (2, 2)],
+                GgmlType::Q4K | GgmlType::Q5K => &[(0, 2), (2, 2)],
+                GgmlType::Q6K => &[(208, 2)],
+                GgmlType::Q8K => &[(0, 4)],
+                _ => unreachable!("{ty}"),
+            };
+            for b in v.chunks_exact_mut(ty.block_bytes()) {
+                for &(at, size) in heads {
+                    if size == 2 {
+                        b[at..at + 2].copy_from_slice(&f16(g));
+                    } else {
+                        b[at..at + 4].copy_from_slice(&f32v(g));
+                    }
+                }
+            }
+        }
+    }
+    v
+}
+
+fn check_random(ty: GgmlType, blocks: usize, seed: u64, wild: bool) -> Result<(), TestCaseError> {
+    let mut g = Gen(seed);
+    // Float types: lengths that are not multiples of 32 exercise the tails.
+    let n = if ty.block_len() == 1 {
+        blocks * 13
+    } else {
+        blocks * ty.block_len()
+    };
+    let w = random_row(ty, n, wild, &mut g);
+    let a = random_row(dot::dot_type(ty).unwrap(), n, wild, &mut g);
+    let (scalar, simd) = both(ty, &w, &a);
+    prop_assert!(
+        same(scalar, simd),
+        "{} n={} seed={}: scalar {:e} ({:#x}) vs simd {:e} ({:#x})",
+        ty,
+        n,
+        seed,
+        scalar,
+        scalar.to_bits(),
+        simd,
+        simd.to_bits()
+    );
+    if !wild {
+        prop_assert!(scalar.is_finite());
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn simd_equals_scalar_on_random_blocks(
+        ty in proptest::sample::select(TYPES.to_vec()),
+        blocks in 1usize..40,
+        seed in any::<u64>(),
+        wild in any::<bool>(),
+    ) {
+        check_random(ty, blocks, seed, wild)?;
+    }
+}
+
+#[test]
+fn simd_equals_scalar_on_extreme_quants() {
+    // All quant bytes at their extremes (-128 / 0x80 and 0xff patterns) in both operands,
+    // where a saturating 16-bit shortcut would go wrong.
+    for ty in AVX2_TYPES {
+        let n = 16 * ty.block_len().max(32);
+        for (wb, ab) in [(0x80u8, 0x80u8), (0xff, 0x80), (0x80, 0x7f), (0xff, 0xff)] {
+            let mut g = Gen(ty as u64);
+            let mut w = random_row(ty, n, false, &mut g);
+            let mut a = random_row(dot::dot_type(ty).unwrap(), n, false, &mut g);
+            if ty.block_len() > 1 {
+                let (wh, ah) = (w.clone(), a.clone());
+                w.fill(wb);
+                a.fill(ab);
+                // Keep the moderate scales.
+                restore_heads(ty, &mut w, &wh);
+                restore_heads(dot::dot_type(ty).unwrap(), &mut a, &ah);
+            }
+            let (scalar, simd) = both(ty, &w, &a);
+            assert!(
+                same(scalar, simd),
+                "{ty} {wb:#x}/{ab:#x}: {scalar} vs {simd}"
+            );
+        }
+    }
+}
+
+fn restore_heads(ty: GgmlType, v: &mut [u8], from: &[u8]) {
+    let heads: &[(usize, usize)] = match ty {
+        GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 => &[(0, 2)],
+        GgmlType::Q4K => &[(0, 4)],
+        GgmlType::Q6K => &[(208, 2)],
+        GgmlType::Q8K => &[(0, 4)],
+        _ => &[],
+    };
+    for (b, f) in v
+        .chunks_exact_mut(ty.block_bytes())
+        .zip(from.chunks_exact(ty.block_bytes()))
+    {
+        for &(at, size) in heads {
+            b[at..at + size].copy_from_slice(&f[at..at + size]);
+        }
+    }
+}
+
+fn shared() -> PathBuf {
+    std::env::var_os("MODELSPEC_SHARED").map_or_else(
+        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")),
+        PathBuf::from,
+    )
+}
+
+/// Every row of every 2-D tensor with a kernel, against a hidden-state-like activation
+/// (small values with large outliers) quantized for its type; returns the types seen.
+fn check_model(path: &Path) -> Vec<&'static str> {
+    let file = GgufFile::open(path).unwrap();
+    let mut g = Gen(11);
+    let mut act = QuantizedRow::new();
+    let mut seen = Vec::new();
+    for info in file.tensors().iter().filter(|t| t.dims.len() == 2) {
+        let (Ok(scalar), Ok(simd)) = (
+            dot::kernel_for(info.ty, Backend::Scalar),
+            dot::kernel_for(info.ty, Backend::Simd),
+        ) else {
+            continue;
+        };
+        let n = info.row_len() as usize;
+        let row_bytes = info.ty.row_bytes(n as u64).unwrap() as usize;
+        let x: Vec<f32> = (0..n)
+            .map(|i| {
+                let u = (g.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0;
+                u * if i % 97 == 0 { 20.0 } else { 1.0 }
+            })
+            .collect();
+        act.quantize(info.ty, &x).unwrap();
+        let a = act.as_bytes();
+        for (r, w) in file.tensor_data(info).chunks_exact(row_bytes).enumerate() {
+            let (s, v) = (scalar(w, a), simd(w, a));
+            assert_eq!(
+                s.to_bits(),
+                v.to_bits(),
+                "{} row {r}: {s} vs {v}",
+                info.name
+            );
+        }
+        if !seen.contains(&info.ty.name()) {
+            seen.push(info.ty.name());
+        }
+    }
+    seen.sort();
+    seen
+}
+
+#[test]
+fn simd_equals_scalar_on_every_row_of_the_oracle_models() {
+    let mut seen = Vec::new();
+    for name in [
+        "llama-spm-tiny.f16.gguf",
+        "llama-spm-tiny.q4_k_m.gguf",
+        "llama-spm-tiny.q8_0.gguf",
+        "qwen2-bpe-tiny.q8_0.gguf",
+    ] {
+        seen.extend(check_model(&shared().join("oracle/models").join(name)));
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen, ["F16", "Q4_K", "Q6_K", "Q8_0"]);
+}
+
+#[test]
+fn simd_equals_scalar_on_every_row_of_the_default_model() {
+    let path = ms_fetch::default_model().expect("fetch the default model");
+    assert_eq!(check_model(&path), ["Q4_K", "Q5_0", "Q6_K", "Q8_0"]);
+}

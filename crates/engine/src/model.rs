@@ -633,3 +633,88 @@ fn load_vector(file: &GgufFile, name: &str, len: usize) -> Result<Vec<f32>, Engi
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    #[test]
+    fn gemma3_layers_alternate_five_local_and_one_global() {
+        let path = ms_fetch::default_model().expect("the default model can be fetched");
+        let model = Model::load(path, &LoadOptions::default()).unwrap();
+        let hp = &model.inner.hp;
+        assert_eq!(hp.arch, Architecture::Gemma3);
+        assert_eq!(
+            (hp.n_layer, hp.head_dim, hp.n_head, hp.n_head_kv),
+            (18, 256, 4, 1)
+        );
+        assert_eq!(hp.sliding_window, Some(512));
+        for il in 0..hp.n_layer {
+            let global = il % 6 == 5;
+            assert_eq!(
+                hp.window(il),
+                if global { None } else { Some(512) },
+                "layer {il}"
+            );
+            let rope = hp.rope(il);
+            assert_eq!(rope.style, RopeStyle::Neox);
+            assert_eq!(rope.freq_base, if global { 1e6 } else { 1e4 }, "layer {il}");
+            assert_eq!(rope.freq_scale, 1.0);
+        }
+        assert_eq!(hp.final_softcap, None);
+        assert_eq!(model.info().context_length, DEFAULT_MAX_CONTEXT);
+        assert_eq!(model.info().n_vocab, 262144);
+    }
+
+    #[test]
+    fn the_sliding_window_pattern_key_is_a_period_or_one_bool_per_layer() {
+        let path = Path::new("t.gguf");
+        let mut m = Metadata::default();
+        assert_eq!(
+            swa_pattern(&m, "p", 7, path).unwrap(),
+            [true, true, true, true, true, false, true]
+        );
+        m.insert("p", ms_gguf::Value::U32(2));
+        assert_eq!(
+            swa_pattern(&m, "p", 4, path).unwrap(),
+            [true, false, true, false]
+        );
+        m.insert(
+            "p",
+            ms_gguf::Value::Array(ms_gguf::Array::Bool(vec![false, true, true])),
+        );
+        assert_eq!(swa_pattern(&m, "p", 3, path).unwrap(), [false, true, true]);
+        assert!(
+            swa_pattern(&m, "p", 4, path)
+                .unwrap_err()
+                .to_string()
+                .contains("3 entries for 4 layers")
+        );
+    }
+
+    #[test]
+    fn llama_uses_normal_rope_and_qwen2_neox() {
+        let dir = PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/oracle/models"
+        ));
+        let dir = std::env::var_os("MODELSPEC_SHARED")
+            .map(|s| PathBuf::from(s).join("oracle/models"))
+            .unwrap_or(dir);
+        let opts = LoadOptions {
+            threads: 1,
+            context_length: None,
+        };
+        let llama = Model::load(dir.join("llama-spm-tiny.q8_0.gguf"), &opts).unwrap();
+        assert_eq!(llama.inner.hp.rope.style, RopeStyle::Normal);
+        assert_eq!(llama.info().context_length, 2048);
+        assert!(llama.inner.w.layers[0].bq.is_none());
+        let qwen = Model::load(dir.join("qwen2-bpe-tiny.q8_0.gguf"), &opts).unwrap();
+        assert_eq!(qwen.inner.hp.rope.style, RopeStyle::Neox);
+        assert!(qwen.inner.w.layers[0].bq.is_some());
+        // Tied output: the head reads the embedding matrix.
+        assert_eq!(qwen.inner.w.output.offset, qwen.inner.w.token_embd.offset);
+    }
+}

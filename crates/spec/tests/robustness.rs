@@ -12,7 +12,12 @@ fn run(name: &str, text: &str) {
     let _ = Checker::default().check(&src);
     // Refusing bad input is fine; an upgrade that fails its own round-trip check is a bug.
     if let Err(diags) = upgrade::upgrade_source(&src) {
-        assert!(!diags.iter().any(|d| d.message.starts_with("internal error")), "{text:?}: {diags:?}");
+        assert!(
+            !diags
+                .iter()
+                .any(|d| d.message.starts_with("internal error")),
+            "{text:?}: {diags:?}"
+        );
     }
 }
 

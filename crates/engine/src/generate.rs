@@ -68,6 +68,9 @@ pub struct Generation {
     pub prompt_time: Duration,
     /// Time of the generation steps after the first token.
     pub generation_time: Duration,
+    /// When each generated token was sampled, from the start of `generate` (the first one is
+    /// `prompt_time`); differences are the inter-token latencies.
+    pub token_times: Vec<Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -194,9 +197,12 @@ impl Generator {
         let mut out = StopFilter::new(&opts.stop);
         let mut generated = Vec::new();
         let mut prompt_time = None;
+        let mut token_times = Vec::new();
         let stop = loop {
             let next = sampler.sample(self.session.logits());
-            prompt_time.get_or_insert_with(|| start.elapsed());
+            let sampled_at = start.elapsed();
+            token_times.push(sampled_at);
+            prompt_time.get_or_insert(sampled_at);
             sampler.accept(next);
             generated.push(next);
             if tok.is_eog(next) {
@@ -237,6 +243,7 @@ impl Generator {
             stop,
             prompt_time,
             generation_time: start.elapsed().saturating_sub(prompt_time),
+            token_times,
         })
     }
 }

@@ -4,10 +4,17 @@
 //! plain completion unless `--chat` is given: then it is one user message rendered with the
 //! model's chat template, and without a prompt `--chat` starts a conversation (a REPL on a
 //! terminal; one message per line when stdin is piped) that keeps the whole history.
+//!
+//! `--quantization Q8_0|Q6_K|Q4_K_M` runs the model requantized at load, through the cache of
+//! ms-runtime (built once per artifact, quantization and quantizer version; the artifact is
+//! never changed). `--metrics-json FILE` writes the run report of a single generation: the
+//! effective settings, the machine, the model's digests, the metrics with energy, and the
+//! digest of the generated tokens.
 
 use std::io::{BufRead, IsTerminal, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args as ClapArgs;
@@ -16,6 +23,9 @@ use ms_engine::generate::{GenerateOptions, Generation, Generator, StopReason, en
 use ms_engine::sampler::SamplingParams;
 use ms_engine::tokenizer::Tokenizer;
 use ms_engine::{LoadOptions, Model};
+use ms_quant::quantize::Algorithm;
+use ms_runtime::report::{ModelRecord, TokenRecord};
+use ms_runtime::{EnergyMeter, Metrics, Prepared, QuantCache, Quantization, RunReport};
 
 #[derive(ClapArgs)]
 pub struct Args {
@@ -79,6 +89,23 @@ pub struct Args {
     /// Print timings and the stop reason to stderr.
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Run the model as stored (source) or requantized at load: Q8_0, Q6_K or Q4_K_M (cached
+    /// in the modelspec cache, built on first use).
+    #[arg(long, default_value = "source", value_parser = parse_quantization)]
+    pub quantization: Quantization,
+    /// Write the run report (settings, machine, model digests, metrics with energy, token
+    /// digest) as JSON to this file. Needs a single generation (a prompt).
+    #[arg(long, value_name = "FILE")]
+    pub metrics_json: Option<PathBuf>,
+}
+
+fn parse_quantization(s: &str) -> Result<Quantization, String> {
+    Quantization::from_name(s).ok_or_else(|| {
+        format!(
+            "unknown quantization '{s}'; expected one of {}",
+            Quantization::names()
+        )
+    })
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -99,14 +126,25 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let format = chat_format_choice(&args.chat_format)?;
     // Read the prompt before loading anything: bad input fails fast.
     let prompt = read_prompt(&args)?;
+    if let Some(report) = &args.metrics_json {
+        check_report_path(report)?;
+        if prompt.is_none() {
+            bail!(
+                "--metrics-json reports one generation: give a prompt (--prompt, --file or stdin)"
+            );
+        }
+    }
 
     let path = super::pull::resolve_model(&args.model)?;
+    let load_start = Instant::now();
     let mut load = LoadOptions::default();
     if let Some(t) = args.threads {
         load.threads = t;
     }
     load.context_length = args.ctx;
-    let model = Model::load(&path, &load).with_context(|| format!("loading {}", path.display()))?;
+    let prepared = prepare_model(&path, &args, load.threads)?;
+    let model = Model::load(&prepared.loaded, &load)
+        .with_context(|| format!("loading {}", prepared.loaded.display()))?;
     if args.verbose {
         let info = model.info();
         eprintln!(
@@ -120,6 +158,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     let tok = Tokenizer::from_gguf(model.gguf())
         .with_context(|| format!("{}: reading the tokenizer", path.display()))?;
+    let load_time = load_start.elapsed();
     let opts = GenerateOptions {
         sampling,
         max_tokens: args.max_tokens,
@@ -132,8 +171,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
             bail!("no prompt: pass --prompt TEXT, --file PATH, pipe text on stdin, or use --chat");
         };
         let ids = encode_prompt(&tok, &text, true)?;
+        let meter = EnergyMeter::start();
         let out = stream(&mut generator, &tok, &ids, &opts)?;
+        let energy = meter.finish();
         report(&args, &out);
+        if let Some(file) = &args.metrics_json {
+            let metrics = Metrics::new(&out, load_time, energy);
+            write_run_report(file, &args, &model, &prepared, &opts, &ids, &out, metrics)?;
+        }
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -148,8 +193,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
         messages.push(ChatMessage::new("user", text));
         let rendered = template.render(&messages, true)?;
         let ids = encode_prompt(&tok, &rendered, true)?;
+        let meter = EnergyMeter::start();
         let out = stream(&mut generator, &tok, &ids, &opts)?;
+        let energy = meter.finish();
         report(&args, &out);
+        if let Some(file) = &args.metrics_json {
+            let metrics = Metrics::new(&out, load_time, energy);
+            write_run_report(file, &args, &model, &prepared, &opts, &ids, &out, metrics)?;
+        }
         return Ok(ExitCode::SUCCESS);
     }
     converse(&mut generator, &tok, &template, messages, &opts, &args)
@@ -256,6 +307,159 @@ fn stream(
     Ok(generation)
 }
 
+/// The model file to load and its provenance.
+struct PreparedModel {
+    artifact: PathBuf,
+    /// Known when it was needed: requantizing or reporting.
+    artifact_sha256: Option<String>,
+    loaded: PathBuf,
+    loaded_sha256: Option<String>,
+    cache: ms_runtime::CacheStatus,
+}
+
+/// The artifact as stored, or its requantized version from the cache (built when missing).
+fn prepare_model(path: &Path, args: &Args, threads: usize) -> Result<PreparedModel> {
+    let q = args.quantization;
+    if q == Quantization::Source && args.metrics_json.is_none() {
+        return Ok(PreparedModel {
+            artifact: path.to_path_buf(),
+            artifact_sha256: None,
+            loaded: path.to_path_buf(),
+            loaded_sha256: None,
+            cache: ms_runtime::CacheStatus::Source,
+        });
+    }
+    let cache_root = ms_fetch::Cache::from_env()?.root().to_path_buf();
+    let sha = ms_runtime::artifact_sha256(&cache_root, path)?;
+    let Some(target) = q.target() else {
+        return Ok(PreparedModel {
+            artifact: path.to_path_buf(),
+            artifact_sha256: Some(sha.clone()),
+            loaded: path.to_path_buf(),
+            loaded_sha256: Some(sha),
+            cache: ms_runtime::CacheStatus::Source,
+        });
+    };
+    let cache = QuantCache::under(&cache_root);
+    let Prepared {
+        path: loaded,
+        sha256,
+        status,
+        warnings,
+    } = cache.prepare(path, &sha, q, |input, output| {
+        if args.verbose {
+            eprintln!(
+                "quantizing {} to {q} (cached for the next runs)",
+                input.display()
+            );
+        }
+        super::quantize::quantize_file(input, output, target, Algorithm::Refined, threads)
+            .map(|r| r.warnings)
+            .map_err(Into::into)
+    })?;
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    if args.verbose {
+        eprintln!("quantization {q}: {status:?}, {}", loaded.display());
+    }
+    Ok(PreparedModel {
+        artifact: path.to_path_buf(),
+        artifact_sha256: Some(sha),
+        loaded,
+        loaded_sha256: Some(sha256),
+        cache: status,
+    })
+}
+
+/// Fails before any work when the report could not be written.
+fn check_report_path(file: &Path) -> Result<()> {
+    if file.is_dir() {
+        bail!(
+            "--metrics-json {}: is a directory; give a file name such as {}",
+            file.display(),
+            file.join("run.json").display()
+        );
+    }
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        bail!(
+            "--metrics-json {}: the directory {} does not exist",
+            file.display(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// The effective settings of this run, every default written out, in the shape of an
+/// ExecutionPlan (until plans are wired into `run`).
+fn effective_plan(args: &Args, model: &Model, opts: &GenerateOptions) -> serde_json::Value {
+    let info = model.info();
+    let s = &opts.sampling;
+    serde_json::json!({
+        "apiVersion": "modelspec/v1",
+        "kind": "ExecutionPlan",
+        "metadata": { "name": "modelspec-run" },
+        "spec": {
+            "quantization": args.quantization.name(),
+            "threads": info.threads,
+            "contextLength": info.context_length,
+            "sampling": {
+                "temperature": s.temperature,
+                "topK": s.top_k,
+                "topP": s.top_p,
+                "minP": s.min_p,
+                "repeatPenalty": s.repeat_penalty,
+                "repeatLastN": s.penalty_last_n,
+                "frequencyPenalty": s.frequency_penalty,
+                "presencePenalty": s.presence_penalty,
+                "maxTokens": opts.max_tokens,
+                "stop": opts.stop,
+            },
+            "seed": s.seed,
+        }
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_run_report(
+    file: &Path,
+    args: &Args,
+    model: &Model,
+    prepared: &PreparedModel,
+    opts: &GenerateOptions,
+    prompt: &[u32],
+    out: &Generation,
+    metrics: Metrics,
+) -> Result<()> {
+    let record = ModelRecord {
+        artifact: prepared.artifact.clone(),
+        artifact_sha256: prepared.artifact_sha256.clone().unwrap_or_default(),
+        quantization: args.quantization.name().to_string(),
+        loaded: prepared.loaded.clone(),
+        loaded_sha256: prepared.loaded_sha256.clone().unwrap_or_default(),
+        cache: prepared.cache.clone(),
+        architecture: model.info().architecture.name().to_string(),
+    };
+    let tokens = TokenRecord::new(prompt, &out.tokens, stop_reason(&out.stop));
+    let report = RunReport::new(effective_plan(args, model, opts), record, tokens, metrics);
+    report
+        .write(file)
+        .with_context(|| format!("writing the run report {}", file.display()))
+}
+
+fn stop_reason(stop: &StopReason) -> String {
+    match stop {
+        StopReason::EndOfGeneration(id) => format!("end of generation (token {id})"),
+        StopReason::MaxTokens => "max tokens".into(),
+        StopReason::StopString(s) => format!("stop string {s:?}"),
+        StopReason::ContextFull => "context full".into(),
+        StopReason::Cancelled => "cancelled".into(),
+    }
+}
+
 fn report(args: &Args, g: &Generation) {
     if !args.verbose {
         return;
@@ -269,13 +473,7 @@ fn report(args: &Args, g: &Generation) {
     };
     let evaluated = g.prompt_tokens - g.reused_tokens;
     let steps = g.tokens.len().saturating_sub(1);
-    let stop = match &g.stop {
-        StopReason::EndOfGeneration(id) => format!("end of generation (token {id})"),
-        StopReason::MaxTokens => "max tokens".into(),
-        StopReason::StopString(s) => format!("stop string {s:?}"),
-        StopReason::ContextFull => "context full".into(),
-        StopReason::Cancelled => "cancelled".into(),
-    };
+    let stop = stop_reason(&g.stop);
     eprintln!(
         "prompt: {} tokens ({} reused) in {:.0} ms ({:.1} tok/s); generated: {} tokens, {:.1} tok/s; stop: {stop}",
         g.prompt_tokens,

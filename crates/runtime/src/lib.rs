@@ -1,0 +1,27 @@
+//! What happens around a forward pass at run time, kept out of the engine: quantization at load
+//! (requantized artifacts cached on disk), per-run metrics with energy, the machine
+//! description, and the run report that records all of it (issue 6, design.md §5 and §6).
+//!
+//! - [`quant_cache`]: `quantization: Q8_0 | Q6_K | Q4_K_M | source` at load. The conversion
+//!   itself is the caller's (the `modelspec quantize` pipeline); this module keys, stores,
+//!   verifies and reuses its output.
+//! - [`energy`]: RAPL counters from powercap when readable, else an estimate from the
+//!   process's CPU time whose parameters go into the report.
+//! - [`metrics`]: the timings of one generation (TTFT, tok/s, inter-token percentiles).
+//! - [`machine`]: CPU model, features, cores and memory.
+//! - [`report`]: the run report (JSON) and the token digest.
+
+pub mod energy;
+pub mod fsutil;
+pub mod machine;
+pub mod metrics;
+pub mod quant_cache;
+pub mod quantization;
+pub mod report;
+
+pub use energy::{Energy, EnergyMeter, EnergySource, EstimateModel};
+pub use machine::Machine;
+pub use metrics::{Latencies, Metrics, percentile};
+pub use quant_cache::{CacheStatus, Prepared, QuantCache, QuantCacheError, artifact_sha256};
+pub use quantization::Quantization;
+pub use report::{RunReport, token_digest};

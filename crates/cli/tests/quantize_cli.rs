@@ -97,6 +97,12 @@ fn q4_k_m_matches_llama_cpp_types_and_metadata_and_ignores_thread_count() {
     ok(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("F32: 9, Q4_K: 24, Q6_K: 5"), "{stdout}");
+    // No warnings for a clean F16 source, and no progress bar when stderr is not a terminal.
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     ok(&quantize(&[
         s(&src),
         s(&two),

@@ -145,7 +145,18 @@ fn write_diag(out: &mut String, st: &Style, d: &Diagnostic, src: Option<&Source>
 /// `{"files":N,"errors":E,"warnings":W,"diagnostics":[...]}`.
 pub fn json(results: &[FileResult]) -> String {
     let s = summarize(results);
-    let diags: Vec<&Diagnostic> = results.iter().flat_map(|r| &r.diagnostics).collect();
+    // Each finding also carries its rule's name, so consumers need not keep the catalog.
+    let diags: Vec<Value> = results
+        .iter()
+        .flat_map(|r| &r.diagnostics)
+        .map(|d| {
+            let mut v = serde_json::to_value(d).unwrap_or(Value::Null);
+            if let (Value::Object(m), Some(rule)) = (&mut v, catalog::lookup(d.code)) {
+                m.insert("rule".into(), Value::String(rule.name.into()));
+            }
+            v
+        })
+        .collect();
     let v = json!({
         "files": s.files,
         "errors": s.errors,

@@ -69,6 +69,7 @@ fn json_output_has_positions_pointers_and_codes() {
     let v: serde_json::Value = serde_json::from_str(&report::json(&run.results)).unwrap();
     let d = &v["diagnostics"][0];
     assert_eq!(d["code"], "MS0102");
+    assert_eq!(d["rule"], "unknown-key");
     assert_eq!(d["line"], 19);
     assert_eq!(d["column"], 7);
     assert_eq!(d["pointer"], "/spec/operations/scaling/maxReplcias");

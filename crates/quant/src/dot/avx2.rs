@@ -50,28 +50,53 @@ fn hsum_8x8(v: [__m256i; 8]) -> __m256i {
     _mm256_add_epi32(lo, hi)
 }
 
-/// The f16 at byte `at` of each block (up to eight; missing lanes 0.0) as f32 lanes.
+/// The f16 at byte `at` of each block (up to eight; missing lanes 0.0) as f32 lanes. Built
+/// in registers: eight small stores read back as one vector would stall store forwarding.
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
 fn gather_f16<const N: usize>(blocks: &[[u8; N]], at: usize) -> __m256 {
-    let mut bits = [0u16; 8];
-    for (d, b) in bits.iter_mut().zip(blocks) {
-        *d = u16::from_le_bytes([b[at], b[at + 1]]);
-    }
-    // SAFETY: `bits` is 16 readable bytes.
-    _mm256_cvtph_ps(unsafe { _mm_loadu_si128(bits.as_ptr().cast()) })
+    let h = |i: usize| {
+        blocks
+            .get(i)
+            .map_or(0, |b| i16::from_le_bytes([b[at], b[at + 1]]))
+    };
+    _mm256_cvtph_ps(_mm_setr_epi16(
+        h(0),
+        h(1),
+        h(2),
+        h(3),
+        h(4),
+        h(5),
+        h(6),
+        h(7),
+    ))
 }
 
 /// The f32 at byte `at` of each block (up to eight; missing lanes 0.0).
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
 fn gather_f32<const N: usize>(blocks: &[[u8; N]], at: usize) -> __m256 {
-    let mut v = [0f32; 8];
-    for (d, b) in v.iter_mut().zip(blocks) {
-        *d = f32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+    let f = |i: usize| {
+        blocks.get(i).map_or(0.0, |b| {
+            f32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+        })
+    };
+    _mm256_setr_ps(f(0), f(1), f(2), f(3), f(4), f(5), f(6), f(7))
+}
+
+/// `[hsum_8x8]` of each of the `K` sums over the eight blocks.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn reduce_parts<const K: usize>(parts: &[[__m256i; K]; 8]) -> [__m256i; K] {
+    let mut out = [_mm256_setzero_si256(); K];
+    for (k, o) in out.iter_mut().enumerate() {
+        let mut v = [_mm256_setzero_si256(); 8];
+        for (v, p) in v.iter_mut().zip(parts) {
+            *v = p[k];
+        }
+        *o = hsum_8x8(v);
     }
-    // SAFETY: `v` is 8 readable f32.
-    unsafe { _mm256_loadu_ps(v.as_ptr()) }
+    out
 }
 
 /// All ones in lanes `0..m`.
@@ -106,23 +131,22 @@ macro_rules! block_kernel {
             let (wg, wtail) = wb[..n].as_chunks::<8>();
             let (ag, atail) = ab[..n].as_chunks::<8>();
             let mut acc = _mm256_setzero_ps();
+            let mut parts = [[_mm256_setzero_si256(); $k]; 8];
             for (wg, ag) in wg.iter().zip(ag) {
-                let parts: [[__m256i; $k]; 8] = std::array::from_fn(|i| $isums(&wg[i], &ag[i]));
-                let sums: [__m256i; $k] =
-                    std::array::from_fn(|k| hsum_8x8(std::array::from_fn(|i| parts[i][k])));
-                acc = _mm256_add_ps(acc, $terms(wg, ag, sums));
-            }
-            if !wtail.is_empty() {
-                let mut parts = [[_mm256_setzero_si256(); $k]; 8];
-                for (p, (w, a)) in parts.iter_mut().zip(wtail.iter().zip(atail)) {
+                for ((p, w), a) in parts.iter_mut().zip(wg).zip(ag) {
                     *p = $isums(w, a);
                 }
-                let sums: [__m256i; $k] =
-                    std::array::from_fn(|k| hsum_8x8(std::array::from_fn(|i| parts[i][k])));
+                acc = _mm256_add_ps(acc, $terms(wg, ag, reduce_parts(&parts)));
+            }
+            if !wtail.is_empty() {
+                parts = [[_mm256_setzero_si256(); $k]; 8];
+                for ((p, w), a) in parts.iter_mut().zip(wtail).zip(atail) {
+                    *p = $isums(w, a);
+                }
                 // Missing lanes add +0.0, which leaves every accumulator unchanged (they
                 // start at +0.0 and so are never -0.0).
-                let t = _mm256_and_ps($terms(wtail, atail, sums), lanes_below(wtail.len()));
-                acc = _mm256_add_ps(acc, t);
+                let t = $terms(wtail, atail, reduce_parts(&parts));
+                acc = _mm256_add_ps(acc, _mm256_and_ps(t, lanes_below(wtail.len())));
             }
             finish(acc)
         }

@@ -5,7 +5,7 @@ use crate::kv_cache::KvCache;
 use crate::{EngineError, Model};
 
 /// Tokens evaluated per forward pass when a long input is split (bounds scratch memory).
-pub const MAX_BATCH: usize = 512;
+pub const MAX_BATCH: usize = 128;
 
 /// One sequence over a [`Model`]: feed tokens with [`Session::eval`], read the next-token
 /// logits, feed the chosen token, and so on. Positions start at 0 and grow by one per token

@@ -253,3 +253,55 @@ fn bad_settings_fail_before_any_work() {
     assert!(stderr.contains("MODELSPEC_CACHE"), "{stderr}");
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn an_artifact_that_cannot_be_converted_is_a_clear_error_and_caches_nothing() {
+    let env = Env::new("llama-spm-tiny.f16.gguf");
+    let file = ms_gguf::GgufFile::open(&env.model).unwrap();
+    let t = file
+        .tensors()
+        .iter()
+        .find(|t| t.name == "blk.0.attn_q.weight")
+        .unwrap();
+    assert_eq!(t.ty, ms_gguf::GgmlType::F16);
+    let at = t.offset as usize + 2 * 5;
+    drop(file);
+    let mut bytes = fs::read(&env.model).unwrap();
+    // f16 NaN at value 5 of the tensor.
+    bytes[at..at + 2].copy_from_slice(&0x7e00u16.to_le_bytes());
+    fs::write(&env.model, &bytes).unwrap();
+
+    let model = env.model.display().to_string();
+    let out = env.modelspec(&["run", &model, "-p", "x", "--quantization", "Q4_K_M"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot convert")
+            && stderr.contains("Q4_K_M")
+            && stderr.contains("blk.0.attn_q.weight")
+            && stderr.contains("not a finite number"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+    let entries: Vec<String> = walk(&env.cache().join("quantized"))
+        .into_iter()
+        .filter(|p| !p.ends_with(".lock"))
+        .collect();
+    assert!(entries.is_empty(), "{entries:?}");
+    assert_eq!(fs::read(&env.model).unwrap(), bytes);
+}
+
+fn walk(dir: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    if let Ok(rd) = fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                files.extend(walk(&p));
+            } else {
+                files.push(p.display().to_string());
+            }
+        }
+    }
+    files
+}

@@ -74,6 +74,19 @@ pub enum CacheStatus {
     Rebuilt(String),
 }
 
+impl std::fmt::Display for CacheStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CacheStatus::Source => f.write_str("as stored"),
+            CacheStatus::Hit => f.write_str("reused from the cache"),
+            CacheStatus::Built => f.write_str("converted and cached"),
+            CacheStatus::Rebuilt(reason) => {
+                write!(f, "converted again (the cached copy was damaged: {reason})")
+            }
+        }
+    }
+}
+
 /// The model file to load for a quantization.
 #[derive(Debug, Clone)]
 pub struct Prepared {

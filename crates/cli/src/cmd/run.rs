@@ -331,6 +331,8 @@ fn prepare_model(path: &Path, args: &Args, threads: usize) -> Result<PreparedMod
     }
     let cache_root = ms_fetch::Cache::from_env()?.root().to_path_buf();
     let sha = ms_runtime::artifact_sha256(&cache_root, path)?;
+    // The report names the artifact wherever it is read from.
+    let path = &std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let Some(target) = q.target() else {
         return Ok(PreparedModel {
             artifact: path.to_path_buf(),
@@ -361,7 +363,7 @@ fn prepare_model(path: &Path, args: &Args, threads: usize) -> Result<PreparedMod
         eprintln!("warning: {w}");
     }
     if args.verbose {
-        eprintln!("quantization {q}: {status:?}, {}", loaded.display());
+        eprintln!("quantization {q}: {status}: {}", loaded.display());
     }
     Ok(PreparedModel {
         artifact: path.to_path_buf(),

@@ -53,6 +53,10 @@ pub struct LoadOptions {
     pub context_length: Option<usize>,
 }
 
+/// Largest accepted hyper-parameter (widths, head counts, layers, context): far above any real
+/// model, low enough that products of them cannot overflow.
+const MAX_DIMENSION: usize = 1 << 24;
+
 /// Default cap on the context length when none is asked for.
 pub const DEFAULT_MAX_CONTEXT: usize = 4096;
 
@@ -315,10 +319,13 @@ fn read_hparams(file: &GgufFile) -> Result<HParams, EngineError> {
     let key = |k: &str| format!("{a}.{k}");
     let positive = |k: &str| -> Result<usize, EngineError> {
         let v = m.get_usize(&key(k)).map_err(&me)?;
-        if v == 0 {
+        if v == 0 || v > MAX_DIMENSION {
             return Err(bad(
                 path,
-                format!("metadata key '{}' must be positive", key(k)),
+                format!(
+                    "metadata key '{}' is {v}, expected 1 to {MAX_DIMENSION}",
+                    key(k)
+                ),
             ));
         }
         Ok(v)
@@ -340,6 +347,9 @@ fn read_hparams(file: &GgufFile) -> Result<HParams, EngineError> {
         ));
     }
     let head_dim = match m.get_usize_opt(&key("attention.key_length")).map_err(&me)? {
+        Some(v) if v > MAX_DIMENSION => {
+            return Err(bad(path, format!("key length {v} is implausibly large")));
+        }
         Some(v) if v > 0 => v,
         _ => {
             if n_embd % n_head != 0 {

@@ -1,7 +1,8 @@
 //! Dot kernels, scalar reference against SIMD, per weight type: bytes of weights streamed per
 //! second over a matrix-vector product (one thread), for a matrix that fits in the L2 cache
 //! (compute bound) and one of 64 MiB (memory bound, as generation is). Also activation
-//! quantization per backend.
+//! quantization per backend. `SimdX4` runs the four-activation kernel (prefill), counting
+//! the weights once per activation row.
 
 use std::time::Duration;
 
@@ -98,6 +99,19 @@ fn matvec(c: &mut Criterion, name: &str, bytes: usize) {
                 })
             });
         }
+        // Four activation rows per weight row; the throughput counts the weights once per
+        // activation row, so that it compares with the single-row figures.
+        g.throughput(Throughput::Bytes(4 * w.len() as u64));
+        let k4 = dot::kernel4_for(ty, Backend::Simd).unwrap();
+        let a = act.as_bytes();
+        let mut out4 = vec![[0.0f32; 4]; out.len()];
+        g.bench_function(BenchmarkId::new("SimdX4", ty.name()), |b| {
+            b.iter(|| {
+                for (y, w) in out4.iter_mut().zip(w.chunks_exact(row_bytes)) {
+                    k4(w, [a, a, a, a], y);
+                }
+            })
+        });
     }
     g.finish();
 }

@@ -183,6 +183,36 @@ fn check_random(ty: GgmlType, blocks: usize, seed: u64, wild: bool) -> Result<()
     if !wild {
         prop_assert!(scalar.is_finite());
     }
+    // Four activation rows against the same weights: each output equals its single-row result.
+    let acts: Vec<Vec<u8>> = (0..4)
+        .map(|j| {
+            if j == 1 {
+                a.clone()
+            } else {
+                random_row(dot::dot_type(ty).unwrap(), n, wild, &mut g)
+            }
+        })
+        .collect();
+    let four = [&acts[0][..], &acts[1][..], &acts[2][..], &acts[3][..]];
+    let single = dot::kernel_for(ty, Backend::Scalar).unwrap();
+    for backend in [Backend::Scalar, Backend::Simd] {
+        let mut out = [0.0f32; 4];
+        dot::kernel4_for(ty, backend).unwrap()(&w, four, &mut out);
+        for (j, a) in four.iter().enumerate() {
+            let want = single(&w, a);
+            prop_assert!(
+                same(want, out[j]),
+                "{} n={} seed={} {:?} x4 lane {}: {:e} vs {:e}",
+                ty,
+                n,
+                seed,
+                backend,
+                j,
+                want,
+                out[j]
+            );
+        }
+    }
     Ok(())
 }
 
@@ -225,6 +255,25 @@ fn simd_equals_scalar_on_extreme_quants() {
             );
         }
     }
+}
+
+#[test]
+fn vec_dot4_checks_its_rows() {
+    let ty = GgmlType::Q5_0;
+    let mut g = Gen(3);
+    let w = random_row(ty, 64, false, &mut g);
+    let x: Vec<f32> = (0..64).map(|i| (i as f32 - 30.0) / 7.0).collect();
+    let mut act = QuantizedRow::new();
+    act.quantize(ty, &x).unwrap();
+    let mut short = QuantizedRow::new();
+    short.quantize(ty, &x[..32]).unwrap();
+    let mut out = [0.0; 4];
+    ms_quant::dot::vec_dot4(ty, &w, [&act; 4], &mut out).unwrap();
+    let one = ms_quant::vec_dot(ty, &w, &act).unwrap();
+    assert_eq!(out.map(f32::to_bits), [one.to_bits(); 4]);
+    let err = ms_quant::dot::vec_dot4(ty, &w, [&act, &act, &short, &act], &mut out).unwrap_err();
+    assert!(err.to_string().contains("row of 64 values"), "{err}");
+    assert!(ms_quant::dot::vec_dot4(ty, &w[1..], [&act; 4], &mut out).is_err());
 }
 
 fn restore_heads(ty: GgmlType, v: &mut [u8], from: &[u8]) {
@@ -276,6 +325,26 @@ fn check_model(path: &Path) -> Vec<&'static str> {
             .collect();
         act.quantize(info.ty, &x).unwrap();
         let a = act.as_bytes();
+        // Three more activations (scaled, negated, reversed) for the four-row kernel.
+        let others: Vec<QuantizedRow> = [
+            x.iter().map(|v| v * 1e-3).collect::<Vec<f32>>(),
+            x.iter().map(|v| -v).collect(),
+            x.iter().rev().copied().collect(),
+        ]
+        .iter()
+        .map(|x| {
+            let mut q = QuantizedRow::new();
+            q.quantize(info.ty, x).unwrap();
+            q
+        })
+        .collect();
+        let four = [
+            a,
+            others[0].as_bytes(),
+            others[1].as_bytes(),
+            others[2].as_bytes(),
+        ];
+        let simd4 = dot::kernel4_for(info.ty, Backend::Simd).unwrap();
         for (r, w) in file.tensor_data(info).chunks_exact(row_bytes).enumerate() {
             let (s, v) = (scalar(w, a), simd(w, a));
             assert_eq!(
@@ -284,6 +353,17 @@ fn check_model(path: &Path) -> Vec<&'static str> {
                 "{} row {r}: {s} vs {v}",
                 info.name
             );
+            let mut out = [0.0f32; 4];
+            simd4(w, four, &mut out);
+            for (j, a) in four.iter().enumerate() {
+                let s = scalar(w, a);
+                assert_eq!(
+                    s.to_bits(),
+                    out[j].to_bits(),
+                    "{} row {r} x4 lane {j}",
+                    info.name
+                );
+            }
         }
         if !seen.contains(&info.ty.name()) {
             seen.push(info.ty.name());

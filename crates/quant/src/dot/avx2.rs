@@ -116,74 +116,71 @@ fn finish(acc: __m256) -> f32 {
     reduce8(a)
 }
 
-/// The per-block driver shared by the block types: `$isums(wb, ab)` gives a block's integer
-/// partial sums (`[__m256i; K]`, each adding up over its lanes to one integer of the block),
-/// `$terms(wblocks, ablocks, sums)` the eight f32 terms from the reduced sums (lane `b` =
-/// block `b` of the group). Written as a macro so that everything stays inside one
-/// `target_feature` function and inlines.
+/// The per-block driver shared by the block types, over one weight row and `NA` activation
+/// rows: `$decode(wb)` unpacks a weight block once, `$isums(&decoded, ab)` gives the block's
+/// integer partial sums against one activation block (`[__m256i; K]`, each adding up over its
+/// lanes to one integer of the block), `$terms(wblocks, ablocks, sums)` the eight f32 terms
+/// from the reduced sums (lane `b` = block `b` of the group). Output `j` is exactly the
+/// single-row result for activation `j`. Written as a macro so that everything stays inside
+/// one `target_feature` function and inlines.
 macro_rules! block_kernel {
-    ($name:ident, $wb:expr, $ab:expr, $k:expr, $isums:ident, $terms:ident) => {
+    ($name:ident, $wb:expr, $ab:expr, $k:expr, $decode:ident, $isums:ident, $terms:ident) => {
         #[target_feature(enable = "avx2,f16c")]
-        fn $name(w: &[u8], a: &[u8]) -> f32 {
+        fn $name<const NA: usize>(w: &[u8], a: [&[u8]; NA], out: &mut [f32; NA]) {
             let (wb, _) = w.as_chunks::<{ $wb }>();
-            let (ab, _) = a.as_chunks::<{ $ab }>();
-            let n = wb.len().min(ab.len());
-            let (wg, wtail) = wb[..n].as_chunks::<8>();
-            let (ag, atail) = ab[..n].as_chunks::<8>();
-            let mut acc = _mm256_setzero_ps();
-            let mut parts = [[_mm256_setzero_si256(); $k]; 8];
-            for (wg, ag) in wg.iter().zip(ag) {
-                for ((p, w), a) in parts.iter_mut().zip(wg).zip(ag) {
-                    *p = $isums(w, a);
-                }
-                acc = _mm256_add_ps(acc, $terms(wg, ag, reduce_parts(&parts)));
+            let mut ab: [&[[u8; $ab]]; NA] = [&[]; NA];
+            let mut n = wb.len();
+            for (ab, a) in ab.iter_mut().zip(a) {
+                *ab = a.as_chunks::<{ $ab }>().0;
+                n = n.min(ab.len());
             }
-            if !wtail.is_empty() {
-                parts = [[_mm256_setzero_si256(); $k]; 8];
-                for ((p, w), a) in parts.iter_mut().zip(wtail).zip(atail) {
-                    *p = $isums(w, a);
+            let full = n / 8 * 8;
+            let mut acc = [_mm256_setzero_ps(); NA];
+            let mut parts = [[[_mm256_setzero_si256(); $k]; 8]; NA];
+            for g in (0..full).step_by(8) {
+                let wg: &[[u8; $wb]; 8] =
+                    wb[g..g + 8].try_into().unwrap_or_else(|_| unreachable!());
+                for (i, w) in wg.iter().enumerate() {
+                    let d = $decode(w);
+                    for (p, ab) in parts.iter_mut().zip(&ab) {
+                        p[i] = $isums(&d, &ab[g + i]);
+                    }
                 }
-                // Missing lanes add +0.0, which leaves every accumulator unchanged (they
-                // start at +0.0 and so are never -0.0).
-                let t = $terms(wtail, atail, reduce_parts(&parts));
-                acc = _mm256_add_ps(acc, _mm256_and_ps(t, lanes_below(wtail.len())));
+                for ((acc, p), ab) in acc.iter_mut().zip(&parts).zip(&ab) {
+                    let ag: &[[u8; $ab]; 8] =
+                        ab[g..g + 8].try_into().unwrap_or_else(|_| unreachable!());
+                    *acc = _mm256_add_ps(*acc, $terms(wg, ag, reduce_parts(p)));
+                }
             }
-            finish(acc)
+            if full < n {
+                let m = n - full;
+                parts = [[[_mm256_setzero_si256(); $k]; 8]; NA];
+                for (i, w) in wb[full..n].iter().enumerate() {
+                    let d = $decode(w);
+                    for (p, ab) in parts.iter_mut().zip(&ab) {
+                        p[i] = $isums(&d, &ab[full + i]);
+                    }
+                }
+                for ((acc, p), ab) in acc.iter_mut().zip(&parts).zip(&ab) {
+                    // Missing lanes add +0.0, which leaves every accumulator unchanged (they
+                    // start at +0.0 and so are never -0.0).
+                    let t = $terms(&wb[full..n], &ab[full..n], reduce_parts(p));
+                    *acc = _mm256_add_ps(*acc, _mm256_and_ps(t, lanes_below(m)));
+                }
+            }
+            for (o, acc) in out.iter_mut().zip(acc) {
+                *o = finish(acc);
+            }
         }
     };
 }
 
-/// `(dw · da) · isum` with f16 `dw` at `WD` and f16 `da` at 0: Q4_0, Q5_0, Q8_0.
+/// `(dw · da) · isum` with f16 `dw` and `da` at byte 0: Q4_0, Q5_0, Q8_0.
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
-fn terms_q8_0<const WB: usize, const WD: usize>(
-    w: &[[u8; WB]],
-    a: &[[u8; Q8_0_BYTES]],
-    s: [__m256i; 1],
-) -> __m256 {
-    let d = _mm256_mul_ps(gather_f16(w, WD), gather_f16(a, 0));
+fn terms_q8_0<const WB: usize>(w: &[[u8; WB]], a: &[[u8; Q8_0_BYTES]], s: [__m256i; 1]) -> __m256 {
+    let d = _mm256_mul_ps(gather_f16(w, 0), gather_f16(a, 0));
     _mm256_mul_ps(d, _mm256_cvtepi32_ps(s[0]))
-}
-
-#[inline]
-#[target_feature(enable = "avx2,f16c")]
-fn terms_q8_0_w0<const WB: usize>(
-    w: &[[u8; WB]],
-    a: &[[u8; Q8_0_BYTES]],
-    s: [__m256i; 1],
-) -> __m256 {
-    terms_q8_0::<WB, 0>(w, a, s)
-}
-
-/// Σ x·y of 32 signed bytes each, as eight i32 partials (widened: exact for every byte).
-#[inline]
-#[target_feature(enable = "avx2,f16c")]
-fn dot_i8_i8(x: __m256i, y: __m256i) -> __m256i {
-    let xl = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(x));
-    let xh = _mm256_cvtepi8_epi16(_mm256_extracti128_si256::<1>(x));
-    let yl = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(y));
-    let yh = _mm256_cvtepi8_epi16(_mm256_extracti128_si256::<1>(y));
-    _mm256_add_epi32(_mm256_madd_epi16(xl, yl), _mm256_madd_epi16(xh, yh))
 }
 
 /// Σ (q - off)·y over 32 unsigned `q` (< 64) and signed bytes `y`, as sixteen i16 pair sums:
@@ -228,26 +225,53 @@ fn bytes_from_bits_32(x: u32) -> __m256i {
     _mm256_cmpeq_epi8(probe, _mm256_set1_epi64x(-1))
 }
 
+/// Q8_0 weights widened to i16 (signed × signed bytes widened: exact for every byte).
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
-fn isum_q8_0(w: &[u8; Q8_0_BYTES], a: &[u8; Q8_0_BYTES]) -> [__m256i; 1] {
-    [dot_i8_i8(ld32(w, 2), ld32(a, 2))]
+fn decode_q8_0(w: &[u8; Q8_0_BYTES]) -> [__m256i; 2] {
+    let x = ld32(w, 2);
+    [
+        _mm256_cvtepi8_epi16(_mm256_castsi256_si128(x)),
+        _mm256_cvtepi8_epi16(_mm256_extracti128_si256::<1>(x)),
+    ]
 }
 
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
-fn isum_q4_0(w: &[u8; Q4_0_BYTES], a: &[u8; Q8_0_BYTES]) -> [__m256i; 1] {
-    let q = nibbles_32(ld16(w, 2));
-    [widen_pairs(dot_u8_off_i16(q, 8, ld32(a, 2)))]
+fn isum_q8_0(x: &[__m256i; 2], a: &[u8; Q8_0_BYTES]) -> [__m256i; 1] {
+    let y = ld32(a, 2);
+    let yl = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(y));
+    let yh = _mm256_cvtepi8_epi16(_mm256_extracti128_si256::<1>(y));
+    [_mm256_add_epi32(
+        _mm256_madd_epi16(x[0], yl),
+        _mm256_madd_epi16(x[1], yh),
+    )]
 }
 
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
-fn isum_q5_0(w: &[u8; Q5_0_BYTES], a: &[u8; Q8_0_BYTES]) -> [__m256i; 1] {
+fn decode_q4_0(w: &[u8; Q4_0_BYTES]) -> __m256i {
+    nibbles_32(ld16(w, 2))
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn isum_q4_0(q: &__m256i, a: &[u8; Q8_0_BYTES]) -> [__m256i; 1] {
+    [widen_pairs(dot_u8_off_i16(*q, 8, ld32(a, 2)))]
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn decode_q5_0(w: &[u8; Q5_0_BYTES]) -> __m256i {
     let qh = u32::from_le_bytes([w[2], w[3], w[4], w[5]]);
     let high = _mm256_and_si256(bytes_from_bits_32(qh), _mm256_set1_epi8(0x10));
-    let q = _mm256_or_si256(nibbles_32(ld16(w, 6)), high);
-    [widen_pairs(dot_u8_off_i16(q, 16, ld32(a, 2)))]
+    _mm256_or_si256(nibbles_32(ld16(w, 6)), high)
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn isum_q5_0(q: &__m256i, a: &[u8; Q8_0_BYTES]) -> [__m256i; 1] {
+    [widen_pairs(dot_u8_off_i16(*q, 16, ld32(a, 2)))]
 }
 
 block_kernel!(
@@ -255,48 +279,71 @@ block_kernel!(
     Q8_0_BYTES,
     Q8_0_BYTES,
     1,
+    decode_q8_0,
     isum_q8_0,
-    terms_q8_0_w0
+    terms_q8_0
 );
 block_kernel!(
     q4_0_impl,
     Q4_0_BYTES,
     Q8_0_BYTES,
     1,
+    decode_q4_0,
     isum_q4_0,
-    terms_q8_0_w0
+    terms_q8_0
 );
 block_kernel!(
     q5_0_impl,
     Q5_0_BYTES,
     Q8_0_BYTES,
     1,
+    decode_q5_0,
     isum_q5_0,
-    terms_q8_0_w0
+    terms_q8_0
 );
+
+/// A Q4_K block unpacked: the nibbles of sub-block `s` in `q[s]`, its scale broadcast to i16
+/// lanes in `sc[s]`, and the mins spread to one i16 per 16-value Q8_K sum.
+struct Q4K {
+    q: [__m256i; 8],
+    sc: [__m256i; 8],
+    mins: __m256i,
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn decode_q4_k(w: &[u8; Q4_K_BYTES]) -> Q4K {
+    let (sc, m) = k_scales_mins(&k_scale_bytes(w));
+    let low4 = _mm256_set1_epi8(0x0f);
+    let mut q = [_mm256_setzero_si256(); 8];
+    for c in 0..4 {
+        let bytes = ld32(w, Q4_K_QS + 32 * c);
+        q[2 * c] = _mm256_and_si256(bytes, low4);
+        q[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16::<4>(bytes), low4);
+    }
+    let mut scales = [_mm256_setzero_si256(); 8];
+    for (v, s) in scales.iter_mut().zip(sc) {
+        *v = _mm256_set1_epi16(s as i16);
+    }
+    let m8 = _mm_cvtsi64_si128(i64::from_le_bytes(m));
+    Q4K {
+        q,
+        sc: scales,
+        mins: _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8)),
+    }
+}
 
 /// Q4_K: `[isum, imin]`.
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
-fn isum_q4_k(w: &[u8; Q4_K_BYTES], a: &[u8; Q8_K_BYTES]) -> [__m256i; 2] {
-    let (sc, m) = k_scales_mins(&k_scale_bytes(w));
-    let low4 = _mm256_set1_epi8(0x0f);
+fn isum_q4_k(d: &Q4K, a: &[u8; Q8_K_BYTES]) -> [__m256i; 2] {
     let mut isum = _mm256_setzero_si256();
-    for c in 0..4 {
-        let q = ld32(w, Q4_K_QS + 32 * c);
-        let lo = _mm256_and_si256(q, low4);
-        let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(q), low4);
+    for s in 0..8 {
         // Unsigned nibbles times signed bytes: pair sums within ±3840, no saturation.
-        let p0 = _mm256_maddubs_epi16(lo, ld32(a, Q8_K_QS + 64 * c));
-        let p1 = _mm256_maddubs_epi16(hi, ld32(a, Q8_K_QS + 64 * c + 32));
-        let s0 = _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * c] as i16));
-        let s1 = _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * c + 1] as i16));
-        isum = _mm256_add_epi32(isum, _mm256_add_epi32(s0, s1));
+        let p = _mm256_maddubs_epi16(d.q[s], ld32(a, Q8_K_QS + 32 * s));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, d.sc[s]));
     }
-    let m8 = _mm_cvtsi64_si128(i64::from_le_bytes(m));
-    let mins = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
-    let imin = _mm256_madd_epi16(ld32(a, Q8_K_BSUMS), mins);
-    [isum, imin]
+    [isum, _mm256_madd_epi16(ld32(a, Q8_K_BSUMS), d.mins)]
 }
 
 #[inline]
@@ -311,44 +358,59 @@ fn terms_q4_k(w: &[[u8; Q4_K_BYTES]], a: &[[u8; Q8_K_BYTES]], s: [__m256i; 2]) -
     )
 }
 
-/// Q6_K: `Σ_16 scale · Σ (q - 32) · y`.
+/// A Q6_K block unpacked: the 6-bit values of values `32g..32g+32` in `q[g]`, and the scales
+/// of their two 16-value halves spread over the matching i16 lanes in `sc[g]`.
+struct Q6K {
+    q: [__m256i; 8],
+    sc: [__m256i; 8],
+}
+
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
-fn isum_q6_k(w: &[u8; Q6_K_BYTES], a: &[u8; Q8_K_BYTES]) -> [__m256i; 1] {
+fn decode_q6_k(w: &[u8; Q6_K_BYTES]) -> Q6K {
     let low4 = _mm256_set1_epi8(0x0f);
-    let mut isum = _mm256_setzero_si256();
+    let mut q = [_mm256_setzero_si256(); 8];
     for half in 0..2 {
         let ql0 = ld32(w, 64 * half);
         let ql1 = ld32(w, 64 * half + 32);
         let qh = ld32(w, Q6_K_QH + 32 * half);
         // Bits are masked before each 16-bit shift, so nothing crosses into a neighbour byte.
-        let groups = [
-            _mm256_or_si256(
-                _mm256_and_si256(ql0, low4),
-                _mm256_slli_epi16::<4>(_mm256_and_si256(qh, _mm256_set1_epi8(0x03))),
-            ),
-            _mm256_or_si256(
-                _mm256_and_si256(ql1, low4),
-                _mm256_slli_epi16::<2>(_mm256_and_si256(qh, _mm256_set1_epi8(0x0c))),
-            ),
-            _mm256_or_si256(
-                _mm256_and_si256(_mm256_srli_epi16::<4>(ql0), low4),
-                _mm256_and_si256(qh, _mm256_set1_epi8(0x30)),
-            ),
-            _mm256_or_si256(
-                _mm256_and_si256(_mm256_srli_epi16::<4>(ql1), low4),
-                _mm256_srli_epi16::<2>(_mm256_and_si256(qh, _mm256_set1_epi8(0xc0u8 as i8))),
-            ),
-        ];
-        for (g, q) in groups.into_iter().enumerate() {
-            let s = 8 * half + 2 * g;
-            let p = dot_u8_off_i16(q, 32, ld32(a, Q8_K_QS + 16 * s));
-            let sc = _mm256_set_m128i(
-                _mm_set1_epi16(w[Q6_K_SCALES + s + 1] as i8 as i16),
-                _mm_set1_epi16(w[Q6_K_SCALES + s] as i8 as i16),
-            );
-            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, sc));
-        }
+        q[4 * half] = _mm256_or_si256(
+            _mm256_and_si256(ql0, low4),
+            _mm256_slli_epi16::<4>(_mm256_and_si256(qh, _mm256_set1_epi8(0x03))),
+        );
+        q[4 * half + 1] = _mm256_or_si256(
+            _mm256_and_si256(ql1, low4),
+            _mm256_slli_epi16::<2>(_mm256_and_si256(qh, _mm256_set1_epi8(0x0c))),
+        );
+        q[4 * half + 2] = _mm256_or_si256(
+            _mm256_and_si256(_mm256_srli_epi16::<4>(ql0), low4),
+            _mm256_and_si256(qh, _mm256_set1_epi8(0x30)),
+        );
+        q[4 * half + 3] = _mm256_or_si256(
+            _mm256_and_si256(_mm256_srli_epi16::<4>(ql1), low4),
+            _mm256_srli_epi16::<2>(_mm256_and_si256(qh, _mm256_set1_epi8(0xc0u8 as i8))),
+        );
+    }
+    let mut sc = [_mm256_setzero_si256(); 8];
+    for (g, v) in sc.iter_mut().enumerate() {
+        let s = Q6_K_SCALES + 2 * g;
+        *v = _mm256_set_m128i(
+            _mm_set1_epi16(w[s + 1] as i8 as i16),
+            _mm_set1_epi16(w[s] as i8 as i16),
+        );
+    }
+    Q6K { q, sc }
+}
+
+/// Q6_K: `Σ_16 scale · Σ (q - 32) · y`.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn isum_q6_k(d: &Q6K, a: &[u8; Q8_K_BYTES]) -> [__m256i; 1] {
+    let mut isum = _mm256_setzero_si256();
+    for g in 0..8 {
+        let p = dot_u8_off_i16(d.q[g], 32, ld32(a, Q8_K_QS + 32 * g));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, d.sc[g]));
     }
     [isum]
 }
@@ -360,8 +422,24 @@ fn terms_q6_k(w: &[[u8; Q6_K_BYTES]], a: &[[u8; Q8_K_BYTES]], s: [__m256i; 1]) -
     _mm256_mul_ps(d, _mm256_cvtepi32_ps(s[0]))
 }
 
-block_kernel!(q4_k_impl, Q4_K_BYTES, Q8_K_BYTES, 2, isum_q4_k, terms_q4_k);
-block_kernel!(q6_k_impl, Q6_K_BYTES, Q8_K_BYTES, 1, isum_q6_k, terms_q6_k);
+block_kernel!(
+    q4_k_impl,
+    Q4_K_BYTES,
+    Q8_K_BYTES,
+    2,
+    decode_q4_k,
+    isum_q4_k,
+    terms_q4_k
+);
+block_kernel!(
+    q6_k_impl,
+    Q6_K_BYTES,
+    Q8_K_BYTES,
+    1,
+    decode_q6_k,
+    isum_q6_k,
+    terms_q6_k
+);
 
 /// Float rows: value `i` into accumulator `i mod 32` (four registers), products rounded
 /// before the add, then the same fold as [`reduce32`]. `$load(bytes, at)` gives eight f32 from
@@ -439,22 +517,45 @@ float_kernel!(bf16_impl, 2, load8_bf16, one_bf16);
 // The safe entry points. Sound only on CPUs with AVX2 and F16C, which `super::kernel_for`
 // checks before handing them out; they are not public for that reason.
 
-macro_rules! entry {
-    ($($name:ident => $imp:ident),* $(,)?) => {$(
-        pub(super) fn $name(w: &[u8], a: &[u8]) -> f32 {
+macro_rules! entry_block {
+    ($($one:ident, $four:ident => $imp:ident;)*) => {$(
+        pub(super) fn $one(w: &[u8], a: &[u8]) -> f32 {
+            let mut out = [0.0];
             // SAFETY: only reachable through `kernel_for`, after AVX2 and F16C were detected.
-            unsafe { $imp(w, a) }
+            unsafe { $imp::<1>(w, [a], &mut out) };
+            out[0]
+        }
+        pub(super) fn $four(w: &[u8], a: [&[u8]; 4], out: &mut [f32; 4]) {
+            // SAFETY: only reachable through `kernel4_for`, after AVX2 and F16C were detected.
+            unsafe { $imp::<4>(w, a, out) }
         }
     )*};
 }
 
-entry! {
-    q8_0_q8_0 => q8_0_impl,
-    q4_0_q8_0 => q4_0_impl,
-    q5_0_q8_0 => q5_0_impl,
-    q4_k_q8_k => q4_k_impl,
-    q6_k_q8_k => q6_k_impl,
-    f32_f32 => f32_impl,
-    f16_f16 => f16_impl,
-    bf16_bf16 => bf16_impl,
+entry_block! {
+    q8_0_q8_0, q8_0_q8_0_x4 => q8_0_impl;
+    q4_0_q8_0, q4_0_q8_0_x4 => q4_0_impl;
+    q5_0_q8_0, q5_0_q8_0_x4 => q5_0_impl;
+    q4_k_q8_k, q4_k_q8_k_x4 => q4_k_impl;
+    q6_k_q8_k, q6_k_q8_k_x4 => q6_k_impl;
+}
+
+macro_rules! entry_float {
+    ($($one:ident, $four:ident => $imp:ident;)*) => {$(
+        pub(super) fn $one(w: &[u8], a: &[u8]) -> f32 {
+            // SAFETY: only reachable through `kernel_for`, after AVX2 and F16C were detected.
+            unsafe { $imp(w, a) }
+        }
+        pub(super) fn $four(w: &[u8], a: [&[u8]; 4], out: &mut [f32; 4]) {
+            for (o, a) in out.iter_mut().zip(a) {
+                *o = $one(w, a);
+            }
+        }
+    )*};
+}
+
+entry_float! {
+    f32_f32, f32_f32_x4 => f32_impl;
+    f16_f16, f16_f16_x4 => f16_impl;
+    bf16_bf16, bf16_bf16_x4 => bf16_impl;
 }

@@ -98,6 +98,85 @@ pub fn kernel_for(weight_ty: GgmlType, backend: Backend) -> Result<DotKernel, Qu
     Ok(simd_kernel(weight_ty).unwrap_or(reference))
 }
 
+/// One weight row against four activation rows of the same length: `out[j]` is bit for bit
+/// the [`DotKernel`] result for `a[j]`, but the weights are read and unpacked once (prefill's
+/// matrix × matrix products stream the weights once per four tokens).
+pub type DotKernel4 = fn(w: &[u8], a: [&[u8]; 4], out: &mut [f32; 4]);
+
+/// The four-activation kernel for weights of `weight_ty` from `backend` (for types without a
+/// fused SIMD kernel, four calls of the single-row kernel).
+pub fn kernel4_for(weight_ty: GgmlType, backend: Backend) -> Result<DotKernel4, QuantError> {
+    let reference = scalar_kernel4(weight_ty)?;
+    if backend == Backend::Scalar {
+        return Ok(reference);
+    }
+    Ok(simd_kernel4(weight_ty).unwrap_or(reference))
+}
+
+#[cfg(target_arch = "x86_64")]
+fn simd_kernel4(weight_ty: GgmlType) -> Option<DotKernel4> {
+    use GgmlType::*;
+    if simd_level() < SimdLevel::Avx2 {
+        return None;
+    }
+    Some(match weight_ty {
+        F32 => avx2::f32_f32_x4,
+        F16 => avx2::f16_f16_x4,
+        Bf16 => avx2::bf16_bf16_x4,
+        Q4_0 => avx2::q4_0_q8_0_x4,
+        Q5_0 => avx2::q5_0_q8_0_x4,
+        Q8_0 => avx2::q8_0_q8_0_x4,
+        Q4K => avx2::q4_k_q8_k_x4,
+        Q6K => avx2::q6_k_q8_k_x4,
+        _ => return None,
+    })
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn simd_kernel4(_: GgmlType) -> Option<DotKernel4> {
+    None
+}
+
+/// Four calls of each scalar kernel, as [`DotKernel4`]s.
+mod scalar4 {
+    macro_rules! four {
+        ($($name:ident),*) => {$(
+            pub fn $name(w: &[u8], a: [&[u8]; 4], out: &mut [f32; 4]) {
+                for (o, a) in out.iter_mut().zip(a) {
+                    *o = super::scalar::$name(w, a);
+                }
+            }
+        )*};
+    }
+    four!(
+        f32_f32, f16_f16, bf16_bf16, q4_0_q8_0, q4_1_q8_1, q5_0_q8_0, q5_1_q8_1, q8_0_q8_0,
+        q4_k_q8_k, q5_k_q8_k, q6_k_q8_k
+    );
+}
+
+fn scalar_kernel4(weight_ty: GgmlType) -> Result<DotKernel4, QuantError> {
+    use GgmlType::*;
+    Ok(match weight_ty {
+        F32 => scalar4::f32_f32,
+        F16 => scalar4::f16_f16,
+        Bf16 => scalar4::bf16_bf16,
+        Q4_0 => scalar4::q4_0_q8_0,
+        Q4_1 => scalar4::q4_1_q8_1,
+        Q5_0 => scalar4::q5_0_q8_0,
+        Q5_1 => scalar4::q5_1_q8_1,
+        Q8_0 => scalar4::q8_0_q8_0,
+        Q4K => scalar4::q4_k_q8_k,
+        Q5K => scalar4::q5_k_q8_k,
+        Q6K => scalar4::q6_k_q8_k,
+        ty => {
+            return Err(QuantError::Unsupported {
+                ty,
+                op: "dot product",
+            });
+        }
+    })
+}
+
 #[cfg(target_arch = "x86_64")]
 fn simd_kernel(weight_ty: GgmlType) -> Option<DotKernel> {
     use GgmlType::*;
@@ -170,6 +249,38 @@ pub fn vec_dot(weight_ty: GgmlType, w_row: &[u8], act: &QuantizedRow) -> Result<
         });
     }
     Ok(kernel(weight_ty)?(w_row, act.as_bytes()))
+}
+
+/// `out[j] = vec_dot(weight_ty, w_row, acts[j])` for four activation rows of the same type
+/// and length, reading the weights once.
+pub fn vec_dot4(
+    weight_ty: GgmlType,
+    w_row: &[u8],
+    acts: [&QuantizedRow; 4],
+    out: &mut [f32; 4],
+) -> Result<(), QuantError> {
+    let bytes = check_pair(weight_ty, acts[0])?;
+    for act in &acts[1..] {
+        check_pair(weight_ty, act)?;
+        if act.len() != acts[0].len() {
+            return Err(QuantError::ByteLength {
+                ty: act.ty(),
+                len: acts[0].len(),
+                expected: acts[0].as_bytes().len(),
+                bytes: act.as_bytes().len(),
+            });
+        }
+    }
+    if w_row.len() != bytes {
+        return Err(QuantError::ByteLength {
+            ty: weight_ty,
+            len: acts[0].len(),
+            expected: bytes,
+            bytes: w_row.len(),
+        });
+    }
+    kernel4_for(weight_ty, Backend::Simd)?(w_row, acts.map(|a| a.as_bytes()), out);
+    Ok(())
 }
 
 /// `out[r] = vec_dot(weight_ty, row r of weights, act)` for `out.len()` consecutive rows

@@ -3,13 +3,13 @@
 //! Layout under the ms-fetch cache root (next to `blobs/`):
 //!
 //! ```text
-//! quantized/<artifact sha256>/<quant>.<quantizer version>.gguf   the requantized model
-//! quantized/<artifact sha256>/<quant>.<quantizer version>.json   its record (sha256, size, ...)
-//! quantized/<artifact sha256>/<quant>.<quantizer version>.lock   held while one process builds it
+//! quantized/<artifact sha256>/<quant>.<quantizer key>.gguf   the requantized model
+//! quantized/<artifact sha256>/<quant>.<quantizer key>.json   its record (sha256, size, ...)
+//! quantized/<artifact sha256>/<quant>.<quantizer key>.lock   held while one process builds it
 //! ```
 //!
-//! The key is the artifact's sha256, the quantization and [`QUANTIZER_VERSION`], so a new
-//! quantizer never reuses an old entry. The GGUF is written to a temporary name and renamed;
+//! The key is the artifact's sha256, the quantization and [`quantizer_key`] (a version and a
+//! fingerprint of the quantizer's output), so a new quantizer never reuses an old entry. The GGUF is written to a temporary name and renamed;
 //! the record is written (atomically) only after, so an entry without a record is a partial
 //! build. A hit re-checks the entry's size, GGUF magic and sha256 against its record (one read
 //! of the file), and anything that does not match is rebuilt. The artifact itself is only ever
@@ -18,16 +18,57 @@
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
+use ms_quant::GgmlType;
+use ms_quant::quantize::{Algorithm, quantize_rows};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::fsutil::{temp_sibling, write_atomic};
 use crate::quantization::Quantization;
 
 /// Names the output of the quantizer: bump it whenever the quantizer writes different bytes for
 /// the same input, so that cached entries are rebuilt. (ms-quant has no such constant yet;
-/// once it has one, this should be it.)
+/// once it has one, this should be it.) [`quantizer_key`] adds a fingerprint of the block
+/// quantizers' actual output, so that a changed kernel invalidates entries even when nobody
+/// bumped this.
 pub const QUANTIZER_VERSION: &str = concat!("msq", env!("CARGO_PKG_VERSION"), "-r1");
+
+/// The quantizer part of the cache key: [`QUANTIZER_VERSION`] and the first 8 hex digits of
+/// the sha256 of what the refined quantizer (the one `modelspec quantize` uses by default)
+/// writes for a fixed input, for each block type the mixes produce.
+pub fn quantizer_key() -> &'static str {
+    static KEY: OnceLock<String> = OnceLock::new();
+    KEY.get_or_init(|| format!("{QUANTIZER_VERSION}-{}", quantizer_fingerprint()))
+}
+
+fn quantizer_fingerprint() -> String {
+    // Two rows of 256 fixed pseudo-random values in [-0.5, 0.5), with outliers as real
+    // weights have.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let x: Vec<f32> = (0..512)
+        .map(|i| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let u = (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+            if i % 97 == 0 { u * 40.0 } else { u }
+        })
+        .collect();
+    let mut h = Sha256::new();
+    for ty in [GgmlType::Q8_0, GgmlType::Q5_0, GgmlType::Q6K, GgmlType::Q4K] {
+        h.update(ty.to_string().as_bytes());
+        match quantize_rows(ty, Algorithm::Refined, &x, 256, 1) {
+            Ok(bytes) => h.update(&bytes),
+            Err(e) => h.update(format!("{e:?}").as_bytes()),
+        }
+    }
+    h.finalize()[..4]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
 
 /// The error a conversion reports (the quantizer's own message, naming the file and tensor).
 pub type BuildError = Box<dyn std::error::Error + Send + Sync>;
@@ -130,7 +171,7 @@ impl QuantCache {
     pub fn entry_path(&self, artifact_sha256: &str, q: Quantization) -> PathBuf {
         self.root
             .join(artifact_sha256)
-            .join(format!("{}.{QUANTIZER_VERSION}.gguf", q.name()))
+            .join(format!("{}.{}.gguf", q.name(), quantizer_key()))
     }
 
     /// The file to load for `q`: `artifact` itself for `source`; otherwise the cached
@@ -178,7 +219,7 @@ impl QuantCache {
         let expected = Record {
             artifact_sha256: artifact_sha256.to_string(),
             quantization: q.name().to_string(),
-            quantizer_version: QUANTIZER_VERSION.to_string(),
+            quantizer_version: quantizer_key().to_string(),
             sha256: String::new(),
             size: 0,
         };
@@ -334,4 +375,29 @@ pub fn artifact_sha256(cache_root: &Path, path: &Path) -> Result<String, QuantCa
         return Ok(name.to_string());
     }
     Ok(ms_fetch::sha256_file(path)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_quantizer_key_is_stable_and_fingerprints_real_output() {
+        let key = quantizer_key();
+        assert!(key.starts_with(QUANTIZER_VERSION), "{key}");
+        let fp = key.rsplit('-').next().unwrap();
+        assert_eq!(fp.len(), 8);
+        assert!(fp.bytes().all(|b| b.is_ascii_hexdigit()));
+        // Recomputed, the same: the cache key must not change between runs.
+        assert_eq!(quantizer_fingerprint(), fp);
+        let cache = QuantCache::under(Path::new("/c"));
+        let sha = "ab".repeat(32);
+        let name = cache.entry_path(&sha, Quantization::Q4KM);
+        assert_eq!(
+            name,
+            Path::new("/c/quantized")
+                .join(&sha)
+                .join(format!("Q4_K_M.{key}.gguf"))
+        );
+    }
 }

@@ -7,7 +7,12 @@
 //! instead of away from zero), so its runtime Q8_0 activations can differ from these by one
 //! step on rare values. (Whether its x86 Q8_K path equals its reference was not checked.)
 
+#[cfg(target_arch = "x86_64")]
+#[path = "activation_simd.rs"]
+mod simd;
+
 use crate::GgmlType;
+use crate::dot::Backend;
 use crate::error::{QuantError, row_bytes};
 use crate::half_float::{f32_to_bf16, f32_to_f16};
 use crate::layout::*;
@@ -28,13 +33,18 @@ pub fn quantize_row_q8_0(x: &[f32], out: &mut [u8]) -> Result<(), QuantError> {
     let (xs, _) = x.as_chunks::<QK>();
     let (ys, _) = out.as_chunks_mut::<Q8_0_BYTES>();
     for (xb, yb) in xs.iter().zip(ys) {
-        let (d, id) = q8_scale(xb);
-        yb[..2].copy_from_slice(&f32_to_f16(d).to_le_bytes());
-        for j in 0..QK {
-            yb[2 + j] = (xb[j] * id).round() as i8 as u8;
-        }
+        q8_0_block(xb, yb);
     }
     Ok(())
+}
+
+#[inline(always)]
+fn q8_0_block(xb: &[f32; QK], yb: &mut [u8; Q8_0_BYTES]) {
+    let (d, id) = q8_scale(xb);
+    yb[..2].copy_from_slice(&f32_to_f16(d).to_le_bytes());
+    for j in 0..QK {
+        yb[2 + j] = (xb[j] * id).round() as i8 as u8;
+    }
 }
 
 /// GGML's `quantize_row_q8_1_ref`: Q8_0's scheme plus `s = f16(sum(q) * d)`, the term that
@@ -64,6 +74,12 @@ fn q8_scale(xb: &[f32; QK]) -> (f32, f32) {
     let amax = xb
         .iter()
         .fold(0.0f32, |m, v| if m > v.abs() { m } else { v.abs() });
+    q8_d_id(amax)
+}
+
+/// `(amax / 127, 1 / d or 0)`.
+#[inline(always)]
+fn q8_d_id(amax: f32) -> (f32, f32) {
     let d = amax / 127.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     (d, id)
@@ -78,32 +94,43 @@ pub fn quantize_row_q8_k(x: &[f32], out: &mut [u8]) -> Result<(), QuantError> {
     let (xs, _) = x.as_chunks::<QK_K>();
     let (ys, _) = out.as_chunks_mut::<Q8_K_BYTES>();
     for (xb, yb) in xs.iter().zip(ys) {
-        let mut max = 0.0f32;
-        let mut amax = 0.0f32;
-        for &v in xb {
-            if v.abs() > amax {
-                amax = v.abs();
-                max = v;
-            }
-        }
-        if amax == 0.0 {
-            yb.fill(0);
-            continue;
-        }
-        let iscale = -127.0f32 / max;
-        for j in 0..QK_K {
-            yb[Q8_K_QS + j] = nearest_int(iscale * xb[j]).min(127) as i8 as u8;
-        }
-        for g in 0..16 {
-            let mut sum = 0i16;
-            for j in 0..16 {
-                sum += yb[Q8_K_QS + 16 * g + j] as i8 as i16;
-            }
-            yb[Q8_K_BSUMS + 2 * g..Q8_K_BSUMS + 2 * g + 2].copy_from_slice(&sum.to_le_bytes());
-        }
-        yb[..4].copy_from_slice(&(1.0 / iscale).to_le_bytes());
+        q8_k_block(xb, yb);
     }
     Ok(())
+}
+
+#[inline(always)]
+fn q8_k_block(xb: &[f32; QK_K], yb: &mut [u8; Q8_K_BYTES]) {
+    let mut max = 0.0f32;
+    let mut amax = 0.0f32;
+    for &v in xb {
+        if v.abs() > amax {
+            amax = v.abs();
+            max = v;
+        }
+    }
+    if amax == 0.0 {
+        yb.fill(0);
+        return;
+    }
+    let iscale = -127.0f32 / max;
+    for j in 0..QK_K {
+        yb[Q8_K_QS + j] = nearest_int(iscale * xb[j]).min(127) as i8 as u8;
+    }
+    q8_k_sums_and_scale(yb, iscale);
+}
+
+/// The 16 sums of 16 quants and `d = 1 / iscale` of a Q8_K block whose quants are stored.
+#[inline(always)]
+fn q8_k_sums_and_scale(yb: &mut [u8; Q8_K_BYTES], iscale: f32) {
+    for g in 0..16 {
+        let mut sum = 0i16;
+        for j in 0..16 {
+            sum += yb[Q8_K_QS + 16 * g + j] as i8 as i16;
+        }
+        yb[Q8_K_BSUMS + 2 * g..Q8_K_BSUMS + 2 * g + 2].copy_from_slice(&sum.to_le_bytes());
+    }
+    yb[..4].copy_from_slice(&(1.0 / iscale).to_le_bytes());
 }
 
 /// f32 -> f16, round to nearest even (llama.cpp's activations for F16 weights).
@@ -136,8 +163,39 @@ fn check(ty: GgmlType, len: usize, bytes: usize) -> Result<(), QuantError> {
     crate::error::check_row(ty, len, bytes)
 }
 
-/// Quantizes `x` as `ty` (an activation type: F32, F16, BF16, Q8_0, Q8_1 or Q8_K) into `out`.
+/// Quantizes `x` as `ty` (an activation type: F32, F16, BF16, Q8_0, Q8_1 or Q8_K) into `out`,
+/// with the fastest code this CPU runs (the same bytes as [`Backend::Scalar`]).
 pub fn quantize_activation_row(ty: GgmlType, x: &[f32], out: &mut [u8]) -> Result<(), QuantError> {
+    quantize_activation_row_for(ty, Backend::Simd, x, out)
+}
+
+/// [`quantize_activation_row`] with the given backend: Q8_0 and Q8_K have AVX2 versions that
+/// write the same bytes as the reference functions above (tested in
+/// `tests/simd_activation.rs`); blocks holding a non-finite value, or whose scale overflows,
+/// are left to the reference code.
+pub fn quantize_activation_row_for(
+    ty: GgmlType,
+    backend: Backend,
+    x: &[f32],
+    out: &mut [u8],
+) -> Result<(), QuantError> {
+    #[cfg(target_arch = "x86_64")]
+    if backend == Backend::Simd && crate::dot::simd_level() >= crate::dot::SimdLevel::Avx2 {
+        match ty {
+            GgmlType::Q8_0 => {
+                check(ty, x.len(), out.len())?;
+                simd::quantize_row_q8_0(x, out);
+                return Ok(());
+            }
+            GgmlType::Q8K => {
+                check(ty, x.len(), out.len())?;
+                simd::quantize_row_q8_k(x, out);
+                return Ok(());
+            }
+            _ => {}
+        }
+    }
+    let _ = backend;
     match ty {
         GgmlType::F32 => quantize_row_f32(x, out),
         GgmlType::F16 => quantize_row_f16(x, out),

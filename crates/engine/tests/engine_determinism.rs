@@ -47,6 +47,24 @@ fn logits_are_identical_for_1_2_and_3_threads() {
 }
 
 #[test]
+fn gemma3_logits_are_identical_for_1_2_and_3_threads() {
+    let path = ms_fetch::default_model().expect("the default model can be fetched");
+    let run = |threads| {
+        let opts = LoadOptions {
+            threads,
+            context_length: Some(64),
+        };
+        let model = Model::load(&path, &opts).unwrap();
+        let mut s = Session::new(&model);
+        s.eval(&[2, 818, 5279, 529]).unwrap();
+        bits(s.eval_all(&[7001, 563]).unwrap())
+    };
+    let reference = run(1);
+    assert!(run(2) == reference, "2 threads differ from 1");
+    assert!(run(3) == reference, "3 threads differ from 1");
+}
+
+#[test]
 fn batch_and_token_by_token_evaluation_agree_bit_for_bit() {
     let model = load("llama-spm-tiny.q4_k_m.gguf", 2);
     let n_vocab = model.info().n_vocab;

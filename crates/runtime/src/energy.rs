@@ -133,6 +133,12 @@ pub fn rapl_domains(root: &Path) -> Vec<RaplDomain> {
     domains
 }
 
+/// Whether power can be measured here (RAPL readable under the real powercap root): a plan
+/// limit on watts needs it, the estimate only follows CPU time.
+pub fn rapl_readable() -> bool {
+    !rapl_domains(Path::new(POWERCAP_ROOT)).is_empty()
+}
+
 /// µJ consumed between two readings of a counter that wraps to 0 after `max_range`.
 pub fn rapl_delta_uj(start: u64, end: u64, max_range: u64) -> u64 {
     if end >= start {

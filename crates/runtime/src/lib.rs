@@ -19,7 +19,7 @@ pub mod quant_cache;
 pub mod quantization;
 pub mod report;
 
-pub use energy::{Energy, EnergyMeter, EnergySource, EstimateModel};
+pub use energy::{Energy, EnergyMeter, EnergySource, EstimateModel, rapl_readable};
 pub use machine::Machine;
 pub use metrics::{Latencies, Metrics, percentile};
 pub use quant_cache::{CacheStatus, Prepared, QuantCache, QuantCacheError, artifact_sha256};

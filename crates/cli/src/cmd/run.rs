@@ -175,6 +175,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let out = stream(&mut generator, &tok, &ids, &opts)?;
         let energy = meter.finish();
         report(&args, &out);
+        report_energy(&args, &out, &energy);
         if let Some(file) = &args.metrics_json {
             let metrics = Metrics::new(&out, load_time, energy);
             write_run_report(file, &args, &model, &prepared, &opts, &ids, &out, metrics)?;
@@ -197,6 +198,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let out = stream(&mut generator, &tok, &ids, &opts)?;
         let energy = meter.finish();
         report(&args, &out);
+        report_energy(&args, &out, &energy);
         if let Some(file) = &args.metrics_json {
             let metrics = Metrics::new(&out, load_time, energy);
             write_run_report(file, &args, &model, &prepared, &opts, &ids, &out, metrics)?;
@@ -305,6 +307,25 @@ fn stream(
     let _ = writeln!(out);
     let _ = out.flush();
     Ok(generation)
+}
+
+fn report_energy(args: &Args, g: &Generation, e: &ms_runtime::Energy) {
+    if !args.verbose {
+        return;
+    }
+    let source = match e.source {
+        ms_runtime::EnergySource::Rapl => "RAPL",
+        ms_runtime::EnergySource::Estimated => "estimated from CPU time",
+    };
+    let per_joule = if e.joules > 0.0 {
+        g.tokens.len() as f64 / e.joules
+    } else {
+        0.0
+    };
+    eprintln!(
+        "energy: {:.2} J ({source}), {:.1} W average, {per_joule:.2} generated tokens per joule",
+        e.joules, e.average_watts
+    );
 }
 
 /// The model file to load and its provenance.

@@ -186,12 +186,15 @@ fn attend(job: &AttnJob, dst: &mut [f32]) {
         s,
         first_token,
     } = *job;
-    let row = s.n_head * s.head_dim;
+    let hd = s.head_dim;
+    let row = s.n_head * hd;
     let group = s.n_head / s.n_head_kv;
-    let kv_row = s.n_head_kv * s.head_dim;
+    let kv_row = s.n_head_kv * hd;
     let mut weights = Vec::new();
-    let mut q16 = vec![0.0f32; s.head_dim];
-    let mut acc = vec![[0.0f32; 8]; s.head_dim];
+    let mut q16 = vec![0.0f32; hd];
+    let mut kv = vec![0.0f32; hd];
+    // acc[l][d]: lane l (cache position mod 8) of output value d.
+    let mut acc = vec![vec![0.0f32; hd]; 8];
     for (i, out_t) in dst.chunks_exact_mut(row).enumerate() {
         let t = first_token + i;
         let pos = pos0 + t;
@@ -201,7 +204,7 @@ fn attend(job: &AttnJob, dst: &mut [f32]) {
         };
         for h in 0..s.n_head {
             let kvh = h / group;
-            let qh = &q[t * row + h * s.head_dim..t * row + (h + 1) * s.head_dim];
+            let qh = &q[t * row + h * hd..t * row + (h + 1) * hd];
             for (a, &b) in q16.iter_mut().zip(qh) {
                 *a = f16::from_f32(b).to_f32();
             }
@@ -210,12 +213,8 @@ fn attend(job: &AttnJob, dst: &mut [f32]) {
             weights.resize(first, 0.0f32);
             let mut max = f32::NEG_INFINITY;
             for j in first..=pos {
-                let k = &cache.k[j * kv_row + kvh * s.head_dim..][..s.head_dim];
-                let mut lanes = [0.0f32; 8];
-                for (c, (&kv, &qv)) in k.iter().zip(&q16).enumerate() {
-                    lanes[c % 8] = f16::from_bits(kv).to_f32().mul_add(qv, lanes[c % 8]);
-                }
-                let v = hsum8(lanes) * s.scale;
+                f16_row(&cache.k[j * kv_row + kvh * hd..][..hd], &mut kv);
+                let v = dot_lanes8(&kv, &q16) * s.scale;
                 max = max.max(v);
                 weights.push(v);
             }
@@ -234,22 +233,47 @@ fn attend(job: &AttnJob, dst: &mut [f32]) {
                 sum += hsum8(lanes) as f64;
             }
             let inv = (1.0 / sum) as f32;
-            for a in acc.iter_mut() {
-                *a = [0.0; 8];
+            for lane in acc.iter_mut() {
+                lane.fill(0.0);
             }
             for (j, &w) in weights.iter().enumerate().skip(first) {
                 let p = f16::from_f32(w * inv).to_f32();
-                let v = &cache.v[j * kv_row + kvh * s.head_dim..][..s.head_dim];
-                for (a, &b) in acc.iter_mut().zip(v) {
-                    a[j % 8] = f16::from_bits(b).to_f32().mul_add(p, a[j % 8]);
+                f16_row(&cache.v[j * kv_row + kvh * hd..][..hd], &mut kv);
+                for (a, &v) in acc[j % 8].iter_mut().zip(&kv) {
+                    *a = v.mul_add(p, *a);
                 }
             }
-            let o = &mut out_t[h * s.head_dim..(h + 1) * s.head_dim];
-            for (o, a) in o.iter_mut().zip(&acc) {
-                *o = hsum8(*a);
+            let o = &mut out_t[h * hd..(h + 1) * hd];
+            for (d, o) in o.iter_mut().enumerate() {
+                *o = hsum8(std::array::from_fn(|l| acc[l][d]));
             }
         }
     }
+}
+
+/// Converts a row of f16 bits to f32 (vectorised by `half` where the CPU allows).
+#[inline(always)]
+fn f16_row(bits: &[u16], out: &mut [f32]) {
+    use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
+    bits.reinterpret_cast::<f16>().convert_to_f32_slice(out);
+}
+
+/// `Σ a_i · b_i` as 8 lanes of fused multiply-adds (value `i` into lane `i mod 8`), reduced by
+/// [`hsum8`]: the order of an 8-wide FMA loop.
+#[inline(always)]
+fn dot_lanes8(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let (ca, ra) = a.as_chunks::<8>();
+    let (cb, rb) = b.as_chunks::<8>();
+    for (x, y) in ca.iter().zip(cb) {
+        for l in 0..8 {
+            lanes[l] = x[l].mul_add(y[l], lanes[l]);
+        }
+    }
+    for (l, (x, y)) in ra.iter().zip(rb).enumerate() {
+        lanes[l] = x.mul_add(*y, lanes[l]);
+    }
+    hsum8(lanes)
 }
 
 /// The sum of 8 lanes in the order of an AVX horizontal add: halves first, then pairs.

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use ms_quant::activation::quantize_activation_row_for;
 use ms_quant::dot::{self, Backend};
 use ms_quant::{GgmlType, QuantizedRow};
 
@@ -116,9 +117,29 @@ fn matvec(c: &mut Criterion, name: &str, bytes: usize) {
     g.finish();
 }
 
+fn activations_quantize(c: &mut Criterion) {
+    let mut g = c.benchmark_group("quantize_activations");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1));
+    g.throughput(Throughput::Bytes((ROW * 4) as u64));
+    let x = activations();
+    for ty in [GgmlType::Q8_0, GgmlType::Q8K] {
+        let mut out = vec![0u8; ty.row_bytes(ROW as u64).unwrap() as usize];
+        for backend in [Backend::Scalar, Backend::Simd] {
+            let id = BenchmarkId::new(format!("{backend:?}"), ty.name());
+            g.bench_function(id, |b| {
+                b.iter(|| quantize_activation_row_for(ty, backend, &x, &mut out).unwrap())
+            });
+        }
+    }
+    g.finish();
+}
+
 fn kernels(c: &mut Criterion) {
     matvec(c, "dot_l2_256KiB", 256 << 10);
     matvec(c, "dot_dram_64MiB", 64 << 20);
+    activations_quantize(c);
 }
 
 criterion_group!(benches, kernels);

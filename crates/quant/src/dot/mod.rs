@@ -39,7 +39,11 @@
 //! [`kernel`] hands out the fastest kernel this CPU runs ([`Backend::Simd`]: AVX2 + F16C on
 //! x86-64 for F32, F16, BF16, Q4_0, Q5_0, Q8_0, Q4_K and Q6_K, detected once at runtime), the
 //! scalar reference otherwise; [`kernel_for`] lets a caller force the scalar reference. Both
-//! give the same bits (NaN payloads aside), tested in `tests/simd_dot.rs`.
+//! give the same bits (NaN payloads aside), tested in `tests/simd_dot.rs`. [`kernel4_for`]
+//! multiplies one weight row with four activation rows at once (prefill), each output again
+//! bit-identical to the single-row kernel. Activation quantization dispatches the same way
+//! (`activation::quantize_activation_row_for`). [`cpu_features`] reports what was detected.
+//! No AVX-512 kernels yet: the machine they were written on has none to test them with.
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;

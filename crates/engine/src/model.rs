@@ -679,6 +679,14 @@ mod tests {
     }
 
     #[test]
+    fn models_are_shared_across_threads_and_sessions_move_between_them() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<Model>();
+        send::<crate::Session>();
+    }
+
+    #[test]
     fn the_sliding_window_pattern_key_is_a_period_or_one_bool_per_layer() {
         let path = Path::new("t.gguf");
         let mut m = Metadata::default();

@@ -276,6 +276,54 @@ fn vec_dot4_checks_its_rows() {
     assert!(ms_quant::dot::vec_dot4(ty, &w[1..], [&act; 4], &mut out).is_err());
 }
 
+#[test]
+fn mat_mul_rows_equals_single_dots() {
+    for ty in [
+        GgmlType::Q5_0,
+        GgmlType::Q4K,
+        GgmlType::Q6K,
+        GgmlType::F16,
+        GgmlType::Q4_1,
+    ] {
+        let n = 512;
+        let rows = 5;
+        let mut g = Gen(ty as u64 + 100);
+        let w = random_row(ty, n * rows, false, &mut g);
+        let row_bytes = w.len() / rows;
+        for tokens in [1usize, 4, 7] {
+            let acts: Vec<QuantizedRow> = (0..tokens)
+                .map(|t| {
+                    let x: Vec<f32> = (0..n)
+                        .map(|i| ((i * 7 + t * 13) % 23) as f32 - 11.0)
+                        .collect();
+                    let mut q = QuantizedRow::new();
+                    q.quantize(ty, &x).unwrap();
+                    q
+                })
+                .collect();
+            for backend in [Backend::Scalar, Backend::Simd] {
+                let mut out = vec![f32::NAN; tokens * rows];
+                dot::mat_mul_rows(ty, backend, &w, &acts, &mut out).unwrap();
+                for t in 0..tokens {
+                    for r in 0..rows {
+                        let want =
+                            ms_quant::vec_dot(ty, &w[r * row_bytes..(r + 1) * row_bytes], &acts[t])
+                                .unwrap();
+                        assert_eq!(
+                            out[t * rows + r].to_bits(),
+                            want.to_bits(),
+                            "{ty} t{t} r{r}"
+                        );
+                    }
+                }
+            }
+            let mut out = vec![0.0; tokens * rows + 1];
+            let err = dot::mat_mul_rows(ty, Backend::Simd, &w, &acts, &mut out).unwrap_err();
+            assert!(err.to_string().contains("bytes were given"), "{err}");
+        }
+    }
+}
+
 fn restore_heads(ty: GgmlType, v: &mut [u8], from: &[u8]) {
     let heads: &[(usize, usize)] = match ty {
         GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 => &[(0, 2)],

@@ -287,6 +287,75 @@ pub fn vec_dot4(
     Ok(())
 }
 
+/// Matrix × matrix (prefill): `out[t * rows + r] = vec_dot(weight_ty, row r of weights,
+/// acts[t])`, bit for bit, for `rows` consecutive weight rows and activation rows of one type
+/// and length. Each weight row is read once and multiplied with the activations four at a
+/// time ([`kernel4_for`]), so the weights stream once per call rather than once per token.
+pub fn mat_mul_rows(
+    weight_ty: GgmlType,
+    backend: Backend,
+    weights: &[u8],
+    acts: &[QuantizedRow],
+    out: &mut [f32],
+) -> Result<(), QuantError> {
+    let Some(first) = acts.first() else {
+        return if out.is_empty() {
+            Ok(())
+        } else {
+            Err(QuantError::MatrixLength {
+                ty: weight_ty,
+                rows: 0,
+                len: 0,
+                expected: 0,
+                bytes: weights.len(),
+            })
+        };
+    };
+    let bytes = check_pair(weight_ty, first)?;
+    for act in &acts[1..] {
+        check_pair(weight_ty, act)?;
+        if act.len() != first.len() {
+            return Err(QuantError::ByteLength {
+                ty: act.ty(),
+                len: first.len(),
+                expected: first.as_bytes().len(),
+                bytes: act.as_bytes().len(),
+            });
+        }
+    }
+    let rows = out.len() / acts.len();
+    let expected = bytes.checked_mul(rows);
+    if rows * acts.len() != out.len() || expected != Some(weights.len()) {
+        return Err(QuantError::MatrixLength {
+            ty: weight_ty,
+            rows,
+            len: first.len(),
+            expected: expected.unwrap_or(usize::MAX),
+            bytes: weights.len(),
+        });
+    }
+    if bytes == 0 {
+        out.fill(0.0);
+        return Ok(());
+    }
+    let one = kernel_for(weight_ty, backend)?;
+    let four = kernel4_for(weight_ty, backend)?;
+    let (quads, rest) = acts.as_chunks::<4>();
+    for (r, w) in weights.chunks_exact(bytes).enumerate() {
+        for (q, quad) in quads.iter().enumerate() {
+            let mut y = [0.0f32; 4];
+            four(w, quad.each_ref().map(|a| a.as_bytes()), &mut y);
+            for (j, y) in y.into_iter().enumerate() {
+                out[(4 * q + j) * rows + r] = y;
+            }
+        }
+        for (j, act) in rest.iter().enumerate() {
+            out[(4 * quads.len() + j) * rows + r] = one(w, act.as_bytes());
+        }
+    }
+    Ok(())
+}
+
 /// `out[r] = vec_dot(weight_ty, row r of weights, act)` for `out.len()` consecutive rows
 /// stored in `weights` (a matrix-vector product; the lengths are checked once).
 pub fn vec_dot_rows(

@@ -13,7 +13,7 @@ use ms_quant::{GgmlType, QuantizedRow};
 
 const ROW: usize = 2048;
 
-const TYPES: [GgmlType; 8] = [
+const TYPES: [GgmlType; 11] = [
     GgmlType::F32,
     GgmlType::F16,
     GgmlType::Q4_0,
@@ -22,6 +22,9 @@ const TYPES: [GgmlType; 8] = [
     GgmlType::Q4K,
     GgmlType::Q6K,
     GgmlType::Bf16,
+    GgmlType::Q4_1,
+    GgmlType::Q5_1,
+    GgmlType::Q5K,
 ];
 
 fn rng(seed: u64) -> impl FnMut() -> u64 {
@@ -57,7 +60,7 @@ fn weights(ty: GgmlType, bytes: usize) -> Vec<u8> {
                 let d = half::f16::from_f32(small()).to_bits().to_le_bytes();
                 match ty {
                     GgmlType::Q6K => b[208..210].copy_from_slice(&d),
-                    GgmlType::Q4K => {
+                    GgmlType::Q4K | GgmlType::Q5K | GgmlType::Q4_1 | GgmlType::Q5_1 => {
                         b[..2].copy_from_slice(&d);
                         b[2..4].copy_from_slice(&d);
                     }

@@ -23,17 +23,8 @@ const TYPES: [GgmlType; 11] = [
     GgmlType::Q6K,
 ];
 
-/// Types with an AVX2 kernel.
-const AVX2_TYPES: [GgmlType; 8] = [
-    GgmlType::F32,
-    GgmlType::F16,
-    GgmlType::Bf16,
-    GgmlType::Q4_0,
-    GgmlType::Q5_0,
-    GgmlType::Q8_0,
-    GgmlType::Q4K,
-    GgmlType::Q6K,
-];
+/// Types with an AVX2 kernel: all of them.
+const AVX2_TYPES: [GgmlType; 11] = TYPES;
 
 /// Equal bits, or both NaN (a NaN's payload may depend on operand order).
 fn same(a: f32, b: f32) -> bool {
@@ -327,7 +318,8 @@ fn mat_mul_rows_equals_single_dots() {
 fn restore_heads(ty: GgmlType, v: &mut [u8], from: &[u8]) {
     let heads: &[(usize, usize)] = match ty {
         GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 => &[(0, 2)],
-        GgmlType::Q4K => &[(0, 4)],
+        GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q8_1 => &[(0, 4)],
+        GgmlType::Q4K | GgmlType::Q5K => &[(0, 4)],
         GgmlType::Q6K => &[(208, 2)],
         GgmlType::Q8K => &[(0, 4)],
         _ => &[],

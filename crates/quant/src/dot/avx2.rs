@@ -274,6 +274,56 @@ fn isum_q5_0(q: &__m256i, a: &[u8; Q8_0_BYTES]) -> [__m256i; 1] {
     [widen_pairs(dot_u8_off_i16(*q, 16, ld32(a, 2)))]
 }
 
+/// `(dw · da) · isum + mw · sa`: Q4_1, Q5_1 against Q8_1 (`sa` its stored sum term).
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn terms_q8_1<const WB: usize>(w: &[[u8; WB]], a: &[[u8; Q8_1_BYTES]], s: [__m256i; 1]) -> __m256 {
+    let d = _mm256_mul_ps(gather_f16(w, 0), gather_f16(a, 0));
+    _mm256_add_ps(
+        _mm256_mul_ps(d, _mm256_cvtepi32_ps(s[0])),
+        _mm256_mul_ps(gather_f16(w, 2), gather_f16(a, 2)),
+    )
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn decode_q4_1(w: &[u8; Q4_1_BYTES]) -> __m256i {
+    nibbles_32(ld16(w, 4))
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn decode_q5_1(w: &[u8; Q5_1_BYTES]) -> __m256i {
+    let qh = u32::from_le_bytes([w[4], w[5], w[6], w[7]]);
+    let high = _mm256_and_si256(bytes_from_bits_32(qh), _mm256_set1_epi8(0x10));
+    _mm256_or_si256(nibbles_32(ld16(w, 8)), high)
+}
+
+/// Unsigned values (< 32) times signed bytes: pair sums within ±7936, no saturation.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn isum_q8_1(q: &__m256i, a: &[u8; Q8_1_BYTES]) -> [__m256i; 1] {
+    [widen_pairs(_mm256_maddubs_epi16(*q, ld32(a, 4)))]
+}
+
+block_kernel!(
+    q4_1_impl,
+    Q4_1_BYTES,
+    Q8_1_BYTES,
+    1,
+    decode_q4_1,
+    isum_q8_1,
+    terms_q8_1
+);
+block_kernel!(
+    q5_1_impl,
+    Q5_1_BYTES,
+    Q8_1_BYTES,
+    1,
+    decode_q5_1,
+    isum_q8_1,
+    terms_q8_1
+);
 block_kernel!(
     q8_0_impl,
     Q8_0_BYTES,
@@ -348,7 +398,7 @@ fn isum_q4_k(d: &Q4K, a: &[u8; Q8_K_BYTES]) -> [__m256i; 2] {
 
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
-fn terms_q4_k(w: &[[u8; Q4_K_BYTES]], a: &[[u8; Q8_K_BYTES]], s: [__m256i; 2]) -> __m256 {
+fn terms_q4_k<const WB: usize>(w: &[[u8; WB]], a: &[[u8; Q8_K_BYTES]], s: [__m256i; 2]) -> __m256 {
     let da = gather_f32(a, 0);
     let d = _mm256_mul_ps(gather_f16(w, 0), da);
     let dmin = _mm256_mul_ps(gather_f16(w, 2), da);
@@ -422,6 +472,49 @@ fn terms_q6_k(w: &[[u8; Q6_K_BYTES]], a: &[[u8; Q8_K_BYTES]], s: [__m256i; 1]) -
     _mm256_mul_ps(d, _mm256_cvtepi32_ps(s[0]))
 }
 
+/// Q5_K: Q4_K's nibbles with bit `s` of `qh[l]` as the fifth bit of value `l` of sub-block
+/// `s`; same sums and terms as Q4_K.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn decode_q5_k(w: &[u8; Q5_K_BYTES]) -> Q4K {
+    let (sc, m) = k_scales_mins(&k_scale_bytes(w));
+    let low4 = _mm256_set1_epi8(0x0f);
+    let fifth = _mm256_set1_epi8(0x10);
+    let qh = ld32(w, Q5_K_QH);
+    let mut q = [_mm256_setzero_si256(); 8];
+    for c in 0..4 {
+        let bytes = ld32(w, Q5_K_QS + 32 * c);
+        let nib = [
+            _mm256_and_si256(bytes, low4),
+            _mm256_and_si256(_mm256_srli_epi16::<4>(bytes), low4),
+        ];
+        for (k, nib) in nib.into_iter().enumerate() {
+            let bit = _mm256_set1_epi8((1u8 << (2 * c + k)) as i8);
+            let set = _mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit);
+            q[2 * c + k] = _mm256_or_si256(nib, _mm256_and_si256(set, fifth));
+        }
+    }
+    let mut scales = [_mm256_setzero_si256(); 8];
+    for (v, s) in scales.iter_mut().zip(sc) {
+        *v = _mm256_set1_epi16(s as i16);
+    }
+    let m8 = _mm_cvtsi64_si128(i64::from_le_bytes(m));
+    Q4K {
+        q,
+        sc: scales,
+        mins: _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8)),
+    }
+}
+
+block_kernel!(
+    q5_k_impl,
+    Q5_K_BYTES,
+    Q8_K_BYTES,
+    2,
+    decode_q5_k,
+    isum_q4_k,
+    terms_q4_k
+);
 block_kernel!(
     q4_k_impl,
     Q4_K_BYTES,
@@ -536,7 +629,10 @@ entry_block! {
     q8_0_q8_0, q8_0_q8_0_x4 => q8_0_impl;
     q4_0_q8_0, q4_0_q8_0_x4 => q4_0_impl;
     q5_0_q8_0, q5_0_q8_0_x4 => q5_0_impl;
+    q4_1_q8_1, q4_1_q8_1_x4 => q4_1_impl;
+    q5_1_q8_1, q5_1_q8_1_x4 => q5_1_impl;
     q4_k_q8_k, q4_k_q8_k_x4 => q4_k_impl;
+    q5_k_q8_k, q5_k_q8_k_x4 => q5_k_impl;
     q6_k_q8_k, q6_k_q8_k_x4 => q6_k_impl;
 }
 

@@ -37,7 +37,7 @@
 //!
 //! # Backends
 //! [`kernel`] hands out the fastest kernel this CPU runs ([`Backend::Simd`]: AVX2 + F16C on
-//! x86-64 for F32, F16, BF16, Q4_0, Q5_0, Q8_0, Q4_K and Q6_K, detected once at runtime), the
+//! x86-64 for every type with a scalar kernel, detected once at runtime), the
 //! scalar reference otherwise; [`kernel_for`] lets a caller force the scalar reference. Both
 //! give the same bits (NaN payloads aside), tested in `tests/simd_dot.rs`. [`kernel4_for`]
 //! multiplies one weight row with four activation rows at once (prefill), each output again
@@ -128,9 +128,12 @@ fn simd_kernel4(weight_ty: GgmlType) -> Option<DotKernel4> {
         F16 => avx2::f16_f16_x4,
         Bf16 => avx2::bf16_bf16_x4,
         Q4_0 => avx2::q4_0_q8_0_x4,
+        Q4_1 => avx2::q4_1_q8_1_x4,
         Q5_0 => avx2::q5_0_q8_0_x4,
+        Q5_1 => avx2::q5_1_q8_1_x4,
         Q8_0 => avx2::q8_0_q8_0_x4,
         Q4K => avx2::q4_k_q8_k_x4,
+        Q5K => avx2::q5_k_q8_k_x4,
         Q6K => avx2::q6_k_q8_k_x4,
         _ => return None,
     })
@@ -192,9 +195,12 @@ fn simd_kernel(weight_ty: GgmlType) -> Option<DotKernel> {
         F16 => avx2::f16_f16,
         Bf16 => avx2::bf16_bf16,
         Q4_0 => avx2::q4_0_q8_0,
+        Q4_1 => avx2::q4_1_q8_1,
         Q5_0 => avx2::q5_0_q8_0,
+        Q5_1 => avx2::q5_1_q8_1,
         Q8_0 => avx2::q8_0_q8_0,
         Q4K => avx2::q4_k_q8_k,
+        Q5K => avx2::q5_k_q8_k,
         Q6K => avx2::q6_k_q8_k,
         _ => return None,
     })

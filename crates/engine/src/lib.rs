@@ -30,6 +30,7 @@
 //! bit for bit for any thread count and any split of the input into batches.
 
 mod arch;
+pub mod backend;
 pub mod dump;
 mod error;
 mod kernels;

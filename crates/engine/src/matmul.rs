@@ -3,6 +3,9 @@
 //! Determinism: every output element is one call of the same dot kernel on the same inputs,
 //! whatever the number of threads or tokens; threads only decide who computes which rows.
 
+use ms_quant::dot::Backend;
+
+use crate::backend::WeightMatrix;
 use crate::kernels;
 use crate::model::Matrix;
 use crate::parallel::run_chunks;
@@ -12,16 +15,28 @@ pub(crate) use kernels::{dequantize_row, supported, supported_types};
 /// Below this many multiply-adds a product runs on the calling thread: spawning costs more.
 const MIN_WORK_PER_THREAD: usize = 1 << 16;
 
-/// `out[t][r] = dot(w[r], x[t])` for the `n = x.len() / w.cols` tokens of `x`.
-/// `file` is the whole mapped model file, `out` is `n × w.rows`.
-pub(crate) fn matmul(file: &[u8], w: &Matrix, x: &[f32], out: &mut [f32], threads: usize) {
+/// `out[t][r] = dot(w[r], x[t])` for the `n = x.len() / w.cols` tokens of `x` with the
+/// kernels of `backend`; `out` is `n × w.rows`.
+pub(crate) fn matmul(
+    w: &WeightMatrix<'_>,
+    x: &[f32],
+    out: &mut [f32],
+    threads: usize,
+    backend: Backend,
+) {
     let n = x.len() / w.cols;
     debug_assert_eq!(x.len(), n * w.cols);
     debug_assert_eq!(out.len(), n * w.rows);
-    let data = &file[w.offset..w.offset + w.rows * w.row_bytes];
+    let data = w.data;
+    let row_bytes = data.len() / w.rows.max(1);
 
     // Quantize every token's activations once, as the weight type's dot kernel expects.
     let (dot, act_ty) = kernels::kernel(w.ty);
+    // The scalar backend swaps in the reference kernel, which gives the same bits.
+    let dot = match backend {
+        Backend::Simd => dot,
+        Backend::Scalar => ms_quant::dot::kernel_for(w.ty, Backend::Scalar).unwrap_or(dot),
+    };
     let act_bytes = kernels::act_row_bytes(act_ty, w.cols);
     let mut acts = vec![0u8; n * act_bytes];
     for (a, xt) in acts.chunks_exact_mut(act_bytes).zip(x.chunks_exact(w.cols)) {
@@ -35,7 +50,7 @@ pub(crate) fn matmul(file: &[u8], w: &Matrix, x: &[f32], out: &mut [f32], thread
         // dst is row-major over (row, token) for this chunk of rows.
         for (i, row_out) in dst.chunks_exact_mut(n).enumerate() {
             let r = first_row + i;
-            let wr = &data[r * w.row_bytes..(r + 1) * w.row_bytes];
+            let wr = &data[r * row_bytes..(r + 1) * row_bytes];
             for (o, a) in row_out.iter_mut().zip(acts.chunks_exact(act_bytes)) {
                 *o = dot(wr, a);
             }

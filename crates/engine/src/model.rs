@@ -11,6 +11,7 @@ use std::sync::Arc;
 use ms_gguf::{GgmlType, GgufFile, MetaError, Metadata};
 
 use crate::EngineError;
+use crate::backend::{Backend, BackendKind};
 use crate::matmul;
 
 /// The architectures this engine can run (`general.architecture`).
@@ -51,6 +52,8 @@ pub struct LoadOptions {
     /// Context length of sessions created from this model; `None` means the model's training
     /// context, capped at [`DEFAULT_MAX_CONTEXT`] to keep the KV cache small.
     pub context_length: Option<usize>,
+    /// Where matrix products run (default: the fastest backend this machine runs).
+    pub backend: BackendKind,
 }
 
 /// Largest accepted hyper-parameter (widths, head counts, layers, context): far above any real
@@ -65,6 +68,7 @@ impl Default for LoadOptions {
         LoadOptions {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             context_length: None,
+            backend: BackendKind::default(),
         }
     }
 }
@@ -85,6 +89,10 @@ pub struct ModelInfo {
     pub n_head: usize,
     pub n_head_kv: usize,
     pub threads: usize,
+    /// The backend running the matrix products.
+    pub backend: BackendKind,
+    /// Its kernel family as detected on this CPU (`scalar`, `avx2`).
+    pub kernels: &'static str,
     pub file_size: u64,
 }
 
@@ -196,6 +204,7 @@ pub(crate) struct ModelInner {
     pub hp: HParams,
     pub w: Weights,
     pub info: ModelInfo,
+    pub backend: Arc<dyn Backend>,
 }
 
 /// A loaded model. Cloning is cheap (shared handle); sessions hold a clone.
@@ -228,6 +237,7 @@ impl Model {
                 "threads must be at least 1".to_string(),
             ));
         }
+        let backend = options.backend.create()?;
         let hp = read_hparams(&file)?;
         let w = read_weights(&file, &hp)?;
         let context_length = match options.context_length {
@@ -262,10 +272,18 @@ impl Model {
             n_head: hp.n_head,
             n_head_kv: hp.n_head_kv,
             threads: options.threads,
+            backend: backend.kind(),
+            kernels: backend.kernels(),
             file_size: file.file_size(),
         };
         Ok(Model {
-            inner: Arc::new(ModelInner { file, hp, w, info }),
+            inner: Arc::new(ModelInner {
+                file,
+                hp,
+                w,
+                info,
+                backend,
+            }),
         })
     }
 
@@ -724,6 +742,7 @@ mod tests {
         let opts = LoadOptions {
             threads: 1,
             context_length: None,
+            ..LoadOptions::default()
         };
         let llama = Model::load(dir.join("llama-spm-tiny.q8_0.gguf"), &opts).unwrap();
         assert_eq!(llama.inner.hp.rope.style, RopeStyle::Normal);

@@ -11,6 +11,7 @@ fn load(name: &str, threads: usize) -> Model {
         &LoadOptions {
             threads,
             context_length: Some(64),
+            ..LoadOptions::default()
         },
     )
     .unwrap()
@@ -53,6 +54,7 @@ fn gemma3_logits_are_identical_for_1_2_and_3_threads() {
         let opts = LoadOptions {
             threads,
             context_length: Some(64),
+            ..LoadOptions::default()
         };
         let model = Model::load(&path, &opts).unwrap();
         let mut s = Session::new(&model);

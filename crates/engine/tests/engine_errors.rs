@@ -11,6 +11,7 @@ fn llama(context_length: usize) -> Model {
         &LoadOptions {
             threads: 1,
             context_length: Some(context_length),
+            ..LoadOptions::default()
         },
     )
     .unwrap()
@@ -70,6 +71,7 @@ fn context_length_beyond_training_and_zero_threads_are_refused() {
         &LoadOptions {
             threads: 1,
             context_length: Some(4096),
+            ..LoadOptions::default()
         },
     )
     .unwrap_err();
@@ -79,6 +81,7 @@ fn context_length_beyond_training_and_zero_threads_are_refused() {
         &LoadOptions {
             threads: 0,
             context_length: None,
+            ..LoadOptions::default()
         },
     )
     .unwrap_err();

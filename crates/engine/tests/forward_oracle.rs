@@ -26,6 +26,7 @@ fn check_model(name: &str, path: &std::path::Path) -> Vec<String> {
         &LoadOptions {
             threads: 2,
             context_length: Some(512),
+            ..LoadOptions::default()
         },
     )
     .unwrap();

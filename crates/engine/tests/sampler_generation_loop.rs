@@ -21,6 +21,7 @@ fn load(ctx: Option<usize>) -> (Model, Tokenizer) {
         &LoadOptions {
             threads: 2,
             context_length: ctx,
+            ..LoadOptions::default()
         },
     )
     .unwrap();

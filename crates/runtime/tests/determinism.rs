@@ -28,6 +28,7 @@ fn run_model(
         &LoadOptions {
             threads,
             context_length: Some(128),
+            ..LoadOptions::default()
         },
     )
     .unwrap();

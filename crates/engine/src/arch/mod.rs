@@ -5,6 +5,7 @@ mod gemma3;
 mod llama;
 mod qwen2;
 
+use crate::backend::WeightMatrix;
 use crate::kv_cache::KvCache;
 use crate::matmul;
 use crate::model::{Architecture, Matrix, ModelInner};
@@ -64,7 +65,13 @@ impl Pass<'_> {
     pub fn mm(&self, w: &Matrix, x: &[f32]) -> Vec<f32> {
         let n = x.len() / w.cols;
         let mut out = vec![0.0f32; n * w.rows];
-        matmul::matmul(self.file, w, x, &mut out, self.threads);
+        let weights = WeightMatrix {
+            ty: w.ty,
+            rows: w.rows,
+            cols: w.cols,
+            data: &self.file[w.offset..w.offset + w.rows * w.row_bytes],
+        };
+        self.m.backend.matmul(&weights, x, &mut out, self.threads);
         out
     }
 

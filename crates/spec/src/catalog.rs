@@ -122,6 +122,16 @@ rules! {
 "Test ids appear in evaluation reports; they must be unique.";
 "MS0701" "unresolved-execution-plan" E true "spec.executionPlan.ref does not name an ExecutionPlan file."
 "The reference is a path relative to the spec. The file must exist and contain `kind: ExecutionPlan`.";
+"MS0801" "plan-max-batch-exceeds-max-queue" W true "scheduler.maxBatch exceeds limits.maxQueue."
+"Batches are formed from queued requests, so a batch larger than the queue can never fill. Lower maxBatch or raise maxQueue.";
+"MS0802" "plan-max-tokens-exceed-limit" E true "sampling.maxTokens exceeds limits.maxTokensPerRequest."
+"The plan's default would be refused by its own limit on every request that does not set maxTokens (0, unlimited, counts as exceeding). Lower sampling.maxTokens.";
+"MS0803" "plan-tokens-exceed-context" E true "A token count exceeds the plan's contextLength."
+"limits.maxTokensPerRequest or sampling.maxTokens is larger than spec.contextLength, so such a request cannot fit in the context even with an empty prompt. Lower it or raise contextLength. (The model's own limit is checked when the plan is resolved against a model: `modelspec plan show PLAN --model M`.)";
+"MS0804" "plan-backend-not-built" E true "The plan names a backend this build does not have."
+"`cuda` is reserved for a future GPU backend; this build runs `cpu-scalar` (reference kernels) and `cpu-simd` (AVX2 kernels, the same results). Whether the CPU runs cpu-simd is checked at run time.";
+"MS0805" "plan-greedy-ignores-sampling" W true "temperature 0 with sampling filters that have no effect."
+"Temperature 0 means greedy decoding (the most likely token), so topK, topP and minP change nothing. Remove them or sample with a temperature above 0.";
 }
 
 pub fn lookup(code: &str) -> Option<&'static RuleInfo> {

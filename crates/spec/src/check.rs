@@ -127,13 +127,15 @@ impl Checker {
                 &mut out,
             );
         }
-        if doc_type != DocType::Plan {
-            let ctx = rules::Ctx {
-                src,
-                root,
-                value: &value,
-                doc_type,
-            };
+        let ctx = rules::Ctx {
+            src,
+            root,
+            value: &value,
+            doc_type,
+        };
+        if doc_type == DocType::Plan {
+            out.extend(crate::plan::check(&ctx));
+        } else {
             out.extend(rules::check(&ctx, &mut self.refs));
         }
         checked.doc_type = Some(doc_type);

@@ -8,6 +8,7 @@ pub mod check;
 pub mod config;
 pub mod diag;
 pub mod discover;
+pub mod plan;
 pub mod refs;
 pub mod report;
 pub mod rules;

@@ -22,13 +22,13 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn at(&self, ptr: &str) -> Option<&Value> {
+    pub(crate) fn at(&self, ptr: &str) -> Option<&Value> {
         self.value.pointer(ptr)
     }
-    fn num(&self, ptr: &str) -> Option<f64> {
+    pub(crate) fn num(&self, ptr: &str) -> Option<f64> {
         self.at(ptr).and_then(Value::as_f64)
     }
-    fn str(&self, ptr: &str) -> Option<&str> {
+    pub(crate) fn str(&self, ptr: &str) -> Option<&str> {
         self.at(ptr).and_then(Value::as_str)
     }
     fn bool(&self, ptr: &str) -> Option<bool> {
@@ -39,7 +39,7 @@ impl Ctx<'_> {
             .and_then(Value::as_array)
             .map_or(&[], Vec::as_slice)
     }
-    fn diag(&self, code: &'static str, ptr: &str, msg: impl Into<String>) -> Diagnostic {
+    pub(crate) fn diag(&self, code: &'static str, ptr: &str, msg: impl Into<String>) -> Diagnostic {
         let pos = self
             .root
             .lookup(ptr)

@@ -297,7 +297,8 @@ fn every_semantic_rule_has_a_case() {
     let semantic: Vec<&str> = catalog::RULES
         .iter()
         .map(|r| r.code)
-        .filter(|c| *c >= "MS0200")
+        // MS08xx are the ExecutionPlan rules: tests/plan_rules.rs.
+        .filter(|c| *c >= "MS0200" && *c < "MS0800")
         .collect();
     assert!(semantic.len() >= 15);
     for code in semantic {

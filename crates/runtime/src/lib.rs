@@ -2,9 +2,9 @@
 //! (requantized artifacts cached on disk), per-run metrics with energy, the machine
 //! description, and the run report that records all of it (issue 6, design.md §5 and §6).
 //!
-//! - [`quant_cache`]: `quantization: Q8_0 | Q6_K | Q4_K_M | source` at load. The conversion
-//!   itself is the caller's (the `modelspec quantize` pipeline); this module keys, stores,
-//!   verifies and reuses its output.
+//! - [`requantize`]: the file-level quantization pipeline (`modelspec quantize`).
+//! - [`quant_cache`]: `quantization: Q8_0 | Q6_K | Q4_K_M | source` at load: keys, builds
+//!   (with [`requantize`]), stores, verifies and reuses requantized copies.
 //! - [`energy`]: RAPL counters from powercap when readable, else an estimate from the
 //!   process's CPU time whose parameters go into the report.
 //! - [`metrics`]: the timings of one generation (TTFT, tok/s, inter-token percentiles).
@@ -12,16 +12,18 @@
 //! - [`report`]: the run report (JSON) and the token digest.
 
 pub mod energy;
-pub mod fsutil;
 pub mod machine;
 pub mod metrics;
+pub mod plan;
 pub mod quant_cache;
 pub mod quantization;
 pub mod report;
+pub mod requantize;
 
 pub use energy::{Energy, EnergyMeter, EnergySource, EstimateModel, rapl_readable};
 pub use machine::Machine;
 pub use metrics::{Latencies, Metrics, percentile};
+pub use plan::{EffectivePlan, PlanError, resolve as resolve_plan};
 pub use quant_cache::{CacheStatus, Prepared, QuantCache, QuantCacheError, artifact_sha256};
 pub use quantization::Quantization;
 pub use report::{RunReport, token_digest};

@@ -46,6 +46,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let options = LoadOptions {
         threads: args.threads,
         context_length: Some(args.ctx_size),
+        ..LoadOptions::default()
     };
     let model = Model::load(&path, &options)?;
     let tokenizer = Tokenizer::from_gguf(model.gguf())

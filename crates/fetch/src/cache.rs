@@ -252,8 +252,10 @@ pub(crate) fn create_dir_all(path: &Path) -> Result<(), FetchError> {
     fs::create_dir_all(path).map_err(|e| FetchError::io(path, e))
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FetchError> {
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so
+/// that readers see the old file or the whole new one, never a part. Creates the directory
+/// when missing.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FetchError> {
     let parent = path.parent().unwrap_or(Path::new("."));
     create_dir_all(parent)?;
     let name = path

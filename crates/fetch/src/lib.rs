@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-pub use cache::{Cache, is_sha256_hex, sha256_file};
+pub use cache::{Cache, is_sha256_hex, sha256_file, write_atomic};
 pub use catalog::{CatalogEntry, catalog, default_model_artifact};
 pub use pip::PipSource;
 pub use uri::{HF_DEFAULT_ENDPOINT, hf_url, parse_uri};

@@ -16,3 +16,9 @@ pub use dequant::{can_dequantize, dequantize_row, dequantize_to_vec};
 pub use dot::{dot_type, vec_dot, vec_dot_rows};
 pub use error::QuantError;
 pub use types::{GgmlType, UnknownType};
+
+/// Names the bytes this crate's quantizers write. Bump it whenever the quantized output for
+/// the same input changes (a block format, rounding, the refinement, a tensor mix in
+/// [`recipe`]): caches of requantized models (ms-runtime's) key their entries with it, so a
+/// changed quantizer never reuses an old entry.
+pub const QUANTIZER_VERSION: &str = "1";

@@ -9,9 +9,10 @@
 //! ```
 //!
 //! The key is the artifact's sha256, the quantization and [`quantizer_key`] (a version and a
-//! fingerprint of the quantizer's output), so a new quantizer never reuses an old entry. The GGUF is written to a temporary name and renamed;
-//! the record is written (atomically) only after, so an entry without a record is a partial
-//! build. A hit re-checks the entry's size, GGUF magic and sha256 against its record (one read
+//! fingerprint of the quantizer's output), so a new quantizer never reuses an old entry. The
+//! conversion is [`crate::requantize`]'s, whose GGUF writer writes to a temporary name and
+//! renames; the record is written (atomically) only after, so an entry without a record is a
+//! partial build. A hit re-checks the entry's size, GGUF magic and sha256 against its record (one read
 //! of the file), and anything that does not match is rebuilt. The artifact itself is only ever
 //! read.
 
@@ -20,27 +21,22 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use ms_quant::GgmlType;
+use ms_fetch::write_atomic;
 use ms_quant::quantize::{Algorithm, quantize_rows};
+use ms_quant::{GgmlType, QUANTIZER_VERSION};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::fsutil::{temp_sibling, write_atomic};
 use crate::quantization::Quantization;
+use crate::requantize::{self, Progress, QuantizeError};
 
-/// Names the output of the quantizer: bump it whenever the quantizer writes different bytes for
-/// the same input, so that cached entries are rebuilt. (ms-quant has no such constant yet;
-/// once it has one, this should be it.) [`quantizer_key`] adds a fingerprint of the block
-/// quantizers' actual output, so that a changed kernel invalidates entries even when nobody
-/// bumped this.
-pub const QUANTIZER_VERSION: &str = concat!("msq", env!("CARGO_PKG_VERSION"), "-r1");
-
-/// The quantizer part of the cache key: [`QUANTIZER_VERSION`] and the first 8 hex digits of
-/// the sha256 of what the refined quantizer (the one `modelspec quantize` uses by default)
-/// writes for a fixed input, for each block type the mixes produce.
+/// The quantizer part of the cache key: `msq` with [`ms_quant::QUANTIZER_VERSION`], then the
+/// first 8 hex digits of the sha256 of what the refined quantizer (the one the cache builds
+/// with) writes for a fixed input, for each block type the mixes produce. The fingerprint
+/// invalidates entries when a kernel's output changes even if nobody bumped the version.
 pub fn quantizer_key() -> &'static str {
     static KEY: OnceLock<String> = OnceLock::new();
-    KEY.get_or_init(|| format!("{QUANTIZER_VERSION}-{}", quantizer_fingerprint()))
+    KEY.get_or_init(|| format!("msq{QUANTIZER_VERSION}-{}", quantizer_fingerprint()))
 }
 
 fn quantizer_fingerprint() -> String {
@@ -70,9 +66,6 @@ fn quantizer_fingerprint() -> String {
         .collect()
 }
 
-/// The error a conversion reports (the quantizer's own message, naming the file and tensor).
-pub type BuildError = Box<dyn std::error::Error + Send + Sync>;
-
 #[derive(Debug, thiserror::Error)]
 pub enum QuantCacheError {
     #[error(
@@ -90,7 +83,7 @@ pub enum QuantCacheError {
     Convert {
         artifact: PathBuf,
         quantization: Quantization,
-        source: BuildError,
+        source: QuantizeError,
     },
 }
 
@@ -175,26 +168,28 @@ impl QuantCache {
     }
 
     /// The file to load for `q`: `artifact` itself for `source`; otherwise the cached
-    /// conversion, built with `build(artifact, output)` when missing or damaged. `build` must
-    /// write a complete GGUF at `output` (or fail) and returns its warnings.
+    /// conversion, built with the refined quantizer on `threads` threads when missing or
+    /// damaged (the output does not depend on `threads`). `progress` hears about a build
+    /// (nothing on a hit).
     pub fn prepare(
         &self,
         artifact: &Path,
         artifact_sha256: &str,
         q: Quantization,
-        build: impl FnOnce(&Path, &Path) -> Result<Vec<String>, BuildError>,
+        threads: usize,
+        progress: &mut dyn FnMut(Progress<'_>),
     ) -> Result<Prepared, QuantCacheError> {
         if !ms_fetch::is_sha256_hex(artifact_sha256) {
             return Err(QuantCacheError::BadDigest(artifact_sha256.to_string()));
         }
-        if q == Quantization::Source {
+        let Some(target) = q.target() else {
             return Ok(Prepared {
                 path: artifact.to_path_buf(),
                 sha256: artifact_sha256.to_string(),
                 status: CacheStatus::Source,
                 warnings: Vec::new(),
             });
-        }
+        };
         let entry = self.entry_path(artifact_sha256, q);
         let record_path = entry.with_extension("json");
         let dir = entry.parent().unwrap_or(&self.root).to_path_buf();
@@ -240,22 +235,23 @@ impl QuantCache {
             }
         };
 
-        let staged = temp_sibling(&entry);
-        let built = build(artifact, &staged);
-        let mut warnings = match built {
-            Ok(w) => w,
-            Err(source) => {
-                let _ = fs::remove_file(&staged);
-                return Err(QuantCacheError::Convert {
-                    artifact: artifact.to_path_buf(),
-                    quantization: q,
-                    source,
-                });
-            }
-        };
-        let sha256 = ms_fetch::sha256_file(&staged)?;
-        let size = fs::metadata(&staged).map_err(io_err(&staged))?.len();
-        fs::rename(&staged, &entry).map_err(io_err(&entry))?;
+        // The writer renames a complete file into place and removes its partial one on failure.
+        let mut warnings = requantize::quantize_file_with_progress(
+            artifact,
+            &entry,
+            target,
+            Algorithm::Refined,
+            threads,
+            progress,
+        )
+        .map_err(|source| QuantCacheError::Convert {
+            artifact: artifact.to_path_buf(),
+            quantization: q,
+            source,
+        })?
+        .warnings;
+        let sha256 = ms_fetch::sha256_file(&entry)?;
+        let size = fs::metadata(&entry).map_err(io_err(&entry))?.len();
         let record = Record {
             sha256: sha256.clone(),
             size,
@@ -265,7 +261,7 @@ impl QuantCache {
             path: record_path.clone(),
             source: io::Error::other(e),
         })?;
-        write_atomic(&record_path, &json).map_err(io_err(&record_path))?;
+        write_atomic(&record_path, &json)?;
         warnings.extend(size_warning(artifact, &entry, q));
         Ok(Prepared {
             path: entry,
@@ -384,7 +380,10 @@ mod tests {
     #[test]
     fn the_quantizer_key_is_stable_and_fingerprints_real_output() {
         let key = quantizer_key();
-        assert!(key.starts_with(QUANTIZER_VERSION), "{key}");
+        assert!(
+            key.starts_with(&format!("msq{QUANTIZER_VERSION}-")),
+            "{key}"
+        );
         let fp = key.rsplit('-').next().unwrap();
         assert_eq!(fp.len(), 8);
         assert!(fp.bytes().all(|b| b.is_ascii_hexdigit()));

@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::fsutil::write_atomic;
 use crate::machine::Machine;
 use crate::metrics::Metrics;
 use crate::quant_cache::CacheStatus;
@@ -93,11 +92,11 @@ impl RunReport {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
 
-    /// Writes the report as JSON (temporary file + rename).
-    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+    /// Writes the report as JSON (temporary file + rename, [`ms_fetch::write_atomic`]).
+    pub fn write(&self, path: &Path) -> Result<(), ms_fetch::FetchError> {
         let mut json = self.to_json();
         json.push('\n');
-        write_atomic(path, json.as_bytes())
+        ms_fetch::write_atomic(path, json.as_bytes())
     }
 }
 

@@ -1,19 +1,21 @@
-//! The quantization cache's keying, reuse, verification and rebuilds, on a copy of the shared
-//! tiny F16 model. The conversion here is a byte copy standing in for the quantizer (which
-//! lives in the CLI; `crates/cli/tests/run_metrics.rs` runs the real one through this cache):
-//! what is under test is what the cache does around any conversion.
+//! The quantization cache's keying, reuse, verification and rebuilds, with the real quantizer
+//! on a copy of the shared tiny F16 model. A build is seen through the progress it reports
+//! (nothing is reported on a hit).
 
 mod common;
 
 use std::cell::Cell;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use ms_runtime::quant_cache::BuildError;
+use ms_gguf::{GgmlType, GgufFile, GgufWriter, Metadata, TensorDesc, Value};
+use ms_quant::quantize::Algorithm;
+use ms_quant::recipe::Target;
+use ms_runtime::requantize::{Progress, quantize_file};
 use ms_runtime::{CacheStatus, QuantCache, QuantCacheError, Quantization, artifact_sha256};
 
 struct Setup {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     artifact: PathBuf,
     sha: String,
     cache_root: PathBuf,
@@ -26,19 +28,19 @@ fn setup() -> Setup {
     let cache_root = dir.path().join("cache");
     let sha = artifact_sha256(&cache_root, &artifact).unwrap();
     Setup {
-        _dir: dir,
+        dir,
         artifact,
         sha,
         cache_root,
     }
 }
 
-/// A conversion that copies its input and counts its calls.
-fn copying(calls: &Cell<u32>) -> impl FnOnce(&Path, &Path) -> Result<Vec<String>, BuildError> + '_ {
-    move |input, output| {
-        calls.set(calls.get() + 1);
-        fs::copy(input, output)?;
-        Ok(vec!["from the build".to_string()])
+/// A progress observer that counts the builds it hears about.
+fn counting(builds: &Cell<u32>) -> impl FnMut(Progress<'_>) + '_ {
+    move |p| {
+        if let Progress::Start { .. } = p {
+            builds.set(builds.get() + 1);
+        }
     }
 }
 
@@ -46,12 +48,18 @@ fn copying(calls: &Cell<u32>) -> impl FnOnce(&Path, &Path) -> Result<Vec<String>
 fn builds_once_then_reuses_and_never_touches_the_artifact() {
     let s = setup();
     let cache = QuantCache::under(&s.cache_root);
-    let calls = Cell::new(0);
+    let builds = Cell::new(0);
     let first = cache
-        .prepare(&s.artifact, &s.sha, Quantization::Q8_0, copying(&calls))
+        .prepare(
+            &s.artifact,
+            &s.sha,
+            Quantization::Q8_0,
+            2,
+            &mut counting(&builds),
+        )
         .unwrap();
     assert_eq!(first.status, CacheStatus::Built);
-    assert_eq!(calls.get(), 1);
+    assert_eq!(builds.get(), 1);
     assert_eq!(first.path, cache.entry_path(&s.sha, Quantization::Q8_0));
     assert!(
         first
@@ -59,22 +67,48 @@ fn builds_once_then_reuses_and_never_touches_the_artifact() {
             .starts_with(s.cache_root.join("quantized").join(&s.sha))
     );
     assert_eq!(first.sha256, ms_fetch::sha256_file(&first.path).unwrap());
-    assert!(first.warnings.iter().any(|w| w == "from the build"));
+    assert!(first.warnings.is_empty(), "{:?}", first.warnings);
+
+    // The entry is what `modelspec quantize --to Q8_0` writes, whatever the thread count.
+    let direct = s.dir.path().join("direct.gguf");
+    quantize_file(&s.artifact, &direct, Target::Q8_0, Algorithm::Refined, 1).unwrap();
+    assert_eq!(ms_fetch::sha256_file(&direct).unwrap(), first.sha256);
+    let types: Vec<GgmlType> = GgufFile::open(&first.path)
+        .unwrap()
+        .tensors()
+        .iter()
+        .map(|t| t.ty)
+        .collect();
+    assert!(types.contains(&GgmlType::Q8_0), "{types:?}");
+    assert!(!types.contains(&GgmlType::F16), "{types:?}");
 
     let second = cache
-        .prepare(&s.artifact, &s.sha, Quantization::Q8_0, copying(&calls))
+        .prepare(
+            &s.artifact,
+            &s.sha,
+            Quantization::Q8_0,
+            2,
+            &mut counting(&builds),
+        )
         .unwrap();
     assert_eq!(second.status, CacheStatus::Hit);
-    assert_eq!(calls.get(), 1, "a hit must not build");
+    assert_eq!(builds.get(), 1, "a hit must not build");
     assert_eq!(second.sha256, first.sha256);
 
     // Another quantization is another entry.
     let q4 = cache
-        .prepare(&s.artifact, &s.sha, Quantization::Q4KM, copying(&calls))
+        .prepare(
+            &s.artifact,
+            &s.sha,
+            Quantization::Q4KM,
+            2,
+            &mut counting(&builds),
+        )
         .unwrap();
     assert_eq!(q4.status, CacheStatus::Built);
     assert_ne!(q4.path, first.path);
-    assert_eq!(calls.get(), 2);
+    assert_ne!(q4.sha256, first.sha256);
+    assert_eq!(builds.get(), 2);
 
     assert_eq!(ms_fetch::sha256_file(&s.artifact).unwrap(), s.sha);
     // Nothing but entries, records and locks: no temporary left behind.
@@ -93,9 +127,10 @@ fn builds_once_then_reuses_and_never_touches_the_artifact() {
 fn a_corrupt_truncated_or_unrecorded_entry_is_rebuilt() {
     let s = setup();
     let cache = QuantCache::under(&s.cache_root);
-    let calls = Cell::new(0);
+    let builds = Cell::new(0);
+    let q = Quantization::Q8_0;
     let built = cache
-        .prepare(&s.artifact, &s.sha, Quantization::Q6K, copying(&calls))
+        .prepare(&s.artifact, &s.sha, q, 2, &mut counting(&builds))
         .unwrap();
     let entry = built.path.clone();
 
@@ -105,20 +140,19 @@ fn a_corrupt_truncated_or_unrecorded_entry_is_rebuilt() {
     bytes[mid] ^= 0x5a;
     fs::write(&entry, &bytes).unwrap();
     let again = cache
-        .prepare(&s.artifact, &s.sha, Quantization::Q6K, copying(&calls))
+        .prepare(&s.artifact, &s.sha, q, 2, &mut counting(&builds))
         .unwrap();
     match &again.status {
         CacheStatus::Rebuilt(reason) => assert!(reason.contains("sha256"), "{reason}"),
         other => panic!("expected a rebuild, got {other:?}"),
     }
     assert_eq!(again.sha256, built.sha256);
-    assert_eq!(calls.get(), 2);
+    assert_eq!(builds.get(), 2);
 
     // A partial file.
-    let bytes = fs::read(&entry).unwrap();
     fs::write(&entry, &bytes[..bytes.len() / 3]).unwrap();
     let again = cache
-        .prepare(&s.artifact, &s.sha, Quantization::Q6K, copying(&calls))
+        .prepare(&s.artifact, &s.sha, q, 2, &mut counting(&builds))
         .unwrap();
     match &again.status {
         CacheStatus::Rebuilt(reason) => assert!(reason.contains("size"), "{reason}"),
@@ -129,7 +163,7 @@ fn a_corrupt_truncated_or_unrecorded_entry_is_rebuilt() {
     // A build interrupted before its record was written.
     fs::remove_file(entry.with_extension("json")).unwrap();
     let again = cache
-        .prepare(&s.artifact, &s.sha, Quantization::Q6K, copying(&calls))
+        .prepare(&s.artifact, &s.sha, q, 2, &mut counting(&builds))
         .unwrap();
     assert!(
         matches!(again.status, CacheStatus::Rebuilt(_)),
@@ -140,76 +174,142 @@ fn a_corrupt_truncated_or_unrecorded_entry_is_rebuilt() {
     // A record that is not JSON.
     fs::write(entry.with_extension("json"), "{ half").unwrap();
     let again = cache
-        .prepare(&s.artifact, &s.sha, Quantization::Q6K, copying(&calls))
+        .prepare(&s.artifact, &s.sha, q, 2, &mut counting(&builds))
         .unwrap();
     assert!(
         matches!(again.status, CacheStatus::Rebuilt(_)),
         "{:?}",
         again.status
     );
-    assert_eq!(calls.get(), 5);
+    assert_eq!(builds.get(), 5);
 
     let hit = cache
-        .prepare(&s.artifact, &s.sha, Quantization::Q6K, copying(&calls))
+        .prepare(&s.artifact, &s.sha, q, 2, &mut counting(&builds))
         .unwrap();
     assert_eq!(hit.status, CacheStatus::Hit);
-    assert_eq!(calls.get(), 5);
+    assert_eq!(hit.sha256, built.sha256);
+    assert_eq!(builds.get(), 5);
+}
+
+/// The files left in an entry directory, locks aside.
+fn leftovers(cache: &QuantCache, sha: &str) -> Vec<String> {
+    let dir = cache.root().join(sha);
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".lock"))
+        .collect()
 }
 
 #[test]
 fn a_failed_conversion_leaves_nothing_and_names_the_artifact() {
     let s = setup();
     let cache = QuantCache::under(&s.cache_root);
+
+    // Fails while writing: a NaN in the middle of a tensor the mix converts.
+    let nan = s.dir.path().join("nan.f16.gguf");
+    fs::copy(&s.artifact, &nan).unwrap();
+    let (at, name) = {
+        let file = GgufFile::open(&nan).unwrap();
+        let t = file
+            .tensors()
+            .iter()
+            .find(|t| t.name.ends_with("ffn_down.weight") && t.ty == GgmlType::F16)
+            .expect("the tiny model has an F16 ffn_down tensor");
+        (t.offset + 2 * 10, t.name.clone())
+    };
+    let mut bytes = fs::read(&nan).unwrap();
+    bytes[at as usize..at as usize + 2].copy_from_slice(&0x7e00u16.to_le_bytes());
+    fs::write(&nan, &bytes).unwrap();
+    let nan_sha = artifact_sha256(&s.cache_root, &nan).unwrap();
+    let builds = Cell::new(0);
     let err = cache
-        .prepare(&s.artifact, &s.sha, Quantization::Q8_0, |_, output| {
-            // Half a file, then the failure.
-            fs::write(output, b"GGUF")?;
-            Err("tensor 'x' is stored as IQ2_XXS, which cannot be read".into())
-        })
+        .prepare(
+            &nan,
+            &nan_sha,
+            Quantization::Q8_0,
+            2,
+            &mut counting(&builds),
+        )
         .unwrap_err();
+    assert!(matches!(err, QuantCacheError::Convert { .. }), "{err}");
     let msg = err.to_string();
-    assert!(matches!(err, QuantCacheError::Convert { .. }));
     assert!(
-        msg.contains("tiny.f16.gguf") && msg.contains("Q8_0") && msg.contains("IQ2_XXS"),
+        msg.contains("nan.f16.gguf")
+            && msg.contains("Q8_0")
+            && msg.contains(&name)
+            && msg.contains("value 10 is NaN"),
         "{msg}"
     );
-    let entry = cache.entry_path(&s.sha, Quantization::Q8_0);
-    assert!(!entry.exists());
-    assert!(!entry.with_extension("json").exists());
-    let dir = entry.parent().unwrap();
-    let leftovers: Vec<_> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.ends_with(".lock"))
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_eq!(builds.get(), 1, "it failed while writing");
+    assert!(!cache.entry_path(&nan_sha, Quantization::Q8_0).exists());
+    assert!(
+        leftovers(&cache, &nan_sha).is_empty(),
+        "{:?}",
+        leftovers(&cache, &nan_sha)
+    );
+
+    // Fails before writing: a tensor type that cannot be read.
+    let mut md = Metadata::default();
+    md.insert("general.architecture", Value::String("llama".into()));
+    let odd = s.dir.path().join("i32.gguf");
+    let desc = TensorDesc::new("blk.0.ffn_up.weight", vec![32, 2], GgmlType::I32);
+    let mut w = GgufWriter::create(&odd, &md, std::slice::from_ref(&desc)).unwrap();
+    w.write_tensor(&desc.name, &[0u8; 256]).unwrap();
+    w.finish().unwrap();
+    let odd_sha = artifact_sha256(&s.cache_root, &odd).unwrap();
+    let err = cache
+        .prepare(
+            &odd,
+            &odd_sha,
+            Quantization::Q4KM,
+            2,
+            &mut counting(&builds),
+        )
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("i32.gguf") && msg.contains("Q4_K_M") && msg.contains("I32"),
+        "{msg}"
+    );
+    assert_eq!(builds.get(), 1, "nothing was written");
+    assert!(leftovers(&cache, &odd_sha).is_empty());
 }
 
 #[test]
 fn source_is_the_artifact_itself() {
     let s = setup();
     let cache = QuantCache::under(&s.cache_root);
-    let calls = Cell::new(0);
+    let builds = Cell::new(0);
     let p = cache
-        .prepare(&s.artifact, &s.sha, Quantization::Source, copying(&calls))
+        .prepare(
+            &s.artifact,
+            &s.sha,
+            Quantization::Source,
+            2,
+            &mut counting(&builds),
+        )
         .unwrap();
     assert_eq!(
         (p.path.as_path(), p.status),
         (s.artifact.as_path(), CacheStatus::Source)
     );
     assert_eq!(p.sha256, s.sha);
-    assert_eq!(calls.get(), 0);
+    assert_eq!(builds.get(), 0);
     assert!(!s.cache_root.exists(), "source must not create the cache");
 }
 
 #[test]
 fn no_size_gain_warns_and_an_unusable_cache_fails_first() {
     let s = setup();
+    // An artifact already in Q8_0: requantizing it to Q8_0 gives the same size.
+    let q8 = s.dir.path().join("tiny.q8_0.gguf");
+    quantize_file(&s.artifact, &q8, Target::Q8_0, Algorithm::Refined, 2).unwrap();
+    let q8_sha = artifact_sha256(&s.cache_root, &q8).unwrap();
     let cache = QuantCache::under(&s.cache_root);
-    let calls = Cell::new(0);
-    // The copy is exactly as large as the artifact.
+    let builds = Cell::new(0);
     let p = cache
-        .prepare(&s.artifact, &s.sha, Quantization::Q8_0, copying(&calls))
+        .prepare(&q8, &q8_sha, Quantization::Q8_0, 2, &mut counting(&builds))
         .unwrap();
     assert!(
         p.warnings.iter().any(|w| w.contains("gains nothing")),
@@ -217,8 +317,9 @@ fn no_size_gain_warns_and_an_unusable_cache_fails_first() {
         p.warnings
     );
     let hit = cache
-        .prepare(&s.artifact, &s.sha, Quantization::Q8_0, copying(&calls))
+        .prepare(&q8, &q8_sha, Quantization::Q8_0, 2, &mut counting(&builds))
         .unwrap();
+    assert_eq!(hit.status, CacheStatus::Hit);
     assert!(
         hit.warnings.iter().any(|w| w.contains("gains nothing")),
         "{:?}",
@@ -229,12 +330,18 @@ fn no_size_gain_warns_and_an_unusable_cache_fails_first() {
     let blocked = s.cache_root.join("not-a-dir");
     fs::write(&blocked, b"x").unwrap();
     let err = QuantCache::under(&blocked)
-        .prepare(&s.artifact, &s.sha, Quantization::Q8_0, copying(&calls))
+        .prepare(
+            &s.artifact,
+            &s.sha,
+            Quantization::Q8_0,
+            2,
+            &mut counting(&builds),
+        )
         .unwrap_err();
     assert!(matches!(err, QuantCacheError::Unwritable { .. }), "{err}");
     assert!(err.to_string().contains("MODELSPEC_CACHE"), "{err}");
     assert_eq!(
-        calls.get(),
+        builds.get(),
         1,
         "nothing is built when the cache is unusable"
     );
@@ -244,7 +351,8 @@ fn no_size_gain_warns_and_an_unusable_cache_fails_first() {
             &s.artifact,
             "../../etc",
             Quantization::Q8_0,
-            copying(&calls),
+            2,
+            &mut counting(&builds),
         )
         .unwrap_err();
     assert!(matches!(err, QuantCacheError::BadDigest(_)), "{err}");

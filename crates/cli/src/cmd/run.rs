@@ -23,9 +23,13 @@ use ms_engine::generate::{GenerateOptions, Generation, Generator, StopReason, en
 use ms_engine::sampler::SamplingParams;
 use ms_engine::tokenizer::Tokenizer;
 use ms_engine::{LoadOptions, Model};
-use ms_quant::quantize::Algorithm;
 use ms_runtime::report::{ModelRecord, TokenRecord};
-use ms_runtime::{EnergyMeter, Metrics, Prepared, QuantCache, Quantization, RunReport};
+use ms_runtime::{
+    EffectivePlan, EnergyMeter, Metrics, Prepared, QuantCache, Quantization, RunReport,
+};
+use ms_spec::types::plan::{
+    Backend as PlanBackend, PlanSpec, Quantization as PlanQuantization, Sampling,
+};
 
 #[derive(ClapArgs)]
 pub struct Args {
@@ -49,40 +53,53 @@ pub struct Args {
     /// template, gemma, chatml, llama3, llama2 or plain.
     #[arg(long, default_value = "auto")]
     pub chat_format: String,
-    /// Most tokens to generate (0: until the end of generation or a full context).
-    #[arg(long, short = 'n', default_value_t = 256)]
-    pub max_tokens: usize,
-    /// 0 = greedy.
-    #[arg(long, default_value_t = SamplingParams::default().temperature)]
-    pub temperature: f32,
-    /// 0 = off.
-    #[arg(long, default_value_t = SamplingParams::default().top_k)]
-    pub top_k: usize,
-    /// 1 = off.
-    #[arg(long, default_value_t = SamplingParams::default().top_p)]
-    pub top_p: f32,
-    /// 0 = off.
-    #[arg(long, default_value_t = SamplingParams::default().min_p)]
-    pub min_p: f32,
-    /// 1 = off.
-    #[arg(long, default_value_t = SamplingParams::default().repeat_penalty)]
-    pub repeat_penalty: f32,
-    /// Tokens the penalties look back over.
-    #[arg(long, default_value_t = SamplingParams::default().penalty_last_n)]
-    pub repeat_last_n: usize,
-    #[arg(long, default_value_t = 0.0)]
-    pub frequency_penalty: f32,
-    #[arg(long, default_value_t = 0.0)]
-    pub presence_penalty: f32,
+    /// An ExecutionPlan file; the flags below override its fields (and those of a ModelSpec's
+    /// default plan). Defaults are those `modelspec plan show` prints.
+    #[arg(long, value_name = "PLAN")]
+    pub plan: Option<PathBuf>,
+    /// Print the effective plan (every decision, with its origin) to stderr before running.
+    #[arg(long)]
+    pub explain: bool,
+    /// Where matrix products run: cpu-scalar (reference kernels) or cpu-simd (default: the
+    /// fastest this CPU runs).
+    #[arg(long, value_parser = parse_backend)]
+    pub backend: Option<PlanBackend>,
+    /// Most tokens to generate (0: until the end of generation or a full context) [default: 256].
+    #[arg(long, short = 'n')]
+    pub max_tokens: Option<u64>,
+    /// 0 = greedy [default: 0.8].
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    /// 0 = off [default: 40].
+    #[arg(long)]
+    pub top_k: Option<u64>,
+    /// 1 = off [default: 0.95].
+    #[arg(long)]
+    pub top_p: Option<f64>,
+    /// 0 = off [default: 0.05].
+    #[arg(long)]
+    pub min_p: Option<f64>,
+    /// 1 = off [default: 1].
+    #[arg(long)]
+    pub repeat_penalty: Option<f64>,
+    /// Tokens the penalties look back over [default: 64].
+    #[arg(long)]
+    pub repeat_last_n: Option<u64>,
+    /// [default: 0]
+    #[arg(long)]
+    pub frequency_penalty: Option<f64>,
+    /// [default: 0]
+    #[arg(long)]
+    pub presence_penalty: Option<f64>,
     /// RNG seed: the same seed gives the same text.
-    #[arg(long, default_value_t = SamplingParams::default().seed)]
-    pub seed: u64,
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Worker threads (default: all cores).
     #[arg(long, short = 't')]
-    pub threads: Option<usize>,
+    pub threads: Option<u64>,
     /// Context length in tokens (default: the model's, at most 4096).
     #[arg(long)]
-    pub ctx: Option<usize>,
+    pub ctx: Option<u64>,
     /// Stop before this text (repeatable).
     #[arg(long)]
     pub stop: Vec<String>,
@@ -91,7 +108,10 @@ pub struct Args {
     pub verbose: bool,
     /// Run the model as stored (source) or requantized at load: Q8_0, Q6_K or Q4_K_M (cached
     /// in the modelspec cache, built on first use).
-    #[arg(long, default_value = "source", value_parser = parse_quantization)]
+    #[arg(long = "quantization", value_parser = parse_quantization)]
+    pub quantization_flag: Option<PlanQuantization>,
+    /// The quantization the effective plan decided.
+    #[arg(skip = Quantization::Source)]
     pub quantization: Quantization,
     /// Write the run report (settings, machine, model digests, metrics with energy, token
     /// digest) as JSON to this file. Needs a single generation (a prompt).
@@ -99,30 +119,58 @@ pub struct Args {
     pub metrics_json: Option<PathBuf>,
 }
 
-fn parse_quantization(s: &str) -> Result<Quantization, String> {
-    Quantization::from_name(s).ok_or_else(|| {
+fn parse_quantization(s: &str) -> Result<PlanQuantization, String> {
+    let q = Quantization::from_name(s).ok_or_else(|| {
         format!(
             "unknown quantization '{s}'; expected one of {}",
             Quantization::names()
         )
+    })?;
+    Ok(match q {
+        Quantization::Source => PlanQuantization::Source,
+        Quantization::Q8_0 => PlanQuantization::Q8_0,
+        Quantization::Q6K => PlanQuantization::Q6K,
+        Quantization::Q4KM => PlanQuantization::Q4KM,
     })
 }
 
-pub fn run(args: Args) -> Result<ExitCode> {
-    let sampling = SamplingParams {
+fn parse_backend(s: &str) -> Result<PlanBackend, String> {
+    [
+        PlanBackend::CpuScalar,
+        PlanBackend::CpuSimd,
+        PlanBackend::Cuda,
+    ]
+    .into_iter()
+    .find(|b| b.name() == s)
+    .ok_or_else(|| format!("unknown backend '{s}'; expected cpu-scalar, cpu-simd or cuda"))
+}
+
+/// The plan fields the command line sets.
+fn flag_plan(args: &Args) -> PlanSpec {
+    let sampling = Sampling {
         temperature: args.temperature,
         top_k: args.top_k,
         top_p: args.top_p,
         min_p: args.min_p,
         repeat_penalty: args.repeat_penalty,
+        repeat_last_n: args.repeat_last_n,
         frequency_penalty: args.frequency_penalty,
         presence_penalty: args.presence_penalty,
-        penalty_last_n: args.repeat_last_n,
-        seed: args.seed,
+        max_tokens: args.max_tokens,
+        stop: (!args.stop.is_empty()).then(|| args.stop.clone()),
     };
-    sampling
-        .validate()
-        .map_err(|e| anyhow!("invalid sampling option: {e}"))?;
+    PlanSpec {
+        backend: args.backend,
+        quantization: args.quantization_flag,
+        threads: args.threads,
+        context_length: args.ctx,
+        sampling: (sampling != Sampling::default()).then_some(sampling),
+        seed: args.seed,
+        ..PlanSpec::default()
+    }
+}
+
+pub fn run(mut args: Args) -> Result<ExitCode> {
     let format = chat_format_choice(&args.chat_format)?;
     // Read the prompt before loading anything: bad input fails fast.
     let prompt = read_prompt(&args)?;
@@ -135,35 +183,39 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
     }
 
-    let path = super::pull::resolve_model(&args.model)?;
-    let load_start = Instant::now();
-    let mut load = LoadOptions::default();
-    if let Some(t) = args.threads {
-        load.threads = t;
+    // Every decision is made and checked before anything is loaded.
+    let resolved =
+        super::plan::effective_plan(args.plan.as_deref(), Some(&args.model), flag_plan(&args))?;
+    let plan = resolved.plan;
+    let Some(path) = resolved.model else {
+        bail!("no model to run");
+    };
+    if args.explain {
+        eprint!("{}", plan.to_text());
     }
-    load.context_length = args.ctx;
+    args.quantization = plan.quantization();
+    let load_start = Instant::now();
+    let load = plan.load_options();
     let prepared = prepare_model(&path, &args, load.threads)?;
     let model = Model::load(&prepared.loaded, &load)
         .with_context(|| format!("loading {}", prepared.loaded.display()))?;
     if args.verbose {
         let info = model.info();
         eprintln!(
-            "model: {} ({}, {} layers, context {}, {} threads)",
+            "model: {} ({}, {} layers, context {}, {} threads, {} backend with {} kernels)",
             path.display(),
             info.architecture.name(),
             info.n_layer,
             info.context_length,
-            info.threads
+            info.threads,
+            info.backend,
+            info.kernels
         );
     }
     let tok = Tokenizer::from_gguf(model.gguf())
         .with_context(|| format!("{}: reading the tokenizer", path.display()))?;
     let load_time = load_start.elapsed();
-    let opts = GenerateOptions {
-        sampling,
-        max_tokens: args.max_tokens,
-        stop: args.stop.clone(),
-    };
+    let opts = plan.generate_options();
     let mut generator = Generator::new(&model);
 
     if !args.chat {
@@ -178,7 +230,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         report_energy(&args, &out, &energy);
         if let Some(file) = &args.metrics_json {
             let metrics = Metrics::new(&out, load_time, energy);
-            write_run_report(file, &args, &model, &prepared, &opts, &ids, &out, metrics)?;
+            write_run_report(file, &plan, &model, &prepared, &ids, &out, metrics)?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -201,7 +253,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         report_energy(&args, &out, &energy);
         if let Some(file) = &args.metrics_json {
             let metrics = Metrics::new(&out, load_time, energy);
-            write_run_report(file, &args, &model, &prepared, &opts, &ids, &out, metrics)?;
+            write_run_report(file, &plan, &model, &prepared, &ids, &out, metrics)?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -354,7 +406,7 @@ fn prepare_model(path: &Path, args: &Args, threads: usize) -> Result<PreparedMod
     let sha = ms_runtime::artifact_sha256(&cache_root, path)?;
     // The report names the artifact wherever it is read from.
     let path = &std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let Some(target) = q.target() else {
+    let Some(_) = q.target() else {
         return Ok(PreparedModel {
             artifact: path.to_path_buf(),
             artifact_sha256: Some(sha.clone()),
@@ -369,16 +421,15 @@ fn prepare_model(path: &Path, args: &Args, threads: usize) -> Result<PreparedMod
         sha256,
         status,
         warnings,
-    } = cache.prepare(path, &sha, q, |input, output| {
-        if args.verbose {
+    } = cache.prepare(path, &sha, q, threads, &mut |p| {
+        if let ms_runtime::requantize::Progress::Start { input, .. } = p
+            && args.verbose
+        {
             eprintln!(
                 "quantizing {} to {q} (cached for the next runs)",
                 input.display()
             );
         }
-        super::quantize::quantize_file(input, output, target, Algorithm::Refined, threads)
-            .map(|r| r.warnings)
-            .map_err(Into::into)
     })?;
     for w in &warnings {
         eprintln!("warning: {w}");
@@ -416,43 +467,12 @@ fn check_report_path(file: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The effective settings of this run, every default written out, in the shape of an
-/// ExecutionPlan (until plans are wired into `run`).
-fn effective_plan(args: &Args, model: &Model, opts: &GenerateOptions) -> serde_json::Value {
-    let info = model.info();
-    let s = &opts.sampling;
-    serde_json::json!({
-        "apiVersion": "modelspec/v1",
-        "kind": "ExecutionPlan",
-        "metadata": { "name": "modelspec-run" },
-        "spec": {
-            "quantization": args.quantization.name(),
-            "threads": info.threads,
-            "contextLength": info.context_length,
-            "sampling": {
-                "temperature": s.temperature,
-                "topK": s.top_k,
-                "topP": s.top_p,
-                "minP": s.min_p,
-                "repeatPenalty": s.repeat_penalty,
-                "repeatLastN": s.penalty_last_n,
-                "frequencyPenalty": s.frequency_penalty,
-                "presencePenalty": s.presence_penalty,
-                "maxTokens": opts.max_tokens,
-                "stop": opts.stop,
-            },
-            "seed": s.seed,
-        }
-    })
-}
-
 #[allow(clippy::too_many_arguments)]
 fn write_run_report(
     file: &Path,
-    args: &Args,
+    plan: &EffectivePlan,
     model: &Model,
     prepared: &PreparedModel,
-    opts: &GenerateOptions,
     prompt: &[u32],
     out: &Generation,
     metrics: Metrics,
@@ -460,14 +480,15 @@ fn write_run_report(
     let record = ModelRecord {
         artifact: prepared.artifact.clone(),
         artifact_sha256: prepared.artifact_sha256.clone().unwrap_or_default(),
-        quantization: args.quantization.name().to_string(),
+        quantization: plan.spec.quantization.to_string(),
         loaded: prepared.loaded.clone(),
         loaded_sha256: prepared.loaded_sha256.clone().unwrap_or_default(),
         cache: prepared.cache.clone(),
         architecture: model.info().architecture.name().to_string(),
     };
     let tokens = TokenRecord::new(prompt, &out.tokens, stop_reason(&out.stop));
-    let report = RunReport::new(effective_plan(args, model, opts), record, tokens, metrics);
+    let plan = serde_json::to_value(plan).context("recording the effective plan")?;
+    let report = RunReport::new(plan, record, tokens, metrics);
     report
         .write(file)
         .with_context(|| format!("writing the run report {}", file.display()))

@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 mod cmd;
 
 #[derive(Parser)]
-#[command(name = "modelspec", version, about = "Declare, validate, run and measure AI models")]
+#[command(
+    name = "modelspec",
+    version,
+    about = "Declare, validate, run and measure AI models"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -36,6 +40,8 @@ enum Command {
     /// Write our tokenizations, greedy continuations and top-k logits in the layout of the
     /// llama.cpp oracle files (compare with shared/oracle/check_oracle.py).
     Dump(cmd::dump::Args),
+    /// Execution plans: validate plan files, show the effective plan a run would use.
+    Plan(cmd::plan::Args),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +57,7 @@ fn main() -> ExitCode {
         Command::Run(a) => cmd::run::run(a),
         Command::Pull(a) => cmd::pull::run(a),
         Command::Dump(a) => cmd::dump::run(a),
+        Command::Plan(a) => cmd::plan::run(a),
     };
     match result {
         Ok(code) => code,

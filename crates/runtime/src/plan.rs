@@ -464,25 +464,30 @@ fn sampling(m: &mut Merge, d: &SamplingParams) -> EffectiveSampling {
         };
     }
     EffectiveSampling {
-        temperature: f!("temperature", temperature, f64::from(d.temperature)),
+        temperature: f!("temperature", temperature, f32_value(d.temperature)),
         top_k: f!("topK", top_k, d.top_k as u64),
-        top_p: f!("topP", top_p, f64::from(d.top_p)),
-        min_p: f!("minP", min_p, f64::from(d.min_p)),
-        repeat_penalty: f!("repeatPenalty", repeat_penalty, f64::from(d.repeat_penalty)),
+        top_p: f!("topP", top_p, f32_value(d.top_p)),
+        min_p: f!("minP", min_p, f32_value(d.min_p)),
+        repeat_penalty: f!("repeatPenalty", repeat_penalty, f32_value(d.repeat_penalty)),
         repeat_last_n: f!("repeatLastN", repeat_last_n, d.penalty_last_n as u64),
         frequency_penalty: f!(
             "frequencyPenalty",
             frequency_penalty,
-            f64::from(d.frequency_penalty)
+            f32_value(d.frequency_penalty)
         ),
         presence_penalty: f!(
             "presencePenalty",
             presence_penalty,
-            f64::from(d.presence_penalty)
+            f32_value(d.presence_penalty)
         ),
         max_tokens: f!("maxTokens", max_tokens, DEFAULT_MAX_TOKENS),
         stop: f!("stop", stop, Vec::new()),
     }
+}
+
+/// The f64 that prints like the f32 (0.8, not 0.800000011920929).
+fn f32_value(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(f64::from(x))
 }
 
 fn to_sampling_params(spec: &EffectiveSpec) -> SamplingParams {

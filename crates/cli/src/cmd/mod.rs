@@ -3,6 +3,7 @@
 pub mod dump;
 pub mod explain;
 pub mod inspect;
+pub mod plan;
 pub mod pull;
 pub mod quantize;
 pub mod run;

@@ -18,11 +18,10 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args as ClapArgs;
+use ms_engine::Model;
 use ms_engine::chat::{CHAT_FORMAT_NAMES, ChatFormat, ChatMessage, ChatTemplate};
 use ms_engine::generate::{GenerateOptions, Generation, Generator, StopReason, encode_prompt};
-use ms_engine::sampler::SamplingParams;
 use ms_engine::tokenizer::Tokenizer;
-use ms_engine::{LoadOptions, Model};
 use ms_runtime::report::{ModelRecord, TokenRecord};
 use ms_runtime::{
     EffectivePlan, EnergyMeter, Metrics, Prepared, QuantCache, Quantization, RunReport,

@@ -69,11 +69,12 @@ fn validate(args: ValidateArgs) -> Result<ExitCode> {
             .diagnostics
             .iter()
             .all(|d| d.severity != ms_spec::Severity::Error);
-        if clean && r.source.is_some() {
-            if let Err(diags) = ms_spec::plan::load(Path::new(&r.name)) {
-                r.diagnostics
-                    .extend(diags.into_iter().filter(|d| d.code == "MS0101"));
-            }
+        if clean
+            && r.source.is_some()
+            && let Err(diags) = ms_spec::plan::load(Path::new(&r.name))
+        {
+            r.diagnostics
+                .extend(diags.into_iter().filter(|d| d.code == "MS0101"));
         }
     }
     let out = match args.format {

@@ -63,6 +63,40 @@ pub struct Args {
     /// fastest this CPU runs).
     #[arg(long, value_parser = parse_backend)]
     pub backend: Option<PlanBackend>,
+    /// Sampling settings (over the plan's).
+    #[command(flatten)]
+    pub sampling: Box<SamplingFlags>,
+    /// RNG seed: the same seed gives the same text.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Worker threads (default: all cores).
+    #[arg(long, short = 't')]
+    pub threads: Option<u64>,
+    /// Context length in tokens (default: the model's, at most 4096).
+    #[arg(long)]
+    pub ctx: Option<u64>,
+    /// Stop before this text (repeatable).
+    #[arg(long)]
+    pub stop: Vec<String>,
+    /// Print timings and the stop reason to stderr.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+    /// Run the model as stored (source) or requantized at load: Q8_0, Q6_K or Q4_K_M (cached
+    /// in the modelspec cache, built on first use).
+    #[arg(long = "quantization", value_parser = parse_quantization)]
+    pub quantization_flag: Option<PlanQuantization>,
+    /// The quantization the effective plan decided.
+    #[arg(skip = Quantization::Source)]
+    pub quantization: Quantization,
+    /// Write the run report (settings, machine, model digests, metrics with energy, token
+    /// digest) as JSON to this file. Needs a single generation (a prompt).
+    #[arg(long, value_name = "FILE")]
+    pub metrics_json: Option<PathBuf>,
+}
+
+/// The sampling flags, boxed: they are most of `Args`.
+#[derive(ClapArgs)]
+pub struct SamplingFlags {
     /// Most tokens to generate (0: until the end of generation or a full context) [default: 256].
     #[arg(long, short = 'n')]
     pub max_tokens: Option<u64>,
@@ -90,32 +124,6 @@ pub struct Args {
     /// [default: 0]
     #[arg(long)]
     pub presence_penalty: Option<f64>,
-    /// RNG seed: the same seed gives the same text.
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Worker threads (default: all cores).
-    #[arg(long, short = 't')]
-    pub threads: Option<u64>,
-    /// Context length in tokens (default: the model's, at most 4096).
-    #[arg(long)]
-    pub ctx: Option<u64>,
-    /// Stop before this text (repeatable).
-    #[arg(long)]
-    pub stop: Vec<String>,
-    /// Print timings and the stop reason to stderr.
-    #[arg(long, short = 'v')]
-    pub verbose: bool,
-    /// Run the model as stored (source) or requantized at load: Q8_0, Q6_K or Q4_K_M (cached
-    /// in the modelspec cache, built on first use).
-    #[arg(long = "quantization", value_parser = parse_quantization)]
-    pub quantization_flag: Option<PlanQuantization>,
-    /// The quantization the effective plan decided.
-    #[arg(skip = Quantization::Source)]
-    pub quantization: Quantization,
-    /// Write the run report (settings, machine, model digests, metrics with energy, token
-    /// digest) as JSON to this file. Needs a single generation (a prompt).
-    #[arg(long, value_name = "FILE")]
-    pub metrics_json: Option<PathBuf>,
 }
 
 fn parse_quantization(s: &str) -> Result<PlanQuantization, String> {
@@ -147,15 +155,15 @@ fn parse_backend(s: &str) -> Result<PlanBackend, String> {
 /// The plan fields the command line sets.
 fn flag_plan(args: &Args) -> PlanSpec {
     let sampling = Sampling {
-        temperature: args.temperature,
-        top_k: args.top_k,
-        top_p: args.top_p,
-        min_p: args.min_p,
-        repeat_penalty: args.repeat_penalty,
-        repeat_last_n: args.repeat_last_n,
-        frequency_penalty: args.frequency_penalty,
-        presence_penalty: args.presence_penalty,
-        max_tokens: args.max_tokens,
+        temperature: args.sampling.temperature,
+        top_k: args.sampling.top_k,
+        top_p: args.sampling.top_p,
+        min_p: args.sampling.min_p,
+        repeat_penalty: args.sampling.repeat_penalty,
+        repeat_last_n: args.sampling.repeat_last_n,
+        frequency_penalty: args.sampling.frequency_penalty,
+        presence_penalty: args.sampling.presence_penalty,
+        max_tokens: args.sampling.max_tokens,
         stop: (!args.stop.is_empty()).then(|| args.stop.clone()),
     };
     PlanSpec {

@@ -42,6 +42,8 @@ enum Command {
     Dump(cmd::dump::Args),
     /// Execution plans: validate plan files, show the effective plan a run would use.
     Plan(cmd::plan::Args),
+    /// Speed of prompt processing and generation (tokens/s), like llama-bench.
+    Bench(cmd::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
         Command::Pull(a) => cmd::pull::run(a),
         Command::Dump(a) => cmd::dump::run(a),
         Command::Plan(a) => cmd::plan::run(a),
+        Command::Bench(a) => cmd::bench::run(a),
     };
     match result {
         Ok(code) => code,

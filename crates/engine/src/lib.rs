@@ -31,6 +31,7 @@
 
 mod arch;
 pub mod backend;
+pub mod bench;
 pub mod dump;
 mod error;
 mod kernels;

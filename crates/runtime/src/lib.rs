@@ -10,6 +10,9 @@
 //! - [`metrics`]: the timings of one generation (TTFT, tok/s, inter-token percentiles).
 //! - [`machine`]: CPU model, features, cores and memory.
 //! - [`report`]: the run report (JSON) and the token digest.
+//! - [`plan`]: the effective plan: plan files, a ModelSpec's default plan, flags and the
+//!   engine's defaults and detections merged into every decision, each with its origin, and
+//!   checked against the machine and the model before any work.
 
 pub mod energy;
 pub mod machine;

@@ -402,6 +402,18 @@ pub fn resolve(name: &str, layers: &[Layer], ctx: &Context) -> Result<EffectiveP
             sampling.max_tokens
         ));
     }
+    if let Some(context) = context_length {
+        for (what, n) in [
+            ("spec.sampling.maxTokens", Some(sampling.max_tokens)),
+            ("spec.limits.maxTokensPerRequest", max_tokens_per_request),
+        ] {
+            if let Some(n) = n.filter(|&n| n > context) {
+                warnings.push(format!(
+                    "{what} {n} exceeds the context length {context}: generation stops when the context is full"
+                ));
+            }
+        }
+    }
     let seed = m.pick("/seed", |s| s.seed, (engine_sampling.seed, Origin::Default));
     let determinism = m.pick(
         "/determinism",
@@ -779,5 +791,24 @@ mod tests {
         let eff = resolve("p", &[layer(Origin::Flag, spec)], &Context::default()).unwrap();
         assert!(eff.status.warnings[0].contains("cores"));
         assert_eq!(eff.spec.context_length, None);
+        let spec = PlanSpec {
+            threads: Some(1),
+            sampling: Some(Sampling {
+                max_tokens: Some(100),
+                ..Sampling::default()
+            }),
+            ..PlanSpec::default()
+        };
+        let ctx = Context {
+            model: Some(facts(64)),
+            cache_root: None,
+        };
+        let eff = resolve("p", &[layer(Origin::Plan, spec)], &ctx).unwrap();
+        assert_eq!(
+            eff.status.warnings,
+            [
+                "spec.sampling.maxTokens 100 exceeds the context length 64: generation stops when the context is full"
+            ]
+        );
     }
 }

@@ -30,6 +30,9 @@ pub struct WeightMatrix<'a> {
 
 /// What model code needs from a compute backend.
 ///
+/// Weight types are checked when a model loads against the CPU kernels (every CPU backend has
+/// one for each type); a backend with fewer types would add its own check there.
+///
 /// Contract: `matmul` computes, for the `n = x.len() / w.cols` token rows of `x`,
 /// `out[t * w.rows + r] = dot(w[r], x[t])` with the arithmetic fixed in `ms_quant::dot` (the
 /// activations quantized to the weight type's `vec_dot_type`, then one fixed order of float
@@ -41,8 +44,6 @@ pub trait Backend: Send + Sync + fmt::Debug {
     fn kind(&self) -> BackendKind;
     /// The kernel family actually running (e.g. `scalar`, `avx2`), for the effective plan.
     fn kernels(&self) -> &'static str;
-    /// Whether weights of `ty` can be multiplied (checked when a model loads).
-    fn supports(&self, ty: GgmlType) -> bool;
     /// `out = w × x` for every token row of `x` (see the trait's contract), using up to
     /// `threads` CPU threads where the backend uses them.
     fn matmul(&self, w: &WeightMatrix<'_>, x: &[f32], out: &mut [f32], threads: usize);
@@ -169,10 +170,6 @@ impl Backend for CpuBackend {
             dot::Backend::Scalar => SimdLevel::None.name(),
             dot::Backend::Simd => dot::simd_level().name(),
         }
-    }
-
-    fn supports(&self, ty: GgmlType) -> bool {
-        matmul::supported(ty)
     }
 
     fn matmul(&self, w: &WeightMatrix<'_>, x: &[f32], out: &mut [f32], threads: usize) {

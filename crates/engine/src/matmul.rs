@@ -46,12 +46,33 @@ pub(crate) fn matmul(
     let work = w.rows * w.cols * n;
     let threads = threads.clamp(1, (work / MIN_WORK_PER_THREAD).max(1));
     let rows_per_thread = w.rows.div_ceil(threads);
+    // Prefill: one weight row against four tokens at a time, each output bit for bit the
+    // single-row kernel's (ms-quant's contract), the row unpacked once per four tokens.
+    let dot4 = ms_quant::dot::kernel4_for(w.ty, backend).ok();
     let compute = |first_row: usize, dst: &mut [f32]| {
         // dst is row-major over (row, token) for this chunk of rows.
         for (i, row_out) in dst.chunks_exact_mut(n).enumerate() {
             let r = first_row + i;
             let wr = &data[r * row_bytes..(r + 1) * row_bytes];
-            for (o, a) in row_out.iter_mut().zip(acts.chunks_exact(act_bytes)) {
+            let mut done = 0;
+            if let Some(dot4) = dot4 {
+                for (o, a) in row_out
+                    .as_chunks_mut::<4>()
+                    .0
+                    .iter_mut()
+                    .zip(acts.chunks_exact(4 * act_bytes))
+                {
+                    let (a0, rest) = a.split_at(act_bytes);
+                    let (a1, rest) = rest.split_at(act_bytes);
+                    let (a2, a3) = rest.split_at(act_bytes);
+                    dot4(wr, [a0, a1, a2, a3], o);
+                }
+                done = n - n % 4;
+            }
+            for (o, a) in row_out[done..]
+                .iter_mut()
+                .zip(acts[done * act_bytes..].chunks_exact(act_bytes))
+            {
                 *o = dot(wr, a);
             }
         }

@@ -10,8 +10,6 @@ mod q5_0;
 mod q5_1;
 mod q5_k;
 mod q6_k;
-mod q8_0;
-mod q8_k;
 
 use std::fmt;
 
@@ -120,10 +118,24 @@ pub fn quantize_blocks(
     let expected = src.len() / ty.block_len() * ty.block_bytes();
     check_len("the output buffer", expected, dst.len())?;
     match (ty, algorithm) {
-        (GgmlType::Q8_0, _) => q8_0::quantize_blocks(src, dst),
+        // Weights and activations share GGML's reference Q8_0 / Q8_K schemes: one
+        // implementation, in `activation`. Lengths were checked above.
+        (GgmlType::Q8_0, _) => {
+            crate::activation::quantize_row_q8_0(src, dst).map_err(|_| QuantizeError::Size {
+                what: "the output buffer",
+                expected,
+                found: dst.len(),
+            })?
+        }
         (GgmlType::Q5_0, _) => q5_0::quantize_blocks(src, dst),
         (GgmlType::Q5_1, _) => q5_1::quantize_blocks(src, dst),
-        (GgmlType::Q8K, _) => q8_k::quantize_blocks(src, dst),
+        (GgmlType::Q8K, _) => {
+            crate::activation::quantize_row_q8_k(src, dst).map_err(|_| QuantizeError::Size {
+                what: "the output buffer",
+                expected,
+                found: dst.len(),
+            })?
+        }
         (GgmlType::Q5K, Algorithm::Reference) => q5_k::quantize_blocks_reference(src, dst),
         (GgmlType::Q5K, Algorithm::Refined) => q5_k::quantize_blocks(src, dst),
         (GgmlType::Q4K, Algorithm::Reference) => q4_k::quantize_blocks_reference(src, dst),

@@ -40,6 +40,7 @@ mod matmul;
 mod model;
 mod ops;
 mod parallel;
+mod pool;
 mod session;
 
 pub mod chat;

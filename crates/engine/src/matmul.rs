@@ -3,6 +3,8 @@
 //! Determinism: every output element is one call of the same dot kernel on the same inputs,
 //! whatever the number of threads or tokens; threads only decide who computes which rows.
 
+use std::cell::Cell;
+
 use ms_quant::dot::Backend;
 
 use crate::backend::WeightMatrix;
@@ -12,8 +14,12 @@ use crate::parallel::run_chunks;
 
 pub(crate) use kernels::{dequantize_row, supported, supported_types};
 
-/// Below this many multiply-adds a product runs on the calling thread: spawning costs more.
-const MIN_WORK_PER_THREAD: usize = 1 << 16;
+/// Fewest multiply-adds per task: below this, handing work to another thread costs more.
+const MIN_WORK_PER_TASK: usize = 1 << 15;
+
+/// Tasks per thread: threads claim tasks as they go, so a core slowed by other processes
+/// takes fewer of them.
+const TASKS_PER_THREAD: usize = 8;
 
 /// `out[t][r] = dot(w[r], x[t])` for the `n = x.len() / w.cols` tokens of `x` with the
 /// kernels of `backend`; `out` is `n × w.rows`.
@@ -38,14 +44,18 @@ pub(crate) fn matmul(
         Backend::Scalar => ms_quant::dot::kernel_for(w.ty, Backend::Scalar).unwrap_or(dot),
     };
     let act_bytes = kernels::act_row_bytes(act_ty, w.cols);
-    let mut acts = vec![0u8; n * act_bytes];
+    // Scratch kept per thread: a generated token allocates nothing here.
+    let mut acts = ACTS.take();
+    acts.clear();
+    acts.resize(n * act_bytes, 0);
     for (a, xt) in acts.chunks_exact_mut(act_bytes).zip(x.chunks_exact(w.cols)) {
         kernels::quantize_row(act_ty, xt, a);
     }
 
     let work = w.rows * w.cols * n;
-    let threads = threads.clamp(1, (work / MIN_WORK_PER_THREAD).max(1));
-    let rows_per_thread = w.rows.div_ceil(threads);
+    let tasks = (threads.max(1) * TASKS_PER_THREAD).min((work / MIN_WORK_PER_TASK).max(1));
+    let threads = if tasks > 1 { threads } else { 1 };
+    let rows_per_task = w.rows.div_ceil(tasks);
     // Prefill: one weight row against four tokens at a time, each output bit for bit the
     // single-row kernel's (ms-quant's contract), the row unpacked once per four tokens.
     let dot4 = ms_quant::dot::kernel4_for(w.ty, backend).ok();
@@ -79,10 +89,12 @@ pub(crate) fn matmul(
     };
     if n == 1 {
         // One token: (row, token) order is the output order itself.
-        run_chunks(out, rows_per_thread, threads, &compute);
+        run_chunks(out, rows_per_task, threads, &compute);
     } else {
-        let mut by_row = vec![0.0f32; w.rows * n];
-        run_chunks(&mut by_row, rows_per_thread * n, threads, &|start, dst| {
+        let mut by_row = BY_ROW.take();
+        by_row.clear();
+        by_row.resize(w.rows * n, 0.0);
+        run_chunks(&mut by_row, rows_per_task * n, threads, &|start, dst| {
             compute(start / n, dst)
         });
         for (r, row) in by_row.chunks_exact(n).enumerate() {
@@ -90,7 +102,14 @@ pub(crate) fn matmul(
                 out[t * w.rows + r] = v;
             }
         }
+        BY_ROW.set(by_row);
     }
+    ACTS.set(acts);
+}
+
+thread_local! {
+    static ACTS: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    static BY_ROW: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
 }
 
 /// Dequantizes row `r` of `w` (embedding lookup).

@@ -10,7 +10,8 @@ use ms_quant::dot::Backend;
 use crate::backend::WeightMatrix;
 use crate::kernels;
 use crate::model::Matrix;
-use crate::parallel::run_chunks;
+use crate::parallel::SharedMut;
+use crate::pool;
 
 pub(crate) use kernels::{dequantize_row, supported, supported_types};
 
@@ -34,7 +35,8 @@ pub(crate) fn matmul(
     debug_assert_eq!(x.len(), n * w.cols);
     debug_assert_eq!(out.len(), n * w.rows);
     let data = w.data;
-    let row_bytes = data.len() / w.rows.max(1);
+    let rows = w.rows;
+    let row_bytes = data.len() / rows.max(1);
 
     // Quantize every token's activations once, as the weight type's dot kernel expects.
     let (dot, act_ty) = kernels::kernel(w.ty);
@@ -44,72 +46,62 @@ pub(crate) fn matmul(
         Backend::Scalar => ms_quant::dot::kernel_for(w.ty, Backend::Scalar).unwrap_or(dot),
     };
     let act_bytes = kernels::act_row_bytes(act_ty, w.cols);
-    // Scratch kept per thread: a generated token allocates nothing here.
-    let mut acts = ACTS.take();
-    acts.clear();
-    acts.resize(n * act_bytes, 0);
-    for (a, xt) in acts.chunks_exact_mut(act_bytes).zip(x.chunks_exact(w.cols)) {
-        kernels::quantize_row(act_ty, xt, a);
+    // Scratch kept per thread: a generated token allocates nothing here. Every byte used is
+    // written by the quantization below, so growing it is the only fill.
+    let mut scratch = ACTS.take();
+    if scratch.len() < n * act_bytes {
+        scratch.resize(n * act_bytes, 0);
     }
+    let acts = &mut scratch[..n * act_bytes];
+    let quantize_threads = if n >= 4 { threads } else { 1 };
+    let acts_ptr = SharedMut(acts.as_mut_ptr());
+    pool::run(n, quantize_threads, &|t| {
+        // SAFETY: task t alone writes activation row t, inside `acts`, alive during the call.
+        let a =
+            unsafe { std::slice::from_raw_parts_mut(acts_ptr.get().add(t * act_bytes), act_bytes) };
+        kernels::quantize_row(act_ty, &x[t * w.cols..(t + 1) * w.cols], a);
+    });
+    let acts = &*acts;
 
-    let work = w.rows * w.cols * n;
+    let work = rows * w.cols * n;
     let tasks = (threads.max(1) * TASKS_PER_THREAD).min((work / MIN_WORK_PER_TASK).max(1));
     let threads = if tasks > 1 { threads } else { 1 };
-    let rows_per_task = w.rows.div_ceil(tasks);
+    let rows_per_task = rows.div_ceil(tasks);
     // Prefill: one weight row against four tokens at a time, each output bit for bit the
     // single-row kernel's (ms-quant's contract), the row unpacked once per four tokens.
     let dot4 = ms_quant::dot::kernel4_for(w.ty, backend).ok();
-    let compute = |first_row: usize, dst: &mut [f32]| {
-        // dst is row-major over (row, token) for this chunk of rows.
-        for (i, row_out) in dst.chunks_exact_mut(n).enumerate() {
-            let r = first_row + i;
+    let out_ptr = SharedMut(out.as_mut_ptr());
+    pool::run(rows.div_ceil(rows_per_task), threads, &|task| {
+        let first = task * rows_per_task;
+        for r in first..(first + rows_per_task).min(rows) {
             let wr = &data[r * row_bytes..(r + 1) * row_bytes];
+            // SAFETY: the outputs of row r (`out[t * rows + r]` for every token t) belong to
+            // this task alone, and `out` outlives the call.
+            let put = |t: usize, v: f32| unsafe { *out_ptr.get().add(t * rows + r) = v };
             let mut done = 0;
             if let Some(dot4) = dot4 {
-                for (o, a) in row_out
-                    .as_chunks_mut::<4>()
-                    .0
-                    .iter_mut()
-                    .zip(acts.chunks_exact(4 * act_bytes))
-                {
+                let mut o = [0.0f32; 4];
+                for (i, a) in acts.chunks_exact(4 * act_bytes).enumerate() {
                     let (a0, rest) = a.split_at(act_bytes);
                     let (a1, rest) = rest.split_at(act_bytes);
                     let (a2, a3) = rest.split_at(act_bytes);
-                    dot4(wr, [a0, a1, a2, a3], o);
+                    dot4(wr, [a0, a1, a2, a3], &mut o);
+                    for (j, &v) in o.iter().enumerate() {
+                        put(4 * i + j, v);
+                    }
                 }
                 done = n - n % 4;
             }
-            for (o, a) in row_out[done..]
-                .iter_mut()
-                .zip(acts[done * act_bytes..].chunks_exact(act_bytes))
-            {
-                *o = dot(wr, a);
+            for (t, a) in acts.chunks_exact(act_bytes).enumerate().skip(done) {
+                put(t, dot(wr, a));
             }
         }
-    };
-    if n == 1 {
-        // One token: (row, token) order is the output order itself.
-        run_chunks(out, rows_per_task, threads, &compute);
-    } else {
-        let mut by_row = BY_ROW.take();
-        by_row.clear();
-        by_row.resize(w.rows * n, 0.0);
-        run_chunks(&mut by_row, rows_per_task * n, threads, &|start, dst| {
-            compute(start / n, dst)
-        });
-        for (r, row) in by_row.chunks_exact(n).enumerate() {
-            for (t, &v) in row.iter().enumerate() {
-                out[t * w.rows + r] = v;
-            }
-        }
-        BY_ROW.set(by_row);
-    }
-    ACTS.set(acts);
+    });
+    ACTS.set(scratch);
 }
 
 thread_local! {
     static ACTS: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
-    static BY_ROW: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
 }
 
 /// Dequantizes row `r` of `w` (embedding lookup).

@@ -4,14 +4,16 @@ use crate::pool;
 
 /// A pointer that tasks share to write their own, disjoint parts of one buffer.
 #[derive(Clone, Copy)]
-struct SharedMut(*mut f32);
+pub(crate) struct SharedMut<T>(pub *mut T);
 
-// SAFETY: `run_chunks` hands each task a disjoint range of the buffer behind the pointer.
-unsafe impl Sync for SharedMut {}
-unsafe impl Send for SharedMut {}
+// SAFETY: users hand each task a disjoint part of the buffer behind the pointer (each output
+// is written by one task only) and keep the buffer alive while the tasks run.
+unsafe impl<T: Send> Sync for SharedMut<T> {}
+unsafe impl<T: Send> Send for SharedMut<T> {}
 
-impl SharedMut {
-    fn get(self) -> *mut f32 {
+impl<T> SharedMut<T> {
+    /// The pointer (a method, so that closures capture the whole `Sync` wrapper).
+    pub(crate) fn get(self) -> *mut T {
         self.0
     }
 }

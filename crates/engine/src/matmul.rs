@@ -75,6 +75,7 @@ pub(crate) fn matmul(
         let first = task * rows_per_task;
         for r in first..(first + rows_per_task).min(rows) {
             let wr = &data[r * row_bytes..(r + 1) * row_bytes];
+            prefetch(data, (r + PREFETCH_ROWS) * row_bytes, row_bytes);
             // SAFETY: the outputs of row r (`out[t * rows + r]` for every token t) belong to
             // this task alone, and `out` outlives the call.
             let put = |t: usize, v: f32| unsafe { *out_ptr.get().add(t * rows + r) = v };
@@ -98,6 +99,28 @@ pub(crate) fn matmul(
         }
     });
     ACTS.set(scratch);
+}
+
+/// Rows ahead whose weights are requested from memory while this one is multiplied.
+const PREFETCH_ROWS: usize = 4;
+
+/// Asks for `data[start..start + len]` to be brought into the cache (a hint: no effect on
+/// any result). Token generation streams the weights once per token, so it waits on memory.
+#[inline]
+fn prefetch(data: &[u8], start: usize, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let end = (start + len).min(data.len());
+        let mut at = start;
+        while at < end {
+            // SAFETY: a prefetch of an address inside `data`; it never faults nor writes.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(data.as_ptr().add(at).cast()) };
+            at += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (data, start, len);
 }
 
 thread_local! {

@@ -46,8 +46,7 @@ pub(crate) fn swiglu(gate: &mut [f32], up: &[f32]) {
 /// `gate = gelu_tanh(gate) * up` (GeGLU), with llama.cpp's f16 GELU table: the input is
 /// rounded to f16 and the result too, between -10 and 10.
 pub(crate) fn geglu(gate: &mut [f32], up: &[f32]) {
-    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
-    const COEF_A: f32 = 0.044715;
+    let table = gelu_f16_table();
     for (g, &u) in gate.iter_mut().zip(up) {
         let x = *g;
         let act = if x <= -10.0 {
@@ -55,16 +54,27 @@ pub(crate) fn geglu(gate: &mut [f32], up: &[f32]) {
         } else if x >= 10.0 {
             x
         } else {
-            if std::env::var_os("EXACT_GELU").is_some() {
-                0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + COEF_A * x * x)).tanh())
-            } else {
-                let x = f16::from_f32(x).to_f32();
-                let y = 0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + COEF_A * x * x)).tanh());
-                f16::from_f32(y).to_f32()
-            }
+            table[f16::from_f32(x).to_bits() as usize]
         };
         *g = act * u;
     }
+}
+
+/// GELU (tanh form) of every f16 value, rounded to f16 and widened back: one lookup per
+/// element instead of a `tanh`, with the same bits as computing it in place.
+fn gelu_f16_table() -> &'static [f32; 1 << 16] {
+    static TABLE: std::sync::OnceLock<Box<[f32; 1 << 16]>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+        const COEF_A: f32 = 0.044715;
+        let mut t = Box::new([0.0f32; 1 << 16]);
+        for (bits, out) in t.iter_mut().enumerate() {
+            let x = f16::from_bits(bits as u16).to_f32();
+            let y = 0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + COEF_A * x * x)).tanh());
+            *out = f16::from_f32(y).to_f32();
+        }
+        t
+    })
 }
 
 /// Multiplies every value by `s`.
@@ -405,6 +415,28 @@ mod tests {
         assert_eq!(g[2], 0.0);
         // gelu(1) = 0.841192, rounded to f16 = 0.84130859375.
         assert_eq!(g[3], 2.0 * 0.841_308_6);
+    }
+
+    #[test]
+    fn geglu_table_equals_the_formula_on_every_f16_input() {
+        const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+        const COEF_A: f32 = 0.044715;
+        // Inputs that are not f16 values round first, like llama.cpp's table lookup.
+        let xs: Vec<f32> = (0..200_000).map(|i| -10.0 + i as f32 * 1e-4).collect();
+        let mut g = xs.clone();
+        geglu(&mut g, &vec![1.0; xs.len()]);
+        for (&x, &got) in xs.iter().zip(&g) {
+            if x <= -10.0 || x >= 10.0 {
+                continue;
+            }
+            let x = f16::from_f32(x).to_f32();
+            let y = 0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + COEF_A * x * x)).tanh());
+            assert_eq!(
+                got.to_bits(),
+                f16::from_f32(y).to_f32().to_bits(),
+                "x = {x}"
+            );
+        }
     }
 
     #[test]

@@ -116,6 +116,16 @@ fn matvec(c: &mut Criterion, name: &str, bytes: usize) {
                 }
             })
         });
+        g.throughput(Throughput::Bytes(8 * w.len() as u64));
+        let k8 = dot::kernel8_for(ty, Backend::Simd).unwrap();
+        let mut out8 = vec![[0.0f32; 8]; out.len()];
+        g.bench_function(BenchmarkId::new("SimdX8", ty.name()), |b| {
+            b.iter(|| {
+                for (y, w) in out8.iter_mut().zip(w.chunks_exact(row_bytes)) {
+                    k8(w, [a; 8], y);
+                }
+            })
+        });
     }
     g.finish();
 }

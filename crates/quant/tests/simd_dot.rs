@@ -174,8 +174,9 @@ fn check_random(ty: GgmlType, blocks: usize, seed: u64, wild: bool) -> Result<()
     if !wild {
         prop_assert!(scalar.is_finite());
     }
-    // Four activation rows against the same weights: each output equals its single-row result.
-    let acts: Vec<Vec<u8>> = (0..4)
+    // Four and eight activation rows against the same weights: each output equals its
+    // single-row result.
+    let acts: Vec<Vec<u8>> = (0..8)
         .map(|j| {
             if j == 1 {
                 a.clone()
@@ -194,6 +195,23 @@ fn check_random(ty: GgmlType, blocks: usize, seed: u64, wild: bool) -> Result<()
             prop_assert!(
                 same(want, out[j]),
                 "{} n={} seed={} {:?} x4 lane {}: {:e} vs {:e}",
+                ty,
+                n,
+                seed,
+                backend,
+                j,
+                want,
+                out[j]
+            );
+        }
+        let eight: [&[u8]; 8] = std::array::from_fn(|j| &acts[j][..]);
+        let mut out = [0.0f32; 8];
+        dot::kernel8_for(ty, backend).unwrap()(&w, eight, &mut out);
+        for (j, a) in eight.iter().enumerate() {
+            let want = single(&w, a);
+            prop_assert!(
+                same(want, out[j]),
+                "{} n={} seed={} {:?} x8 lane {}: {:e} vs {:e}",
                 ty,
                 n,
                 seed,
@@ -281,7 +299,7 @@ fn mat_mul_rows_equals_single_dots() {
         let mut g = Gen(ty as u64 + 100);
         let w = random_row(ty, n * rows, false, &mut g);
         let row_bytes = w.len() / rows;
-        for tokens in [1usize, 4, 7] {
+        for tokens in [1usize, 4, 7, 8, 13] {
             let acts: Vec<QuantizedRow> = (0..tokens)
                 .map(|t| {
                     let x: Vec<f32> = (0..n)
@@ -385,6 +403,8 @@ fn check_model(path: &Path) -> Vec<&'static str> {
             others[2].as_bytes(),
         ];
         let simd4 = dot::kernel4_for(info.ty, Backend::Simd).unwrap();
+        let simd8 = dot::kernel8_for(info.ty, Backend::Simd).unwrap();
+        let eight: [&[u8]; 8] = std::array::from_fn(|j| four[j % 4]);
         for (r, w) in file.tensor_data(info).chunks_exact(row_bytes).enumerate() {
             let (s, v) = (scalar(w, a), simd(w, a));
             assert_eq!(
@@ -404,6 +424,14 @@ fn check_model(path: &Path) -> Vec<&'static str> {
                     info.name
                 );
             }
+            let mut out8 = [0.0f32; 8];
+            simd8(w, eight, &mut out8);
+            assert_eq!(
+                out8.map(f32::to_bits),
+                std::array::from_fn(|j| out[j % 4].to_bits()),
+                "{} row {r} x8",
+                info.name
+            );
         }
         if !seen.contains(&info.ty.name()) {
             seen.push(info.ty.name());

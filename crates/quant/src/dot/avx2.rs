@@ -4,9 +4,10 @@
 //! with the same multiplications in the same order and no fused multiply-add.
 //!
 //! Integer products are formed so that no 16-bit intermediate can saturate for any input bytes
-//! (not only for the values our quantizers produce): signed × signed bytes are widened to i16
-//! first, unsigned nibbles go through `maddubs` with the offset subtracted as a second `maddubs`
-//! of the activation bytes. So a kernel equals the scalar one on every input, except that a NaN
+//! (not only for the values our quantizers produce): signed × signed bytes go through the sign
+//! trick (`maddubs(|y|, sign(x, y))`) when the weight block holds no -128 and are widened to
+//! i16 otherwise; unsigned nibbles go through `maddubs` with the offset subtracted as a second
+//! `maddubs` of the activation bytes. So a kernel equals the scalar one on every input, except that a NaN
 //! result may carry another NaN payload.
 //!
 //! Every function here requires AVX2 and F16C: the safe wrappers at the bottom are only handed
@@ -154,7 +155,8 @@ macro_rules! block_kernel {
             }
             if full < n {
                 let m = n - full;
-                parts = [[[_mm256_setzero_si256(); $k]; 8]; NA];
+                // Lanes `m..8` of `parts` keep the last group's sums (or the zeros above): the
+                // terms they give are masked to +0.0 below, so they need no re-zeroing.
                 for (i, w) in wb[full..n].iter().enumerate() {
                     let d = $decode(w);
                     for (p, ab) in parts.iter_mut().zip(&ab) {
@@ -225,26 +227,46 @@ fn bytes_from_bits_32(x: u32) -> __m256i {
     _mm256_cmpeq_epi8(probe, _mm256_set1_epi64x(-1))
 }
 
-/// Q8_0 weights widened to i16 (signed × signed bytes widened: exact for every byte).
-#[inline]
-#[target_feature(enable = "avx2,f16c")]
-fn decode_q8_0(w: &[u8; Q8_0_BYTES]) -> [__m256i; 2] {
-    let x = ld32(w, 2);
-    [
-        _mm256_cvtepi8_epi16(_mm256_castsi256_si128(x)),
-        _mm256_cvtepi8_epi16(_mm256_extracti128_si256::<1>(x)),
-    ]
+/// A Q8_0 weight block: its 32 signed bytes, and whether one of them is -128 (which
+/// `_mm256_sign_epi8` cannot negate; never produced by a quantizer, possible in a hostile file).
+struct Q8 {
+    x: __m256i,
+    has_min: bool,
 }
 
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
-fn isum_q8_0(x: &[__m256i; 2], a: &[u8; Q8_0_BYTES]) -> [__m256i; 1] {
+fn decode_q8_0(w: &[u8; Q8_0_BYTES]) -> Q8 {
+    let x = ld32(w, 2);
+    let min = _mm256_cmpeq_epi8(x, _mm256_set1_epi8(i8::MIN));
+    Q8 {
+        x,
+        has_min: _mm256_testz_si256(min, min) == 0,
+    }
+}
+
+/// Signed × signed bytes. Without -128 among the weights, llama.cpp's sign trick:
+/// `maddubs(|y|, sign(x, y))` multiplies the same values (`|y| ≤ 128` unsigned, `|sign(x, y)|
+/// ≤ 127`), and a pair sum is at most 2 · 128 · 127 = 32512 in magnitude, so no saturation for
+/// any activation bytes. Otherwise both operands are widened to i16 first.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn isum_q8_0(w: &Q8, a: &[u8; Q8_0_BYTES]) -> [__m256i; 1] {
     let y = ld32(a, 2);
-    let yl = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(y));
-    let yh = _mm256_cvtepi8_epi16(_mm256_extracti128_si256::<1>(y));
+    if !w.has_min {
+        let p = _mm256_maddubs_epi16(_mm256_abs_epi8(y), _mm256_sign_epi8(w.x, y));
+        return [widen_pairs(p)];
+    }
+    let wide = |v: __m256i| {
+        [
+            _mm256_cvtepi8_epi16(_mm256_castsi256_si128(v)),
+            _mm256_cvtepi8_epi16(_mm256_extracti128_si256::<1>(v)),
+        ]
+    };
+    let (x, y) = (wide(w.x), wide(y));
     [_mm256_add_epi32(
-        _mm256_madd_epi16(x[0], yl),
-        _mm256_madd_epi16(x[1], yh),
+        _mm256_madd_epi16(x[0], y[0]),
+        _mm256_madd_epi16(x[1], y[1]),
     )]
 }
 
@@ -611,7 +633,11 @@ float_kernel!(bf16_impl, 2, load8_bf16, one_bf16);
 // checks before handing them out; they are not public for that reason.
 
 macro_rules! entry_block {
-    ($($one:ident, $four:ident => $imp:ident;)*) => {$(
+    ($($one:ident, $four:ident, $eight:ident => $imp:ident;)*) => {$(
+        pub(super) fn $eight(w: &[u8], a: [&[u8]; 8], out: &mut [f32; 8]) {
+            // SAFETY: only reachable through `kernel8_for`, after AVX2 and F16C were detected.
+            unsafe { $imp::<8>(w, a, out) }
+        }
         pub(super) fn $one(w: &[u8], a: &[u8]) -> f32 {
             let mut out = [0.0];
             // SAFETY: only reachable through `kernel_for`, after AVX2 and F16C were detected.
@@ -626,18 +652,23 @@ macro_rules! entry_block {
 }
 
 entry_block! {
-    q8_0_q8_0, q8_0_q8_0_x4 => q8_0_impl;
-    q4_0_q8_0, q4_0_q8_0_x4 => q4_0_impl;
-    q5_0_q8_0, q5_0_q8_0_x4 => q5_0_impl;
-    q4_1_q8_1, q4_1_q8_1_x4 => q4_1_impl;
-    q5_1_q8_1, q5_1_q8_1_x4 => q5_1_impl;
-    q4_k_q8_k, q4_k_q8_k_x4 => q4_k_impl;
-    q5_k_q8_k, q5_k_q8_k_x4 => q5_k_impl;
-    q6_k_q8_k, q6_k_q8_k_x4 => q6_k_impl;
+    q8_0_q8_0, q8_0_q8_0_x4, q8_0_q8_0_x8 => q8_0_impl;
+    q4_0_q8_0, q4_0_q8_0_x4, q4_0_q8_0_x8 => q4_0_impl;
+    q5_0_q8_0, q5_0_q8_0_x4, q5_0_q8_0_x8 => q5_0_impl;
+    q4_1_q8_1, q4_1_q8_1_x4, q4_1_q8_1_x8 => q4_1_impl;
+    q5_1_q8_1, q5_1_q8_1_x4, q5_1_q8_1_x8 => q5_1_impl;
+    q4_k_q8_k, q4_k_q8_k_x4, q4_k_q8_k_x8 => q4_k_impl;
+    q5_k_q8_k, q5_k_q8_k_x4, q5_k_q8_k_x8 => q5_k_impl;
+    q6_k_q8_k, q6_k_q8_k_x4, q6_k_q8_k_x8 => q6_k_impl;
 }
 
 macro_rules! entry_float {
-    ($($one:ident, $four:ident => $imp:ident;)*) => {$(
+    ($($one:ident, $four:ident, $eight:ident => $imp:ident;)*) => {$(
+        pub(super) fn $eight(w: &[u8], a: [&[u8]; 8], out: &mut [f32; 8]) {
+            for (o, a) in out.iter_mut().zip(a) {
+                *o = $one(w, a);
+            }
+        }
         pub(super) fn $one(w: &[u8], a: &[u8]) -> f32 {
             // SAFETY: only reachable through `kernel_for`, after AVX2 and F16C were detected.
             unsafe { $imp(w, a) }
@@ -651,7 +682,7 @@ macro_rules! entry_float {
 }
 
 entry_float! {
-    f32_f32, f32_f32_x4 => f32_impl;
-    f16_f16, f16_f16_x4 => f16_impl;
-    bf16_bf16, bf16_bf16_x4 => bf16_impl;
+    f32_f32, f32_f32_x4, f32_f32_x8 => f32_impl;
+    f16_f16, f16_f16_x4, f16_f16_x8 => f16_impl;
+    bf16_bf16, bf16_bf16_x4, bf16_bf16_x8 => bf16_impl;
 }

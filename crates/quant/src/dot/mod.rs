@@ -41,7 +41,8 @@
 //! scalar reference otherwise; [`kernel_for`] lets a caller force the scalar reference. Both
 //! give the same bits (NaN payloads aside), tested in `tests/simd_dot.rs`. [`kernel4_for`]
 //! multiplies one weight row with four activation rows at once (prefill), each output again
-//! bit-identical to the single-row kernel. Activation quantization dispatches the same way
+//! bit-identical to the single-row kernel; [`kernel8_for`] the same with eight rows.
+//! Activation quantization dispatches the same way
 //! (`activation::quantize_activation_row_for`). [`cpu_features`] reports what was detected.
 //! No AVX-512 kernels yet: the machine they were written on has none to test them with.
 
@@ -115,6 +116,88 @@ pub fn kernel4_for(weight_ty: GgmlType, backend: Backend) -> Result<DotKernel4, 
         return Ok(reference);
     }
     Ok(simd_kernel4(weight_ty).unwrap_or(reference))
+}
+
+/// One weight row against eight activation rows of the same length, like [`DotKernel4`]:
+/// `out[j]` is bit for bit the [`DotKernel`] result for `a[j]`, the weights unpacked once per
+/// eight activations.
+pub type DotKernel8 = fn(w: &[u8], a: [&[u8]; 8], out: &mut [f32; 8]);
+
+/// The eight-activation kernel for weights of `weight_ty` from `backend` (for types without a
+/// fused SIMD kernel, eight calls of the single-row kernel).
+pub fn kernel8_for(weight_ty: GgmlType, backend: Backend) -> Result<DotKernel8, QuantError> {
+    let reference = scalar_kernel8(weight_ty)?;
+    if backend == Backend::Scalar {
+        return Ok(reference);
+    }
+    Ok(simd_kernel8(weight_ty).unwrap_or(reference))
+}
+
+#[cfg(target_arch = "x86_64")]
+fn simd_kernel8(weight_ty: GgmlType) -> Option<DotKernel8> {
+    use GgmlType::*;
+    if simd_level() < SimdLevel::Avx2 {
+        return None;
+    }
+    Some(match weight_ty {
+        F32 => avx2::f32_f32_x8,
+        F16 => avx2::f16_f16_x8,
+        Bf16 => avx2::bf16_bf16_x8,
+        Q4_0 => avx2::q4_0_q8_0_x8,
+        Q4_1 => avx2::q4_1_q8_1_x8,
+        Q5_0 => avx2::q5_0_q8_0_x8,
+        Q5_1 => avx2::q5_1_q8_1_x8,
+        Q8_0 => avx2::q8_0_q8_0_x8,
+        Q4K => avx2::q4_k_q8_k_x8,
+        Q5K => avx2::q5_k_q8_k_x8,
+        Q6K => avx2::q6_k_q8_k_x8,
+        _ => return None,
+    })
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn simd_kernel8(_: GgmlType) -> Option<DotKernel8> {
+    None
+}
+
+/// Eight calls of each scalar kernel, as [`DotKernel8`]s.
+mod scalar8 {
+    macro_rules! eight {
+        ($($name:ident),*) => {$(
+            pub fn $name(w: &[u8], a: [&[u8]; 8], out: &mut [f32; 8]) {
+                for (o, a) in out.iter_mut().zip(a) {
+                    *o = super::scalar::$name(w, a);
+                }
+            }
+        )*};
+    }
+    eight!(
+        f32_f32, f16_f16, bf16_bf16, q4_0_q8_0, q4_1_q8_1, q5_0_q8_0, q5_1_q8_1, q8_0_q8_0,
+        q4_k_q8_k, q5_k_q8_k, q6_k_q8_k
+    );
+}
+
+fn scalar_kernel8(weight_ty: GgmlType) -> Result<DotKernel8, QuantError> {
+    use GgmlType::*;
+    Ok(match weight_ty {
+        F32 => scalar8::f32_f32,
+        F16 => scalar8::f16_f16,
+        Bf16 => scalar8::bf16_bf16,
+        Q4_0 => scalar8::q4_0_q8_0,
+        Q4_1 => scalar8::q4_1_q8_1,
+        Q5_0 => scalar8::q5_0_q8_0,
+        Q5_1 => scalar8::q5_1_q8_1,
+        Q8_0 => scalar8::q8_0_q8_0,
+        Q4K => scalar8::q4_k_q8_k,
+        Q5K => scalar8::q5_k_q8_k,
+        Q6K => scalar8::q6_k_q8_k,
+        ty => {
+            return Err(QuantError::Unsupported {
+                ty,
+                op: "dot product",
+            });
+        }
+    })
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -295,8 +378,9 @@ pub fn vec_dot4(
 
 /// Matrix × matrix (prefill): `out[t * rows + r] = vec_dot(weight_ty, row r of weights,
 /// acts[t])`, bit for bit, for `rows` consecutive weight rows and activation rows of one type
-/// and length. Each weight row is read once and multiplied with the activations four at a
-/// time ([`kernel4_for`]), so the weights stream once per call rather than once per token.
+/// and length. Each weight row is read once and multiplied with the activations eight, then
+/// four at a time ([`kernel8_for`], [`kernel4_for`]), so the weights stream once per call
+/// rather than once per token.
 pub fn mat_mul_rows(
     weight_ty: GgmlType,
     backend: Backend,
@@ -346,17 +430,27 @@ pub fn mat_mul_rows(
     }
     let one = kernel_for(weight_ty, backend)?;
     let four = kernel4_for(weight_ty, backend)?;
-    let (quads, rest) = acts.as_chunks::<4>();
+    let eight = kernel8_for(weight_ty, backend)?;
+    let (octs, rest) = acts.as_chunks::<8>();
+    let (quads, rest) = rest.as_chunks::<4>();
+    let (t4, t1) = (8 * octs.len(), 8 * octs.len() + 4 * quads.len());
     for (r, w) in weights.chunks_exact(bytes).enumerate() {
+        for (o, oct) in octs.iter().enumerate() {
+            let mut y = [0.0f32; 8];
+            eight(w, oct.each_ref().map(|a| a.as_bytes()), &mut y);
+            for (j, y) in y.into_iter().enumerate() {
+                out[(8 * o + j) * rows + r] = y;
+            }
+        }
         for (q, quad) in quads.iter().enumerate() {
             let mut y = [0.0f32; 4];
             four(w, quad.each_ref().map(|a| a.as_bytes()), &mut y);
             for (j, y) in y.into_iter().enumerate() {
-                out[(4 * q + j) * rows + r] = y;
+                out[(t4 + 4 * q + j) * rows + r] = y;
             }
         }
         for (j, act) in rest.iter().enumerate() {
-            out[(4 * quads.len() + j) * rows + r] = one(w, act.as_bytes());
+            out[(t1 + j) * rows + r] = one(w, act.as_bytes());
         }
     }
     Ok(())

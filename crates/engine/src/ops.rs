@@ -149,16 +149,17 @@ pub(crate) fn attention(
     out: &mut [f32],
     threads: usize,
 ) {
-    let row = s.n_head * s.head_dim;
-    let n_tok = q.len() / row;
-    let per_thread = n_tok.div_ceil(threads.max(1)).max(1) * row;
-    run_chunks(out, per_thread, threads, &|start, dst| {
+    // One task per (token, head) output slice: later tokens see more keys, and the pool hands
+    // tasks out one at a time, so the causal imbalance evens out; a single generated token
+    // still spreads its heads over the threads.
+    let hd = s.head_dim;
+    run_chunks(out, hd, threads, &|start, dst| {
         let job = AttnJob {
             q,
             cache,
             pos0,
             s,
-            first_token: start / row,
+            first_head: start / hd,
         };
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("fma") {
@@ -170,13 +171,30 @@ pub(crate) fn attention(
     });
 }
 
-/// One thread's share of an attention call: the tokens whose outputs are in its `dst`.
+/// One task's share of an attention call: the (token, head) slices whose outputs are in its
+/// `dst`, numbered `token * n_head + head` from `first_head`.
 struct AttnJob<'a> {
     q: &'a [f32],
     cache: &'a LayerCache,
     pos0: usize,
     s: &'a AttnShape,
-    first_token: usize,
+    first_head: usize,
+}
+
+/// Per-thread working memory of [`attend`], kept between calls so that a task allocates
+/// nothing once it has seen the longest context.
+#[derive(Default)]
+struct AttnScratch {
+    weights: Vec<f32>,
+    q16: Vec<f32>,
+    kv: Vec<f32>,
+    /// acc[l * head_dim + d]: lane l (cache position mod 8) of output value d.
+    acc: Vec<f32>,
+}
+
+thread_local! {
+    static ATTN_SCRATCH: std::cell::RefCell<AttnScratch> =
+        std::cell::RefCell::new(AttnScratch::default());
 }
 
 /// [`attend`] compiled with hardware FMA. `mul_add` is exactly rounded either way, so this only
@@ -189,75 +207,88 @@ unsafe fn attend_fma(job: &AttnJob, dst: &mut [f32]) {
 
 #[inline(always)]
 fn attend(job: &AttnJob, dst: &mut [f32]) {
+    ATTN_SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        let AttnScratch {
+            weights,
+            q16,
+            kv,
+            acc,
+        } = &mut *scratch;
+        let hd = job.s.head_dim;
+        q16.resize(hd, 0.0);
+        kv.resize(hd, 0.0);
+        acc.resize(8 * hd, 0.0);
+        for (i, o) in dst.chunks_exact_mut(hd).enumerate() {
+            attend_head(job, job.first_head + i, weights, q16, kv, acc, o);
+        }
+    })
+}
+
+/// The output `o` of one head of one token (`index = token * n_head + head`).
+#[inline(always)]
+fn attend_head(
+    job: &AttnJob,
+    index: usize,
+    weights: &mut Vec<f32>,
+    q16: &mut [f32],
+    kv: &mut [f32],
+    acc: &mut [f32],
+    o: &mut [f32],
+) {
     let AttnJob {
-        q,
-        cache,
-        pos0,
-        s,
-        first_token,
+        q, cache, pos0, s, ..
     } = *job;
     let hd = s.head_dim;
     let row = s.n_head * hd;
     let group = s.n_head / s.n_head_kv;
     let kv_row = s.n_head_kv * hd;
-    let mut weights = Vec::new();
-    let mut q16 = vec![0.0f32; hd];
-    let mut kv = vec![0.0f32; hd];
-    // acc[l][d]: lane l (cache position mod 8) of output value d.
-    let mut acc = vec![vec![0.0f32; hd]; 8];
-    for (i, out_t) in dst.chunks_exact_mut(row).enumerate() {
-        let t = first_token + i;
-        let pos = pos0 + t;
-        let first = match s.window {
-            Some(w) => (pos + 1).saturating_sub(w),
-            None => 0,
-        };
-        for h in 0..s.n_head {
-            let kvh = h / group;
-            let qh = &q[t * row + h * hd..t * row + (h + 1) * hd];
-            for (a, &b) in q16.iter_mut().zip(qh) {
-                *a = f16::from_f32(b).to_f32();
-            }
-            // Scores of the visible positions; masked ones (before the window) weigh 0.
-            weights.clear();
-            weights.resize(first, 0.0f32);
-            let mut max = f32::NEG_INFINITY;
-            for j in first..=pos {
-                f16_row(&cache.k[j * kv_row + kvh * hd..][..hd], &mut kv);
-                let v = dot_lanes8(&kv, &q16) * s.scale;
-                max = max.max(v);
-                weights.push(v);
-            }
-            let mut sum = 0.0f64;
-            for (c, chunk) in weights.chunks_mut(8).enumerate() {
-                let mut lanes = [0.0f32; 8];
-                for (l, v) in chunk.iter_mut().enumerate() {
-                    // Positions before the window are masked: exp(-inf) = 0.
-                    *v = if c * 8 + l < first {
-                        0.0
-                    } else {
-                        expf_avx(*v - max)
-                    };
-                    lanes[l] = *v;
-                }
-                sum += hsum8(lanes) as f64;
-            }
-            let inv = (1.0 / sum) as f32;
-            for lane in acc.iter_mut() {
-                lane.fill(0.0);
-            }
-            for (j, &w) in weights.iter().enumerate().skip(first) {
-                let p = f16::from_f32(w * inv).to_f32();
-                f16_row(&cache.v[j * kv_row + kvh * hd..][..hd], &mut kv);
-                for (a, &v) in acc[j % 8].iter_mut().zip(&kv) {
-                    *a = v.mul_add(p, *a);
-                }
-            }
-            let o = &mut out_t[h * hd..(h + 1) * hd];
-            for (d, o) in o.iter_mut().enumerate() {
-                *o = hsum8(std::array::from_fn(|l| acc[l][d]));
-            }
+    let (t, h) = (index / s.n_head, index % s.n_head);
+    let pos = pos0 + t;
+    let first = match s.window {
+        Some(w) => (pos + 1).saturating_sub(w),
+        None => 0,
+    };
+    let kvh = h / group;
+    let qh = &q[t * row + h * hd..t * row + (h + 1) * hd];
+    for (a, &b) in q16.iter_mut().zip(qh) {
+        *a = f16::from_f32(b).to_f32();
+    }
+    // Scores of the visible positions; masked ones (before the window) weigh 0.
+    weights.clear();
+    weights.resize(first, 0.0f32);
+    let mut max = f32::NEG_INFINITY;
+    for j in first..=pos {
+        f16_row(&cache.k[j * kv_row + kvh * hd..][..hd], kv);
+        let v = dot_lanes8(kv, q16) * s.scale;
+        max = max.max(v);
+        weights.push(v);
+    }
+    let mut sum = 0.0f64;
+    for (c, chunk) in weights.chunks_mut(8).enumerate() {
+        let mut lanes = [0.0f32; 8];
+        for (l, v) in chunk.iter_mut().enumerate() {
+            // Positions before the window are masked: exp(-inf) = 0.
+            *v = if c * 8 + l < first {
+                0.0
+            } else {
+                expf_avx(*v - max)
+            };
+            lanes[l] = *v;
         }
+        sum += hsum8(lanes) as f64;
+    }
+    let inv = (1.0 / sum) as f32;
+    acc.fill(0.0);
+    for (j, &w) in weights.iter().enumerate().skip(first) {
+        let p = f16::from_f32(w * inv).to_f32();
+        f16_row(&cache.v[j * kv_row + kvh * hd..][..hd], kv);
+        for (a, &v) in acc[(j % 8) * hd..][..hd].iter_mut().zip(kv.iter()) {
+            *a = v.mul_add(p, *a);
+        }
+    }
+    for (d, o) in o.iter_mut().enumerate() {
+        *o = hsum8(std::array::from_fn(|l| acc[l * hd + d]));
     }
 }
 

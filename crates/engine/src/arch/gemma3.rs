@@ -39,8 +39,8 @@ pub(crate) fn forward(
 
         // Self-attention: per-head norms on Q and K, then RoPE.
         let h = p.norm(&x, &l.attn_norm);
-        let mut q = p.norm(&p.mm(&l.wq, &h), q_norm);
-        let mut k = p.norm(&p.mm(&l.wk, &h), k_norm);
+        let mut q = p.norm_owned(p.mm(&l.wq, &h), q_norm);
+        let mut k = p.norm_owned(p.mm(&l.wk, &h), k_norm);
         let v = p.mm(&l.wv, &h);
         ops::rope(&mut q, positions.clone(), hd, &rope, None);
         ops::rope(&mut k, positions.clone(), hd, &rope, None);
@@ -48,14 +48,14 @@ pub(crate) fn forward(
         cache.store(il, pos0, &k, &v);
         let mut attn = vec![0.0f32; q.len()];
         ops::attention(&q, &cache.layers[il], pos0, &shape, &mut attn, p.threads);
-        let o = p.norm(&p.mm(&l.wo, &attn), post_attn);
+        let o = p.norm_owned(p.mm(&l.wo, &attn), post_attn);
         ops::add(&mut x, &o);
 
         // Feed-forward: down(gelu_tanh(gate h) * up h), then its post-norm.
         let h = p.norm(&x, &l.ffn_norm);
         let mut g = p.mm(&l.gate, &h);
-        ops::geglu(&mut g, &p.mm(&l.up, &h));
-        let f = p.norm(&p.mm(&l.down, &g), post_ffw);
+        p.geglu(&mut g, &p.mm(&l.up, &h), l.up.rows);
+        let f = p.norm_owned(p.mm(&l.down, &g), post_ffw);
         ops::add(&mut x, &f);
     }
     p.logits(&x, all)

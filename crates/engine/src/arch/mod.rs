@@ -10,6 +10,7 @@ use crate::kv_cache::KvCache;
 use crate::matmul;
 use crate::model::{Architecture, Matrix, ModelInner};
 use crate::ops;
+use crate::parallel::run_chunks;
 
 /// One evaluation of a batch of tokens: the model, its mapped bytes and the thread budget.
 pub(crate) struct Pass<'a> {
@@ -77,9 +78,34 @@ impl Pass<'_> {
 
     /// A normalized copy of `x` (RMS norm with weight `w` over rows of `w.len()`).
     pub fn norm(&self, x: &[f32], w: &[f32]) -> Vec<f32> {
-        let mut h = x.to_vec();
-        ops::rms_norm(&mut h, w, self.m.hp.rms_eps);
+        self.norm_owned(x.to_vec(), w)
+    }
+
+    /// `h` normalized in place (RMS norm with weight `w` over rows of `w.len()`).
+    pub fn norm_owned(&self, mut h: Vec<f32>, w: &[f32]) -> Vec<f32> {
+        let eps = self.m.hp.rms_eps;
+        self.by_rows(&mut h, w.len(), &|_, rows| ops::rms_norm(rows, w, eps));
         h
+    }
+
+    /// `gate = gelu_tanh(gate) * up` over rows of `width` values, rows spread over the threads.
+    pub fn geglu(&self, gate: &mut [f32], up: &[f32], width: usize) {
+        self.by_rows(gate, width, &|start, g| {
+            ops::geglu(g, &up[start..start + g.len()])
+        });
+    }
+
+    /// Runs `f(first_index, rows)` over groups of whole rows of `width` values of `buf`, on the
+    /// pool when there are several rows (a prompt) and inline for one (a generated token),
+    /// where dispatching would cost more than the work. Each row is computed by one call, the
+    /// same way whatever the split.
+    fn by_rows(&self, buf: &mut [f32], width: usize, f: &(dyn Fn(usize, &mut [f32]) + Sync)) {
+        let rows = buf.len() / width.max(1);
+        if rows < 2 || self.threads <= 1 {
+            return f(0, buf);
+        }
+        let per_task = rows.div_ceil(self.threads * 4).max(1);
+        run_chunks(buf, per_task * width, self.threads, f);
     }
 
     /// Final norm and output head over the rows of `x` that `which` asks for.

@@ -161,13 +161,16 @@ pub(crate) fn attention(
             s,
             first_head: start / hd,
         };
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU has FMA, checked just above.
-            unsafe { attend_fma(&job, dst) };
-            return;
-        }
-        attend(&job, dst);
+        ATTN_SCRATCH.with(|scratch| {
+            let scratch = &mut *scratch.borrow_mut();
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU has FMA, checked just above.
+                unsafe { attend_fma(&job, dst, scratch) };
+                return;
+            }
+            attend(&job, dst, scratch);
+        })
     });
 }
 
@@ -201,28 +204,28 @@ thread_local! {
 /// changes the speed (software `fmaf` is many times slower), never the result.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "fma")]
-unsafe fn attend_fma(job: &AttnJob, dst: &mut [f32]) {
-    attend(job, dst)
+unsafe fn attend_fma(job: &AttnJob, dst: &mut [f32], scratch: &mut AttnScratch) {
+    attend(job, dst, scratch)
 }
 
+/// The (token, head) slices of `dst`. Called with the scratch already borrowed: the body must
+/// be inlined into [`attend_fma`] (a closure passed to `LocalKey::with` would not be, and its
+/// `mul_add` would become a software `fmaf` call).
 #[inline(always)]
-fn attend(job: &AttnJob, dst: &mut [f32]) {
-    ATTN_SCRATCH.with(|scratch| {
-        let mut scratch = scratch.borrow_mut();
-        let AttnScratch {
-            weights,
-            q16,
-            kv,
-            acc,
-        } = &mut *scratch;
-        let hd = job.s.head_dim;
-        q16.resize(hd, 0.0);
-        kv.resize(hd, 0.0);
-        acc.resize(8 * hd, 0.0);
-        for (i, o) in dst.chunks_exact_mut(hd).enumerate() {
-            attend_head(job, job.first_head + i, weights, q16, kv, acc, o);
-        }
-    })
+fn attend(job: &AttnJob, dst: &mut [f32], scratch: &mut AttnScratch) {
+    let AttnScratch {
+        weights,
+        q16,
+        kv,
+        acc,
+    } = scratch;
+    let hd = job.s.head_dim;
+    q16.resize(hd, 0.0);
+    kv.resize(hd, 0.0);
+    acc.resize(8 * hd, 0.0);
+    for (i, o) in dst.chunks_exact_mut(hd).enumerate() {
+        attend_head(job, job.first_head + i, weights, q16, kv, acc, o);
+    }
 }
 
 /// The output `o` of one head of one token (`index = token * n_head + head`).

@@ -12,6 +12,10 @@ use crate::model::{Architecture, Matrix, ModelInner};
 use crate::ops;
 use crate::parallel::run_chunks;
 
+/// Fewest values for an element-wise step to be spread over the pool (a generated token's
+/// norms and activations, a few thousand values, take less than a dispatch).
+const MIN_PARALLEL_VALUES: usize = 1 << 14;
+
 /// One evaluation of a batch of tokens: the model, its mapped bytes and the thread budget.
 pub(crate) struct Pass<'a> {
     pub m: &'a ModelInner,
@@ -96,12 +100,12 @@ impl Pass<'_> {
     }
 
     /// Runs `f(first_index, rows)` over groups of whole rows of `width` values of `buf`, on the
-    /// pool when there are several rows (a prompt) and inline for one (a generated token),
-    /// where dispatching would cost more than the work. Each row is computed by one call, the
-    /// same way whatever the split.
+    /// pool for a prompt's many rows and inline for a generated token's few values, where
+    /// dispatching would cost more than the work. Each row is computed by one call, the same
+    /// way whatever the split.
     fn by_rows(&self, buf: &mut [f32], width: usize, f: &(dyn Fn(usize, &mut [f32]) + Sync)) {
         let rows = buf.len() / width.max(1);
-        if rows < 2 || self.threads <= 1 {
+        if rows < 2 || self.threads <= 1 || buf.len() < MIN_PARALLEL_VALUES {
             return f(0, buf);
         }
         let per_task = rows.div_ceil(self.threads * 4).max(1);

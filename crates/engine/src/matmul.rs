@@ -67,8 +67,9 @@ pub(crate) fn matmul(
     let tasks = (threads.max(1) * TASKS_PER_THREAD).min((work / MIN_WORK_PER_TASK).max(1));
     let threads = if tasks > 1 { threads } else { 1 };
     let rows_per_task = rows.div_ceil(tasks);
-    // Prefill: one weight row against four tokens at a time, each output bit for bit the
-    // single-row kernel's (ms-quant's contract), the row unpacked once per four tokens.
+    // Prefill: one weight row against eight (then four) tokens at a time, each output bit for
+    // bit the single-row kernel's (ms-quant's contract), the row unpacked once per group.
+    let dot8 = ms_quant::dot::kernel8_for(w.ty, backend).ok();
     let dot4 = ms_quant::dot::kernel4_for(w.ty, backend).ok();
     let out_ptr = SharedMut(out.as_mut_ptr());
     pool::run(rows.div_ceil(rows_per_task), threads, &|task| {
@@ -80,9 +81,22 @@ pub(crate) fn matmul(
             // this task alone, and `out` outlives the call.
             let put = |t: usize, v: f32| unsafe { *out_ptr.get().add(t * rows + r) = v };
             let mut done = 0;
+            if let Some(dot8) = dot8 {
+                let mut o = [0.0f32; 8];
+                for (i, a) in acts.chunks_exact(8 * act_bytes).enumerate() {
+                    let a: [&[u8]; 8] =
+                        std::array::from_fn(|j| &a[j * act_bytes..(j + 1) * act_bytes]);
+                    dot8(wr, a, &mut o);
+                    for (j, &v) in o.iter().enumerate() {
+                        put(8 * i + j, v);
+                    }
+                }
+                done = n - n % 8;
+            }
             if let Some(dot4) = dot4 {
                 let mut o = [0.0f32; 4];
-                for (i, a) in acts.chunks_exact(4 * act_bytes).enumerate() {
+                let skip = done / 4;
+                for (i, a) in acts.chunks_exact(4 * act_bytes).enumerate().skip(skip) {
                     let (a0, rest) = a.split_at(act_bytes);
                     let (a1, rest) = rest.split_at(act_bytes);
                     let (a2, a3) = rest.split_at(act_bytes);

@@ -16,14 +16,7 @@ use crate::dot::Backend;
 use crate::error::{QuantError, row_bytes};
 use crate::half_float::{f32_to_bf16, f32_to_f16};
 use crate::layout::*;
-
-/// GGML's `nearest_int`: round to nearest, ties to even, by adding 1.5 * 2^23 and reading the
-/// mantissa. Valid for |x| <= 2^22, which the callers guarantee (|x| <= 127 here).
-#[inline(always)]
-fn nearest_int(x: f32) -> i32 {
-    let v = x + 12_582_912.0f32;
-    (v.to_bits() & 0x007f_ffff) as i32 - 0x0040_0000
-}
+use crate::quantize::common::nearest_int;
 
 /// GGML's `quantize_row_q8_0_ref`: per block of 32, `d = amax / 127` (stored as f16),
 /// `q = roundf(x * (1 / d))` with halves away from zero. `x.len()` must be a multiple of 32 and

@@ -4,7 +4,7 @@
 //! Every block is quantized on its own, so a tensor may be split across threads at any row
 //! boundary and the bytes are the same whatever the thread count.
 
-mod common;
+pub(crate) mod common;
 mod q4_k;
 mod q5_0;
 mod q5_1;

@@ -31,6 +31,7 @@
 
 mod arch;
 pub mod backend;
+mod batch;
 pub mod bench;
 pub mod dump;
 mod error;
@@ -48,6 +49,7 @@ pub mod generate;
 pub mod sampler;
 pub mod tokenizer;
 
+pub use batch::{BatchError, BatchItem, eval_batch};
 pub use error::EngineError;
 pub use model::{
     Architecture, DEFAULT_MAX_CONTEXT, LoadOptions, Model, ModelInfo, SUPPORTED_ARCHITECTURES,

@@ -81,7 +81,9 @@ impl Session {
         self.pos = self.pos.min(n);
     }
 
-    fn run(&mut self, tokens: &[u32], all: bool) -> Result<(), EngineError> {
+    /// Checks that `tokens` can be evaluated next: not empty, inside the vocabulary, within
+    /// the context left. Nothing changes.
+    pub(crate) fn check(&self, tokens: &[u32]) -> Result<(), EngineError> {
         if tokens.is_empty() {
             return Err(EngineError::EmptyInput);
         }
@@ -105,6 +107,11 @@ impl Session {
                 n_vocab,
             });
         }
+        Ok(())
+    }
+
+    fn run(&mut self, tokens: &[u32], all: bool) -> Result<(), EngineError> {
+        self.check(tokens)?;
         self.logits.clear();
         let batches = tokens.chunks(MAX_BATCH);
         let last = batches.len() - 1;

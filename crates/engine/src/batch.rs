@@ -1,0 +1,53 @@
+//! Several sessions evaluated together: each item's tokens after its own session's, with the
+//! same bits as evaluating each session alone.
+
+use std::sync::Arc;
+
+use crate::{EngineError, Session};
+
+/// One sequence of a batch: the session and the tokens to evaluate after those it holds.
+pub struct BatchItem<'a> {
+    pub session: &'a mut Session,
+    pub tokens: &'a [u32],
+}
+
+/// Why a batch was refused: the first item that cannot be evaluated, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("batch item {index}: {source}")]
+pub struct BatchError {
+    pub index: usize,
+    #[source]
+    pub source: EngineError,
+}
+
+/// Evaluates each item's tokens after the tokens its session already holds. Afterwards each
+/// session's [`Session::logits`] are bit for bit what `session.eval(tokens)` alone would have
+/// returned (the last token's logits).
+///
+/// All sessions must be over the same [`crate::Model`]. Every item is checked before any
+/// work: on error no session has changed.
+pub fn eval_batch(items: &mut [BatchItem<'_>]) -> Result<(), BatchError> {
+    let Some(first) = items.first() else {
+        return Ok(());
+    };
+    let model = first.session.model().clone();
+    for (index, item) in items.iter().enumerate() {
+        if !Arc::ptr_eq(&item.session.model().inner, &model.inner) {
+            return Err(BatchError {
+                index,
+                source: EngineError::InvalidOption(
+                    "all sessions of a batch must be over the same loaded model".to_string(),
+                ),
+            });
+        }
+        item.session
+            .check(item.tokens)
+            .map_err(|source| BatchError { index, source })?;
+    }
+    for (index, item) in items.iter_mut().enumerate() {
+        item.session
+            .eval(item.tokens)
+            .map_err(|source| BatchError { index, source })?;
+    }
+    Ok(())
+}

@@ -13,8 +13,13 @@
 //! - [`plan`]: the effective plan: plan files, a ModelSpec's default plan, flags and the
 //!   engine's defaults and detections merged into every decision, each with its origin, and
 //!   checked against the machine and the model before any work.
+//! - [`evaluate`]: a candidate plan checked, loaded and measured beside the current one.
+//! - [`load`]: a model reference and a plan (file or inline) to a loaded model: resolution,
+//!   validation, requantization through the cache, the typed ModelSpec.
 
 pub mod energy;
+pub mod evaluate;
+pub mod load;
 pub mod machine;
 pub mod metrics;
 pub mod plan;
@@ -24,6 +29,11 @@ pub mod report;
 pub mod requantize;
 
 pub use energy::{Energy, EnergyMeter, EnergySource, EstimateModel, rapl_readable};
+pub use evaluate::{EvaluateError, Evaluation, PlanMeasurement, Workload, evaluate};
+pub use load::{
+    LoadError, LoadProgress, LoadRequest, Loaded, ModelSpecInfo, PlanFinding, PlanSource,
+    PreparedArtifact, load, load_with_plan,
+};
 pub use machine::Machine;
 pub use metrics::{Latencies, Metrics, percentile};
 pub use plan::{EffectivePlan, PlanError, resolve as resolve_plan};

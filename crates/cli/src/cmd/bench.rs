@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use ms_engine::backend::{BackendKind, cpu_features_text};
 use ms_engine::bench::{BenchOptions, bench};
-use ms_engine::tokenizer::Tokenizer;
-use ms_engine::{LoadOptions, Model};
+use ms_runtime::load::{LoadRequest, load};
+use ms_spec::types::plan::{Backend as PlanBackend, PlanSpec};
 use serde_json::json;
 
 #[derive(clap::Args)]
@@ -38,8 +38,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = args.threads.unwrap_or(cores);
-    if threads == 0 {
+    if args.threads == Some(0) {
         bail!("--threads must be at least 1 (this machine has {cores} cores)");
     }
     for (name, v) in [("--pp", args.pp), ("--tg", args.tg), ("--reps", args.reps)] {
@@ -48,28 +47,34 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
     }
     let backend = match &args.backend {
-        Some(name) => BackendKind::select(name)?,
-        None => BackendKind::default(),
+        Some(name) => Some(plan_backend(BackendKind::select(name)?)),
+        None => None,
     };
-    let path = super::pull::resolve_model(&args.model)?;
-    let options = LoadOptions {
-        threads,
-        context_length: Some(args.pp + args.tg),
-        backend,
+    // The same load as `run`: a ModelSpec's default plan applies, the flags over it.
+    let request = LoadRequest {
+        model: args.model.clone(),
+        plan: None,
+        flags: PlanSpec {
+            threads: args.threads.map(|t| t as u64),
+            context_length: Some((args.pp + args.tg) as u64),
+            backend,
+            ..PlanSpec::default()
+        },
     };
-    let model = Model::load(&path, &options).with_context(|| {
+    let loaded = load(&request, &mut super::plan::print_progress).with_context(|| {
         format!(
             "{}: cannot load the model with a context of pp + tg = {} positions",
-            path.display(),
+            args.model,
             args.pp + args.tg
         )
     })?;
-    let tokenizer = Tokenizer::from_gguf(model.gguf())
-        .with_context(|| format!("{}: cannot build the tokenizer", path.display()))?;
+    let (model, tokenizer) = (&loaded.model, &*loaded.tokenizer);
+    let path = &loaded.artifact.artifact;
+    let threads = loaded.plan.spec.threads;
     let load_before = load_average();
     let r = bench(
-        &model,
-        &tokenizer,
+        model,
+        tokenizer,
         &BenchOptions {
             pp: args.pp,
             tg: args.tg,
@@ -123,6 +128,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn plan_backend(b: BackendKind) -> PlanBackend {
+    match b {
+        BackendKind::CpuScalar => PlanBackend::CpuScalar,
+        BackendKind::CpuSimd => PlanBackend::CpuSimd,
+    }
 }
 
 /// The 1-minute load average, where the system shows it (the machine's other work skews

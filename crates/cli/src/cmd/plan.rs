@@ -6,9 +6,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use clap::{Subcommand, ValueEnum};
-use ms_runtime::plan::{Context, EffectivePlan, Layer, ModelFacts, Origin, resolve};
+use ms_runtime::load::{LoadProgress, PlanSource, resolve_plan};
 use ms_spec::types::plan::PlanSpec;
 use ms_spec::{LintConfig, report};
 
@@ -95,113 +95,25 @@ fn validate(args: ValidateArgs) -> Result<ExitCode> {
 }
 
 fn show(args: ShowArgs) -> Result<ExitCode> {
-    let eff = effective_plan(
-        args.file.as_deref(),
+    let plan = args.file.map(PlanSource::File);
+    let resolved = resolve_plan(
+        plan.as_ref(),
         args.model.as_deref(),
         PlanSpec::default(),
+        &mut print_progress,
     )?;
     match args.format {
-        Format::Text => print!("{}", eff.plan.to_text()),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&eff.plan)?),
+        Format::Text => print!("{}", resolved.plan.to_text()),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&resolved.plan)?),
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// An effective plan and the model file it was resolved against.
-pub struct Resolved {
-    pub plan: EffectivePlan,
-    pub model: Option<PathBuf>,
-}
-
-/// Reads a plan file (with its warnings printed to stderr), a ModelSpec's default plan when
-/// `model` is a ModelSpec, and resolves them with `flags` on top. Every problem is reported
-/// before anything is loaded.
-pub fn effective_plan(
-    plan_file: Option<&Path>,
-    model: Option<&str>,
-    flags: PlanSpec,
-) -> Result<Resolved> {
-    let mut layers = Vec::new();
-    let mut name = "default".to_string();
-    if let Some(spec_plan) = model.and_then(|m| spec_default_plan(Path::new(m)).transpose()) {
-        let path = spec_plan?;
-        let plan = load_plan(&path)?;
-        name = plan.metadata.name.clone();
-        layers.push(Layer::from_plan(Origin::SpecPlan, &path, plan));
+/// Prints what a load reports that people should see: plan findings and warnings (stderr).
+pub fn print_progress(p: LoadProgress) {
+    match p {
+        LoadProgress::PlanWarnings { text, .. } => eprint!("{text}"),
+        LoadProgress::Warning(w) => eprintln!("warning: {w}"),
+        _ => {}
     }
-    if let Some(path) = plan_file {
-        let plan = load_plan(path)?;
-        name = plan.metadata.name.clone();
-        layers.push(Layer::from_plan(Origin::Plan, path, plan));
-    }
-    layers.push(Layer::flags(flags));
-    let model_path = model.map(super::pull::resolve_model).transpose()?;
-    let facts = model_path
-        .as_deref()
-        .map(ModelFacts::read)
-        .transpose()
-        .map_err(|e| anyhow!(e))?;
-    let cache_root = ms_fetch::Cache::from_env()
-        .ok()
-        .map(|c| c.root().to_path_buf());
-    let ctx = Context {
-        model: facts,
-        cache_root,
-    };
-    let plan = resolve(&name, &layers, &ctx)?;
-    for w in &plan.status.warnings {
-        eprintln!("warning: {w}");
-    }
-    Ok(Resolved {
-        plan,
-        model: model_path,
-    })
-}
-
-fn load_plan(path: &Path) -> Result<ms_spec::types::plan::ExecutionPlan> {
-    match ms_spec::plan::load(path) {
-        Ok(loaded) => {
-            if !loaded.warnings.is_empty() {
-                eprint!("{}", render(path, &loaded.warnings));
-            }
-            Ok(loaded.plan)
-        }
-        Err(diags) => Err(anyhow!(
-            "invalid execution plan {}:\n{}",
-            path.display(),
-            render(path, &diags)
-        )),
-    }
-}
-
-fn render(path: &Path, diags: &[ms_spec::Diagnostic]) -> String {
-    let result = ms_spec::FileResult {
-        name: path.display().to_string(),
-        source: ms_spec::source::load(&path.display().to_string()).ok(),
-        diagnostics: diags.to_vec(),
-    };
-    report::text(std::slice::from_ref(&result), false)
-}
-
-/// The default plan a ModelSpec names (`spec.executionPlan.ref`, relative to the spec).
-fn spec_default_plan(path: &Path) -> Result<Option<PathBuf>> {
-    let is_spec = path.is_file()
-        && path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
-    if !is_spec {
-        return Ok(None);
-    }
-    let doc = ms_spec::load_model_spec(path).map_err(|diags| {
-        anyhow!(
-            "invalid ModelSpec {}:\n{}",
-            path.display(),
-            render(path, &diags)
-        )
-    })?;
-    Ok(doc
-        .spec
-        .execution_plan
-        .map(|r| path.parent().unwrap_or(Path::new(".")).join(r.reference)))
 }

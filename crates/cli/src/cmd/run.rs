@@ -14,7 +14,6 @@
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args as ClapArgs;
@@ -22,10 +21,12 @@ use ms_engine::Model;
 use ms_engine::chat::{CHAT_FORMAT_NAMES, ChatFormat, ChatMessage, ChatTemplate};
 use ms_engine::generate::{GenerateOptions, Generation, Generator, StopReason, encode_prompt};
 use ms_engine::tokenizer::Tokenizer;
-use ms_runtime::report::{ModelRecord, TokenRecord};
-use ms_runtime::{
-    EffectivePlan, EnergyMeter, Metrics, Prepared, QuantCache, Quantization, RunReport,
+use ms_runtime::load::{
+    LoadProgress, LoadRequest, LoadSettings, Loaded, PlanSource, PreparedArtifact, load_with,
 };
+use ms_runtime::report::{ModelRecord, TokenRecord};
+use ms_runtime::requantize::Progress;
+use ms_runtime::{EffectivePlan, EnergyMeter, Metrics, Quantization, RunReport};
 use ms_spec::types::plan::{
     Backend as PlanBackend, PlanSpec, Quantization as PlanQuantization, Sampling,
 };
@@ -85,9 +86,6 @@ pub struct Args {
     /// in the modelspec cache, built on first use).
     #[arg(long = "quantization", value_parser = parse_quantization)]
     pub quantization_flag: Option<PlanQuantization>,
-    /// The quantization the effective plan decided.
-    #[arg(skip = Quantization::Source)]
-    pub quantization: Quantization,
     /// Write the run report (settings, machine, model digests, metrics with energy, token
     /// digest) as JSON to this file. Needs a single generation (a prompt).
     #[arg(long, value_name = "FILE")]
@@ -177,7 +175,7 @@ fn flag_plan(args: &Args) -> PlanSpec {
     }
 }
 
-pub fn run(mut args: Args) -> Result<ExitCode> {
+pub fn run(args: Args) -> Result<ExitCode> {
     let format = chat_format_choice(&args.chat_format)?;
     // Read the prompt before loading anything: bad input fails fast.
     let prompt = read_prompt(&args)?;
@@ -191,26 +189,48 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
     }
 
     // Every decision is made and checked before anything is loaded.
-    let resolved =
-        super::plan::effective_plan(args.plan.as_deref(), Some(&args.model), flag_plan(&args))?;
-    let plan = resolved.plan;
-    let Some(path) = resolved.model else {
-        bail!("no model to run");
+    let request = LoadRequest {
+        model: args.model.clone(),
+        plan: args.plan.clone().map(PlanSource::File),
+        flags: flag_plan(&args),
     };
-    if args.explain {
-        eprint!("{}", plan.to_text());
-    }
-    args.quantization = plan.quantization();
-    let load_start = Instant::now();
-    let load = plan.load_options();
-    let prepared = prepare_model(&path, &args, load.threads)?;
-    let model = Model::load(&prepared.loaded, &load)
-        .with_context(|| format!("loading {}", prepared.loaded.display()))?;
+    let settings = LoadSettings {
+        digests: args.metrics_json.is_some(),
+    };
+    let (explain, verbose) = (args.explain, args.verbose);
+    let loaded = load_with(&request, settings, &mut |p| match p {
+        LoadProgress::Planned(plan) if explain => eprint!("{}", plan.to_text()),
+        LoadProgress::Quantize {
+            quantization,
+            progress: Progress::Start { input, .. },
+        } if verbose => eprintln!(
+            "quantizing {} to {quantization} (cached for the next runs)",
+            input.display()
+        ),
+        LoadProgress::Prepared(a) if verbose && a.quantization != Quantization::Source => {
+            eprintln!(
+                "quantization {}: {}: {}",
+                a.quantization,
+                a.cache,
+                a.loaded.display()
+            )
+        }
+        other => super::plan::print_progress(other),
+    })?;
+    let Loaded {
+        plan,
+        model,
+        tokenizer,
+        artifact: prepared,
+        load_time,
+        ..
+    } = loaded;
+    let tok = &*tokenizer;
     if args.verbose {
         let info = model.info();
         eprintln!(
             "model: {} ({}, {} layers, context {}, {} threads, {} backend with {} kernels)",
-            path.display(),
+            prepared.artifact.display(),
             info.architecture.name(),
             info.n_layer,
             info.context_length,
@@ -219,9 +239,6 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
             info.kernels
         );
     }
-    let tok = Tokenizer::from_gguf(model.gguf())
-        .with_context(|| format!("{}: reading the tokenizer", path.display()))?;
-    let load_time = load_start.elapsed();
     let opts = plan.generate_options();
     let mut generator = Generator::new(&model);
 
@@ -229,9 +246,9 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
         let Some(text) = prompt else {
             bail!("no prompt: pass --prompt TEXT, --file PATH, pipe text on stdin, or use --chat");
         };
-        let ids = encode_prompt(&tok, &text, true)?;
+        let ids = encode_prompt(tok, &text, true)?;
         let meter = EnergyMeter::start();
-        let out = stream(&mut generator, &tok, &ids, &opts)?;
+        let out = stream(&mut generator, tok, &ids, &opts)?;
         let energy = meter.finish();
         report(&args, &out);
         report_energy(&args, &out, &energy);
@@ -242,7 +259,7 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    let template = chat_template(&model, &tok, format, args.verbose)?;
+    let template = chat_template(&model, tok, format, args.verbose)?;
     let mut opts = opts;
     opts.stop.extend(template.stop_strings());
     let mut messages = Vec::new();
@@ -252,9 +269,9 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
     if let Some(text) = prompt {
         messages.push(ChatMessage::new("user", text));
         let rendered = template.render(&messages, true)?;
-        let ids = encode_prompt(&tok, &rendered, true)?;
+        let ids = encode_prompt(tok, &rendered, true)?;
         let meter = EnergyMeter::start();
-        let out = stream(&mut generator, &tok, &ids, &opts)?;
+        let out = stream(&mut generator, tok, &ids, &opts)?;
         let energy = meter.finish();
         report(&args, &out);
         report_energy(&args, &out, &energy);
@@ -264,7 +281,7 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    converse(&mut generator, &tok, &template, messages, &opts, &args)
+    converse(&mut generator, tok, &template, messages, &opts, &args)
 }
 
 /// `--chat` without a prompt: one user message per line of stdin, answers streamed, the whole
@@ -387,72 +404,6 @@ fn report_energy(args: &Args, g: &Generation, e: &ms_runtime::Energy) {
     );
 }
 
-/// The model file to load and its provenance.
-struct PreparedModel {
-    artifact: PathBuf,
-    /// Known when it was needed: requantizing or reporting.
-    artifact_sha256: Option<String>,
-    loaded: PathBuf,
-    loaded_sha256: Option<String>,
-    cache: ms_runtime::CacheStatus,
-}
-
-/// The artifact as stored, or its requantized version from the cache (built when missing).
-fn prepare_model(path: &Path, args: &Args, threads: usize) -> Result<PreparedModel> {
-    let q = args.quantization;
-    if q == Quantization::Source && args.metrics_json.is_none() {
-        return Ok(PreparedModel {
-            artifact: path.to_path_buf(),
-            artifact_sha256: None,
-            loaded: path.to_path_buf(),
-            loaded_sha256: None,
-            cache: ms_runtime::CacheStatus::Source,
-        });
-    }
-    let cache_root = ms_fetch::Cache::from_env()?.root().to_path_buf();
-    let sha = ms_runtime::artifact_sha256(&cache_root, path)?;
-    // The report names the artifact wherever it is read from.
-    let path = &std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let Some(_) = q.target() else {
-        return Ok(PreparedModel {
-            artifact: path.to_path_buf(),
-            artifact_sha256: Some(sha.clone()),
-            loaded: path.to_path_buf(),
-            loaded_sha256: Some(sha),
-            cache: ms_runtime::CacheStatus::Source,
-        });
-    };
-    let cache = QuantCache::under(&cache_root);
-    let Prepared {
-        path: loaded,
-        sha256,
-        status,
-        warnings,
-    } = cache.prepare(path, &sha, q, threads, &mut |p| {
-        if let ms_runtime::requantize::Progress::Start { input, .. } = p
-            && args.verbose
-        {
-            eprintln!(
-                "quantizing {} to {q} (cached for the next runs)",
-                input.display()
-            );
-        }
-    })?;
-    for w in &warnings {
-        eprintln!("warning: {w}");
-    }
-    if args.verbose {
-        eprintln!("quantization {q}: {status}: {}", loaded.display());
-    }
-    Ok(PreparedModel {
-        artifact: path.to_path_buf(),
-        artifact_sha256: Some(sha),
-        loaded,
-        loaded_sha256: Some(sha256),
-        cache: status,
-    })
-}
-
 /// Fails before any work when the report could not be written.
 fn check_report_path(file: &Path) -> Result<()> {
     if file.is_dir() {
@@ -479,7 +430,7 @@ fn write_run_report(
     file: &Path,
     plan: &EffectivePlan,
     model: &Model,
-    prepared: &PreparedModel,
+    prepared: &PreparedArtifact,
     prompt: &[u32],
     out: &Generation,
     metrics: Metrics,

@@ -8,6 +8,10 @@
 //! start of a stop string is held back until it is known not to be one, so a stop string never
 //! reaches the output.
 //!
+//! The per-token part (sampling, decoding, hold-back, the stop checks) is [`Decoding`], a state
+//! machine that never evaluates anything itself: [`Generator::generate`] drives it over one
+//! session, the scheduler drives one per request over sessions evaluated together.
+//!
 //! A [`Generator`] remembers the tokens its session has evaluated: a new prompt that extends
 //! them (the next turn of a chat) only evaluates the new tokens.
 
@@ -159,10 +163,7 @@ impl Generator {
         opts: &GenerateOptions,
         mut sink: impl FnMut(&str) -> bool,
     ) -> Result<Generation, GenerateError> {
-        opts.sampling.validate().map_err(GenerateError::Sampling)?;
-        if prompt.is_empty() {
-            return Err(GenerateError::EmptyPrompt);
-        }
+        let mut decoding = Decoding::new(tok, prompt, opts)?;
         let context = self.session.context_length();
         if prompt.len() > context {
             return Err(GenerateError::PromptTooLong {
@@ -189,55 +190,41 @@ impl Generator {
         }
         self.tokens.extend_from_slice(&prompt[reused..]);
 
-        let mut sampler = Sampler::new(opts.sampling.clone());
-        for &t in prompt {
-            sampler.accept(t);
-        }
-        let mut decoder = StreamDecoder::new(tok);
-        let mut out = StopFilter::new(&opts.stop);
-        let mut generated = Vec::new();
-        let mut prompt_time = None;
         let mut token_times = Vec::new();
         let stop = loop {
-            let next = sampler.sample(self.session.logits());
-            let sampled_at = start.elapsed();
-            token_times.push(sampled_at);
-            prompt_time.get_or_insert(sampled_at);
-            sampler.accept(next);
-            generated.push(next);
-            if tok.is_eog(next) {
-                break StopReason::EndOfGeneration(next);
-            }
-            let piece = decoder.push(next)?;
-            if let Some(s) = out.push(&piece) {
-                if !out.emit(&mut sink) {
+            let step = match decoding.step(self.session.logits(), self.session.remaining()) {
+                Ok(step) => step,
+                Err(e) => {
+                    self.reset();
+                    return Err(e);
+                }
+            };
+            token_times.push(start.elapsed());
+            let go_on = step.text.is_empty() || sink(&step.text);
+            match step.stop {
+                // Its text is the final flush: the sink's answer no longer matters.
+                Some(reason @ StopReason::EndOfGeneration(_)) => break reason,
+                Some(reason) if go_on => break reason,
+                _ if !go_on => {
+                    let rest = decoding.cancel();
+                    if !rest.is_empty() {
+                        sink(&rest);
+                    }
                     break StopReason::Cancelled;
                 }
-                break StopReason::StopString(s);
+                _ => {}
             }
-            if !out.emit(&mut sink) {
-                break StopReason::Cancelled;
-            }
-            if opts.max_tokens > 0 && generated.len() >= opts.max_tokens {
-                break StopReason::MaxTokens;
-            }
-            if self.session.remaining() == 0 {
-                break StopReason::ContextFull;
-            }
-            if let Err(e) = self.session.eval(&[next]) {
+            if let Err(e) = self.session.eval(&[step.token]) {
                 self.reset();
                 return Err(e.into());
             }
-            self.tokens.push(next);
+            self.tokens.push(step.token);
         };
-        if !matches!(stop, StopReason::StopString(_)) {
-            out.finish(&decoder.finish());
-            out.emit(&mut sink);
-        }
-        let prompt_time = prompt_time.unwrap_or_default();
+        let prompt_time = token_times.first().copied().unwrap_or_default();
+        let (text, tokens) = decoding.into_output();
         Ok(Generation {
-            text: out.text,
-            tokens: generated,
+            text,
+            tokens,
             prompt_tokens: prompt.len(),
             reused_tokens: reused,
             stop,
@@ -248,9 +235,134 @@ impl Generator {
     }
 }
 
+/// One request's generation state, advanced one token at a time: the sampler (seeded, with
+/// the prompt in its penalty window), the streaming UTF-8 decoder, the stop-string hold-back
+/// and the counters. It does not evaluate anything: the caller evaluates the prompt, passes the
+/// logits to [`Decoding::step`], evaluates the returned token, and so on until a step carries a
+/// [`StopReason`]. [`Generator::generate`] is this loop over one session; the scheduler runs it
+/// for many sessions evaluated together. The tokens depend only on the logits passed in and on
+/// the options, so a request gives the same tokens alone or batched.
+pub struct Decoding<'t> {
+    tok: &'t Tokenizer,
+    sampler: Sampler,
+    decoder: StreamDecoder<'t>,
+    out: StopFilter,
+    max_tokens: usize,
+    generated: Vec<u32>,
+    stop: Option<StopReason>,
+}
+
+/// What one [`Decoding::step`] produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// The sampled token (an end-of-generation token included); evaluate it next unless
+    /// `stop` is set.
+    pub token: u32,
+    /// Text that became final with this token: possibly empty (part of a UTF-8 character, or
+    /// held back as the possible start of a stop string). On a stop it includes everything
+    /// still held back (except a stop string, which never reaches the output).
+    pub text: String,
+    /// Set when generation ends with this token.
+    pub stop: Option<StopReason>,
+}
+
+impl<'t> Decoding<'t> {
+    /// Checks the options and the prompt (the whole sequence the logits will follow: its
+    /// tokens enter the sampler's penalty window, as in llama.cpp).
+    pub fn new(
+        tok: &'t Tokenizer,
+        prompt: &[u32],
+        opts: &GenerateOptions,
+    ) -> Result<Self, GenerateError> {
+        opts.sampling.validate().map_err(GenerateError::Sampling)?;
+        if prompt.is_empty() {
+            return Err(GenerateError::EmptyPrompt);
+        }
+        let mut sampler = Sampler::new(opts.sampling.clone());
+        for &t in prompt {
+            sampler.accept(t);
+        }
+        Ok(Self {
+            tok,
+            sampler,
+            decoder: StreamDecoder::new(tok),
+            out: StopFilter::new(opts.stop.clone()),
+            max_tokens: opts.max_tokens,
+            generated: Vec::new(),
+            stop: None,
+        })
+    }
+
+    /// Samples the next token from `logits` (the last evaluated token's, one per vocabulary
+    /// entry) and decodes it. `context_left` is how many more tokens the session can evaluate:
+    /// at 0 generation ends with [`StopReason::ContextFull`]. Checks in order: end-of-generation
+    /// token, stop string, `max_tokens`, context.
+    pub fn step(&mut self, logits: &[f32], context_left: usize) -> Result<Step, GenerateError> {
+        let token = self.sampler.sample(logits);
+        self.sampler.accept(token);
+        self.generated.push(token);
+        let stop = if self.tok.is_eog(token) {
+            Some(StopReason::EndOfGeneration(token))
+        } else {
+            let piece = self.decoder.push(token)?;
+            if let Some(s) = self.out.push(&piece) {
+                Some(StopReason::StopString(s))
+            } else if self.max_tokens > 0 && self.generated.len() >= self.max_tokens {
+                Some(StopReason::MaxTokens)
+            } else if context_left == 0 {
+                Some(StopReason::ContextFull)
+            } else {
+                None
+            }
+        };
+        if stop
+            .as_ref()
+            .is_some_and(|s| !matches!(s, StopReason::StopString(_)))
+        {
+            self.out.finish(&self.decoder.finish());
+        }
+        self.stop.clone_from(&stop);
+        Ok(Step {
+            token,
+            text: self.out.take_safe().to_string(),
+            stop,
+        })
+    }
+
+    /// Ends generation early ([`StopReason::Cancelled`] unless it had already ended) and
+    /// returns the text that was still held back.
+    pub fn cancel(&mut self) -> String {
+        // As at any end but a stop string's: the decoder's rest is final (after a stop string
+        // the text was cut before it, and the rest, if any, follows the cut).
+        self.out.finish(&self.decoder.finish());
+        self.stop = Some(StopReason::Cancelled);
+        self.out.take_safe().to_string()
+    }
+
+    /// Why generation ended, once it has.
+    pub fn stop(&self) -> Option<&StopReason> {
+        self.stop.as_ref()
+    }
+
+    /// The tokens sampled so far.
+    pub fn tokens(&self) -> &[u32] {
+        &self.generated
+    }
+
+    /// The text produced so far (held-back text included, a stop string not).
+    pub fn text(&self) -> &str {
+        &self.out.text
+    }
+
+    /// The generated text and tokens.
+    pub fn into_output(self) -> (String, Vec<u32>) {
+        (self.out.text, self.generated)
+    }
+}
+
 /// Holds back text that may be the beginning of a stop string.
-struct StopFilter<'a> {
-    stops: &'a [String],
+struct StopFilter {
+    stops: Vec<String>,
     /// Everything accepted for output so far.
     text: String,
     /// Bytes of `text` already given to the sink.
@@ -259,8 +371,9 @@ struct StopFilter<'a> {
     safe: usize,
 }
 
-impl<'a> StopFilter<'a> {
-    fn new(stops: &'a [String]) -> Self {
+impl StopFilter {
+    fn new(mut stops: Vec<String>) -> Self {
+        stops.retain(|s| !s.is_empty());
         Self {
             stops,
             text: String::new(),
@@ -273,7 +386,7 @@ impl<'a> StopFilter<'a> {
     /// before it).
     fn push(&mut self, piece: &str) -> Option<String> {
         self.text.push_str(piece);
-        let stops = self.stops.iter().filter(|s| !s.is_empty());
+        let stops = self.stops.iter();
         // Search from where a stop string could start that was not complete before.
         let window = self.safe;
         let mut first: Option<(usize, &String)> = None;
@@ -309,12 +422,10 @@ impl<'a> StopFilter<'a> {
         self.safe = self.text.len();
     }
 
-    fn emit(&mut self, sink: &mut impl FnMut(&str) -> bool) -> bool {
-        if self.safe > self.emitted {
-            let chunk = &self.text[self.emitted..self.safe];
-            self.emitted = self.safe;
-            return sink(chunk);
-        }
-        true
+    /// The safe text not taken before.
+    fn take_safe(&mut self) -> &str {
+        let chunk = &self.text[self.emitted..self.safe.max(self.emitted)];
+        self.emitted = self.emitted.max(self.safe);
+        chunk
     }
 }

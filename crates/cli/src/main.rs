@@ -44,6 +44,9 @@ enum Command {
     Plan(cmd::plan::Args),
     /// Speed of prompt processing and generation (tokens/s), like llama-bench.
     Bench(cmd::bench::Args),
+    /// Check what a ModelSpec declares against what the running model does (exit 0 held, 1
+    /// violated, 2 input error).
+    Verify(cmd::verify::Args),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::Dump(a) => cmd::dump::run(a),
         Command::Plan(a) => cmd::plan::run(a),
         Command::Bench(a) => cmd::bench::run(a),
+        Command::Verify(a) => cmd::verify::run(a),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,116 @@
+//! `modelspec verify SPEC`: runs the model under the spec's declared conditions and reports,
+//! for each declaration, whether it held, was violated or could not be checked.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::ValueEnum;
+use ms_verify::{MAX_DURATION, Options, VerifyError};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Sarif,
+}
+
+#[derive(clap::Args)]
+#[command(
+    after_help = "Checks: artifact sha256 (MV0101), the model serves (MV0201), the declared \
+maxSequenceLengthTokens is accepted and within the server's context (MV0301, MV0302), p95 latency \
+and requests/s under a load of serving.maxConcurrency clients (MV0401, MV0402), peak memory \
+(MV0501), probe and metrics endpoints (MV0601-MV0604), energy cost per 1k tokens (MV0701), \
+precision and artifact quantization (MV0801, MV0802).\n\
+Exit status: 0 every checkable declaration held, 1 a declaration was violated (or, with --strict, \
+could not be checked), 2 usage or input error."
+)]
+pub struct Args {
+    /// The ModelSpec file to verify.
+    #[arg(value_name = "SPEC")]
+    pub spec: PathBuf,
+    /// ExecutionPlan for the local server (over the spec's default plan).
+    #[arg(long, value_name = "PLAN")]
+    pub plan: Option<PathBuf>,
+    /// Check the server running at this address instead of starting one (e.g.
+    /// http://127.0.0.1:8080).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Seconds of load (latency, throughput, energy), at most 600.
+    #[arg(long, value_name = "S", default_value = "20", value_parser = parse_seconds)]
+    pub duration: Duration,
+    /// Tokens generated per load request.
+    #[arg(long, value_name = "N", default_value_t = ms_verify::DEFAULT_MAX_TOKENS)]
+    pub max_tokens: u64,
+    /// Electricity price for the cost check [default: 0.15].
+    #[arg(long, value_name = "USD")]
+    pub usd_per_kwh: Option<f64>,
+    /// Declarations that could not be checked fail the run too.
+    #[arg(long)]
+    pub strict: bool,
+    /// Also write the report to this file (same format).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// No progress lines on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let n: f64 = s
+        .trim()
+        .trim_end_matches('s')
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !(n > 0.0 && n <= MAX_DURATION.as_secs_f64()) {
+        return Err(format!(
+            "give between 0 and {} seconds",
+            MAX_DURATION.as_secs()
+        ));
+    }
+    Ok(Duration::from_secs_f64(n))
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let opts = Options {
+        spec: args.spec.clone(),
+        plan: args.plan.clone(),
+        url: args.url.clone(),
+        duration: args.duration,
+        max_tokens: args.max_tokens,
+        usd_per_kwh: args.usd_per_kwh,
+    };
+    let quiet = args.quiet;
+    let mut log = |m: &str| {
+        if !quiet {
+            eprintln!("verify: {m}");
+        }
+    };
+    let report = match ms_verify::verify(&opts, &mut log) {
+        Ok(r) => r,
+        Err(e @ (VerifyError::Spec { .. } | VerifyError::Usage(_))) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let text = match args.format {
+        Format::Text => report.to_text(args.strict),
+        Format::Json => report.to_json(),
+        Format::Sarif => report.to_sarif(args.strict),
+    };
+    if let Some(path) = &args.output {
+        ms_fetch::write_atomic(path, text.as_bytes())?;
+    }
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(if report.passed(args.strict) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

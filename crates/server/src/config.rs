@@ -1,0 +1,211 @@
+//! What the server is told: address, paths, limits, the model's id. Defaults, then the
+//! ModelSpec's `operations.serving` (port, probes, maxConcurrency, timeoutSeconds), then the
+//! effective plan's limits (max tokens per request, context, scheduler batch and queue).
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::time::Duration;
+
+use ms_runtime::{LoadRequest, Loaded, ModelSpecInfo};
+use ms_scheduler::{Config as SchedulerConfig, Policy};
+
+use crate::ServerError;
+
+/// Request limits. `max_concurrency` 0 means "the plan's": its scheduler batch plus its queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request body; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Largest `max_tokens` a request may ask for (the plan's `limits.maxTokensPerRequest` and
+    /// the context length lower it once the model is loaded); larger ones get 400.
+    pub max_tokens: usize,
+    /// From submission to the last token, queue time included; then the request fails (504).
+    pub timeout: Duration,
+    /// Requests running or waiting at once; beyond it 429 with Retry-After.
+    pub max_concurrency: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1 << 20,
+            max_tokens: 4096,
+            timeout: Duration::from_secs(300),
+            max_concurrency: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    pub host: IpAddr,
+    /// 0 = any free port.
+    pub port: u16,
+    pub limits: Limits,
+    pub live_path: String,
+    pub ready_path: String,
+    pub metrics_path: String,
+    /// The `model` the API reports (`/v1/models`, every response).
+    pub model_id: String,
+}
+
+impl ServerConfig {
+    /// Loopback, port 8080, default paths and limits.
+    pub fn new(model_id: impl Into<String>) -> Self {
+        Self {
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 8080,
+            limits: Limits::default(),
+            live_path: "/healthz/live".into(),
+            ready_path: "/healthz/ready".into(),
+            metrics_path: "/metrics".into(),
+            model_id: model_id.into(),
+        }
+    }
+
+    /// Defaults with what a ModelSpec's serving section and the loaded plan say.
+    pub fn from_loaded(l: &Loaded) -> ServerConfig {
+        let mut config = match &l.spec {
+            Some(spec) => Self::from_spec(spec),
+            None => Self::new(model_id_of(&l.request.model)),
+        };
+        config.limits.max_tokens = effective_max_tokens(&config.limits, l);
+        config
+    }
+
+    /// Before anything is loaded: the defaults, and the ModelSpec's serving section when the
+    /// model reference is a ModelSpec file (read only, nothing fetched).
+    pub fn for_request(req: &LoadRequest) -> Result<ServerConfig, ServerError> {
+        match spec_of(&req.model)? {
+            Some(spec) => Ok(Self::from_spec(&spec)),
+            None => Ok(Self::new(model_id_of(&req.model))),
+        }
+    }
+
+    fn from_spec(spec: &ModelSpecInfo) -> ServerConfig {
+        let id = if spec.model_id.is_empty() {
+            spec.name.clone()
+        } else {
+            spec.model_id.clone()
+        };
+        let mut config = Self::new(id);
+        let serving = &spec.serving;
+        if let Some(port) = serving.port {
+            config.port = port;
+        }
+        if let Some(p) = &serving.liveness_path {
+            config.live_path = p.clone();
+        }
+        if let Some(p) = &serving.readiness_path {
+            config.ready_path = p.clone();
+        }
+        if let Some(n) = serving.max_concurrency {
+            config.limits.max_concurrency = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        if let Some(t) = serving.timeout_seconds {
+            config.limits.timeout = Duration::from_secs(t);
+        }
+        config
+    }
+
+    /// Paths must be absolute, distinct and not one of the API's own.
+    pub(crate) fn check(&self) -> Result<(), ServerError> {
+        let paths = [
+            ("live", &self.live_path),
+            ("ready", &self.ready_path),
+            ("metrics", &self.metrics_path),
+        ];
+        for (i, (what, p)) in paths.iter().enumerate() {
+            if !p.starts_with('/') || p.contains(['{', '}', '*', ' ']) || p.len() < 2 {
+                return Err(ServerError::Config(format!(
+                    "the {what} path {p:?} must start with '/' and name a fixed path (no '{{', '}}', '*' or spaces)"
+                )));
+            }
+            if crate::openapi::ROUTES.iter().any(|(_, r)| r == p) {
+                return Err(ServerError::Config(format!(
+                    "the {what} path {p:?} is one of the API's own routes; choose another"
+                )));
+            }
+            if let Some((other, _)) = paths[..i].iter().find(|(_, q)| q == p) {
+                return Err(ServerError::Config(format!(
+                    "the {what} and {other} paths are both {p:?}; give them different paths"
+                )));
+            }
+        }
+        if self.limits.max_body_bytes == 0 || self.limits.max_tokens == 0 {
+            return Err(ServerError::Config(
+                "the body size and max tokens limits must be above 0".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Largest `max_tokens` a request may ask for under this plan: the server's limit, the plan's
+/// `limits.maxTokensPerRequest` and the context length, whichever is lowest.
+pub(crate) fn effective_max_tokens(limits: &Limits, l: &Loaded) -> usize {
+    let as_usize = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+    let mut max = limits.max_tokens;
+    if let Some(m) = l.plan.spec.limits.max_tokens_per_request {
+        max = max.min(as_usize(m));
+    }
+    max.min(context_length(l)).max(1)
+}
+
+/// The context the sessions get.
+pub(crate) fn context_length(l: &Loaded) -> usize {
+    l.model.info().context_length
+}
+
+/// The scheduler's batch, queue and policy under this plan; a concurrency limit splits into
+/// the batch (up to the plan's) and the queue (the rest).
+pub(crate) fn scheduler_config(l: &Loaded, limits: &Limits) -> SchedulerConfig {
+    let as_usize = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+    let spec = &l.plan.spec;
+    let policy = spec
+        .scheduler
+        .policy
+        .parse::<Policy>()
+        .unwrap_or(Policy::Fifo);
+    let mut max_batch = as_usize(spec.scheduler.max_batch).max(1);
+    let mut max_queue = as_usize(spec.limits.max_queue);
+    if limits.max_concurrency > 0 {
+        max_batch = max_batch.min(limits.max_concurrency);
+        max_queue = limits.max_concurrency - max_batch;
+    }
+    SchedulerConfig {
+        policy,
+        max_batch,
+        max_queue,
+    }
+}
+
+/// How the API names a model given by reference: a catalog name as is, a file by its stem.
+pub fn model_id_of(model: &str) -> String {
+    let path = Path::new(model);
+    if path.exists()
+        && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+    {
+        return stem.to_string();
+    }
+    model.to_string()
+}
+
+/// The ModelSpec when `model` is an existing file that is not GGUF.
+fn spec_of(model: &str) -> Result<Option<ModelSpecInfo>, ServerError> {
+    use std::io::Read;
+    let path = Path::new(model);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let mut magic = [0u8; 4];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut magic))
+        .map_err(|e| ServerError::Config(format!("{model}: {e}")))?;
+    if n == 4 && &magic == b"GGUF" {
+        return Ok(None);
+    }
+    ModelSpecInfo::read(path)
+        .map(Some)
+        .map_err(|e| ServerError::Config(e.to_string()))
+}

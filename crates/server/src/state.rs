@@ -1,0 +1,151 @@
+//! The server's shared state: the configuration, the model being served (once loaded) with its
+//! scheduler, the run records and the metrics.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
+
+use ms_engine::chat::ChatTemplate;
+use ms_runtime::Loaded;
+use ms_scheduler::{Engine, Scheduler};
+
+use crate::config::{self, Limits, ServerConfig};
+use crate::errors::ApiError;
+use crate::metrics::ServerMetrics;
+use crate::runs::{RUNS_KEPT, Runs};
+
+/// A model under a plan, as requests see it. Replaced whole by `PUT /v1/plan`.
+pub struct Serving {
+    pub loaded: Loaded,
+    pub template: ChatTemplate,
+    /// Positions a session holds: prompt plus generated tokens must fit.
+    pub context_length: usize,
+    /// Largest `max_tokens` a request may ask for.
+    pub max_tokens: usize,
+}
+
+impl Serving {
+    pub fn new(loaded: Loaded, limits: &Limits) -> Self {
+        let meta = loaded.model.gguf().metadata();
+        let source = meta.get_str_opt("tokenizer.chat_template").ok().flatten();
+        let arch = loaded.model.info().architecture.name();
+        let template = ChatTemplate::for_model(source, arch, &loaded.tokenizer);
+        Self {
+            context_length: config::context_length(&loaded),
+            max_tokens: config::effective_max_tokens(limits, &loaded),
+            template,
+            loaded,
+        }
+    }
+
+    pub fn engine(&self) -> Engine {
+        Engine {
+            model: self.loaded.model.clone(),
+            tokenizer: self.loaded.tokenizer.clone(),
+            plan_name: self.plan_name().to_string(),
+        }
+    }
+
+    pub fn plan_name(&self) -> &str {
+        &self.loaded.plan.metadata.name
+    }
+}
+
+pub enum Phase {
+    Loading,
+    Ready(Arc<Serving>),
+    Failed(String),
+}
+
+pub struct AppState {
+    pub config: ServerConfig,
+    pub metrics: ServerMetrics,
+    pub runs: Runs,
+    phase: RwLock<Phase>,
+    scheduler: OnceLock<Scheduler>,
+    shutting_down: AtomicBool,
+    /// One plan change (or evaluation) at a time.
+    pub plan_lock: tokio::sync::Mutex<()>,
+}
+
+impl AppState {
+    pub fn new(config: ServerConfig) -> Self {
+        Self {
+            config,
+            metrics: ServerMetrics::new(),
+            runs: Runs::new(RUNS_KEPT),
+            phase: RwLock::new(Phase::Loading),
+            scheduler: OnceLock::new(),
+            shutting_down: AtomicBool::new(false),
+            plan_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The model and its scheduler, or 503 while loading (or after a failed load).
+    pub fn ready(&self) -> Result<(Arc<Serving>, &Scheduler), ApiError> {
+        if self.shutting_down.load(Ordering::Acquire) {
+            return Err(ApiError::unavailable("the server is shutting down"));
+        }
+        let phase = self.phase.read().unwrap_or_else(|e| e.into_inner());
+        match (&*phase, self.scheduler.get()) {
+            (Phase::Ready(s), Some(sched)) => Ok((s.clone(), sched)),
+            (Phase::Failed(e), _) => Err(ApiError::unavailable(format!(
+                "the model could not be loaded: {e}"
+            ))),
+            _ => Err(ApiError::unavailable(
+                "the model is still loading; /healthz/ready answers 200 once it is in",
+            )),
+        }
+    }
+
+    /// Loading, ready or failed, for the health probes and `wait_ready`.
+    pub fn phase(&self) -> PhaseView {
+        let phase = self.phase.read().unwrap_or_else(|e| e.into_inner());
+        match &*phase {
+            Phase::Loading => PhaseView::Loading,
+            Phase::Ready(s) => PhaseView::Ready(s.clone()),
+            Phase::Failed(e) => PhaseView::Failed(e.clone()),
+        }
+    }
+
+    pub fn scheduler(&self) -> Option<&Scheduler> {
+        self.scheduler.get()
+    }
+
+    /// The first load finished: start the scheduler on it.
+    pub fn loaded(&self, serving: Serving, sched_config: ms_scheduler::Config) {
+        if self.shutting_down.load(Ordering::Acquire) {
+            return;
+        }
+        let serving = Arc::new(serving);
+        let scheduler = Scheduler::start(serving.engine(), sched_config);
+        let _ = self.scheduler.set(scheduler);
+        *self.phase.write().unwrap_or_else(|e| e.into_inner()) = Phase::Ready(serving);
+    }
+
+    pub fn load_failed(&self, error: String) {
+        *self.phase.write().unwrap_or_else(|e| e.into_inner()) = Phase::Failed(error);
+    }
+
+    /// A new plan is loaded: new requests run on it, admitted ones finish on the old one.
+    pub fn replace(&self, serving: Serving, sched_config: ms_scheduler::Config) {
+        let serving = Arc::new(serving);
+        if let Some(s) = self.scheduler.get() {
+            s.replace(serving.engine(), sched_config);
+        }
+        *self.phase.write().unwrap_or_else(|e| e.into_inner()) = Phase::Ready(serving);
+    }
+
+    pub fn shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+        if let Some(s) = self.scheduler.get() {
+            s.shutdown();
+        }
+    }
+}
+
+#[derive(Clone)]
+pub enum PhaseView {
+    Loading,
+    Ready(Arc<Serving>),
+    Failed(String),
+}

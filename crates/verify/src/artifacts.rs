@@ -140,11 +140,15 @@ pub fn check(spec: &SpecFile, log: &mut dyn FnMut(&str)) -> (Vec<Check>, Option<
                 c = match &a.sha256 {
                     Some(s) => c
                         .measured(format!("sha256 {s}"), Verdict::Held)
-                        .method(format!(
-                            "ms-fetch resolved {} to {} and verified its sha256",
-                            a.uri,
-                            path.display()
-                        )),
+                        .method(if Path::new(&addr) == path {
+                            format!("sha256 of {} (ms-fetch)", path.display())
+                        } else {
+                            format!(
+                                "ms-fetch resolved {} to {} and verified its sha256",
+                                a.uri,
+                                path.display()
+                            )
+                        }),
                     None => c.not_checked(format!(
                         "artifact {label} declares no sha256, so its content is not pinned; add `sha256: {}`",
                         ms_fetch::sha256_file(&path).unwrap_or_else(|_| "<hex>".into())

@@ -154,7 +154,7 @@ impl Report {
                 let label = if c.verdict == Verdict::NotChecked {
                     "why not checked"
                 } else {
-                    "note"
+                    "why"
                 };
                 let _ = writeln!(out, "      {label}: {r}");
             }

@@ -230,18 +230,20 @@ const P_METRICS_PORT: &str = "/spec/operations/observability/metrics/port";
 const P_COST: &str = "/spec/governance/cost/targetCostPer1kTokensUsd";
 const P_PRECISION: &str = "/spec/identity/model/precision";
 
-/// A number as a person writes it: no trailing zeros, at most 3 decimals (more when small).
+/// A number as a person writes it: no trailing zeros; 1 decimal from 100 up, 2 from 1 up, 3
+/// significant digits below 1 (costs are fractions of a cent).
 pub fn num(v: f64) -> String {
     if v == v.trunc() && v.abs() < 1e15 {
         return format!("{}", v as i64);
     }
-    let s = if v.abs() >= 1.0 {
-        format!("{v:.3}")
+    let digits = if v.abs() >= 100.0 {
+        1
+    } else if v.abs() >= 1.0 {
+        2
     } else {
-        // Keep 3 significant digits of small values (costs are fractions of a cent).
-        let digits = (-v.abs().log10()).ceil() as usize + 2;
-        format!("{v:.digits$}")
+        (-v.abs().log10()).ceil() as usize + 2
     };
+    let s = format!("{v:.digits$}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     s.to_string()
 }
@@ -961,7 +963,8 @@ mod tests {
     #[test]
     fn numbers_read_naturally() {
         assert_eq!(num(400.0), "400");
-        assert_eq!(num(12.3456), "12.346");
+        assert_eq!(num(12.3456), "12.35");
+        assert_eq!(num(7742.866), "7742.9");
         assert_eq!(num(0.5), "0.5");
         assert_eq!(num(0.002), "0.002");
         assert_eq!(num(0.0000153), "0.0000153");

@@ -47,6 +47,8 @@ enum Command {
     /// Check what a ModelSpec declares against what the running model does (exit 0 held, 1
     /// violated, 2 input error).
     Verify(cmd::verify::Args),
+    /// Serve a model over HTTP: OpenAI-compatible API, plans, runs, health, Prometheus metrics.
+    Serve(cmd::serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
         Command::Plan(a) => cmd::plan::run(a),
         Command::Bench(a) => cmd::bench::run(a),
         Command::Verify(a) => cmd::verify::run(a),
+        Command::Serve(a) => cmd::serve::run(a),
     };
     match result {
         Ok(code) => code,

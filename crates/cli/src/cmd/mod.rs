@@ -9,6 +9,7 @@ pub mod pull;
 pub mod quantize;
 pub mod run;
 pub mod schema;
+pub mod serve;
 pub mod upgrade;
 pub mod validate;
 pub mod verify;

@@ -1,0 +1,100 @@
+//! `modelspec serve MODEL|SPEC [--plan PLAN] [--host 127.0.0.1] [--port 8080]`: the
+//! OpenAI-compatible HTTP server of ms-server. The plan is checked before binding; the model
+//! loads after (`/healthz/ready` answers 503 until it is in). Ctrl-C stops cleanly.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args as ClapArgs;
+use ms_runtime::load::{LoadRequest, PlanSource, resolve_plan};
+use ms_server::ServerConfig;
+use ms_spec::types::plan::PlanSpec;
+
+#[derive(ClapArgs)]
+pub struct Args {
+    /// A GGUF file, a ModelSpec file (its serving section sets the port, probe paths,
+    /// maxConcurrency and timeoutSeconds), a catalog name or an address.
+    #[arg(default_value = "gemma3-270m")]
+    pub model: String,
+    /// An ExecutionPlan file (over a ModelSpec's default plan): scheduler policy, batch, queue,
+    /// limits, threads, quantization, sampling defaults.
+    #[arg(long, value_name = "PLAN")]
+    pub plan: Option<PathBuf>,
+    /// Address to listen on (an IP address; 0.0.0.0 for every interface).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Port [default: the ModelSpec's serving.port, else 8080]; 0 picks a free one.
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Worker threads of the engine (over the plan's).
+    #[arg(long, short = 't')]
+    pub threads: Option<u64>,
+    /// Largest request body in bytes.
+    #[arg(long, value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    if args.threads == Some(0) {
+        bail!("--threads must be at least 1");
+    }
+    let request = LoadRequest {
+        model: args.model.clone(),
+        plan: args.plan.clone().map(PlanSource::File),
+        flags: PlanSpec {
+            threads: args.threads,
+            ..PlanSpec::default()
+        },
+    };
+    // Every plan problem is reported before the port is taken.
+    let resolved = resolve_plan(
+        request.plan.as_ref(),
+        Some(&request.model),
+        request.flags.clone(),
+        &mut super::plan::print_progress,
+    )?;
+    let mut config = ServerConfig::for_request(&request)?;
+    config.host = args.host;
+    if let Some(port) = args.port {
+        config.port = port;
+    }
+    if let Some(n) = args.max_body_bytes {
+        config.limits.max_body_bytes = n;
+    }
+    let server = ms_server::start(config, request)?;
+    let base = format!("http://{}", server.addr);
+    eprintln!("modelspec serve: listening on {base} (OpenAI API at {base}/v1)");
+    eprintln!(
+        "model: {} as {:?}, plan {} — loading...",
+        args.model,
+        server.config().model_id,
+        resolved.plan.metadata.name
+    );
+    server
+        .wait_ready(Duration::from_secs(24 * 3600))
+        .with_context(|| format!("serving {}", args.model))?;
+    if let Some(info) = server.ready_info() {
+        eprintln!(
+            "ready in {:.1} s: {} (quantization {})",
+            info.load_time.as_secs_f64(),
+            info.loaded.display(),
+            info.quantization
+        );
+        eprint!("{}", info.plan_text);
+    }
+    let c = server.config();
+    eprintln!(
+        "endpoints: {base}/v1/chat/completions, {base}/v1/completions, {base}/v1/models, {base}{}, {base}{}, {base}{}, {base}/v1/plan, {base}/openapi.json",
+        c.live_path, c.ready_path, c.metrics_path
+    );
+    eprintln!("Ctrl-C stops the server.");
+    server
+        .wait_for_ctrl_c()
+        .context("waiting for Ctrl-C (signal handler)")?;
+    eprintln!("stopping: running requests end now");
+    server.shutdown();
+    Ok(ExitCode::SUCCESS)
+}

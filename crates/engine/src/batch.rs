@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::session::{Job, eval_sessions};
 use crate::{EngineError, Session};
 
 /// One sequence of a batch: the session and the tokens to evaluate after those it holds.
@@ -44,10 +45,14 @@ pub fn eval_batch(items: &mut [BatchItem<'_>]) -> Result<(), BatchError> {
             .check(item.tokens)
             .map_err(|source| BatchError { index, source })?;
     }
-    for (index, item) in items.iter_mut().enumerate() {
-        item.session
-            .eval(item.tokens)
-            .map_err(|source| BatchError { index, source })?;
-    }
+    let mut jobs: Vec<Job> = items
+        .iter_mut()
+        .map(|item| Job {
+            session: &mut *item.session,
+            tokens: item.tokens,
+            all: false,
+        })
+        .collect();
+    eval_sessions(&model.inner, &mut jobs);
     Ok(())
 }

@@ -133,31 +133,38 @@ pub(crate) struct AttnShape {
     pub window: Option<usize>,
 }
 
-/// Causal attention of the queries `q` (one row of `n_head * head_dim` per token, the first at
-/// position `pos0`) over the cache, which already holds these tokens' keys and values.
+/// One sequence's rows of an attention call: its cache (already holding these tokens' keys and
+/// values) and the position of its first query row, `first_row` in the call's `q`.
+pub(crate) struct AttnSeq<'a> {
+    pub cache: &'a LayerCache,
+    pub pos0: usize,
+    pub first_row: usize,
+}
+
+/// Causal attention of the queries `q` (one row of `n_head * head_dim` per token) of one or
+/// more sequences, each over its own cache: `seqs` in row order, the first at row 0, each
+/// running up to the next one's `first_row` (the last to the end of `q`).
 ///
 /// The arithmetic is llama.cpp's CPU path (without flash attention) on x86, operation for
 /// operation: Q rounded to f16; Q·K and P·V as 8-lane fused multiply-adds reduced like an AVX
 /// horizontal sum; the softmax with its vectorised `exp`, sums of 8 in f64, and weights
 /// rounded to f16. Lanes follow the cache position (`j mod 8`), so results do not depend on the
-/// batch split or thread count.
+/// batch split, the other sequences of the call or the thread count.
 pub(crate) fn attention(
     q: &[f32],
-    cache: &LayerCache,
-    pos0: usize,
+    seqs: &[AttnSeq<'_>],
     s: &AttnShape,
     out: &mut [f32],
     threads: usize,
 ) {
     // One task per (token, head) output slice: later tokens see more keys, and the pool hands
     // tasks out one at a time, so the causal imbalance evens out; a single generated token
-    // still spreads its heads over the threads.
+    // still spreads its heads over the threads, and so do the tokens of several sequences.
     let hd = s.head_dim;
     run_chunks(out, hd, threads, &|start, dst| {
         let job = AttnJob {
             q,
-            cache,
-            pos0,
+            seqs,
             s,
             first_head: start / hd,
         };
@@ -178,8 +185,7 @@ pub(crate) fn attention(
 /// `dst`, numbered `token * n_head + head` from `first_head`.
 struct AttnJob<'a> {
     q: &'a [f32],
-    cache: &'a LayerCache,
-    pos0: usize,
+    seqs: &'a [AttnSeq<'a>],
     s: &'a AttnShape,
     first_head: usize,
 }
@@ -239,15 +245,15 @@ fn attend_head(
     acc: &mut [f32],
     o: &mut [f32],
 ) {
-    let AttnJob {
-        q, cache, pos0, s, ..
-    } = *job;
+    let AttnJob { q, seqs, s, .. } = *job;
     let hd = s.head_dim;
     let row = s.n_head * hd;
     let group = s.n_head / s.n_head_kv;
     let kv_row = s.n_head_kv * hd;
     let (t, h) = (index / s.n_head, index % s.n_head);
-    let pos = pos0 + t;
+    // The sequence holding row t: the last one starting at or before it.
+    let seq = &seqs[seqs.partition_point(|x| x.first_row <= t) - 1];
+    let (cache, pos) = (seq.cache, seq.pos0 + t - seq.first_row);
     let first = match s.window {
         Some(w) => (pos + 1).saturating_sub(w),
         None => 0,
@@ -402,7 +408,12 @@ mod tests {
         b[..8].copy_from_slice(&[9.0; 8]); // position 0 changed
         let run = |c: &LayerCache, w| {
             let mut out = vec![0.0f32; 8];
-            attention(&q, c, 2, &shape(w), &mut out, 1);
+            let seq = AttnSeq {
+                cache: c,
+                pos0: 2,
+                first_row: 0,
+            };
+            attention(&q, &[seq], &shape(w), &mut out, 1);
             out
         };
         // The query at position 2 with a window of 2 sees positions 1 and 2 only.

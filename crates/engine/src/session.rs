@@ -1,10 +1,14 @@
 //! A session: one sequence being evaluated, with its KV cache and position.
 
-use crate::arch::{self, Logits};
+use std::sync::Arc;
+
+use crate::arch::{self, Logits, Segment};
 use crate::kv_cache::KvCache;
+use crate::model::ModelInner;
 use crate::{EngineError, Model};
 
-/// Tokens evaluated per forward pass when a long input is split (bounds scratch memory).
+/// Most token rows evaluated in one forward pass, over all the sessions of a batch: longer
+/// inputs are split over several passes (bounds scratch memory; results do not change).
 pub const MAX_BATCH: usize = 128;
 
 /// One sequence over a [`Model`]: feed tokens with [`Session::eval`], read the next-token
@@ -112,19 +116,81 @@ impl Session {
 
     fn run(&mut self, tokens: &[u32], all: bool) -> Result<(), EngineError> {
         self.check(tokens)?;
-        self.logits.clear();
-        let batches = tokens.chunks(MAX_BATCH);
-        let last = batches.len() - 1;
-        for (i, batch) in batches.enumerate() {
-            let which = match (all, i == last) {
-                (true, _) => Logits::All,
-                (false, true) => Logits::Last,
-                (false, false) => Logits::None,
-            };
-            let logits = arch::forward(&self.model.inner, &mut self.cache, batch, self.pos, which);
-            self.pos += batch.len();
-            self.logits.extend_from_slice(&logits);
-        }
+        let model = Arc::clone(&self.model.inner);
+        eval_sessions(
+            &model,
+            &mut [Job {
+                session: self,
+                tokens,
+                all,
+            }],
+        );
         Ok(())
+    }
+}
+
+/// One session's share of [`eval_sessions`].
+pub(crate) struct Job<'a> {
+    pub session: &'a mut Session,
+    pub tokens: &'a [u32],
+    /// Whether to keep every token's logits (else the last token's).
+    pub all: bool,
+}
+
+/// Evaluates every job's tokens after its session's, in forward passes of at most
+/// [`MAX_BATCH`] rows in all: jobs fill a pass in order, and the one that does not fit in what
+/// is left continues in the next pass. The jobs must be over `m` and already checked with
+/// [`Session::check`]. How the rows are grouped never changes a result.
+pub(crate) fn eval_sessions(m: &ModelInner, jobs: &mut [Job<'_>]) {
+    for job in jobs.iter_mut() {
+        job.session.logits.clear();
+    }
+    // Tokens of each job evaluated so far, and the first job not finished.
+    let mut done = vec![0usize; jobs.len()];
+    let mut next = 0;
+    while next < jobs.len() {
+        let mut plan = Vec::new();
+        let mut room = MAX_BATCH;
+        for (i, job) in jobs.iter().enumerate().skip(next) {
+            if room == 0 {
+                break;
+            }
+            let take = (job.tokens.len() - done[i]).min(room);
+            plan.push(done[i]..done[i] + take);
+            room -= take;
+        }
+        let mut segs: Vec<Segment> = jobs[next..]
+            .iter_mut()
+            .zip(&plan)
+            .map(|(job, range)| Segment {
+                logits: match (job.all, range.end == job.tokens.len()) {
+                    (true, _) => Logits::All,
+                    (false, true) => Logits::Last,
+                    (false, false) => Logits::None,
+                },
+                tokens: &job.tokens[range.clone()],
+                pos0: job.session.pos,
+                cache: &mut job.session.cache,
+            })
+            .collect();
+        let logits = arch::forward(m, &mut segs);
+        drop(segs);
+        for ((job, range), logits) in jobs[next..].iter_mut().zip(&plan).zip(logits) {
+            let s = &mut *job.session;
+            s.pos += range.len();
+            if s.logits.is_empty() {
+                s.logits = logits;
+            } else {
+                s.logits.extend_from_slice(&logits);
+            }
+        }
+        for (i, range) in plan.iter().enumerate() {
+            done[next + i] = range.end;
+        }
+        next += plan
+            .iter()
+            .zip(&jobs[next..])
+            .take_while(|(range, job)| range.end == job.tokens.len())
+            .count();
     }
 }

@@ -2,20 +2,11 @@
 //! feed-forward, a GELU-tanh gated feed-forward, and sliding-window attention on 5 of every 6
 //! layers (those with their own RoPE base). The GGUF norm weights already include Gemma's +1.
 
-use super::{Logits, Pass};
-use crate::kv_cache::KvCache;
+use super::{Pass, Segment};
 use crate::ops::{self, AttnShape};
 
-pub(crate) fn forward(
-    p: &Pass,
-    cache: &mut KvCache,
-    tokens: &[u32],
-    pos0: usize,
-    all: Logits,
-) -> Vec<f32> {
+pub(crate) fn forward(p: &Pass, segs: &mut [Segment<'_>], tokens: &[u32]) -> Vec<Vec<f32>> {
     let hp = &p.m.hp;
-    let n = tokens.len();
-    let positions = pos0..pos0 + n;
     let hd = hp.head_dim;
     // Q is scaled by 1/sqrt(key_length) before attention, which then scales by 1.
     let q_scale = 1.0 / (hd as f32).sqrt();
@@ -42,12 +33,10 @@ pub(crate) fn forward(
         let mut q = p.norm_owned(p.mm(&l.wq, &h), q_norm);
         let mut k = p.norm_owned(p.mm(&l.wk, &h), k_norm);
         let v = p.mm(&l.wv, &h);
-        ops::rope(&mut q, positions.clone(), hd, &rope, None);
-        ops::rope(&mut k, positions.clone(), hd, &rope, None);
+        p.rope(&mut q, segs, &rope, None);
+        p.rope(&mut k, segs, &rope, None);
         ops::scale(&mut q, q_scale);
-        cache.store(il, pos0, &k, &v);
-        let mut attn = vec![0.0f32; q.len()];
-        ops::attention(&q, &cache.layers[il], pos0, &shape, &mut attn, p.threads);
+        let attn = p.attend(segs, il, &q, &k, &v, &shape);
         let o = p.norm_owned(p.mm(&l.wo, &attn), post_attn);
         ops::add(&mut x, &o);
 
@@ -58,5 +47,5 @@ pub(crate) fn forward(
         let f = p.norm_owned(p.mm(&l.down, &g), post_ffw);
         ops::add(&mut x, &f);
     }
-    p.logits(&x, all)
+    p.logits(&x, segs)
 }

@@ -1,19 +1,10 @@
 //! llama: pre-norm blocks with grouped-query attention (normal RoPE) and a SwiGLU feed-forward.
 
-use super::{Logits, Pass};
-use crate::kv_cache::KvCache;
+use super::{Pass, Segment};
 use crate::ops::{self, AttnShape};
 
-pub(crate) fn forward(
-    p: &Pass,
-    cache: &mut KvCache,
-    tokens: &[u32],
-    pos0: usize,
-    all: Logits,
-) -> Vec<f32> {
+pub(crate) fn forward(p: &Pass, segs: &mut [Segment<'_>], tokens: &[u32]) -> Vec<Vec<f32>> {
     let hp = &p.m.hp;
-    let n = tokens.len();
-    let positions = pos0..pos0 + n;
     let shape = AttnShape {
         n_head: hp.n_head,
         n_head_kv: hp.n_head_kv,
@@ -30,23 +21,9 @@ pub(crate) fn forward(
         let mut q = p.mm(&l.wq, &h);
         let mut k = p.mm(&l.wk, &h);
         let v = p.mm(&l.wv, &h);
-        ops::rope(
-            &mut q,
-            positions.clone(),
-            hp.head_dim,
-            &hp.rope(il),
-            freq_factors,
-        );
-        ops::rope(
-            &mut k,
-            positions.clone(),
-            hp.head_dim,
-            &hp.rope(il),
-            freq_factors,
-        );
-        cache.store(il, pos0, &k, &v);
-        let mut attn = vec![0.0f32; q.len()];
-        ops::attention(&q, &cache.layers[il], pos0, &shape, &mut attn, p.threads);
+        p.rope(&mut q, segs, &hp.rope(il), freq_factors);
+        p.rope(&mut k, segs, &hp.rope(il), freq_factors);
+        let attn = p.attend(segs, il, &q, &k, &v, &shape);
         ops::add(&mut x, &p.mm(&l.wo, &attn));
 
         // Feed-forward: down(silu(gate h) * up h).
@@ -55,5 +32,5 @@ pub(crate) fn forward(
         ops::swiglu(&mut g, &p.mm(&l.up, &h));
         ops::add(&mut x, &p.mm(&l.down, &g));
     }
-    p.logits(&x, all)
+    p.logits(&x, segs)
 }

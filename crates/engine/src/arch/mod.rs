@@ -8,8 +8,8 @@ mod qwen2;
 use crate::backend::WeightMatrix;
 use crate::kv_cache::KvCache;
 use crate::matmul;
-use crate::model::{Architecture, Matrix, ModelInner};
-use crate::ops;
+use crate::model::{Architecture, Matrix, ModelInner, Rope};
+use crate::ops::{self, AttnSeq, AttnShape};
 use crate::parallel::run_chunks;
 
 /// Fewest values for an element-wise step to be spread over the pool (a generated token's
@@ -23,36 +23,53 @@ pub(crate) struct Pass<'a> {
     pub threads: usize,
 }
 
-/// Which logits a forward pass computes.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// Which logits a forward pass computes for a segment.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Logits {
-    /// None: the batch only fills the cache.
+    /// None: the segment only fills the cache.
     None,
-    /// The last token's.
+    /// The segment's last token's.
     Last,
     /// Every token's, row-major, `n_vocab` per token.
     All,
 }
 
-/// Runs the model over `tokens` (positions `pos0..`), filling the cache, and returns the
-/// logits asked for.
-pub(crate) fn forward(
-    m: &ModelInner,
-    cache: &mut KvCache,
-    tokens: &[u32],
-    pos0: usize,
-    all: Logits,
-) -> Vec<f32> {
+/// One sequence's share of a forward pass: `tokens` at positions `pos0..` of `cache`.
+///
+/// A pass over several segments evaluates their rows together in every matrix product (the
+/// weights are read once for all of them); RoPE positions, cache stores and attention are each
+/// segment's own. Every output row depends only on its own segment, so a segment gets the same
+/// bits whatever else is in the pass.
+pub(crate) struct Segment<'a> {
+    pub cache: &'a mut KvCache,
+    pub tokens: &'a [u32],
+    pub pos0: usize,
+    pub logits: Logits,
+}
+
+/// Runs the model over every segment, filling their caches, and returns the logits each asked
+/// for (one vector per segment, empty for [`Logits::None`]).
+pub(crate) fn forward(m: &ModelInner, segs: &mut [Segment<'_>]) -> Vec<Vec<f32>> {
     let p = Pass {
         m,
         file: m.file.bytes(),
         threads: m.info.threads,
     };
+    let tokens: Vec<u32> = segs.iter().flat_map(|s| s.tokens.iter().copied()).collect();
     match m.hp.arch {
-        Architecture::Llama => llama::forward(&p, cache, tokens, pos0, all),
-        Architecture::Qwen2 => qwen2::forward(&p, cache, tokens, pos0, all),
-        Architecture::Gemma3 => gemma3::forward(&p, cache, tokens, pos0, all),
+        Architecture::Llama => llama::forward(&p, segs, &tokens),
+        Architecture::Qwen2 => qwen2::forward(&p, segs, &tokens),
+        Architecture::Gemma3 => gemma3::forward(&p, segs, &tokens),
     }
+}
+
+/// The rows of each segment in a pass's token-major buffers: `(first_row, n_rows)`.
+fn rows_of<'s>(segs: &'s [Segment<'_>]) -> impl Iterator<Item = (usize, usize)> + 's {
+    segs.iter().scan(0, |first, s| {
+        let r = (*first, s.tokens.len());
+        *first += s.tokens.len();
+        Some(r)
+    })
 }
 
 impl Pass<'_> {
@@ -112,21 +129,96 @@ impl Pass<'_> {
         run_chunks(buf, per_task * width, self.threads, f);
     }
 
-    /// Final norm and output head over the rows of `x` that `which` asks for.
-    pub fn logits(&self, x: &[f32], which: Logits) -> Vec<f32> {
+    /// RoPE over the rows of `x` (`n_head` heads of `head_dim` per token), each segment's
+    /// rows at its own positions.
+    pub fn rope(
+        &self,
+        x: &mut [f32],
+        segs: &[Segment<'_>],
+        r: &Rope,
+        freq_factors: Option<&[f32]>,
+    ) {
+        let row = x.len() / segs.iter().map(|s| s.tokens.len()).sum::<usize>().max(1);
+        for ((first, n), s) in rows_of(segs).zip(segs) {
+            let rows = &mut x[first * row..(first + n) * row];
+            ops::rope(
+                rows,
+                s.pos0..s.pos0 + n,
+                self.m.hp.head_dim,
+                r,
+                freq_factors,
+            );
+        }
+    }
+
+    /// Stores each segment's keys and values of layer `il` in its cache, then returns the
+    /// attention of the queries `q` over it (all segments in one dispatch over the threads).
+    pub fn attend(
+        &self,
+        segs: &mut [Segment<'_>],
+        il: usize,
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        shape: &AttnShape,
+    ) -> Vec<f32> {
+        let kv_row = shape.n_head_kv * shape.head_dim;
+        let spans: Vec<(usize, usize)> = rows_of(segs).collect();
+        for (&(first, n), s) in spans.iter().zip(segs.iter_mut()) {
+            let rows = first * kv_row..(first + n) * kv_row;
+            s.cache.store(il, s.pos0, &k[rows.clone()], &v[rows]);
+        }
+        let seqs: Vec<AttnSeq> = spans
+            .iter()
+            .zip(segs.iter())
+            .map(|(&(first_row, _), s)| AttnSeq {
+                cache: &s.cache.layers[il],
+                pos0: s.pos0,
+                first_row,
+            })
+            .collect();
+        let mut out = vec![0.0f32; q.len()];
+        ops::attention(q, &seqs, shape, &mut out, self.threads);
+        out
+    }
+
+    /// Final norm and output head over the rows of `x` each segment asks for; the logits of
+    /// every segment, in order (one product for all of them).
+    pub fn logits(&self, x: &[f32], segs: &[Segment<'_>]) -> Vec<Vec<f32>> {
         let d = self.m.hp.n_embd;
-        let rows = match which {
-            Logits::None => return Vec::new(),
-            Logits::Last => &x[x.len() - d..],
-            Logits::All => x,
-        };
-        let h = self.norm(rows, &self.m.w.output_norm);
+        let mut picked = Vec::new();
+        let mut counts = Vec::with_capacity(segs.len());
+        for ((first, n), s) in rows_of(segs).zip(segs) {
+            let rows = match s.logits {
+                Logits::None => 0..0,
+                Logits::Last => first + n - 1..first + n,
+                Logits::All => first..first + n,
+            };
+            picked.extend_from_slice(&x[rows.start * d..rows.end * d]);
+            counts.push(rows.len());
+        }
+        if picked.is_empty() {
+            return vec![Vec::new(); segs.len()];
+        }
+        let h = self.norm_owned(picked, &self.m.w.output_norm);
         let mut logits = self.mm(&self.m.w.output, &h);
         if let Some(cap) = self.m.hp.final_softcap {
             for v in &mut logits {
                 *v = (*v / cap).tanh() * cap;
             }
         }
-        logits
+        if segs.len() == 1 {
+            return vec![logits];
+        }
+        let n_vocab = self.m.w.output.rows;
+        let mut rest = logits.as_slice();
+        counts
+            .into_iter()
+            .map(|c| {
+                let (mine, tail) = rest.split_at(c * n_vocab);
+                rest = tail;
+                mine.to_vec()
+            })
+            .collect()
     }
 }

@@ -1,19 +1,10 @@
 //! qwen2: llama's block with biases on Q, K and V, and NEOX-style RoPE.
 
-use super::{Logits, Pass};
-use crate::kv_cache::KvCache;
+use super::{Pass, Segment};
 use crate::ops::{self, AttnShape};
 
-pub(crate) fn forward(
-    p: &Pass,
-    cache: &mut KvCache,
-    tokens: &[u32],
-    pos0: usize,
-    all: Logits,
-) -> Vec<f32> {
+pub(crate) fn forward(p: &Pass, segs: &mut [Segment<'_>], tokens: &[u32]) -> Vec<Vec<f32>> {
     let hp = &p.m.hp;
-    let n = tokens.len();
-    let positions = pos0..pos0 + n;
     let shape = AttnShape {
         n_head: hp.n_head,
         n_head_kv: hp.n_head_kv,
@@ -34,11 +25,9 @@ pub(crate) fn forward(
                 ops::add_bias(t, b);
             }
         }
-        ops::rope(&mut q, positions.clone(), hp.head_dim, &hp.rope(il), None);
-        ops::rope(&mut k, positions.clone(), hp.head_dim, &hp.rope(il), None);
-        cache.store(il, pos0, &k, &v);
-        let mut attn = vec![0.0f32; q.len()];
-        ops::attention(&q, &cache.layers[il], pos0, &shape, &mut attn, p.threads);
+        p.rope(&mut q, segs, &hp.rope(il), None);
+        p.rope(&mut k, segs, &hp.rope(il), None);
+        let attn = p.attend(segs, il, &q, &k, &v, &shape);
         ops::add(&mut x, &p.mm(&l.wo, &attn));
 
         // Feed-forward: down(silu(gate h) * up h).
@@ -47,5 +36,5 @@ pub(crate) fn forward(
         ops::swiglu(&mut g, &p.mm(&l.up, &h));
         ops::add(&mut x, &p.mm(&l.down, &g));
     }
-    p.logits(&x, all)
+    p.logits(&x, segs)
 }

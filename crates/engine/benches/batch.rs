@@ -1,0 +1,120 @@
+//! Decode throughput of several sessions: one `eval_batch` step for all of them against the
+//! same steps one session after another (aggregate generated tokens per second).
+//!
+//! `cargo bench -p ms-engine --bench batch` (env `BATCH_THREADS`, default 2; `BATCH_SESSIONS`,
+//! default 8; `BATCH_STEPS`, default 32). Uses the default model (Gemma 3 270M Q4_K_M).
+//! Without `--bench` (as `cargo test --benches` runs it) it does one short round as a check.
+
+use std::time::{Duration, Instant};
+
+use ms_engine::{BatchItem, LoadOptions, Model, Session, eval_batch};
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Prompts of different lengths (16 to 30 tokens), different for each session.
+fn prompts(n: usize, n_vocab: usize) -> Vec<Vec<u32>> {
+    (0..n)
+        .map(|i| {
+            (0..16 + 2 * i as u32)
+                .map(|j| (i as u32 * 7919 + j * 104_729 + 13) % (n_vocab as u32 - 1) + 1)
+                .collect()
+        })
+        .collect()
+}
+
+fn argmax(logits: &[f32]) -> u32 {
+    logits
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, _)| i as u32)
+        .unwrap_or(0)
+}
+
+/// Prefills one session per prompt (not timed), then times `steps` greedy decode steps of all
+/// of them, batched or one after another; returns the time and every generated token.
+fn decode(
+    model: &Model,
+    prompts: &[Vec<u32>],
+    steps: usize,
+    batched: bool,
+) -> (Duration, Vec<u32>) {
+    let mut sessions: Vec<Session> = prompts
+        .iter()
+        .map(|p| {
+            let mut s = Session::new(model);
+            s.eval(p).expect("prompt evaluates");
+            s
+        })
+        .collect();
+    let mut generated = Vec::new();
+    let start = Instant::now();
+    for _ in 0..steps {
+        let next: Vec<[u32; 1]> = sessions.iter().map(|s| [argmax(s.logits())]).collect();
+        generated.extend(next.iter().map(|t| t[0]));
+        if batched {
+            let mut items: Vec<BatchItem> = sessions
+                .iter_mut()
+                .zip(&next)
+                .map(|(session, tokens)| BatchItem { session, tokens })
+                .collect();
+            eval_batch(&mut items).expect("batch evaluates");
+        } else {
+            for (s, t) in sessions.iter_mut().zip(&next) {
+                s.eval(t).expect("token evaluates");
+            }
+        }
+    }
+    (start.elapsed(), generated)
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let threads = env_or("BATCH_THREADS", 2);
+    let n = env_or("BATCH_SESSIONS", 8);
+    let (steps, reps) = if full {
+        (env_or("BATCH_STEPS", 32), 3)
+    } else {
+        (2, 1)
+    };
+    let path = ms_fetch::default_model().expect("the default model can be fetched");
+    let model = Model::load(
+        &path,
+        &LoadOptions {
+            threads,
+            context_length: Some(256),
+            ..LoadOptions::default()
+        },
+    )
+    .expect("the default model loads");
+    let prompts = prompts(n, model.info().n_vocab);
+    let tokens = (n * steps) as f64;
+    // Warm-up (page in the weights), then alternate the two ways so both see the same machine.
+    decode(&model, &prompts, 1, true);
+    let (mut one_by_one, mut together) = (Vec::new(), Vec::new());
+    for _ in 0..reps {
+        let (t_seq, seq_tokens) = decode(&model, &prompts, steps, false);
+        let (t_bat, bat_tokens) = decode(&model, &prompts, steps, true);
+        assert_eq!(
+            seq_tokens, bat_tokens,
+            "batched decoding chose other tokens"
+        );
+        one_by_one.push(tokens / t_seq.as_secs_f64());
+        together.push(tokens / t_bat.as_secs_f64());
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (seq, bat) = (median(&mut one_by_one), median(&mut together));
+    println!(
+        "{n} sessions x {steps} decode steps, {threads} threads (median of {reps}): \
+         one after another {seq:.1} tok/s, batched {bat:.1} tok/s ({:.2}x)",
+        bat / seq
+    );
+}

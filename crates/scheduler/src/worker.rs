@@ -135,7 +135,7 @@ pub(crate) fn run(shared: &Arc<Shared>, engine: Engine, generation: u64) {
             }
         }
         if !active.is_empty() {
-            step(&mut active, policy, &engine.plan_name, &mut tally);
+            step(shared, &mut active, policy, &engine.plan_name, &mut tally);
         }
     }
 }
@@ -325,7 +325,13 @@ fn admit<'t>(
 }
 
 /// One batch evaluation and one sampled token for every request that has its whole prompt in.
-fn step(active: &mut Vec<Active<'_>>, policy: Policy, plan: &str, tally: &mut Tally) {
+fn step(
+    shared: &Shared,
+    active: &mut Vec<Active<'_>>,
+    policy: Policy,
+    plan: &str,
+    tally: &mut Tally,
+) {
     let generating = active.iter().any(Active::generating);
     let mut budget = policy.prefill_budget(generating);
     let counts: Vec<usize> = active
@@ -426,28 +432,41 @@ fn step(active: &mut Vec<Active<'_>>, policy: Policy, plan: &str, tally: &mut Ta
     }
 
     let mut finished = Vec::new();
+    let mut events = Vec::with_capacity(steps.len() + 1);
     for (i, result) in steps {
         let Some(a) = active.get_mut(i) else { continue };
         match result {
             Ok(step) => {
-                let _ = a.events.send(Event::Token {
-                    token: step.token,
-                    text: step.text,
-                });
+                events.push((
+                    i,
+                    Event::Token {
+                        token: step.token,
+                        text: step.text,
+                    },
+                ));
                 a.next = step.token;
                 if let Some(stop) = step.stop {
-                    let outcome = a.outcome(&stop, plan, a.last_token.unwrap_or_else(Instant::now));
-                    let _ = a.events.send(Event::Finished(outcome));
+                    let end = a.last_token.unwrap_or_else(Instant::now);
+                    events.push((i, Event::Finished(a.outcome(&stop, plan, end))));
                     tally.completed += 1;
                     tally.left += 1;
-                    tally.completions.push(Instant::now());
+                    tally.completions.push(end);
                     finished.push(i);
                 }
             }
             Err(e) => {
-                tally.fail(&a.events, e.to_string());
+                events.push((i, Event::Failed(e.to_string())));
+                tally.failed += 1;
+                tally.left += 1;
                 finished.push(i);
             }
+        }
+    }
+    // The totals first, so that a caller who has seen its request end finds it counted.
+    tally.apply(&mut shared.lock());
+    for (i, event) in events {
+        if let Some(a) = active.get(i) {
+            let _ = a.events.send(event);
         }
     }
     // Back to front, so that the indices stay valid and the others keep their order.

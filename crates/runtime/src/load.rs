@@ -580,7 +580,18 @@ pub fn read_plan(
                 findings: vec![PlanFinding::from(&d)],
             }
         })?,
-        PlanSource::Inline { yaml, .. } => Source::from_text(name.clone(), yaml.clone()),
+        PlanSource::Inline { yaml, .. } => {
+            if let Some(d) = unusable_text(&name, yaml) {
+                return Err(LoadError::Plan {
+                    source_name: name.clone(),
+                    text: render(&name, None, std::slice::from_ref(&d)),
+                    findings: vec![PlanFinding::from(&d)],
+                });
+            }
+            // A byte-order mark is legal but would shift every column by one.
+            let text = yaml.strip_prefix('\u{feff}').unwrap_or(yaml);
+            Source::from_text(name.clone(), text)
+        }
     };
     let invalid = |diags: &[Diagnostic], src: &Source| LoadError::Plan {
         source_name: name.clone(),
@@ -621,6 +632,30 @@ pub fn read_plan(
         plan,
         source: src,
         warnings,
+    })
+}
+
+/// The limits a plan file gets when it is read (size, no NUL bytes), for inline text.
+fn unusable_text(name: &str, text: &str) -> Option<Diagnostic> {
+    let max = ms_spec::source::MAX_FILE_BYTES;
+    if text.len() as u64 > max {
+        return Some(
+            Diagnostic::file_level(
+                spec_codes::TOO_LARGE,
+                name,
+                "document is too large to be a plan",
+            )
+            .with_expected(format!("at most {} MiB", max / (1024 * 1024)))
+            .with_found(format!("{} bytes", text.len())),
+        );
+    }
+    text.bytes().position(|b| b == 0).map(|pos| {
+        Diagnostic::file_level(
+            spec_codes::NOT_TEXT,
+            name,
+            "document is binary, not YAML or JSON text",
+        )
+        .with_found(format!("a NUL byte at offset {pos}"))
     })
 }
 

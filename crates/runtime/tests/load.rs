@@ -318,6 +318,17 @@ spec:
     assert_eq!(json[0]["pointer"], "/spec/thread");
     assert_eq!(json[0]["severity"], "error");
 
+    // Text a file could not hold either.
+    for (yaml, code) in [("kind: ExecutionPlan\0", "MS0003"), ("", "MS0004")] {
+        let err = load(
+            &LoadRequest::new(tiny().to_str().unwrap()).with_plan(inline("odd", yaml)),
+            &mut quiet,
+        )
+        .unwrap_err();
+        assert_eq!(err.findings()[0].code, code, "{err}");
+        assert_eq!(err.findings()[0].source, "<inline plan odd>");
+    }
+
     // A document that is not a plan.
     let err = load(
         &LoadRequest::new(tiny().to_str().unwrap()).with_plan(inline(

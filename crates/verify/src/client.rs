@@ -43,6 +43,12 @@ impl Outcome {
     pub fn ok(&self) -> bool {
         self.status == 200 && self.error.is_none()
     }
+
+    /// A request that failed by running too long (timed out, cut off, stream broken after it
+    /// started): its real latency is at least [`Outcome::latency`].
+    pub fn unfinished(&self) -> bool {
+        !self.ok() && matches!(self.status, 0 | 200 | 504)
+    }
 }
 
 #[derive(Clone)]
@@ -105,14 +111,17 @@ impl Client {
         read_reply(resp).map_err(|e| format!("POST {url}: {e}"))
     }
 
-    /// A streamed `POST /v1/completions` (`body` must ask for `"stream": true`).
-    pub fn stream_completion(&self, body: &Value) -> Outcome {
+    /// A streamed `POST /v1/completions` (`body` must ask for `"stream": true`); `timeout`
+    /// bounds this request instead of the client's.
+    pub fn stream_completion(&self, body: &Value, timeout: Option<Duration>) -> Outcome {
         let url = self.url("/v1/completions");
         let start = Instant::now();
         let mut out = Outcome::default();
-        let resp = match self
-            .agent
-            .post(&url)
+        let mut req = self.agent.post(&url);
+        if let Some(t) = timeout {
+            req = req.config().timeout_global(Some(t)).build();
+        }
+        let resp = match req
             .header("content-type", "application/json")
             .header("accept", "text/event-stream")
             .send(body.to_string())

@@ -1,7 +1,8 @@
 //! The load generator: `concurrency` clients, one OS thread each, every client sending streamed
-//! completions back to back (closed loop) until `duration` has passed, then finishing the
-//! request it has in flight. Prompts are taken in turn from the profile's list, client `i`
-//! starting at prompt `i`, so that every run of the same profile sends the same requests.
+//! completions back to back (closed loop) until `duration` has passed; a request still running
+//! then gets [`tail`] more time and is cut off after it (counted as unfinished, its latency a
+//! lower bound). Prompts are taken in turn from the profile's list, client `i` starting at
+//! prompt `i`, so that every run of the same profile sends the same requests.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -70,8 +71,15 @@ pub fn request_body(model: &str, prompt: &str, max_tokens: u64) -> serde_json::V
     })
 }
 
+/// How long requests in flight at the end of the load may still run: as long as the load
+/// itself, at least 30 s (a long prompt on a busy machine), at most 120 s.
+pub fn tail(duration: Duration) -> Duration {
+    duration.clamp(Duration::from_secs(30), Duration::from_secs(120))
+}
+
 /// Runs `profile` against `client`'s server.
 pub fn run(client: &Client, profile: &Profile) -> Run {
+    let end = profile.duration + tail(profile.duration);
     let prompts = Arc::new(profile.prompts.clone());
     let start = Instant::now();
     let handles: Vec<_> = (0..profile.concurrency.max(1))
@@ -90,8 +98,18 @@ pub fn run(client: &Client, profile: &Profile) -> Run {
                 while start.elapsed() < duration && !prompts.is_empty() {
                     let p = &prompts[k % prompts.len()];
                     let sent = start.elapsed();
-                    let outcome =
-                        client.stream_completion(&request_body(&model, &p.text, max_tokens));
+                    let left = end.saturating_sub(sent).max(Duration::from_millis(1));
+                    let mut outcome = client
+                        .stream_completion(&request_body(&model, &p.text, max_tokens), Some(left));
+                    if outcome.unfinished()
+                        && outcome.latency + Duration::from_millis(100) >= left
+                        && start.elapsed() >= end
+                    {
+                        outcome.error = Some(format!(
+                            "still running {:.0} s after the load ended: cut off",
+                            tail(duration).as_secs_f64()
+                        ));
+                    }
                     let failed_fast = !outcome.ok() && outcome.latency < Duration::from_millis(5);
                     out.push(Record {
                         client: i,
@@ -158,10 +176,13 @@ pub struct Summary {
     pub statuses: std::collections::BTreeMap<u16, usize>,
     /// The first few distinct failure messages.
     pub errors: Vec<String>,
+    /// Requests that timed out or were cut off at the end of the load (part of `failed`).
+    pub unfinished: usize,
     pub wall_seconds: f64,
     /// Succeeded requests over the wall time.
     pub requests_per_second: f64,
-    /// End-to-end latency of the succeeded requests.
+    /// End-to-end latency of the succeeded and the unfinished requests (the latter counted at
+    /// the time they ran, a lower bound: with any unfinished, the percentiles are lower bounds).
     pub latency: Spread,
     /// Time to the first streamed token of the succeeded requests.
     pub ttft: Spread,
@@ -188,6 +209,11 @@ impl Summary {
             requests: run.records.len(),
             succeeded: ok.len(),
             failed: run.records.len() - ok.len(),
+            unfinished: run
+                .records
+                .iter()
+                .filter(|r| r.outcome.unfinished())
+                .count(),
             statuses,
             errors,
             wall_seconds: wall,
@@ -196,7 +222,13 @@ impl Summary {
             } else {
                 0.0
             },
-            latency: Spread::of(ok.iter().map(|r| ms(r.outcome.latency)).collect()),
+            latency: Spread::of(
+                run.records
+                    .iter()
+                    .filter(|r| r.outcome.ok() || r.outcome.unfinished())
+                    .map(|r| ms(r.outcome.latency))
+                    .collect(),
+            ),
             ttft: Spread::of(ok.iter().filter_map(|r| r.outcome.ttft.map(ms)).collect()),
             prompt_tokens: ok
                 .iter()
@@ -256,15 +288,29 @@ mod tests {
         records.push(rec(429, 1, None, 0));
         records.push(rec(429, 1, None, 0));
         let s = Summary::of(&Run {
-            records,
+            records: records.clone(),
             wall: Duration::from_secs(4),
         });
         assert_eq!((s.requests, s.succeeded, s.failed), (22, 20, 2));
+        assert_eq!(s.unfinished, 0);
         assert_eq!(s.statuses.get(&429), Some(&2));
         assert_eq!(s.errors, vec!["HTTP 429".to_string()]);
         assert_eq!(s.latency.p95_ms, Some(190.0));
         assert_eq!(s.latency.p50_ms, Some(100.0));
         assert_eq!(s.latency.max_ms, Some(200.0));
+        // Two streams cut off after 5 s count in the latency (at 5 s), not in the rate.
+        let mut cut = rec(200, 5000, Some(30), 2);
+        cut.outcome.error = Some("timed out".into());
+        records.push(cut.clone());
+        records.push(cut);
+        let s = Summary::of(&Run {
+            records,
+            wall: Duration::from_secs(4),
+        });
+        assert_eq!((s.failed, s.unfinished, s.latency.count), (4, 2, 22));
+        // 22 values: rank ceil(0.95 * 22) = 21 is the first 5000 ms.
+        assert_eq!(s.latency.p95_ms, Some(5000.0));
+        assert_eq!(s.latency.p50_ms, Some(110.0));
         assert_eq!(s.ttft.p95_ms, Some(19.0));
         assert!((s.requests_per_second - 5.0).abs() < 1e-12);
         assert_eq!((s.prompt_tokens, s.completion_tokens), (200, 80));

@@ -180,11 +180,14 @@ impl Report {
                 .collect();
             let _ = writeln!(
                 out,
-                "load: {} clients × {:.0} s, {} tokens generated per request; {} requests ({}), {} req/s; latency p50 {} ms, p95 {} ms; TTFT p50 {} ms, p95 {} ms",
+                "load: {} clients × {:.0} s, {} tokens generated per request; {} requests: {} succeeded, {} failed ({} unfinished; statuses {}); {} req/s; latency p50 {} ms, p95 {} ms; TTFT p50 {} ms, p95 {} ms",
                 p.concurrency,
                 p.duration.as_secs_f64(),
                 p.max_tokens,
                 s.requests,
+                s.succeeded,
+                s.failed,
+                s.unfinished,
                 statuses.join(", "),
                 num(s.requests_per_second),
                 opt(s.latency.p50_ms),

@@ -20,9 +20,11 @@
 //!    each with its JSON pointer and line:column in the candidate document.
 //! 3. Loads the candidate (requantized through the [`crate::QuantCache`] when its
 //!    quantization differs: built once, reused afterwards).
-//! 4. Runs the [`Workload`] under the current plan, then under the candidate, one after the
-//!    other on the calling thread (each with its own plan's threads and backend), and returns
-//!    both measurements side by side with the ratios candidate / current.
+//! 4. Runs the [`Workload`] under the current plan and the candidate one after the other on
+//!    the calling thread (each with its own plan's threads and backend), interleaved prompt by
+//!    prompt (current, candidate, next prompt...) so that a change in the machine's load
+//!    affects both alike, and returns both measurements side by side with the ratios
+//!    candidate / current.
 //!
 //! The workload is greedy (temperature 0, no penalties: the plans' sampling settings are not
 //! used, so that the tokens compare the execution, not the sampler), each prompt from an empty
@@ -34,8 +36,9 @@
 //! prompt time; generation tok/s = tokens after each prompt's first / total time after the
 //! first tokens; TTFT = mean over prompts of the time from the start of a generation to its
 //! first token; inter-token p50/p95 = nearest-rank percentiles of every gap between
-//! consecutive tokens of all prompts; joules from [`EnergyMeter`] over the measured pass (RAPL
-//! when readable, else the documented CPU-time estimate: in a busy server the process's other
+//! consecutive tokens of all prompts; wall = the sum of the plan's measured generations;
+//! joules from [`EnergyMeter`] around each of the plan's generations, summed (RAPL when
+//! readable, else the documented CPU-time estimate: in a busy server the process's other
 //! threads count too); tokens/J = generated tokens / joules; token digest =
 //! [`token_digest`] of all generated tokens, prompt after prompt.
 //!
@@ -50,7 +53,7 @@ use ms_engine::sampler::SamplingParams;
 use ms_spec::Severity;
 use serde::Serialize;
 
-use crate::energy::{Energy, EnergyMeter, EnergySource};
+use crate::energy::{Energy, EnergyMeter, EnergySource, EstimateModel};
 use crate::load::{
     LoadError, LoadProgress, LoadRequest, LoadSettings, Loaded, PlanFinding, PlanSource, codes,
     load_resolved, locate, resolve_plan,
@@ -164,8 +167,8 @@ pub struct CandidateLoad {
 #[serde(rename_all = "camelCase")]
 pub struct Evaluation {
     pub workload: Workload,
-    /// Which ran first.
-    pub order: [&'static str; 2],
+    /// How the two ran: `interleaved`, each prompt under the current plan then the candidate.
+    pub order: &'static str,
     pub current: PlanMeasurement,
     pub candidate: PlanMeasurement,
     pub ratios: Ratios,
@@ -339,9 +342,9 @@ pub fn evaluate(
         )
     }));
 
-    // 4. Measure, current first.
-    let (cur, cur_tokens) = measure(current, &prompts, workload.max_tokens)?;
-    let (cand, cand_tokens) = measure(&loaded, &prompts, workload.max_tokens)?;
+    // 4. Measure, prompt by prompt: current, then candidate.
+    let [(cur, cur_tokens), (cand, cand_tokens)] =
+        measure_both(current, &loaded, &prompts, workload.max_tokens)?;
     let first_difference =
         cur_tokens
             .iter()
@@ -355,7 +358,7 @@ pub fn evaluate(
             });
     Ok(Evaluation {
         workload: workload.clone(),
-        order: ["current", "candidate"],
+        order: "interleaved",
         ratios: ratios(&cur, &cand),
         same_tokens: first_difference.is_none(),
         first_difference,
@@ -542,98 +545,187 @@ fn flag_overrides(resolved: &crate::load::ResolvedPlan) -> Vec<PlanFinding> {
     out
 }
 
-/// Runs the workload on `l`; the measurement and the tokens per prompt.
-fn measure(
-    l: &Loaded,
+/// A plan's measurement and its generated tokens, prompt by prompt.
+type Measured = (PlanMeasurement, Vec<Vec<u32>>);
+
+/// One plan's side of the measurement, accumulated prompt by prompt.
+struct Side<'a> {
+    loaded: &'a Loaded,
+    generator: Generator,
+    tokens: Vec<Vec<u32>>,
+    prompt_tokens: usize,
+    prompt_time: Duration,
+    steps: usize,
+    generation_time: Duration,
+    ttfts_ms: Vec<f64>,
+    gaps_ms: Vec<f64>,
+    wall: Duration,
+    energy: Vec<Energy>,
+}
+
+impl<'a> Side<'a> {
+    fn new(loaded: &'a Loaded) -> Self {
+        Side {
+            loaded,
+            generator: Generator::new(&loaded.model),
+            tokens: Vec::new(),
+            prompt_tokens: 0,
+            prompt_time: Duration::ZERO,
+            steps: 0,
+            generation_time: Duration::ZERO,
+            ttfts_ms: Vec::new(),
+            gaps_ms: Vec::new(),
+            wall: Duration::ZERO,
+            energy: Vec::new(),
+        }
+    }
+
+    fn fail(&self, e: ms_engine::generate::GenerateError) -> EvaluateError {
+        EvaluateError::Run {
+            plan: self.loaded.plan.metadata.name.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    /// Generates without measuring (pages the weights in, starts the thread pool).
+    fn warm_up(&mut self, prompt: &[u32], opts: &GenerateOptions) -> Result<(), EvaluateError> {
+        let opts = GenerateOptions {
+            max_tokens: 2,
+            ..opts.clone()
+        };
+        self.generator.reset();
+        let r = self
+            .generator
+            .generate(&self.loaded.tokenizer, prompt, &opts, |_| true);
+        r.map(|_| ()).map_err(|e| self.fail(e))
+    }
+
+    /// One measured prompt from an empty context.
+    fn run(&mut self, prompt: &[u32], opts: &GenerateOptions) -> Result<(), EvaluateError> {
+        self.generator.reset();
+        let meter = EnergyMeter::start();
+        let start = Instant::now();
+        let out = self
+            .generator
+            .generate(&self.loaded.tokenizer, prompt, opts, |_| true);
+        let wall = start.elapsed();
+        let energy = meter.finish();
+        let out = out.map_err(|e| self.fail(e))?;
+        self.wall += wall;
+        self.energy.push(energy);
+        self.prompt_tokens += out.prompt_tokens - out.reused_tokens;
+        self.prompt_time += out.prompt_time;
+        self.steps += out.tokens.len().saturating_sub(1);
+        self.generation_time += out.generation_time;
+        self.ttfts_ms.push(out.prompt_time.as_secs_f64() * 1e3);
+        self.gaps_ms.extend(
+            out.token_times
+                .windows(2)
+                .map(|w| w[1].saturating_sub(w[0]).as_secs_f64() * 1e3),
+        );
+        self.tokens.push(out.tokens);
+        Ok(())
+    }
+
+    fn finish(mut self) -> Measured {
+        self.gaps_ms.sort_by(f64::total_cmp);
+        let all: Vec<u32> = self.tokens.iter().flatten().copied().collect();
+        let generated = all.len();
+        let energy = total_energy(&self.energy, self.wall);
+        let rate = |n: usize, d: Duration| {
+            let s = d.as_secs_f64();
+            if s > 0.0 { n as f64 / s } else { 0.0 }
+        };
+        let energy_method = match energy.source {
+            EnergySource::Rapl => "rapl".to_string(),
+            EnergySource::Estimated => format!(
+                "estimated: {}",
+                energy.model.as_ref().map_or("", |m| m.formula)
+            ),
+        };
+        let l = self.loaded;
+        let s = &l.plan.spec;
+        let m = PlanMeasurement {
+            plan: l.plan.metadata.name.clone(),
+            quantization: s.quantization.to_string(),
+            backend: s.backend.to_string(),
+            threads: s.threads,
+            context_length: s.context_length,
+            loaded: l.artifact.loaded.clone(),
+            prompts: self.tokens.len(),
+            prompt_tokens: self.prompt_tokens,
+            generated_tokens: generated,
+            prefill_tokens_per_second: rate(self.prompt_tokens, self.prompt_time),
+            generation_tokens_per_second: rate(self.steps, self.generation_time),
+            ttft_ms: self.ttfts_ms.iter().sum::<f64>() / self.ttfts_ms.len().max(1) as f64,
+            inter_token_p50_ms: percentile(&self.gaps_ms, 50.0),
+            inter_token_p95_ms: percentile(&self.gaps_ms, 95.0),
+            wall_ms: self.wall.as_secs_f64() * 1e3,
+            joules: energy.joules,
+            tokens_per_joule: if energy.joules > 0.0 {
+                generated as f64 / energy.joules
+            } else {
+                0.0
+            },
+            energy_method,
+            energy,
+            token_digest: token_digest(&all),
+            prompt_digests: self.tokens.iter().map(|t| token_digest(t)).collect(),
+        };
+        (m, self.tokens)
+    }
+}
+
+/// The energy of several measured spans as one: joules and CPU seconds add up, the average
+/// power is over the spans' total wall time.
+fn total_energy(parts: &[Energy], wall: Duration) -> Energy {
+    let joules: f64 = parts.iter().map(|e| e.joules).sum();
+    let model = parts.first().and_then(|e| e.model.as_ref()).map(|m| {
+        let cpu_seconds = parts
+            .iter()
+            .filter_map(|e| e.model.as_ref())
+            .map(|m| m.cpu_seconds)
+            .sum();
+        EstimateModel::new(m.tdp_watts, m.logical_cores, cpu_seconds)
+    });
+    Energy {
+        source: parts.first().map_or(EnergySource::Estimated, |e| e.source),
+        joules,
+        average_watts: if wall > Duration::ZERO {
+            joules / wall.as_secs_f64()
+        } else {
+            0.0
+        },
+        model,
+        domains: parts.first().map(|e| e.domains.clone()).unwrap_or_default(),
+    }
+}
+
+/// Runs the workload on both sides, prompt by prompt: current, then candidate (so that a
+/// change in the machine's load hits both alike).
+fn measure_both(
+    current: &Loaded,
+    candidate: &Loaded,
     prompts: &[Vec<u32>],
     max_tokens: usize,
-) -> Result<(PlanMeasurement, Vec<Vec<u32>>), EvaluateError> {
-    let plan_name = l.plan.metadata.name.clone();
-    let fail = |e: ms_engine::generate::GenerateError| EvaluateError::Run {
-        plan: plan_name.clone(),
-        message: e.to_string(),
-    };
+) -> Result<[Measured; 2], EvaluateError> {
     let opts = GenerateOptions {
         sampling: SamplingParams::greedy(),
         max_tokens,
         stop: Vec::new(),
     };
-    let mut g = Generator::new(&l.model);
-    let warm = GenerateOptions {
-        max_tokens: 2,
-        ..opts.clone()
-    };
+    let mut sides = [Side::new(current), Side::new(candidate)];
     if let Some(first) = prompts.first() {
-        g.generate(&l.tokenizer, first, &warm, |_| true)
-            .map_err(fail)?;
+        for side in &mut sides {
+            side.warm_up(first, &opts)?;
+        }
     }
-    let mut tokens = Vec::with_capacity(prompts.len());
-    let (mut prompt_tokens, mut prompt_time) = (0usize, Duration::ZERO);
-    let (mut steps, mut gen_time) = (0usize, Duration::ZERO);
-    let mut ttfts = Vec::new();
-    let mut gaps = Vec::new();
-    let meter = EnergyMeter::start();
-    let start = Instant::now();
     for p in prompts {
-        g.reset();
-        let out = g.generate(&l.tokenizer, p, &opts, |_| true).map_err(fail)?;
-        prompt_tokens += out.prompt_tokens - out.reused_tokens;
-        prompt_time += out.prompt_time;
-        steps += out.tokens.len().saturating_sub(1);
-        gen_time += out.generation_time;
-        ttfts.push(out.prompt_time.as_secs_f64() * 1e3);
-        gaps.extend(
-            out.token_times
-                .windows(2)
-                .map(|w| w[1].saturating_sub(w[0]).as_secs_f64() * 1e3),
-        );
-        tokens.push(out.tokens);
+        for side in &mut sides {
+            side.run(p, &opts)?;
+        }
     }
-    let wall = start.elapsed();
-    let energy = meter.finish();
-    gaps.sort_by(f64::total_cmp);
-    let all: Vec<u32> = tokens.iter().flatten().copied().collect();
-    let generated = all.len();
-    let rate = |n: usize, d: Duration| {
-        let s = d.as_secs_f64();
-        if s > 0.0 { n as f64 / s } else { 0.0 }
-    };
-    let energy_method = match energy.source {
-        EnergySource::Rapl => "rapl".to_string(),
-        EnergySource::Estimated => format!(
-            "estimated: {}",
-            energy.model.as_ref().map_or("", |m| m.formula)
-        ),
-    };
-    let s = &l.plan.spec;
-    let m = PlanMeasurement {
-        plan: plan_name.clone(),
-        quantization: s.quantization.to_string(),
-        backend: s.backend.to_string(),
-        threads: s.threads,
-        context_length: s.context_length,
-        loaded: l.artifact.loaded.clone(),
-        prompts: prompts.len(),
-        prompt_tokens,
-        generated_tokens: generated,
-        prefill_tokens_per_second: rate(prompt_tokens, prompt_time),
-        generation_tokens_per_second: rate(steps, gen_time),
-        ttft_ms: ttfts.iter().sum::<f64>() / ttfts.len().max(1) as f64,
-        inter_token_p50_ms: percentile(&gaps, 50.0),
-        inter_token_p95_ms: percentile(&gaps, 95.0),
-        wall_ms: wall.as_secs_f64() * 1e3,
-        joules: energy.joules,
-        tokens_per_joule: if energy.joules > 0.0 {
-            generated as f64 / energy.joules
-        } else {
-            0.0
-        },
-        energy_method,
-        energy,
-        token_digest: token_digest(&all),
-        prompt_digests: tokens.iter().map(|t| token_digest(t)).collect(),
-    };
-    Ok((m, tokens))
+    Ok(sides.map(Side::finish))
 }
 
 fn ratios(cur: &PlanMeasurement, cand: &PlanMeasurement) -> Ratios {

@@ -508,6 +508,9 @@ pub enum LoadError {
     /// The model reference could not be resolved to a file.
     #[error("{model}: {message}")]
     Model { model: String, message: String },
+    /// The model file's header is unreadable (the message names the file).
+    #[error("{0}")]
+    ModelFile(String),
     #[error(transparent)]
     Fetch(Box<FetchError>),
     #[error(transparent)]
@@ -784,10 +787,7 @@ pub fn resolve_plan(
         .as_ref()
         .map(|r| ModelFacts::read(&r.path))
         .transpose()
-        .map_err(|message| LoadError::Model {
-            model: model.unwrap_or_default().to_string(),
-            message,
-        })?;
+        .map_err(LoadError::ModelFile)?;
     let ctx = Context {
         model: facts,
         cache_root: Cache::from_env().ok().map(|c| c.root().to_path_buf()),

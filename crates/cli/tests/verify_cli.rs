@@ -176,7 +176,7 @@ fn reasonable_spec_holds_in_text_and_sarif() {
       targetLatencyMsP95: 120000
       targetRps: 0.01
     observability:
-      metrics: {enabled: true}
+      metrics: {enabled: true, port: 9090}
   governance:
     cost:
       targetCostPer1kTokensUsd: 1.0
@@ -202,16 +202,23 @@ fn reasonable_spec_holds_in_text_and_sarif() {
             "{code} did not hold:\n{report}"
         );
     }
+    // The metrics port cannot be checked on a server bound to a free loopback port.
     assert!(
-        report.contains("PASSED: 13 held, 0 violated, 0 not checked"),
+        report.lines().any(|l| l.starts_with("? MV0604 ")),
+        "{report}"
+    );
+    assert!(
+        report.contains("PASSED: 13 held, 0 violated, 1 not checked"),
         "{report}"
     );
     assert!(report.contains("machine: "), "{report}");
     assert!(report.contains("plan: "), "{report}");
 
-    // The same spec as SARIF: one result per check, located in the spec.
+    // The same spec as SARIF with --strict: one result per check, located in the spec; the
+    // unchecked port now fails the run.
     let out = modelspec(&[
         "verify",
+        "--strict",
         path.to_str().unwrap(),
         "--duration",
         "1",
@@ -221,10 +228,19 @@ fn reasonable_spec_holds_in_text_and_sarif() {
         "sarif",
         "--quiet",
     ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let sarif: Value = serde_json::from_slice(&out.stdout).expect("SARIF");
     assert_eq!(sarif["version"], "2.1.0");
     let results = sarif["runs"][0]["results"].as_array().expect("results");
-    assert_eq!(results.len(), 13, "{sarif:#}");
+    assert_eq!(results.len(), 14, "{sarif:#}");
+    let port = results
+        .iter()
+        .find(|r| r["ruleId"] == "MV0604")
+        .expect("MV0604");
+    assert_eq!(
+        (&port["kind"], &port["level"]),
+        (&"fail".into(), &"error".into())
+    );
     let latency = results
         .iter()
         .find(|r| r["ruleId"] == "MV0401")

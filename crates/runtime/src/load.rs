@@ -248,7 +248,11 @@ impl ModelSpecInfo {
     pub fn read(path: &Path) -> Result<Self, LoadError> {
         let doc = ms_spec::load_model_spec(path).map_err(|diags| LoadError::Spec {
             path: path.to_path_buf(),
-            text: render(&path.display().to_string(), None, &diags),
+            text: render(
+                &path.display().to_string(),
+                ms_spec::source::load(&path.display().to_string()).ok(),
+                &diags,
+            ),
             findings: diags.iter().map(PlanFinding::from).collect(),
         })?;
         Ok(Self::from_document(path, doc))
@@ -664,7 +668,6 @@ fn unusable_text(name: &str, text: &str) -> Option<Diagnostic> {
 
 /// Findings as `modelspec validate` prints them (with source snippets when the text is known).
 fn render(name: &str, source: Option<Source>, diags: &[Diagnostic]) -> String {
-    let source = source.or_else(|| ms_spec::source::load(name).ok());
     let result = ms_spec::FileResult {
         name: name.to_string(),
         source,

@@ -4,11 +4,11 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, anyhow, bail};
 use ms_engine::backend::{BackendKind, cpu_features_text};
 use ms_engine::bench::{BenchOptions, bench};
-use ms_runtime::load::{LoadRequest, load};
-use ms_spec::types::plan::{Backend as PlanBackend, PlanSpec};
+use ms_runtime::load::{LoadError, LoadRequest, load};
+use ms_spec::types::plan::{Backend as PlanBackend, PlanSpec, Sampling};
 use serde_json::json;
 
 #[derive(clap::Args)]
@@ -58,15 +58,21 @@ pub fn run(args: Args) -> Result<ExitCode> {
             threads: args.threads.map(|t| t as u64),
             context_length: Some((args.pp + args.tg) as u64),
             backend,
+            // What the benchmark generates (no sampling happens: the tokens are fixed).
+            sampling: Some(Sampling {
+                max_tokens: Some(args.tg as u64),
+                ..Sampling::default()
+            }),
             ..PlanSpec::default()
         },
     };
-    let loaded = load(&request, &mut super::plan::print_progress).with_context(|| {
-        format!(
+    let loaded = load(&request, &mut super::plan::print_progress).map_err(|e| match e {
+        LoadError::CannotRun { .. } => anyhow!(e).context(format!(
             "{}: cannot load the model with a context of pp + tg = {} positions",
             args.model,
             args.pp + args.tg
-        )
+        )),
+        other => anyhow!(other),
     })?;
     let (model, tokenizer) = (&loaded.model, &*loaded.tokenizer);
     let path = &loaded.artifact.artifact;

@@ -422,3 +422,26 @@ fn bad_model_references_name_the_model() {
         "{err}"
     );
 }
+
+#[test]
+fn plan_problems_point_at_their_field() {
+    use ms_runtime::load::problem_pointer;
+    for (problem, pointer) in [
+        (
+            "spec.limits.maxWatts: a 50 W limit needs ...",
+            "/spec/limits/maxWatts",
+        ),
+        (
+            "spec.threads: 0 threads cannot run anything",
+            "/spec/threads",
+        ),
+        (
+            "spec.quantization Q8_0 caches the converted model ...",
+            "/spec/quantization",
+        ),
+        ("spec.sampling: top-p must be in (0, 1]", "/spec/sampling"),
+        ("something without a field", ""),
+    ] {
+        assert_eq!(problem_pointer(problem), pointer, "{problem}");
+    }
+}

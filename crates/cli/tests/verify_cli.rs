@@ -144,6 +144,14 @@ fn impossible_latency_and_too_long_context_are_violated() {
         .find(|c| c["code"] == "MV0401")
         .unwrap();
     assert_eq!(p95["declared"], "≤ 1 ms");
+    assert_eq!(
+        (&p95["unit"], &p95["declared_value"]),
+        (&"ms".into(), &1.0.into())
+    );
+    assert!(
+        p95["measured_value"].as_f64().unwrap_or(0.0) > 1.0,
+        "{p95:#}"
+    );
     assert!(p95["line"].as_u64().unwrap_or(0) > 0, "{p95:#}");
     assert!(
         report["load"]["succeeded"].as_u64().unwrap_or(0) >= 1,

@@ -101,6 +101,14 @@ pub struct Check {
     pub declared: String,
     /// The measured value (with its unit); `None` when nothing was measured.
     pub measured: Option<String>,
+    /// The declared and measured values as numbers, for tools (latency, rate, memory, cost,
+    /// tokens), in `unit`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub declared_value: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub measured_value: Option<f64>,
     /// How the value was measured (or how it would have been).
     pub method: String,
     pub verdict: Verdict,
@@ -120,6 +128,9 @@ impl Check {
             column: 0,
             declared: declared.into(),
             measured: None,
+            unit: None,
+            declared_value: None,
+            measured_value: None,
             method: String::new(),
             verdict: Verdict::NotChecked,
             reason: None,
@@ -134,6 +145,14 @@ impl Check {
     pub fn measured(mut self, measured: impl Into<String>, verdict: Verdict) -> Self {
         self.measured = Some(measured.into());
         self.verdict = verdict;
+        self
+    }
+
+    /// The numbers behind `declared` and `measured`.
+    pub fn values(mut self, unit: &'static str, declared: f64, measured: Option<f64>) -> Self {
+        self.unit = Some(unit);
+        self.declared_value = Some(declared);
+        self.measured_value = measured;
         self
     }
 

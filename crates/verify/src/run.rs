@@ -457,7 +457,8 @@ impl Session<'_> {
                 Some((ctx, trained, how)) => {
                     let mut c = c
                         .method(how.clone())
-                        .measured(format!("{ctx} tokens"), at_least(*ctx as f64, n));
+                        .measured(format!("{ctx} tokens"), at_least(*ctx as f64, n))
+                        .values("tokens", n, Some(*ctx as f64));
                     if c.verdict == Verdict::Violated {
                         c = c.reason(match trained {
                             Some(t) if (*t as f64) >= n => format!(
@@ -615,7 +616,8 @@ impl Session<'_> {
                                     num(s.ttft.p95_ms.unwrap_or(0.0))
                                 ),
                                 at_most(p95, target),
-                            );
+                            )
+                            .values("ms", target, Some(p95));
                             if s.unfinished > 0 {
                                 c.reason(format!(
                                     "{} requests did not finish (timed out or still running when the load ended), so the percentiles are lower bounds",
@@ -652,7 +654,8 @@ impl Session<'_> {
                     .measured(
                         format!("{} req/s", num(s.requests_per_second)),
                         at_least(s.requests_per_second, target),
-                    ),
+                    )
+                    .values("req/s", target, Some(s.requests_per_second)),
                 _ => c.not_checked(why_no_load()),
             });
         }
@@ -676,10 +679,13 @@ impl Session<'_> {
                 None => None,
             };
             self.checks.push(match peak {
-                Some((bytes, method)) => c.method(method).measured(
-                    format!("{} GiB", num(bytes / BYTES_PER_GB)),
-                    at_most(bytes, limit),
-                ),
+                Some((bytes, method)) => c
+                    .method(method)
+                    .measured(
+                        format!("{} GiB", num(bytes / BYTES_PER_GB)),
+                        at_most(bytes, limit),
+                    )
+                    .values("bytes", limit, Some(bytes)),
                 None => c.not_checked(format!("the server exports no {METRIC_RSS} at /metrics")),
             });
         }
@@ -714,6 +720,7 @@ impl Session<'_> {
                         num(price)
                     ))
                     .measured(format!("{} USD per 1k tokens", num(usd)), at_most(usd, target))
+                    .values("USD/1k tokens", target, Some(usd))
                 }
                 Some(_) => c.not_checked("no token was processed during the load"),
                 None => c.not_checked(if summary.is_none() {
@@ -834,6 +841,7 @@ impl Session<'_> {
             prompt.tokens
         ));
         let total = o.prompt_tokens.unwrap_or(prompt.tokens as u64) + 1;
+        let c = c.values("tokens", n as f64, o.ok().then_some(total as f64));
         if o.ok() {
             if total >= n as u64 {
                 c.measured(

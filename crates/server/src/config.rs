@@ -157,8 +157,9 @@ pub(crate) fn context_length(l: &Loaded) -> usize {
     l.model.info().context_length
 }
 
-/// The scheduler's batch, queue and policy under this plan; a concurrency limit splits into
-/// the batch (up to the plan's) and the queue (the rest).
+/// The scheduler's batch, queue and policy under this plan; a concurrency limit (the spec's
+/// `serving.maxConcurrency`) caps batch + queue: the batch up to the plan's, the queue the rest
+/// (at most the plan's `limits.maxQueue`).
 pub(crate) fn scheduler_config(l: &Loaded, limits: &Limits) -> SchedulerConfig {
     let as_usize = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
     let spec = &l.plan.spec;
@@ -171,7 +172,7 @@ pub(crate) fn scheduler_config(l: &Loaded, limits: &Limits) -> SchedulerConfig {
     let mut max_queue = as_usize(spec.limits.max_queue);
     if limits.max_concurrency > 0 {
         max_batch = max_batch.min(limits.max_concurrency);
-        max_queue = limits.max_concurrency - max_batch;
+        max_queue = max_queue.min(limits.max_concurrency - max_batch);
     }
     SchedulerConfig {
         policy,

@@ -339,6 +339,51 @@ fn a_dropped_non_streaming_request_is_cancelled() {
 }
 
 #[test]
+fn requests_over_the_timeout_end_with_504_or_an_error_event() {
+    let server = start_with(&tiny_model(), |c| {
+        c.limits.timeout = Duration::from_millis(300)
+    });
+    let addr = server.addr;
+    let long = json!({"prompt": "Tell me a long story", "max_tokens": 2000});
+    let r = post(addr, "/v1/completions", &long);
+    assert_error(&r, 504, None, "timed out");
+    assert_eq!(r.json()["error"]["type"], "timeout_error");
+    let id = r
+        .header("x-modelspec-run-id")
+        .expect("run id on errors after submission");
+    let run = get(addr, &format!("/v1/runs/{id}")).json();
+    assert_eq!(run["status"], "failed", "{run}");
+    assert!(
+        run["error"].as_str().unwrap().contains("timed out"),
+        "{run}"
+    );
+
+    let mut streaming = long.clone();
+    streaming["stream"] = json!(true);
+    let r = post(addr, "/v1/completions", &streaming);
+    assert_eq!(r.status, 200);
+    let events = r.events();
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    let error: Value = serde_json::from_str(&events[events.len() - 2]).unwrap();
+    assert_eq!(error["error"]["type"], "timeout_error", "{error}");
+    let id = r.header("x-modelspec-run-id").unwrap();
+    let run = get(addr, &format!("/v1/runs/{id}")).json();
+    assert_eq!(run["status"], "failed", "{run}");
+    let metrics = get(addr, "/metrics").text();
+    assert_eq!(
+        metric(&metrics, "modelspec_requests_total{status=\"504\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "modelspec_scheduler_requests_total{outcome=\"timed_out\"}"
+        ),
+        Some(2.0)
+    );
+}
+
+#[test]
 fn health_probes_follow_the_model_and_configured_paths() {
     let mut config = ms_server::ServerConfig::new("missing");
     config.port = 0;
@@ -463,12 +508,37 @@ fn plans_are_shown_evaluated_and_applied() {
     // Evaluating did not apply it.
     assert_eq!(get(addr, "/v1/plan").json()["metadata"]["name"], "default");
 
-    // Apply (YAML body): new requests run under the new plan.
+    // Apply (YAML body) while a request runs: it finishes under the old plan, new requests
+    // run under the new one.
+    let mut s = connect(addr);
+    let body = json!({"prompt": "Tell me a story", "max_tokens": 40, "stream": true});
+    write_request(
+        &mut s,
+        "POST",
+        "/v1/completions",
+        body.to_string().as_bytes(),
+        "",
+    );
+    let mut in_flight = BufReader::new(s);
+    let (status, headers) = read_head(&mut in_flight);
+    assert_eq!(status, 200);
+    let old_id = headers
+        .iter()
+        .find(|(k, _)| k == "x-modelspec-run-id")
+        .unwrap()
+        .1
+        .clone();
     let yaml = "apiVersion: modelspec/v1\nkind: ExecutionPlan\nmetadata: {name: greedy}\nspec:\n  threads: 2\n  scheduler: {policy: fifo, maxBatch: 2}\n  sampling: {temperature: 0, maxTokens: 3}\n";
     let r = request(addr, "PUT", "/v1/plan", yaml.as_bytes());
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["previous"], "default");
     assert_eq!(get(addr, "/v1/plan").json()["metadata"]["name"], "greedy");
+    let rest: Vec<String> = in_flight.lines().map(Result::unwrap).collect();
+    assert!(rest.iter().any(|l| l == "data: [DONE]"), "{rest:?}");
+    let old_run = get(addr, &format!("/v1/runs/{old_id}")).json();
+    assert_eq!(old_run["status"], "completed", "{old_run}");
+    assert_eq!(old_run["plan"], "default", "{old_run}");
+    assert_eq!(old_run["completion_tokens"], 40, "{old_run}");
     let r = post(addr, "/v1/completions", &json!({"prompt": "Hello"}));
     assert_eq!(r.status, 200);
     assert!(r.json()["usage"]["completion_tokens"].as_u64().unwrap() <= 3);

@@ -103,6 +103,8 @@ pub fn timed_out() -> ApiError {
 pub fn failed(message: String) -> ApiError {
     if message.contains("timed out") || message.contains("timeout") {
         ApiError::timeout(message)
+    } else if message.contains("shut down") {
+        ApiError::unavailable(message)
     } else {
         ApiError::internal(message)
     }
@@ -159,33 +161,46 @@ pub async fn respond(
     let mut response = if job.stream {
         Sse::new(sse::events(header, ticket, run, deadline)).into_response()
     } else {
-        let mut ticket = ticket;
-        let outcome = loop {
-            match tokio::time::timeout_at(deadline, ticket.next()).await {
-                Err(_) => {
-                    run.fail("timed out");
-                    return Err(timed_out());
-                }
-                Ok(None) => {
-                    let e = ApiError::internal("the request ended without a result");
-                    run.fail(&e.message);
-                    return Err(e);
-                }
-                Ok(Some(Event::Token { .. })) => {}
-                Ok(Some(Event::Finished(outcome))) => break outcome,
-                Ok(Some(Event::Failed(message))) => {
-                    run.fail(&message);
-                    return Err(failed(message));
-                }
+        // Errors after submission carry the run id too: the run records what happened.
+        match collect(ticket, &mut run, deadline).await {
+            Ok(outcome) => {
+                run.finish(&outcome);
+                Json(body(&header, &outcome)).into_response()
             }
-        };
-        run.finish(&outcome);
-        Json(body(&header, &outcome)).into_response()
+            Err(e) => e.into_response(),
+        }
     };
     if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
         response.headers_mut().insert(RUN_ID_HEADER, v);
     }
     Ok(response)
+}
+
+/// Waits for the end of a non-streaming request.
+async fn collect(
+    mut ticket: ms_scheduler::Ticket,
+    run: &mut RunGuard,
+    deadline: Instant,
+) -> Result<Outcome, ApiError> {
+    loop {
+        match tokio::time::timeout_at(deadline, ticket.next()).await {
+            Err(_) => {
+                run.fail("timed out");
+                return Err(timed_out());
+            }
+            Ok(None) => {
+                let e = ApiError::internal("the request ended without a result");
+                run.fail(&e.message);
+                return Err(e);
+            }
+            Ok(Some(Event::Token { .. })) => {}
+            Ok(Some(Event::Finished(outcome))) => return Ok(outcome),
+            Ok(Some(Event::Failed(message))) => {
+                run.fail(&message);
+                return Err(failed(message));
+            }
+        }
+    }
 }
 
 /// The non-streaming answer.

@@ -102,13 +102,13 @@ fn impossible_latency_and_too_long_context_are_violated() {
     let dir = tempfile::tempdir().unwrap();
     let model = default_model();
     // Gemma 3 270M was trained for 32768 tokens: 40000 cannot be served; 1 ms p95 cannot be
-    // met by any request that generates tokens.
+    // met by any request that generates tokens; no CPU has the declared feature.
     let path = spec(
         dir.path(),
         "impossible",
         &model,
         DEFAULT_SHA256,
-        "    batch:\n      maxSequenceLengthTokens: 40000\n",
+        "      features: [no-such-cpu-feature]\n    batch:\n      maxSequenceLengthTokens: 40000\n",
         "  operations:\n    serving:\n      maxConcurrency: 2\n    scaling:\n      targetLatencyMsP95: 1\n",
     );
     let out = modelspec(&[
@@ -135,6 +135,7 @@ fn impossible_latency_and_too_long_context_are_violated() {
     assert_eq!(verdict(&report, "MV0401"), "violated", "{report:#}");
     assert_eq!(verdict(&report, "MV0301"), "violated", "{report:#}");
     assert_eq!(verdict(&report, "MV0302"), "violated", "{report:#}");
+    assert_eq!(verdict(&report, "MV0503"), "violated", "{report:#}");
     assert_eq!(verdict(&report, "MV0801"), "held");
     assert_eq!(verdict(&report, "MV0802"), "held");
     let p95 = report["checks"]
@@ -174,7 +175,7 @@ fn reasonable_spec_holds_in_text_and_sarif() {
         "reasonable",
         &model,
         DEFAULT_SHA256,
-        "    batch:\n      maxSequenceLengthTokens: 128\n    resources:\n      memoryGb: 16\n",
+        "    batch:\n      maxBatchSize: 8\n      maxSequenceLengthTokens: 128\n    resources:\n      cpuCores: 1024\n      memoryGb: 16\n",
         "  operations:
     serving:
       maxConcurrency: 1
@@ -202,8 +203,8 @@ fn reasonable_spec_holds_in_text_and_sarif() {
     let report = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{report}{}", text(&out.stderr));
     for code in [
-        "MV0101", "MV0201", "MV0301", "MV0302", "MV0401", "MV0402", "MV0501", "MV0601", "MV0602",
-        "MV0603", "MV0701", "MV0801", "MV0802",
+        "MV0101", "MV0201", "MV0301", "MV0302", "MV0303", "MV0401", "MV0402", "MV0501", "MV0502",
+        "MV0601", "MV0602", "MV0603", "MV0701", "MV0801", "MV0802",
     ] {
         assert!(
             report.lines().any(|l| l.starts_with(&format!("✓ {code} "))),
@@ -216,7 +217,7 @@ fn reasonable_spec_holds_in_text_and_sarif() {
         "{report}"
     );
     assert!(
-        report.contains("PASSED: 13 held, 0 violated, 1 not checked"),
+        report.contains("PASSED: 15 held, 0 violated, 1 not checked"),
         "{report}"
     );
     assert!(report.contains("machine: "), "{report}");
@@ -240,7 +241,7 @@ fn reasonable_spec_holds_in_text_and_sarif() {
     let sarif: Value = serde_json::from_slice(&out.stdout).expect("SARIF");
     assert_eq!(sarif["version"], "2.1.0");
     let results = sarif["runs"][0]["results"].as_array().expect("results");
-    assert_eq!(results.len(), 14, "{sarif:#}");
+    assert_eq!(results.len(), 16, "{sarif:#}");
     let port = results
         .iter()
         .find(|r| r["ruleId"] == "MV0604")

@@ -60,12 +60,18 @@ rules! {
         "a request of batch.maxSequenceLengthTokens tokens (prompt + 1 generated) is accepted in full";
     CONTEXT_LIMIT = "MV0302", "context-limit", "context limit",
         "the context the server runs with is at least batch.maxSequenceLengthTokens";
+    BATCH_SIZE = "MV0303", "batch-size", "batch size",
+        "the server never evaluates more requests together than batch.maxBatchSize (its plan's scheduler.maxBatch and the largest batch seen under load)";
     LATENCY_P95 = "MV0401", "latency-p95", "p95 latency",
         "the 95th percentile request latency under the spec's load is at most scaling.targetLatencyMsP95";
     THROUGHPUT = "MV0402", "throughput-rps", "throughput",
         "completed requests per second under the spec's load are at least scaling.targetRps";
     MEMORY_PEAK = "MV0501", "memory-peak", "peak memory",
         "the server's peak resident memory is at most resources.memoryGb";
+    CPU_CORES = "MV0502", "cpu-cores", "CPU cores",
+        "the server's worker threads (effective plan) fit in resources.cpuCores";
+    CPU_FEATURES = "MV0503", "cpu-features", "CPU features",
+        "the serving CPU has every instruction set feature runtime.accelerator.features declares";
     READINESS_PROBE = "MV0601", "readiness-probe", "readiness probe",
         "the readiness probe path answers 200 once the model is loaded";
     LIVENESS_PROBE = "MV0602", "liveness-probe", "liveness probe",

@@ -26,6 +26,9 @@ const READY_TIMEOUT: Duration = Duration::from_secs(600);
 /// Prompt lengths of the load when the spec declares no maxSequenceLengthTokens.
 const DEFAULT_PROMPT_CAP: usize = 256;
 const METRIC_RSS: &str = "modelspec_process_resident_memory_bytes";
+const METRIC_BATCH: &str = "modelspec_batch_size";
+/// How often the gauges are read during the load.
+const SAMPLE_MS: u64 = 100;
 const METRIC_JOULES: &str = "modelspec_energy_joules_total";
 const METRIC_PROMPT_TOKENS: &str = "modelspec_prompt_tokens_total";
 const METRIC_GENERATED_TOKENS: &str = "modelspec_generated_tokens_total";
@@ -167,6 +170,9 @@ struct Session<'a> {
 /// The spec's declarations that need a running server, as unchecked checks.
 struct Declared {
     max_seq: Option<u64>,
+    max_batch: Option<u64>,
+    cpu_cores: Option<u64>,
+    features: Vec<String>,
     concurrency: Option<u64>,
     p95_ms: Option<f64>,
     rps: Option<f64>,
@@ -195,6 +201,9 @@ fn declared(spec: &SpecFile) -> Declared {
             .batch
             .as_ref()
             .and_then(|b| b.max_sequence_length_tokens),
+        max_batch: s.runtime.batch.as_ref().and_then(|b| b.max_batch_size),
+        cpu_cores: s.runtime.resources.as_ref().and_then(|r| r.cpu_cores),
+        features: s.runtime.accelerator.features.clone().unwrap_or_default(),
         concurrency: serving.and_then(|v| v.max_concurrency),
         p95_ms: scaling.and_then(|v| v.target_latency_ms_p95),
         rps: scaling.and_then(|v| v.target_rps),
@@ -220,6 +229,9 @@ fn declared(spec: &SpecFile) -> Declared {
 }
 
 const P_MAX_SEQ: &str = "/spec/runtime/batch/maxSequenceLengthTokens";
+const P_MAX_BATCH: &str = "/spec/runtime/batch/maxBatchSize";
+const P_CPU_CORES: &str = "/spec/runtime/resources/cpuCores";
+const P_FEATURES: &str = "/spec/runtime/accelerator/features";
 const P_P95: &str = "/spec/operations/scaling/targetLatencyMsP95";
 const P_RPS: &str = "/spec/operations/scaling/targetRps";
 const P_MEMORY: &str = "/spec/runtime/resources/memoryGb";
@@ -263,6 +275,27 @@ impl Session<'_> {
                 check::CONTEXT_LIMIT,
                 P_MAX_SEQ,
                 format!("≥ {n} tokens"),
+            ));
+        }
+        if let Some(b) = d.max_batch {
+            v.push(Check::new(
+                check::BATCH_SIZE,
+                P_MAX_BATCH,
+                format!("≤ {b} requests per batch"),
+            ));
+        }
+        if let Some(n) = d.cpu_cores {
+            v.push(Check::new(
+                check::CPU_CORES,
+                P_CPU_CORES,
+                format!("{n} cores"),
+            ));
+        }
+        if !d.features.is_empty() {
+            v.push(Check::new(
+                check::CPU_FEATURES,
+                P_FEATURES,
+                d.features.join(", "),
             ));
         }
         if let Some(ms) = d.p95_ms {
@@ -524,7 +557,7 @@ impl Session<'_> {
         };
 
         // The load.
-        let rss = Sampler::start(self.client.clone());
+        let sampler = Sampler::start(self.client.clone());
         let before = self.metrics();
         let (summary, energy) = match &profile {
             Some(profile) => {
@@ -557,7 +590,7 @@ impl Session<'_> {
                 Err(e) => c.not_checked(e.clone()),
             });
         }
-        let peak = rss.stop();
+        let peaks = sampler.stop();
 
         let ready = match &summary {
             Some(s) if s.requests > 0 && s.succeeded == 0 => ready
@@ -663,11 +696,11 @@ impl Session<'_> {
         // Memory.
         if let Some(c) = self.take(&mut pending, check::MEMORY_PEAK.code) {
             let limit = d.memory_gb.unwrap_or(0.0) * BYTES_PER_GB;
-            let peak = match peak {
+            let peak = match peaks.rss {
                 Some((bytes, n)) => Some((
                     bytes,
                     format!(
-                        "highest {METRIC_RSS} of {n} samples of GET /metrics every 200 ms during the load and the longest sequence (1 GiB = 2^30 bytes)"
+                        "highest {METRIC_RSS} of {n} reads of GET /metrics every {SAMPLE_MS} ms during the load and the longest sequence (1 GiB = 2^30 bytes)"
                     ),
                 )),
                 None if self.local => vm_hwm().map(|b| {
@@ -728,6 +761,110 @@ impl Session<'_> {
                 } else {
                     format!("the server exports no {METRIC_JOULES} with token counters at /metrics")
                 }),
+            });
+        }
+
+        // Batching, cores and CPU features: what the server runs with, against the declaration.
+        let plan_u64 = |ptr: &str| {
+            plan.as_ref()
+                .and_then(|p| p.pointer(ptr))
+                .and_then(Value::as_u64)
+        };
+        if let Some(c) = self.take(&mut pending, check::BATCH_SIZE.code) {
+            let limit = d.max_batch.unwrap_or(0);
+            let planned = plan_u64("/spec/scheduler/maxBatch");
+            let seen = peaks.batch.map(|b| b as u64);
+            self.checks.push(match (planned, seen) {
+                (None, None) => c.not_checked(format!(
+                    "the server reports neither its plan (GET /v1/plan) nor {METRIC_BATCH}"
+                )),
+                (planned, seen) => {
+                    let worst = planned.unwrap_or(0).max(seen.unwrap_or(0));
+                    let parts: Vec<String> = [
+                        planned.map(|p| format!("the plan allows {p}")),
+                        seen.map(|b| format!("largest batch seen {b}")),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                    let c = c
+                        .method(format!(
+                            "scheduler.maxBatch of the effective plan (GET /v1/plan) and the highest {METRIC_BATCH} of {} reads of /metrics every {SAMPLE_MS} ms during the load",
+                            peaks.samples
+                        ))
+                        .measured(parts.join(", "), at_most(worst as f64, limit as f64))
+                        .values("requests", limit as f64, Some(worst as f64));
+                    if c.verdict == Verdict::Violated {
+                        c.reason(format!(
+                            "the server may evaluate {worst} requests together, more than the {limit} declared: lower scheduler.maxBatch in the execution plan"
+                        ))
+                    } else {
+                        c
+                    }
+                }
+            });
+        }
+        if let Some(c) = self.take(&mut pending, check::CPU_CORES.code) {
+            let cores = d.cpu_cores.unwrap_or(0);
+            self.checks.push(match plan_u64("/spec/threads") {
+                Some(t) => {
+                    let c = c
+                        .method("threads of the effective plan (GET /v1/plan): the engine's worker threads, one per core")
+                        .measured(format!("{t} threads"), at_most(t as f64, cores as f64))
+                        .values("cores", cores as f64, Some(t as f64));
+                    if c.verdict == Verdict::Violated {
+                        c.reason(format!(
+                            "{t} worker threads on {cores} cores oversubscribe them: set threads: {cores} in the execution plan"
+                        ))
+                    } else {
+                        c
+                    }
+                }
+                None => c.not_checked("the server does not report its plan (GET /v1/plan)"),
+            });
+        }
+        if let Some(c) = self.take(&mut pending, check::CPU_FEATURES.code) {
+            let have: Option<Vec<String>> = plan
+                .as_ref()
+                .and_then(|p| p.pointer("/status/cpuFeatures"))
+                .and_then(Value::as_str)
+                .map(|f| {
+                    f.split([',', ' '])
+                        .filter(|x| !x.is_empty())
+                        .map(str::to_ascii_lowercase)
+                        .collect()
+                });
+            self.checks.push(match have {
+                Some(have) => {
+                    let missing: Vec<&String> = d
+                        .features
+                        .iter()
+                        .filter(|f| !have.contains(&f.to_ascii_lowercase()))
+                        .collect();
+                    let c = c
+                        .method("status.cpuFeatures of the effective plan (GET /v1/plan): what the serving CPU has")
+                        .measured(
+                            have.join(", "),
+                            if missing.is_empty() {
+                                Verdict::Held
+                            } else {
+                                Verdict::Violated
+                            },
+                        );
+                    if missing.is_empty() {
+                        c
+                    } else {
+                        c.reason(format!(
+                            "the serving CPU lacks {}",
+                            missing
+                                .iter()
+                                .map(|s| s.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ))
+                    }
+                }
+                None => c.not_checked("the server does not report its CPU features (GET /v1/plan)"),
             });
         }
 
@@ -948,10 +1085,20 @@ fn vm_hwm() -> Option<f64> {
     Some(kb * 1024.0)
 }
 
-/// Samples the server's resident memory gauge in the background.
+/// The highest values of the server's gauges while the sampler ran.
+#[derive(Debug, Clone, Copy, Default)]
+struct Peaks {
+    /// Resident memory in bytes, and the number of samples that had it.
+    rss: Option<(f64, usize)>,
+    /// Requests in the running batch.
+    batch: Option<f64>,
+    samples: usize,
+}
+
+/// Samples the server's resident memory and batch size gauges in the background.
 struct Sampler {
     stop: Arc<AtomicBool>,
-    handle: std::thread::JoinHandle<Option<(f64, usize)>>,
+    handle: std::thread::JoinHandle<Peaks>,
 }
 
 impl Sampler {
@@ -959,29 +1106,34 @@ impl Sampler {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let handle = std::thread::spawn(move || {
-            let mut peak: Option<(f64, usize)> = None;
+            let mut peaks = Peaks::default();
             loop {
                 if let Ok(r) = client.get("/metrics")
                     && r.status == 200
-                    && let Some(v) = prom::sum(&prom::parse(&r.body), METRIC_RSS)
                 {
-                    let (max, n) = peak.unwrap_or((0.0, 0));
-                    peak = Some((max.max(v), n + 1));
+                    let samples = prom::parse(&r.body);
+                    peaks.samples += 1;
+                    if let Some(v) = prom::sum(&samples, METRIC_RSS) {
+                        let (max, n) = peaks.rss.unwrap_or((0.0, 0));
+                        peaks.rss = Some((max.max(v), n + 1));
+                    }
+                    if let Some(b) = prom::sum(&samples, METRIC_BATCH) {
+                        peaks.batch = Some(peaks.batch.unwrap_or(0.0).max(b));
+                    }
                 }
                 if flag.load(Ordering::Relaxed) {
                     break;
                 }
-                std::thread::sleep(Duration::from_millis(200));
+                std::thread::sleep(Duration::from_millis(SAMPLE_MS));
             }
-            peak
+            peaks
         });
         Sampler { stop, handle }
     }
 
-    /// The highest value seen and the number of samples.
-    fn stop(self) -> Option<(f64, usize)> {
+    fn stop(self) -> Peaks {
         self.stop.store(true, Ordering::Relaxed);
-        self.handle.join().ok().flatten()
+        self.handle.join().unwrap_or_default()
     }
 }
 

@@ -19,10 +19,12 @@ pub enum Format {
 #[derive(clap::Args)]
 #[command(
     after_help = "Checks: artifact sha256 (MV0101), the model serves (MV0201), the declared \
-maxSequenceLengthTokens is accepted and within the server's context (MV0301, MV0302), p95 latency \
-and requests/s under a load of serving.maxConcurrency clients (MV0401, MV0402), peak memory \
-(MV0501), probe and metrics endpoints (MV0601-MV0604), energy cost per 1k tokens (MV0701), \
-precision and artifact quantization (MV0801, MV0802).\n\
+maxSequenceLengthTokens is accepted and within the server's context (MV0301, MV0302), batches \
+within maxBatchSize (MV0303), p95 latency and requests/s under a load of \
+serving.maxConcurrency clients (MV0401, MV0402), peak memory, CPU cores and features (MV0501 to \
+MV0503), probe and metrics endpoints (MV0601 to MV0604), energy cost per 1k tokens (MV0701), \
+precision and artifact quantization (MV0801, MV0802). Each check prints the declared value, \
+the measured value and how it was measured.\n\
 Exit status: 0 every checkable declaration held, 1 a declaration was violated (or, with --strict, \
 could not be checked), 2 usage or input error."
 )]

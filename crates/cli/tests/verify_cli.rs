@@ -29,6 +29,12 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+fn shared() -> PathBuf {
+    std::env::var_os("MODELSPEC_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")))
+}
+
 fn default_model() -> PathBuf {
     ms_fetch::default_model().expect("the default model (downloaded once into the cache)")
 }
@@ -358,4 +364,83 @@ fn input_errors_exit_2() {
     );
     let out = modelspec(&["verify", ok.to_str().unwrap(), "--duration", "0"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn plan_flag_changes_what_runs_and_precision_follows() {
+    // The tiny F16 model declared as f16, served under a plan that requantizes it to Q8_0:
+    // the artifact is what it says, but what ran is not the declared precision.
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = shared().join("oracle/models/llama-spm-tiny.f16.gguf");
+    let sha = ms_fetch::sha256_file(&tiny).unwrap();
+    let yaml = format!(
+        "apiVersion: modelspec/v1
+kind: ModelSpec
+metadata:
+  name: tiny
+spec:
+  identity:
+    model:
+      id: llama-spm-tiny
+      family: llama
+      task: text-generation
+      framework: llama.cpp
+      precision: f16
+      artifacts:
+        - {{role: weights, format: gguf, quantization: F16, uri: {}, sha256: {sha}}}
+  runtime:
+    accelerator: {{type: cpu, count: 1}}
+    batch: {{maxSequenceLengthTokens: 64}}
+",
+        tiny.display()
+    );
+    let path = dir.path().join("tiny.modelspec.yaml");
+    fs::write(&path, yaml).unwrap();
+    let plan = dir.path().join("q8.plan.yaml");
+    fs::write(
+        &plan,
+        "apiVersion: modelspec/v1\nkind: ExecutionPlan\nmetadata: {name: q8}\nspec: {quantization: Q8_0}\n",
+    )
+    .unwrap();
+    let cache = dir.path().join("cache");
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let out = Command::new(env!("CARGO_BIN_EXE_modelspec"))
+        .args([
+            "verify",
+            path.to_str().unwrap(),
+            "--plan",
+            plan.to_str().unwrap(),
+        ])
+        .args([
+            "--duration",
+            "1",
+            "--max-tokens",
+            "2",
+            "--format",
+            "json",
+            "--quiet",
+        ])
+        .env("MODELSPEC_CACHE", &cache)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(verdict(&report, "MV0101"), "held");
+    assert_eq!(verdict(&report, "MV0802"), "held");
+    assert_eq!(verdict(&report, "MV0301"), "held", "{report:#}");
+    assert_eq!(verdict(&report, "MV0801"), "violated", "{report:#}");
+    let precision = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["code"] == "MV0801")
+        .unwrap();
+    assert_eq!(precision["measured"], "Q8_0");
+    assert_eq!(report["plan"]["metadata"]["name"], "q8");
 }

@@ -1,5 +1,13 @@
 //! Several sessions evaluated together: each item's tokens after its own session's, with the
 //! same bits as evaluating each session alone.
+//!
+//! All items go through one forward pass (see `arch::Segment`): every matrix product runs over
+//! the rows of all items at once, so the weights are streamed from memory once per step rather
+//! than once per session, which is what makes decoding several sequences cheaper than one after
+//! another. RoPE positions, KV-cache stores and attention stay per item. The kernels give each
+//! output row the same bits whatever rows it is grouped with, so a session cannot tell whether
+//! it was batched. A pass holds at most [`crate::MAX_BATCH`] rows in all; more are split over
+//! several passes (an item may straddle two), which changes no result either.
 
 use std::sync::Arc;
 
@@ -25,8 +33,10 @@ pub struct BatchError {
 /// session's [`Session::logits`] are bit for bit what `session.eval(tokens)` alone would have
 /// returned (the last token's logits).
 ///
-/// All sessions must be over the same [`crate::Model`]. Every item is checked before any
-/// work: on error no session has changed.
+/// All sessions must be over the same [`crate::Model`] (the same load: clones share it, two
+/// loads of one file do not). Every item is checked before any work (same model, tokens in the
+/// vocabulary, room in its context, not empty): on error no session has changed. An empty
+/// batch does nothing.
 pub fn eval_batch(items: &mut [BatchItem<'_>]) -> Result<(), BatchError> {
     let Some(first) = items.first() else {
         return Ok(());

@@ -1,5 +1,6 @@
 //! The forward pass of each architecture, one file each, reading top to bottom; the steps they
-//! share (embedding lookup, matrix products, output head) live in [`Pass`].
+//! share (embedding lookup, matrix products, RoPE and attention per [`Segment`], output head)
+//! live in [`Pass`]. A pass evaluates one or more segments (sequences) at once.
 
 mod gemma3;
 mod llama;

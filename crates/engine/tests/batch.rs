@@ -300,3 +300,25 @@ fn sessions_of_different_models_are_refused() {
 fn an_empty_batch_does_nothing() {
     eval_batch(&mut []).unwrap();
 }
+
+#[test]
+fn sessions_and_models_can_move_to_a_scheduler_thread() {
+    fn send<T: Send>() {}
+    fn sync<T: Sync>() {}
+    send::<Session>();
+    send::<Model>();
+    sync::<Model>();
+    let model = load(&tiny("llama-spm-tiny.q8_0.gguf"), 1, 16);
+    let mut s = Session::new(&model);
+    let handle = std::thread::spawn(move || {
+        eval_batch(&mut [BatchItem {
+            session: &mut s,
+            tokens: &[1, 2, 3],
+        }])
+        .unwrap();
+        s
+    });
+    let mut alone = Session::new(&model);
+    let want = bits(alone.eval(&[1, 2, 3]).unwrap());
+    assert!(bits(handle.join().unwrap().logits()) == want);
+}

@@ -5,13 +5,17 @@ Usage: python throughput.py BASE_URL [--clients 1,8] [--max-tokens 64] [--reques
 Each client sends streaming chat requests one after another (each with its own prompt and
 seed, temperature 0.8, a fixed max_tokens) and counts the content chunks it receives; the
 server's usage chunk gives the exact token count. Prints, per client count, generated tokens per
-second over the wall time, mean time to first token and mean per-request decode rate.
+second over the wall time, mean time to first token and mean per-request decode rate, as the
+client sees it and as the scheduler measured it (its run record, GET /v1/runs/{id}): their
+difference is what HTTP, SSE and the async runtime cost per token.
 Needs the `openai` package (the e2e venv: target/e2e-venv/bin/python).
 """
 
 import argparse
+import json
 import threading
 import time
+import urllib.request
 
 from openai import OpenAI
 
@@ -33,7 +37,7 @@ def client_loop(base_url, model, index, requests, max_tokens, results):
         start = time.perf_counter()
         first = None
         usage = None
-        stream = client.chat.completions.create(
+        raw = client.chat.completions.with_raw_response.create(
             model=model,
             messages=[{"role": "user", "content": PROMPTS[(index + r) % len(PROMPTS)]}],
             max_tokens=max_tokens,
@@ -42,13 +46,18 @@ def client_loop(base_url, model, index, requests, max_tokens, results):
             stream=True,
             stream_options={"include_usage": True},
         )
-        for chunk in stream:
+        run_id = raw.headers.get("x-modelspec-run-id")
+        for chunk in raw.parse():
             if first is None and chunk.choices and chunk.choices[0].delta.content:
                 first = time.perf_counter()
             if chunk.usage is not None:
                 usage = chunk.usage
         end = time.perf_counter()
-        results.append((start, first or end, end, usage.completion_tokens))
+        with urllib.request.urlopen(f"{base_url}/v1/runs/{run_id}") as f:
+            run = json.load(f)
+        # The scheduler's own decode rate: tokens after the first over the time after it.
+        internal = (run["completion_tokens"] - 1) / ((run["total_ms"] - run["ttft_ms"]) / 1e3)
+        results.append((start, first or end, end, usage.completion_tokens, internal))
 
 
 def run(base_url, model, clients, requests, max_tokens):
@@ -66,10 +75,12 @@ def run(base_url, model, clients, requests, max_tokens):
     tokens = sum(r[3] for r in results)
     ttft = sum(r[1] - r[0] for r in results) / len(results)
     decode = sum((r[3] - 1) / (r[2] - r[1]) for r in results if r[2] > r[1] and r[3] > 1) / len(results)
+    internal = sum(r[4] for r in results) / len(results)
     print(
         f"clients {clients}: {len(results)} requests, {tokens} tokens in {wall:.2f} s = "
         f"{tokens / wall:.1f} tok/s total; mean TTFT {ttft * 1e3:.0f} ms; "
-        f"mean per-request decode {decode:.1f} tok/s"
+        f"mean per-request decode {decode:.2f} tok/s at the client, "
+        f"{internal:.2f} tok/s in the scheduler (HTTP/SSE overhead {(1 - decode / internal) * 100:.1f}%)"
     )
     return tokens / wall
 

@@ -110,9 +110,22 @@ impl ServerHandle {
         &self.state.config
     }
 
-    /// Blocks until Ctrl-C (SIGINT) or SIGTERM... Ctrl-C only: then returns, the caller shuts down.
+    /// Blocks until Ctrl-C (SIGINT) or, on Unix, SIGTERM (how container runtimes stop a
+    /// process); the caller then shuts down.
     pub fn wait_for_ctrl_c(&self) -> std::io::Result<()> {
-        self.runtime.block_on(tokio::signal::ctrl_c())
+        self.runtime.block_on(async {
+            #[cfg(unix)]
+            {
+                use tokio::signal::unix::{SignalKind, signal};
+                let mut term = signal(SignalKind::terminate())?;
+                tokio::select! {
+                    r = tokio::signal::ctrl_c() => r,
+                    _ = term.recv() => Ok(()),
+                }
+            }
+            #[cfg(not(unix))]
+            tokio::signal::ctrl_c().await
+        })
     }
 
     /// Stops accepting, ends running requests (streams end, waiting clients get 503) and

@@ -10,7 +10,7 @@ use ms_scheduler::{Policy, Scheduler};
 #[test]
 fn eight_concurrent_requests_match_one_by_one_on_the_default_model() {
     let path = ms_fetch::default_model().unwrap();
-    let engine = load(&path, 512, "default");
+    let engine = load(&path, 512, 2, "default");
     let requests = mixed_requests(&engine);
 
     let alone = Scheduler::start(engine.clone(), config(Policy::Fifo, 1, 16));

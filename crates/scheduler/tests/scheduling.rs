@@ -257,3 +257,49 @@ fn async_callers_read_events_with_next() {
     assert_eq!(events.len(), 6);
     assert!(matches!(events.last(), Some(Event::Finished(o)) if o.completion_tokens == 5));
 }
+
+#[test]
+fn latency_takes_the_shortest_waiting_prompt_first_and_fifo_arrival_order() {
+    for (policy, short_first) in [(Policy::Latency, true), (Policy::Fifo, false)] {
+        let engine = tiny(2048, "tiny");
+        let scheduler = Scheduler::start(engine.clone(), config(policy, 1, 4));
+        let mut a = scheduler.submit(endless(&engine)).unwrap();
+        let read = first_token(&mut a);
+        let mut long = scheduler
+            .submit(request(&engine, &"word ".repeat(40), greedy(3)))
+            .unwrap();
+        let mut short = scheduler.submit(request(&engine, "Hi", greedy(3))).unwrap();
+        a.cancel();
+        collect_after(&mut a, read);
+        let (long, short) = (collect(&mut long), collect(&mut short));
+        let (l, s) = (long.outcome(), short.outcome());
+        // One at a time: whichever was admitted first had finished before the other started.
+        if short_first {
+            assert!(s.total_ms < l.queued_ms, "{policy}: {s:?} {l:?}");
+        } else {
+            assert!(l.total_ms < s.queued_ms, "{policy}: {s:?} {l:?}");
+        }
+    }
+}
+
+#[test]
+fn energy_waits_up_to_its_window_for_a_fuller_batch() {
+    let engine = tiny(256, "tiny");
+    let scheduler = Scheduler::start(engine.clone(), config(Policy::Energy, 4, 4));
+    let mut t = scheduler
+        .submit(request(&engine, "Hello", greedy(2)))
+        .unwrap();
+    let o = collect(&mut t).outcome().clone();
+    let window = ms_scheduler::ENERGY_WINDOW.as_secs_f64() * 1e3;
+    assert!(o.queued_ms >= window, "{o:?}");
+    // The request that fills the batch does not wait: all are admitted at its arrival.
+    let mut tickets: Vec<_> = (0..4)
+        .map(|_| {
+            scheduler
+                .submit(request(&engine, "Hello", greedy(2)))
+                .unwrap()
+        })
+        .collect();
+    let last = tickets.iter_mut().map(collect).last().unwrap();
+    assert!(last.outcome().queued_ms < window, "{:?}", last.outcome());
+}

@@ -18,11 +18,11 @@ pub fn shared() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")))
 }
 
-pub fn load(path: &std::path::Path, ctx: usize, plan: &str) -> Engine {
+pub fn load(path: &std::path::Path, ctx: usize, threads: usize, plan: &str) -> Engine {
     let model = Model::load(
         path,
         &LoadOptions {
-            threads: 2,
+            threads,
             context_length: Some(ctx),
             ..LoadOptions::default()
         },
@@ -36,11 +36,14 @@ pub fn load(path: &std::path::Path, ctx: usize, plan: &str) -> Engine {
     }
 }
 
-/// The tiny llama of the oracle set, with a context of `ctx`.
+/// The tiny llama of the oracle set, with a context of `ctx`, on one thread: the tests run
+/// side by side on few cores, and a pool's hand-offs would cost more than this model's work
+/// (results do not depend on the thread count).
 pub fn tiny(ctx: usize, plan: &str) -> Engine {
     load(
         &shared().join("oracle/models/llama-spm-tiny.q8_0.gguf"),
         ctx,
+        1,
         plan,
     )
 }

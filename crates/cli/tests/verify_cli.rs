@@ -362,6 +362,24 @@ fn input_errors_exit_2() {
         "{}",
         text(&out.stderr)
     );
+    let plan = dir.path().join("bad.plan.yaml");
+    fs::write(
+        &plan,
+        "apiVersion: modelspec/v1\nkind: ExecutionPlan\nmetadata: {name: p}\nspec: {threads: 0}\n",
+    )
+    .unwrap();
+    let out = modelspec(&[
+        "verify",
+        ok.to_str().unwrap(),
+        "--plan",
+        plan.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("not a valid ExecutionPlan"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = modelspec(&["verify", ok.to_str().unwrap(), "--duration", "0"]);
     assert_eq!(out.status.code(), Some(2));
 }

@@ -73,6 +73,8 @@ impl Options {
 pub enum VerifyError {
     #[error("{file} is not a valid ModelSpec:\n  {}", problems.join("\n  "))]
     Spec { file: String, problems: Vec<String> },
+    #[error("--plan {file} is not a valid ExecutionPlan:\n  {}", problems.join("\n  "))]
+    Plan { file: String, problems: Vec<String> },
     #[error("{0}")]
     Usage(String),
 }

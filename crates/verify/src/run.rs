@@ -62,10 +62,32 @@ fn check_options(opts: &Options) -> Result<(), VerifyError> {
             ));
         }
     }
-    if let Some(p) = &opts.plan
-        && !p.is_file()
-    {
-        return usage(format!("--plan {}: no such file", p.display()));
+    if let Some(p) = &opts.plan {
+        if !p.is_file() {
+            return usage(format!("--plan {}: no such file", p.display()));
+        }
+        // A broken plan is an input error, found before any work rather than as a server
+        // that does not start.
+        let name = p.display().to_string();
+        let run = ms_spec::validate_inputs(std::slice::from_ref(&name), Default::default());
+        let problems: Vec<String> = run
+            .results
+            .iter()
+            .flat_map(|r| &r.diagnostics)
+            .filter(|d| d.severity == ms_spec::Severity::Error)
+            .map(|d| {
+                format!(
+                    "{}:{}:{}: [{}] {}",
+                    d.file, d.line, d.column, d.code, d.message
+                )
+            })
+            .collect();
+        if !problems.is_empty() {
+            return Err(VerifyError::Plan {
+                file: name,
+                problems,
+            });
+        }
     }
     if !opts.spec.is_file() {
         return usage(format!(

@@ -94,7 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let report = match ms_verify::verify(&opts, &mut log) {
         Ok(r) => r,
-        Err(e @ (VerifyError::Spec { .. } | VerifyError::Usage(_))) => {
+        Err(e @ (VerifyError::Spec { .. } | VerifyError::Plan { .. } | VerifyError::Usage(_))) => {
             eprintln!("error: {e}");
             return Ok(ExitCode::from(2));
         }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -391,6 +391,16 @@ impl Session<'_> {
         let d = declared(self.spec);
         let mut pending = Self::declarations(self.spec);
 
+        // A server still loading its model answers 503: wait for it (a local one is ready).
+        let waiting = Instant::now();
+        let mut plan_reply = self.client.get("/v1/plan");
+        if matches!(&plan_reply, Ok(r) if r.status == 503) {
+            log("waiting for the server to load its model (GET /v1/plan answers 503)");
+        }
+        while matches!(&plan_reply, Ok(r) if r.status == 503) && waiting.elapsed() < READY_TIMEOUT {
+            std::thread::sleep(Duration::from_millis(500));
+            plan_reply = self.client.get("/v1/plan");
+        }
         // What the server says it is and runs.
         let models = self.client.get("/v1/models");
         let model_id = models
@@ -404,9 +414,7 @@ impl Session<'_> {
             })
             .unwrap_or_else(|| self.spec.doc.spec.identity.model.id.clone());
         self.report.served_model = models.as_ref().ok().and_then(|r| r.json());
-        let plan = self
-            .client
-            .get("/v1/plan")
+        let plan = plan_reply
             .ok()
             .filter(|r| r.status == 200)
             .and_then(|r| r.json());

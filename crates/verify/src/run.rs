@@ -730,7 +730,12 @@ impl Session<'_> {
                 Some((bytes, n)) => Some((
                     bytes,
                     format!(
-                        "highest {METRIC_RSS} of {n} reads of GET /metrics every {SAMPLE_MS} ms during the load and the longest sequence (1 GiB = 2^30 bytes)"
+                        "highest {METRIC_RSS} of {n} reads of GET /metrics every {SAMPLE_MS} ms during the load and the longest sequence (1 GiB = 2^30 bytes){}",
+                        if self.local {
+                            "; the in-process server shares its process with the verifier (its tokenizer copy and load clients, a few tens of MB)"
+                        } else {
+                            ""
+                        }
                     ),
                 )),
                 None if self.local => vm_hwm().map(|b| {
@@ -776,11 +781,16 @@ impl Session<'_> {
                 Some(e) if e.tokens > 0.0 => {
                     let usd = cost::usd_per_1k_tokens(e.joules, e.tokens, price).unwrap_or(0.0);
                     c.method(format!(
-                        "energy only: {} J ({}) over {} tokens (prompt + generated) of the load, at {} USD/kWh from {price_source}: J / 3.6e6 × USD/kWh / tokens × 1000{hints}",
+                        "energy only: {} J ({}) over {} tokens (prompt + generated) of the load, at {} USD/kWh from {price_source}: J / 3.6e6 × USD/kWh / tokens × 1000{hints}{}",
                         num(e.joules),
                         e.source,
                         num(e.tokens),
-                        num(price)
+                        num(price),
+                        if self.local {
+                            "; the in-process server's energy covers the whole process, the verifier's load clients included"
+                        } else {
+                            ""
+                        }
                     ))
                     .measured(format!("{} USD per 1k tokens", num(usd)), at_most(usd, target))
                     .values("USD/1k tokens", target, Some(usd))

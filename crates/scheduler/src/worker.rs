@@ -2,6 +2,7 @@
 //! timed-out requests out and admits waiting ones (under the shared lock), then evaluates one
 //! step for the whole batch and samples each request's next token (without the lock).
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 use ms_engine::generate::{Decoding, StopReason};
 use ms_engine::tokenizer::Tokenizer;
 use ms_engine::{BatchItem, Session, eval_batch};
-use ms_runtime::energy::EnergyMeter;
+use ms_runtime::energy::{EnergyMeter, POWERCAP_ROOT, tdp_watts_from_env};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::policy::{Admit, Boundary};
@@ -127,6 +128,11 @@ pub(crate) fn run(shared: &Arc<Shared>, engine: Engine, generation: u64) {
     let mut active: Vec<Active<'_>> = Vec::new();
     let mut tally = Tally::default();
     let mut policy = Policy::Fifo;
+    // The energy estimate's parameters, read once (the meter itself starts at every step).
+    let meter = (
+        tdp_watts_from_env(),
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+    );
     while let Some(admitted) = boundary(shared, generation, &mut active, &mut tally, &mut policy) {
         let now = Instant::now();
         for q in admitted {
@@ -135,7 +141,14 @@ pub(crate) fn run(shared: &Arc<Shared>, engine: Engine, generation: u64) {
             }
         }
         if !active.is_empty() {
-            step(shared, &mut active, policy, &engine.plan_name, &mut tally);
+            step(
+                shared,
+                meter,
+                &mut active,
+                policy,
+                &engine.plan_name,
+                &mut tally,
+            );
         }
     }
 }
@@ -327,6 +340,7 @@ fn admit<'t>(
 /// One batch evaluation and one sampled token for every request that has its whole prompt in.
 fn step(
     shared: &Shared,
+    meter: (f64, usize),
     active: &mut Vec<Active<'_>>,
     policy: Policy,
     plan: &str,
@@ -354,7 +368,7 @@ fn step(
     let rows = counts.iter().filter(|&&n| n > 0).count();
     let step_tokens: usize = counts.iter().sum();
 
-    let meter = EnergyMeter::start();
+    let meter = EnergyMeter::start_with(Path::new(POWERCAP_ROOT), meter.0, meter.1);
     let result = {
         let mut items: Vec<BatchItem<'_>> = active
             .iter_mut()

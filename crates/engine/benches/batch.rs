@@ -36,14 +36,33 @@ fn argmax(logits: &[f32]) -> u32 {
         .unwrap_or(0)
 }
 
+/// CPU time of the whole process so far (user + system, all threads; Linux only, else zero).
+/// Less disturbed than wall time when other processes share the cores, but it includes the
+/// time pool workers spin waiting for work.
+fn cpu_time() -> Duration {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return Duration::ZERO;
+    };
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let ticks: u64 = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
+}
+
 /// Prefills one session per prompt (not timed), then times `steps` greedy decode steps of all
-/// of them, batched or one after another; returns the time and every generated token.
+/// of them, batched or one after another; returns the wall and CPU time and every generated
+/// token.
 fn decode(
     model: &Model,
     prompts: &[Vec<u32>],
     steps: usize,
     batched: bool,
-) -> (Duration, Vec<u32>) {
+) -> (Duration, Duration, Vec<u32>) {
     let mut sessions: Vec<Session> = prompts
         .iter()
         .map(|p| {
@@ -53,7 +72,7 @@ fn decode(
         })
         .collect();
     let mut generated = Vec::new();
-    let start = Instant::now();
+    let (start, cpu_start) = (Instant::now(), cpu_time());
     for _ in 0..steps {
         let next: Vec<[u32; 1]> = sessions.iter().map(|s| [argmax(s.logits())]).collect();
         generated.extend(next.iter().map(|t| t[0]));
@@ -70,7 +89,7 @@ fn decode(
             }
         }
     }
-    (start.elapsed(), generated)
+    (start.elapsed(), cpu_time() - cpu_start, generated)
 }
 
 fn main() {
@@ -97,15 +116,18 @@ fn main() {
     // Warm-up (page in the weights), then alternate the two ways so both see the same machine.
     decode(&model, &prompts, 1, true);
     let (mut one_by_one, mut together) = (Vec::new(), Vec::new());
+    let (mut cpu_seq, mut cpu_bat) = (Vec::new(), Vec::new());
     for _ in 0..reps {
-        let (t_seq, seq_tokens) = decode(&model, &prompts, steps, false);
-        let (t_bat, bat_tokens) = decode(&model, &prompts, steps, true);
+        let (t_seq, c_seq, seq_tokens) = decode(&model, &prompts, steps, false);
+        let (t_bat, c_bat, bat_tokens) = decode(&model, &prompts, steps, true);
         assert_eq!(
             seq_tokens, bat_tokens,
             "batched decoding chose other tokens"
         );
         one_by_one.push(tokens / t_seq.as_secs_f64());
         together.push(tokens / t_bat.as_secs_f64());
+        cpu_seq.push(c_seq.as_secs_f64() * 1e3 / tokens);
+        cpu_bat.push(c_bat.as_secs_f64() * 1e3 / tokens);
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
@@ -116,5 +138,10 @@ fn main() {
         "{n} sessions x {steps} decode steps, {threads} threads (median of {reps}): \
          one after another {seq:.1} tok/s, batched {bat:.1} tok/s ({:.2}x)",
         bat / seq
+    );
+    println!(
+        "CPU time per generated token: one after another {:.1} ms, batched {:.1} ms",
+        median(&mut cpu_seq),
+        median(&mut cpu_bat)
     );
 }

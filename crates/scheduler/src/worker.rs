@@ -2,6 +2,7 @@
 //! timed-out requests out and admits waiting ones (under the shared lock), then evaluates one
 //! step for the whole batch and samples each request's next token (without the lock).
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -127,28 +128,56 @@ pub(crate) fn run(shared: &Arc<Shared>, engine: Engine, generation: u64) {
     let tok = Arc::clone(&engine.tokenizer);
     let mut active: Vec<Active<'_>> = Vec::new();
     let mut tally = Tally::default();
+    let served = catch_unwind(AssertUnwindSafe(|| {
+        serve(shared, &engine, &tok, generation, &mut active, &mut tally)
+    }));
+    if let Err(panic) = served {
+        // A bug, not a request's fault: fail the batch, keep serving the queue on a new loop.
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_string());
+        for a in active.drain(..) {
+            tally.fail(&a.events, format!("the batch loop failed: {what}"));
+        }
+        let mut st = shared.lock();
+        tally.apply(&mut st);
+        let current = st.generation == generation;
+        if !current {
+            st.draining = st.draining.saturating_sub(1);
+        }
+        let respawn = current && !st.shutdown;
+        drop(st);
+        if respawn {
+            shared.spawn_worker(engine.clone(), generation);
+        }
+    }
+}
+
+fn serve<'t>(
+    shared: &Shared,
+    engine: &Engine,
+    tok: &'t Tokenizer,
+    generation: u64,
+    active: &mut Vec<Active<'t>>,
+    tally: &mut Tally,
+) {
     let mut policy = Policy::Fifo;
     // The energy estimate's parameters, read once (the meter itself starts at every step).
     let meter = (
         tdp_watts_from_env(),
         std::thread::available_parallelism().map_or(1, |n| n.get()),
     );
-    while let Some(admitted) = boundary(shared, generation, &mut active, &mut tally, &mut policy) {
+    while let Some(admitted) = boundary(shared, generation, active, tally, &mut policy) {
         let now = Instant::now();
         for q in admitted {
-            if let Some(a) = admit(q, &engine, &tok, policy, now, &mut tally) {
+            if let Some(a) = admit(q, engine, tok, policy, now, tally) {
                 active.push(a);
             }
         }
         if !active.is_empty() {
-            step(
-                shared,
-                meter,
-                &mut active,
-                policy,
-                &engine.plan_name,
-                &mut tally,
-            );
+            step(shared, meter, active, policy, &engine.plan_name, tally);
         }
     }
 }

@@ -429,3 +429,128 @@ impl StopFilter {
         chunk
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::LoadOptions;
+
+    fn tiny() -> (Model, Tokenizer) {
+        let dir = std::env::var_os("MODELSPEC_SHARED")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared").into());
+        let options = LoadOptions {
+            threads: 1,
+            context_length: Some(128),
+            ..LoadOptions::default()
+        };
+        let model = Model::load(dir.join("oracle/models/llama-spm-tiny.q8_0.gguf"), &options)
+            .expect("the tiny oracle model under MODELSPEC_SHARED");
+        let tok = Tokenizer::from_gguf(model.gguf()).unwrap();
+        (model, tok)
+    }
+
+    /// Steps a Decoding over a session by hand, as the scheduler does.
+    fn drive<'t>(
+        model: &Model,
+        tok: &'t Tokenizer,
+        prompt: &[u32],
+        opts: &GenerateOptions,
+        steps: usize,
+    ) -> (Decoding<'t>, Vec<Step>) {
+        let mut session = Session::new(model);
+        let mut decoding = Decoding::new(tok, prompt, opts).unwrap();
+        session.eval(prompt).unwrap();
+        let mut out = Vec::new();
+        for _ in 0..steps {
+            let step = decoding
+                .step(session.logits(), session.remaining())
+                .unwrap();
+            let (token, stop) = (step.token, step.stop.is_some());
+            out.push(step);
+            if stop {
+                break;
+            }
+            session.eval(&[token]).unwrap();
+        }
+        (decoding, out)
+    }
+
+    fn greedy(max_tokens: usize, stop: &[&str]) -> GenerateOptions {
+        GenerateOptions {
+            sampling: SamplingParams::greedy(),
+            max_tokens,
+            stop: stop.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn stepping_by_hand_gives_what_generate_gives() {
+        let (model, tok) = tiny();
+        let prompt = encode_prompt(&tok, "Once upon a time", true).unwrap();
+        let whole = Generator::new(&model)
+            .generate(&tok, &prompt, &greedy(20, &[]), |_| true)
+            .unwrap();
+        let (decoding, steps) = drive(&model, &tok, &prompt, &greedy(20, &[]), 100);
+        let streamed: String = steps.iter().map(|s| s.text.as_str()).collect();
+        let tokens: Vec<u32> = steps.iter().map(|s| s.token).collect();
+        assert_eq!((&streamed, &tokens), (&whole.text, &whole.tokens));
+        assert_eq!(steps.last().unwrap().stop, Some(whole.stop.clone()));
+        assert!(steps[..steps.len() - 1].iter().all(|s| s.stop.is_none()));
+        assert_eq!(decoding.text(), whole.text);
+        assert_eq!(decoding.tokens(), whole.tokens);
+
+        // A stop string that spans tokens: cut before it, the same way.
+        let chars: Vec<(usize, char)> = whole.text.char_indices().collect();
+        let (from, _) = chars[chars.len() / 3];
+        let (to, _) = chars[chars.len() / 3 + 4];
+        let stop = &whole.text[from..to];
+        let cut = Generator::new(&model)
+            .generate(&tok, &prompt, &greedy(20, &[stop]), |_| true)
+            .unwrap();
+        let (_, steps) = drive(&model, &tok, &prompt, &greedy(20, &[stop]), 100);
+        let streamed: String = steps.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(streamed, cut.text);
+        assert_eq!(
+            steps.last().unwrap().stop,
+            Some(StopReason::StopString(stop.to_string()))
+        );
+        assert!(whole.text.starts_with(&streamed) && !streamed.contains(stop));
+    }
+
+    #[test]
+    fn text_that_may_start_a_stop_string_is_held_back_until_cancel() {
+        let (model, tok) = tiny();
+        let prompt = encode_prompt(&tok, "Once upon a time", true).unwrap();
+        let (_, steps) = drive(&model, &tok, &prompt, &greedy(6, &[]), 6);
+        let text: String = steps.iter().map(|s| s.text.as_str()).collect();
+        let last = text.chars().last().unwrap();
+        // A stop string starting with the text's last character and never completed.
+        let stop = format!("{last}\u{7}");
+        let (mut decoding, steps) = drive(&model, &tok, &prompt, &greedy(0, &[&stop]), 6);
+        let shown: String = steps.iter().map(|s| s.text.as_str()).collect();
+        assert!(steps.iter().all(|s| s.stop.is_none()));
+        assert_eq!(format!("{shown}{last}"), text);
+        assert_eq!(decoding.cancel(), last.to_string());
+        assert_eq!(decoding.stop(), Some(&StopReason::Cancelled));
+        assert_eq!(decoding.text(), text);
+    }
+
+    #[test]
+    fn max_tokens_and_a_full_context_end_the_generation() {
+        let (model, tok) = tiny();
+        let prompt = encode_prompt(&tok, "Hello", true).unwrap();
+        let (_, steps) = drive(&model, &tok, &prompt, &greedy(3, &[]), 10);
+        assert_eq!(steps.len(), 3);
+        assert_eq!(steps[2].stop, Some(StopReason::MaxTokens));
+        let mut decoding = Decoding::new(&tok, &prompt, &greedy(0, &[])).unwrap();
+        let mut session = Session::new(&model);
+        session.eval(&prompt).unwrap();
+        let step = decoding.step(session.logits(), 0).unwrap();
+        assert_eq!(step.stop, Some(StopReason::ContextFull));
+        assert!(matches!(
+            Decoding::new(&tok, &[], &greedy(1, &[])),
+            Err(GenerateError::EmptyPrompt)
+        ));
+    }
+}

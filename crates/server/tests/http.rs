@@ -569,3 +569,41 @@ fn openapi_lists_every_route() {
         assert!(doc["paths"][path]["get"].is_object(), "{path}");
     }
 }
+
+#[test]
+fn a_modelspec_sets_the_model_id_probe_paths_and_limits() {
+    let dir = std::env::temp_dir().join(format!("ms-server-spec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = tiny_model();
+    let sha = ms_fetch::sha256_file(std::path::Path::new(&model)).unwrap();
+    let spec = dir.join("tiny.modelspec.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "apiVersion: modelspec/v1\nkind: ModelSpec\nmetadata:\n  name: tiny-spec\nspec:\n  identity:\n    model:\n      id: tiny-chat\n      family: llama\n      task: text-generation\n      framework: llama.cpp\n      artifacts:\n        - role: weights\n          uri: file://{model}\n          format: gguf\n          sha256: {sha}\n  runtime:\n    accelerator:\n      type: cpu\n      count: 1\n  operations:\n    serving:\n      protocol: http\n      port: 9123\n      readinessProbe: {{path: /ready, timeoutSeconds: 2}}\n      livenessProbe: {{path: /live, timeoutSeconds: 2}}\n      maxConcurrency: 3\n      timeoutSeconds: 7\n"
+        ),
+    )
+    .unwrap();
+    let req = ms_runtime::LoadRequest::new(spec.to_str().unwrap());
+    let mut config = ms_server::ServerConfig::for_request(&req).unwrap();
+    assert_eq!(config.model_id, "tiny-chat");
+    assert_eq!(config.port, 9123);
+    assert_eq!(
+        (config.live_path.as_str(), config.ready_path.as_str()),
+        ("/live", "/ready")
+    );
+    assert_eq!(config.limits.max_concurrency, 3);
+    assert_eq!(config.limits.timeout, Duration::from_secs(7));
+    config.port = 0;
+    let server = ms_server::start(config, req).unwrap();
+    server.wait_ready(Duration::from_secs(60)).unwrap();
+    let addr = server.addr;
+    assert_eq!(get(addr, "/ready").status, 200);
+    assert_eq!(get(addr, "/live").status, 200);
+    assert_eq!(get(addr, "/healthz/ready").status, 404);
+    assert_eq!(get(addr, "/v1/models").json()["data"][0]["id"], "tiny-chat");
+    let doc = get(addr, "/openapi.json").json();
+    assert!(doc["paths"]["/ready"]["get"].is_object());
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

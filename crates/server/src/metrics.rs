@@ -82,6 +82,8 @@ impl ServerMetrics {
                 SCHEDULER_REQUESTS,
                 "Requests by how they ended in the scheduler"
             );
+            // Present from the first scrape, before any request.
+            counter!(REQUESTS, "status" => "200").absolute(0);
         });
         m
     }

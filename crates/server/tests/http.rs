@@ -402,10 +402,11 @@ fn health_probes_follow_the_model_and_configured_paths() {
     let r = post(addr, "/v1/completions", &json!({"prompt": "x"}));
     assert_error(&r, 503, None, "could not be loaded");
     assert_eq!(get(addr, "/healthz/live").status, 404);
-    assert!(
-        get(addr, "/prom")
-            .text()
-            .contains("modelspec_queue_depth 0")
+    let prom = get(addr, "/prom").text();
+    assert!(prom.contains("modelspec_queue_depth 0"), "{prom}");
+    assert_eq!(
+        metric(&prom, "modelspec_requests_total{status=\"200\"}"),
+        Some(0.0)
     );
     drop(server);
 

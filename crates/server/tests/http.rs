@@ -490,7 +490,7 @@ fn plans_are_shown_evaluated_and_applied() {
 
     // Another quantization measured beside the current plan.
     let candidate = json!({"plan": {"apiVersion": "modelspec/v1", "kind": "ExecutionPlan",
-        "metadata": {"name": "q8"}, "spec": {"quantization": "Q8_0", "threads": 2}},
+        "metadata": {"name": "q8"}, "spec": {"quantization": "Q8_0"}},
         "workload": {"prompts": ["Once upon a time"], "maxTokens": 4}});
     let r = post(addr, "/v1/plans/evaluate", &candidate);
     assert_eq!(r.status, 200, "{}", r.text());
@@ -529,7 +529,7 @@ fn plans_are_shown_evaluated_and_applied() {
         .unwrap()
         .1
         .clone();
-    let yaml = "apiVersion: modelspec/v1\nkind: ExecutionPlan\nmetadata: {name: greedy}\nspec:\n  threads: 2\n  scheduler: {policy: fifo, maxBatch: 2}\n  sampling: {temperature: 0, maxTokens: 3}\n";
+    let yaml = "apiVersion: modelspec/v1\nkind: ExecutionPlan\nmetadata: {name: greedy}\nspec:\n  scheduler: {policy: fifo, maxBatch: 2}\n  sampling: {temperature: 0, maxTokens: 3}\n";
     let r = request(addr, "PUT", "/v1/plan", yaml.as_bytes());
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["previous"], "default");

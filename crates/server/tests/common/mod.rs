@@ -40,8 +40,9 @@ pub fn start_with(model: &str, edit: impl FnOnce(&mut ServerConfig)) -> ServerHa
     config.port = 0;
     edit(&mut config);
     let mut req = ms_runtime::LoadRequest::new(model);
-    // Two threads: the CI machine's cores.
-    req.flags.threads = Some(2);
+    // Two threads (the CI machine's cores), fewer on a smaller machine.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    req.flags.threads = Some(cores.min(2) as u64);
     let server = ms_server::start(config, req).expect("server starts");
     server
         .wait_ready(Duration::from_secs(60))

@@ -9,7 +9,6 @@
 
 use half::f16;
 use ms_gguf::GgmlType;
-use ms_quant::dot::DotKernel;
 
 /// Weight types with a dot kernel (and a dequantizer for embedding lookups).
 pub(crate) fn supported(ty: GgmlType) -> bool {
@@ -21,10 +20,10 @@ pub(crate) fn supported_types() -> Vec<GgmlType> {
     GgmlType::all().filter(|&t| supported(t)).collect()
 }
 
-/// The dot kernel of a supported weight type and the activation type it expects.
-pub(crate) fn kernel(ty: GgmlType) -> (DotKernel, GgmlType) {
-    match (ms_quant::dot::kernel(ty), ms_quant::dot_type(ty)) {
-        (Ok(k), Ok(a)) => (k, a),
+/// The activation type a supported weight type is multiplied with.
+pub(crate) fn act_type(ty: GgmlType) -> GgmlType {
+    match ms_quant::dot_type(ty) {
+        Ok(a) => a,
         _ => unreachable!("{ty} was checked to be supported when the model was loaded"),
     }
 }

@@ -39,12 +39,7 @@ pub(crate) fn matmul(
     let row_bytes = data.len() / rows.max(1);
 
     // Quantize every token's activations once, as the weight type's dot kernel expects.
-    let (dot, act_ty) = kernels::kernel(w.ty);
-    // The scalar backend swaps in the reference kernel, which gives the same bits.
-    let dot = match backend {
-        Backend::Simd => dot,
-        Backend::Scalar => ms_quant::dot::kernel_for(w.ty, Backend::Scalar).unwrap_or(dot),
-    };
+    let act_ty = kernels::act_type(w.ty);
     let act_bytes = kernels::act_row_bytes(act_ty, w.cols);
     // Scratch kept per thread: a generated token allocates nothing here. Every byte used is
     // written by the quantization below, so growing it is the only fill.
@@ -67,75 +62,62 @@ pub(crate) fn matmul(
     let tasks = (threads.max(1) * TASKS_PER_THREAD).min((work / MIN_WORK_PER_TASK).max(1));
     let threads = if tasks > 1 { threads } else { 1 };
     let rows_per_task = rows.div_ceil(tasks);
-    // Prefill: one weight row against eight (then four) tokens at a time, each output bit for
-    // bit the single-row kernel's (ms-quant's contract), the row unpacked once per group.
-    let dot8 = ms_quant::dot::kernel8_for(w.ty, backend).ok();
-    let dot4 = ms_quant::dot::kernel4_for(w.ty, backend).ok();
+    // One call of ms-quant's rows kernel per chunk of weight rows and group of up to eight
+    // tokens: each output bit for bit the single-row kernel's (ms-quant's contract), the
+    // activations prepared once per call, each weight row unpacked once per group.
+    let rows_kernel = ms_quant::dot::rows_kernel_for(w.ty, backend)
+        .unwrap_or_else(|e| unreachable!("{} was checked when the model was loaded: {e}", w.ty));
+    let chunk_rows = (CHUNK_BYTES / row_bytes.max(1)).clamp(1, rows_per_task.max(1));
     let out_ptr = SharedMut(out.as_mut_ptr());
     pool::run(rows.div_ceil(rows_per_task), threads, &|task| {
         let first = task * rows_per_task;
-        for r in first..(first + rows_per_task).min(rows) {
-            let wr = &data[r * row_bytes..(r + 1) * row_bytes];
-            prefetch(data, (r + PREFETCH_ROWS) * row_bytes, row_bytes);
-            // SAFETY: the outputs of row r (`out[t * rows + r]` for every token t) belong to
-            // this task alone, and `out` outlives the call.
-            let put = |t: usize, v: f32| unsafe { *out_ptr.get().add(t * rows + r) = v };
-            let mut done = 0;
-            if let Some(dot8) = dot8 {
-                let mut o = [0.0f32; 8];
-                for (i, a) in acts.chunks_exact(8 * act_bytes).enumerate() {
-                    let a: [&[u8]; 8] =
-                        std::array::from_fn(|j| &a[j * act_bytes..(j + 1) * act_bytes]);
-                    dot8(wr, a, &mut o);
+        let last = (first + rows_per_task).min(rows);
+        if n == 1 {
+            // SAFETY: outputs `first..last` of the single token belong to this task alone, and
+            // `out` outlives the call.
+            let o =
+                unsafe { std::slice::from_raw_parts_mut(out_ptr.get().add(first), last - first) };
+            rows_kernel(
+                &data[first * row_bytes..last * row_bytes],
+                row_bytes,
+                &[acts],
+                o,
+            );
+            return;
+        }
+        let mut tile = [0.0f32; 8 * MAX_CHUNK_ROWS];
+        let mut start = first;
+        while start < last {
+            let end = (start + chunk_rows.min(MAX_CHUNK_ROWS)).min(last);
+            let wc = &data[start * row_bytes..end * row_bytes];
+            for t0 in (0..n).step_by(8) {
+                let m = (n - t0).min(8);
+                let mut group: [&[u8]; 8] = [&[]; 8];
+                for (j, g) in group[..m].iter_mut().enumerate() {
+                    *g = &acts[(t0 + j) * act_bytes..(t0 + j + 1) * act_bytes];
+                }
+                let tile = &mut tile[..(end - start) * m];
+                rows_kernel(wc, row_bytes, &group[..m], tile);
+                for (i, o) in tile.chunks_exact(m).enumerate() {
                     for (j, &v) in o.iter().enumerate() {
-                        put(8 * i + j, v);
+                        // SAFETY: the outputs of rows `first..last` (`out[t * rows + r]` for every
+                        // token t) belong to this task alone, and `out` outlives the call.
+                        unsafe { *out_ptr.get().add((t0 + j) * rows + start + i) = v };
                     }
                 }
-                done = n - n % 8;
             }
-            if let Some(dot4) = dot4 {
-                let mut o = [0.0f32; 4];
-                let skip = done / 4;
-                for (i, a) in acts.chunks_exact(4 * act_bytes).enumerate().skip(skip) {
-                    let (a0, rest) = a.split_at(act_bytes);
-                    let (a1, rest) = rest.split_at(act_bytes);
-                    let (a2, a3) = rest.split_at(act_bytes);
-                    dot4(wr, [a0, a1, a2, a3], &mut o);
-                    for (j, &v) in o.iter().enumerate() {
-                        put(4 * i + j, v);
-                    }
-                }
-                done = n - n % 4;
-            }
-            for (t, a) in acts.chunks_exact(act_bytes).enumerate().skip(done) {
-                put(t, dot(wr, a));
-            }
+            start = end;
         }
     });
     ACTS.set(scratch);
 }
 
-/// Rows ahead whose weights are requested from memory while this one is multiplied.
-const PREFETCH_ROWS: usize = 4;
+/// Weight bytes per chunk of rows in prefill: a chunk stays in the core's caches while every
+/// group of eight tokens is multiplied with it.
+const CHUNK_BYTES: usize = 32 << 10;
 
-/// Asks for `data[start..start + len]` to be brought into the cache (a hint: no effect on
-/// any result). Token generation streams the weights once per token, so it waits on memory.
-#[inline]
-fn prefetch(data: &[u8], start: usize, len: usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        let end = (start + len).min(data.len());
-        let mut at = start;
-        while at < end {
-            // SAFETY: a prefetch of an address inside `data`; it never faults nor writes.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(data.as_ptr().add(at).cast()) };
-            at += 64;
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (data, start, len);
-}
+/// Most rows per chunk (the per-task output tile lives on the stack).
+const MAX_CHUNK_ROWS: usize = 128;
 
 thread_local! {
     static ACTS: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };

@@ -2,7 +2,8 @@
 //! second over a matrix-vector product (one thread), for a matrix that fits in the L2 cache
 //! (compute bound) and one of 64 MiB (memory bound, as generation is). Also activation
 //! quantization per backend. `SimdX4` runs the four-activation kernel (prefill), counting
-//! the weights once per activation row.
+//! the weights once per activation row; `SimdRows1` / `SimdRows8` the many-rows kernel with one
+//! and eight activation rows.
 
 use std::time::Duration;
 
@@ -115,6 +116,18 @@ fn matvec(c: &mut Criterion, name: &str, bytes: usize) {
                     k4(w, [a, a, a, a], y);
                 }
             })
+        });
+        // The rows kernels: every row of the matrix in one call, against one activation row
+        // (generation) and eight (prefill).
+        g.throughput(Throughput::Bytes(w.len() as u64));
+        let rows = dot::rows_kernel_for(ty, Backend::Simd).unwrap();
+        g.bench_function(BenchmarkId::new("SimdRows1", ty.name()), |b| {
+            b.iter(|| rows(&w, row_bytes, &[a], &mut out))
+        });
+        g.throughput(Throughput::Bytes(8 * w.len() as u64));
+        let mut out_rows8 = vec![0.0f32; 8 * out.len()];
+        g.bench_function(BenchmarkId::new("SimdRows8", ty.name()), |b| {
+            b.iter(|| rows(&w, row_bytes, &[a; 8], &mut out_rows8))
         });
         g.throughput(Throughput::Bytes(8 * w.len() as u64));
         let k8 = dot::kernel8_for(ty, Backend::Simd).unwrap();

@@ -239,6 +239,101 @@ proptest! {
     }
 }
 
+/// `rows` weight rows against `n_acts` activation rows through [`dot::rows_kernel_for`] (both
+/// backends): every output equals the scalar single-row kernel's, bit for bit.
+fn check_rows(
+    ty: GgmlType,
+    blocks: usize,
+    rows: usize,
+    n_acts: usize,
+    seed: u64,
+    wild: bool,
+    extreme: Option<(u8, u8)>,
+) -> Result<(), TestCaseError> {
+    let mut g = Gen(seed);
+    let n = if ty.block_len() == 1 {
+        blocks * 13
+    } else {
+        blocks * ty.block_len()
+    };
+    let row_bytes = ty.row_bytes(n as u64).unwrap() as usize;
+    let act_ty = dot::dot_type(ty).unwrap();
+    let mut w = random_row(ty, n * rows, wild, &mut g);
+    let mut acts: Vec<Vec<u8>> = (0..n_acts)
+        .map(|_| random_row(act_ty, n, wild, &mut g))
+        .collect();
+    if let (Some((wb, ab)), true) = (extreme, ty.block_len() > 1) {
+        let wh = w.clone();
+        w.fill(wb);
+        restore_heads(ty, &mut w, &wh);
+        for a in &mut acts {
+            let ah = a.clone();
+            a.fill(ab);
+            restore_heads(act_ty, a, &ah);
+        }
+    }
+    let acts: Vec<&[u8]> = acts.iter().map(|a| &a[..]).collect();
+    let single = dot::kernel_for(ty, Backend::Scalar).unwrap();
+    for backend in [Backend::Scalar, Backend::Simd] {
+        let mut out = vec![f32::NAN; rows * n_acts];
+        dot::rows_kernel_for(ty, backend).unwrap()(&w, row_bytes, &acts, &mut out);
+        for r in 0..rows {
+            for (j, a) in acts.iter().enumerate() {
+                let want = single(&w[r * row_bytes..(r + 1) * row_bytes], a);
+                let got = out[r * n_acts + j];
+                prop_assert!(
+                    same(want, got),
+                    "{} n={} rows={} acts={} seed={} {:?} row {} act {}: {:e} vs {:e}",
+                    ty,
+                    n,
+                    rows,
+                    n_acts,
+                    seed,
+                    backend,
+                    r,
+                    j,
+                    want,
+                    got
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn rows_kernels_equal_single_dots(
+        ty in proptest::sample::select(TYPES.to_vec()),
+        blocks in 1usize..30,
+        rows in 1usize..6,
+        n_acts in 1usize..14,
+        seed in any::<u64>(),
+        wild in any::<bool>(),
+    ) {
+        check_rows(ty, blocks, rows, n_acts, seed, wild, None)?;
+    }
+}
+
+#[test]
+fn rows_kernels_equal_single_dots_on_extreme_quants() {
+    for ty in AVX2_TYPES {
+        for ext in [
+            (0x80u8, 0x80u8),
+            (0xff, 0x80),
+            (0x80, 0x7f),
+            (0xff, 0xff),
+            (0x00, 0x80),
+        ] {
+            for blocks in [3, 8, 17] {
+                check_rows(ty, blocks, 3, 9, ty as u64, false, Some(ext)).unwrap();
+            }
+        }
+    }
+}
+
 #[test]
 fn simd_equals_scalar_on_extreme_quants() {
     // All quant bytes at their extremes (-128 / 0x80 and 0xff patterns) in both operands,
@@ -432,6 +527,32 @@ fn check_model(path: &Path) -> Vec<&'static str> {
                 "{} row {r} x8",
                 info.name
             );
+        }
+        // The whole matrix in one call of the rows kernel, against one and against five
+        // activations (eight, then four, then one at a time inside).
+        let data = file.tensor_data(info);
+        let rows = data.len() / row_bytes;
+        let rows_kernel = dot::rows_kernel_for(info.ty, Backend::Simd).unwrap();
+        let mut out1 = vec![0.0f32; rows];
+        rows_kernel(data, row_bytes, &[a], &mut out1);
+        let five = [a, four[1], four[2], four[3], a];
+        let mut out5 = vec![0.0f32; 5 * rows];
+        rows_kernel(data, row_bytes, &five, &mut out5);
+        for (r, w) in data.chunks_exact(row_bytes).enumerate() {
+            assert_eq!(
+                out1[r].to_bits(),
+                scalar(w, a).to_bits(),
+                "{} row {r} rows kernel",
+                info.name
+            );
+            for (j, a) in five.iter().enumerate() {
+                assert_eq!(
+                    out5[5 * r + j].to_bits(),
+                    scalar(w, a).to_bits(),
+                    "{} row {r} rows kernel, activation {j}",
+                    info.name
+                );
+            }
         }
         if !seen.contains(&info.ty.name()) {
             seen.push(info.ty.name());

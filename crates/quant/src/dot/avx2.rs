@@ -393,10 +393,55 @@ struct Q4K {
     mins: __m256i,
 }
 
+/// The eight 6-bit scales and eight 6-bit mins of a Q4_K / Q5_K block (GGML's
+/// `get_scale_min_k4`, as [`k_scales_mins`]) with 32-bit masks: `(scales, mins)`, each as
+/// bytes 0..8 of a vector.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn k_scales_mins_simd<const N: usize>(w: &[u8; N]) -> (__m128i, __m128i) {
+    let word = |i: usize| {
+        let at = K_SCALES + 4 * i;
+        u32::from_le_bytes([w[at], w[at + 1], w[at + 2], w[at + 3]])
+    };
+    let (u0, u1, u2) = (word(0), word(1), word(2));
+    const LOW6: u32 = 0x3f3f_3f3f;
+    const LOW4: u32 = 0x0f0f_0f0f;
+    const LOW2: u32 = 0x0303_0303;
+    let sc_lo = u0 & LOW6;
+    let sc_hi = (u2 & LOW4) | (((u0 >> 6) & LOW2) << 4);
+    let m_lo = u1 & LOW6;
+    let m_hi = ((u2 >> 4) & LOW4) | (((u1 >> 6) & LOW2) << 4);
+    (
+        _mm_setr_epi32(sc_lo as i32, sc_hi as i32, 0, 0),
+        _mm_setr_epi32(m_lo as i32, m_hi as i32, 0, 0),
+    )
+}
+
+/// `v`'s i16 lane `k` of each 128-bit half broadcast over that half (a shuffle with a constant
+/// control, where eight scalar broadcasts would cost two or three instructions each).
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn bcast_word(v: __m256i, k: usize) -> __m256i {
+    let k = k as i16;
+    _mm256_shuffle_epi8(v, _mm256_set1_epi16(((2 * k + 1) << 8) | (2 * k)))
+}
+
+/// The eight scales as i16 in both halves, and the mins spread to one i16 per 16-value Q8_K sum.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn k_scales_vectors<const N: usize>(w: &[u8; N]) -> ([__m256i; 8], __m256i) {
+    let (sc8, m8) = k_scales_mins_simd(w);
+    let both = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sc8));
+    let mut sc = [_mm256_setzero_si256(); 8];
+    for (s, v) in sc.iter_mut().enumerate() {
+        *v = bcast_word(both, s);
+    }
+    (sc, _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8)))
+}
+
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
 fn decode_q4_k(w: &[u8; Q4_K_BYTES]) -> Q4K {
-    let (sc, m) = k_scales_mins(&k_scale_bytes(w));
     let low4 = _mm256_set1_epi8(0x0f);
     let mut q = [_mm256_setzero_si256(); 8];
     for c in 0..4 {
@@ -404,16 +449,8 @@ fn decode_q4_k(w: &[u8; Q4_K_BYTES]) -> Q4K {
         q[2 * c] = _mm256_and_si256(bytes, low4);
         q[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16::<4>(bytes), low4);
     }
-    let mut scales = [_mm256_setzero_si256(); 8];
-    for (v, s) in scales.iter_mut().zip(sc) {
-        *v = _mm256_set1_epi16(s as i16);
-    }
-    let m8 = _mm_cvtsi64_si128(i64::from_le_bytes(m));
-    Q4K {
-        q,
-        sc: scales,
-        mins: _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8)),
-    }
+    let (sc, mins) = k_scales_vectors(w);
+    Q4K { q, sc, mins }
 }
 
 /// Q4_K: `[isum, imin]`.
@@ -446,6 +483,8 @@ fn terms_q4_k(w: &[__m256; 2], a: &[[u8; Q8_K_BYTES]], s: [__m256i; 2]) -> __m25
 struct Q6K {
     q: [__m256i; 8],
     sc: [__m256i; 8],
+    /// The sixteen scales in the lane order of [`q6_k_scales_by_pairs`].
+    pairs: __m256i,
 }
 
 #[inline]
@@ -475,15 +514,25 @@ fn decode_q6_k(w: &[u8; Q6_K_BYTES]) -> Q6K {
             _mm256_srli_epi16::<2>(_mm256_and_si256(qh, _mm256_set1_epi8(0xc0u8 as i8))),
         );
     }
+    let by_pairs = q6_k_scales_by_pairs(w);
     let mut sc = [_mm256_setzero_si256(); 8];
     for (g, v) in sc.iter_mut().enumerate() {
-        let s = Q6_K_SCALES + 2 * g;
-        *v = _mm256_set_m128i(
-            _mm_set1_epi16(w[s + 1] as i8 as i16),
-            _mm_set1_epi16(w[s] as i8 as i16),
-        );
+        *v = bcast_word(by_pairs, g);
     }
-    Q6K { q, sc }
+    Q6K {
+        q,
+        sc,
+        pairs: by_pairs,
+    }
+}
+
+/// The sixteen i8 scales of a Q6_K block as i16: scale `2g` in lane `g` of the low half,
+/// `2g + 1` in lane `g` of the high half.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn q6_k_scales_by_pairs(w: &[u8; Q6_K_BYTES]) -> __m256i {
+    let even_odd = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+    _mm256_cvtepi8_epi16(_mm_shuffle_epi8(ld16(w, Q6_K_SCALES), even_odd))
 }
 
 /// Q6_K: `Σ_16 scale · Σ (q - 32) · y`.
@@ -510,7 +559,6 @@ fn terms_q6_k(w: &[__m256; 2], a: &[[u8; Q8_K_BYTES]], s: [__m256i; 1]) -> __m25
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
 fn decode_q5_k(w: &[u8; Q5_K_BYTES]) -> Q4K {
-    let (sc, m) = k_scales_mins(&k_scale_bytes(w));
     let low4 = _mm256_set1_epi8(0x0f);
     let fifth = _mm256_set1_epi8(0x10);
     let qh = ld32(w, Q5_K_QH);
@@ -527,16 +575,8 @@ fn decode_q5_k(w: &[u8; Q5_K_BYTES]) -> Q4K {
             q[2 * c + k] = _mm256_or_si256(nib, _mm256_and_si256(set, fifth));
         }
     }
-    let mut scales = [_mm256_setzero_si256(); 8];
-    for (v, s) in scales.iter_mut().zip(sc) {
-        *v = _mm256_set1_epi16(s as i16);
-    }
-    let m8 = _mm_cvtsi64_si128(i64::from_le_bytes(m));
-    Q4K {
-        q,
-        sc: scales,
-        mins: _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8)),
-    }
+    let (sc, mins) = k_scales_vectors(w);
+    Q4K { q, sc, mins }
 }
 
 block_kernel!(
@@ -700,3 +740,8 @@ entry_float! {
     f16_f16, f16_f16_x4, f16_f16_x8 => f16_impl;
     bf16_bf16, bf16_bf16_x4, bf16_bf16_x8 => bf16_impl;
 }
+
+mod rows;
+pub(super) use rows::{
+    q4_0_q8_0_rows, q4_k_q8_k_rows, q5_0_q8_0_rows, q5_k_q8_k_rows, q6_k_q8_k_rows, q8_0_q8_0_rows,
+};

@@ -133,6 +133,133 @@ pub fn kernel8_for(weight_ty: GgmlType, backend: Backend) -> Result<DotKernel8, 
     Ok(simd_kernel8(weight_ty).unwrap_or(reference))
 }
 
+/// Consecutive weight rows (each `row_bytes` long, `w.len() / row_bytes` of them) against any
+/// number of activation rows: `out[r * acts.len() + j]` is bit for bit the [`DotKernel`] result
+/// of row `r` with `acts[j]`. What the activations contribute (scales, offset sums, widened
+/// values) is prepared once per call for all the rows, and the weights are unpacked once for up
+/// to eight activations: a matrix-vector product (generation) or a tile of a matrix product
+/// (prefill) in one call. `out` must hold `rows * acts.len()` values.
+pub type RowsKernel = fn(w: &[u8], row_bytes: usize, acts: &[&[u8]], out: &mut [f32]);
+
+/// The many-rows kernel for weights of `weight_ty` from `backend` (for types without a fused
+/// SIMD kernel, and for the scalar backend, the eight-, four- and one-activation kernels row by
+/// row).
+pub fn rows_kernel_for(weight_ty: GgmlType, backend: Backend) -> Result<RowsKernel, QuantError> {
+    let fallback = generic_rows_kernel(weight_ty, backend)?;
+    if backend == Backend::Scalar {
+        return Ok(fallback);
+    }
+    Ok(simd_rows_kernel(weight_ty).unwrap_or(fallback))
+}
+
+#[cfg(target_arch = "x86_64")]
+fn simd_rows_kernel(weight_ty: GgmlType) -> Option<RowsKernel> {
+    use GgmlType::*;
+    if simd_level() < SimdLevel::Avx2 {
+        return None;
+    }
+    Some(match weight_ty {
+        Q4_0 => avx2::q4_0_q8_0_rows,
+        Q5_0 => avx2::q5_0_q8_0_rows,
+        Q8_0 => avx2::q8_0_q8_0_rows,
+        Q4K => avx2::q4_k_q8_k_rows,
+        Q5K => avx2::q5_k_q8_k_rows,
+        Q6K => avx2::q6_k_q8_k_rows,
+        _ => return None,
+    })
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn simd_rows_kernel(_: GgmlType) -> Option<RowsKernel> {
+    None
+}
+
+/// Row by row with the eight-, four- and one-activation kernels of `backend`.
+fn rows_with(
+    ty: GgmlType,
+    backend: Backend,
+    w: &[u8],
+    row_bytes: usize,
+    acts: &[&[u8]],
+    out: &mut [f32],
+) {
+    let (Ok(one), Ok(four), Ok(eight)) = (
+        kernel_for(ty, backend),
+        kernel4_for(ty, backend),
+        kernel8_for(ty, backend),
+    ) else {
+        unreachable!("{ty} was checked by rows_kernel_for")
+    };
+    if row_bytes == 0 {
+        return;
+    }
+    let stride = acts.len();
+    let (octs, rest) = acts.as_chunks::<8>();
+    let (quads, rest) = rest.as_chunks::<4>();
+    for (wr, out) in w
+        .chunks_exact(row_bytes)
+        .zip(out.chunks_exact_mut(stride.max(1)))
+    {
+        let (o8, o) = out.split_at_mut(8 * octs.len());
+        let (o4, o1) = o.split_at_mut(4 * quads.len());
+        for (a, o) in octs.iter().zip(o8.as_chunks_mut::<8>().0) {
+            eight(wr, *a, o);
+        }
+        for (a, o) in quads.iter().zip(o4.as_chunks_mut::<4>().0) {
+            four(wr, *a, o);
+        }
+        for (a, o) in rest.iter().zip(o1) {
+            *o = one(wr, a);
+        }
+    }
+}
+
+/// [`rows_with`] as [`RowsKernel`]s, one per type and backend (`SIMD` false: the scalar
+/// reference).
+mod generic_rows {
+    use super::{Backend, GgmlType, rows_with};
+
+    macro_rules! generic {
+        ($($name:ident => $ty:ident),*) => {$(
+            pub fn $name<const SIMD: bool>(w: &[u8], row_bytes: usize, acts: &[&[u8]], out: &mut [f32]) {
+                let backend = if SIMD { Backend::Simd } else { Backend::Scalar };
+                rows_with(GgmlType::$ty, backend, w, row_bytes, acts, out)
+            }
+        )*};
+    }
+    generic!(
+        f32_f32 => F32, f16_f16 => F16, bf16_bf16 => Bf16, q4_0_q8_0 => Q4_0,
+        q4_1_q8_1 => Q4_1, q5_0_q8_0 => Q5_0, q5_1_q8_1 => Q5_1, q8_0_q8_0 => Q8_0,
+        q4_k_q8_k => Q4K, q5_k_q8_k => Q5K, q6_k_q8_k => Q6K
+    );
+}
+
+fn generic_rows_kernel(weight_ty: GgmlType, backend: Backend) -> Result<RowsKernel, QuantError> {
+    use GgmlType::*;
+    use generic_rows as g;
+    macro_rules! pick {
+        ($($ty:ident => $name:ident),*) => {
+            match (weight_ty, backend) {
+                $(
+                    ($ty, Backend::Scalar) => g::$name::<false>,
+                    ($ty, Backend::Simd) => g::$name::<true>,
+                )*
+                (ty, _) => {
+                    return Err(QuantError::Unsupported {
+                        ty,
+                        op: "dot product",
+                    });
+                }
+            }
+        };
+    }
+    Ok(pick!(
+        F32 => f32_f32, F16 => f16_f16, Bf16 => bf16_bf16, Q4_0 => q4_0_q8_0,
+        Q4_1 => q4_1_q8_1, Q5_0 => q5_0_q8_0, Q5_1 => q5_1_q8_1, Q8_0 => q8_0_q8_0,
+        Q4K => q4_k_q8_k, Q5K => q5_k_q8_k, Q6K => q6_k_q8_k
+    ))
+}
+
 #[cfg(target_arch = "x86_64")]
 fn simd_kernel8(weight_ty: GgmlType) -> Option<DotKernel8> {
     use GgmlType::*;

@@ -1,0 +1,502 @@
+//! Many weight rows against up to eight activation rows in one call (generation: one activation
+//! row against a task's rows; prefill: eight tokens against a chunk of rows), each output bit for
+//! bit the single-row kernel's.
+//!
+//! What the activations contribute is prepared once per call instead of once per weight row:
+//! their f16/f32 scales as vectors of eight blocks, the sums `off · Σ y` that turn products of
+//! unsigned weight values into products of offset ones (Q4_0, Q5_0, Q6_K: one `maddubs` per 32
+//! values instead of two), and for Q8_0 the activations widened to i16. Every integer sum is
+//! still exact for any bytes (bounds at each step below), and every float operation is the
+//! scalar reference's, in its order.
+
+use std::cell::Cell;
+
+use std::arch::x86_64::*;
+
+use super::*;
+
+thread_local! {
+    /// Prepared activation data, reused by every call on this thread (grown, never shrunk).
+    static PREP: Cell<Vec<__m256i>> = const { Cell::new(Vec::new()) };
+}
+
+/// Lane `b` is the sum of the sixteen i16 lanes of `p[b]`, for i16 lanes of magnitude at most
+/// 7936 (so that sums of four still fit in i16): two levels of 16-bit horizontal adds, then
+/// widening.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn tree16(p: &[__m256i; 8]) -> __m256i {
+    let h01 = _mm256_hadd_epi16(p[0], p[1]);
+    let h23 = _mm256_hadd_epi16(p[2], p[3]);
+    let h45 = _mm256_hadd_epi16(p[4], p[5]);
+    let h67 = _mm256_hadd_epi16(p[6], p[7]);
+    let ones = _mm256_set1_epi16(1);
+    // Per 128-bit half: lanes 0..4 are blocks 0..4 (resp. 4..8), each summed over that half.
+    let m0123 = _mm256_madd_epi16(_mm256_hadd_epi16(h01, h23), ones);
+    let m4567 = _mm256_madd_epi16(_mm256_hadd_epi16(h45, h67), ones);
+    let lo = _mm256_permute2x128_si256::<0x20>(m0123, m4567);
+    let hi = _mm256_permute2x128_si256::<0x31>(m0123, m4567);
+    _mm256_add_epi32(lo, hi)
+}
+
+/// Up to eight blocks copied into a zero-padded group (a row's last, partial group).
+#[inline]
+fn pad8<const N: usize>(blocks: &[[u8; N]]) -> [[u8; N]; 8] {
+    let mut g = [[0u8; N]; 8];
+    for (g, b) in g.iter_mut().zip(blocks) {
+        *g = *b;
+    }
+    g
+}
+
+#[inline]
+fn group<const N: usize>(blocks: &[[u8; N]], g: usize) -> &[[u8; N]; 8] {
+    blocks[8 * g..8 * g + 8]
+        .try_into()
+        .unwrap_or_else(|_| unreachable!())
+}
+
+/// The driver shared by every type. Per call: `$prep_block(ab, &mut [__m256i; $pb])` prepares
+/// each activation block, `$prep_group(blocks) -> [__m256i; 2]` each group of eight activation
+/// blocks (zero-padded). Per weight row and group: `$decode(wb)` unpacks a weight block once for
+/// all activations, `$isums(&decoded, ab, prep)` gives a block's partial sums (`[__m256i; K]`),
+/// `$reduce(&parts)` turns the eight blocks' partial sums into one vector per sum with lane `b`
+/// = block `b`, `$wscales(blocks)` gathers the weights' scales and `$terms(ws, group prep, sums)`
+/// the eight f32 terms. The terms of a partial last group are masked to +0.0, which leaves the
+/// accumulators unchanged (they start at +0.0 and so are never -0.0).
+macro_rules! rows_kernel {
+    ($name:ident, $wb:expr, $ab:expr, $k:expr, $pb:expr, $prep_block:ident, $prep_group:ident,
+     $decode:ident, $isums:ident, $reduce:ident, $wscales:ident, $terms:ident) => {
+        #[target_feature(enable = "avx2,f16c")]
+        fn $name<const NA: usize>(
+            w: &[u8],
+            row_bytes: usize,
+            a: [&[u8]; NA],
+            out: &mut [f32],
+            stride: usize,
+        ) {
+            let mut n = row_bytes / $wb;
+            let mut ab: [&[[u8; $ab]]; NA] = [&[]; NA];
+            for (ab, a) in ab.iter_mut().zip(a) {
+                *ab = a.as_chunks::<{ $ab }>().0;
+                n = n.min(ab.len());
+            }
+            if row_bytes == 0 {
+                return;
+            }
+            let full = n / 8;
+            let groups = n.div_ceil(8);
+            let tail = n - 8 * full;
+            // Per activation: `$pb` vectors per block, then two per group.
+            let per_act = n * $pb + 2 * groups;
+            let mut prep_vec = PREP.take();
+            if prep_vec.len() < NA * per_act {
+                prep_vec.resize(NA * per_act, _mm256_setzero_si256());
+            }
+            let prep = &mut prep_vec[..];
+            for j in 0..NA {
+                let p = &mut prep[j * per_act..(j + 1) * per_act];
+                let (pb, pg) = p.split_at_mut(n * $pb);
+                for (b, pb) in ab[j][..n].iter().zip(pb.as_chunks_mut::<{ $pb }>().0) {
+                    $prep_block(b, pb);
+                }
+                for (g, pg) in pg.as_chunks_mut::<2>().0.iter_mut().enumerate() {
+                    *pg = if g < full {
+                        $prep_group(group(ab[j], g))
+                    } else {
+                        $prep_group(&pad8(&ab[j][8 * full..n]))
+                    };
+                }
+            }
+            let mask = lanes_below(tail);
+            let prep = &prep[..];
+            // Per activation: its full groups of blocks, its per-block and per-group preparation.
+            let mut agroups: [&[[[u8; $ab]; 8]]; NA] = [&[]; NA];
+            let mut pblocks: [&[[__m256i; $pb]]; NA] = [&[]; NA];
+            let mut pgroups: [&[[__m256i; 2]]; NA] = [&[]; NA];
+            for j in 0..NA {
+                agroups[j] = ab[j][..8 * full].as_chunks::<8>().0;
+                let (pb, pg) = prep[j * per_act..(j + 1) * per_act].split_at(n * $pb);
+                pblocks[j] = pb.as_chunks::<{ $pb }>().0;
+                pgroups[j] = pg.as_chunks::<2>().0;
+            }
+            // Overwritten for every group; a partial group's stale lanes are masked.
+            let mut parts = [[[_mm256_setzero_si256(); $k]; 8]; NA];
+            let rows = w.len() / row_bytes;
+            for r in 0..rows {
+                let row = &w[r * row_bytes..(r + 1) * row_bytes];
+                if r + PREFETCH_ROWS < rows {
+                    prefetch(
+                        &w[(r + PREFETCH_ROWS) * row_bytes..(r + PREFETCH_ROWS + 1) * row_bytes],
+                    );
+                }
+                let wb = &row.as_chunks::<{ $wb }>().0[..n];
+                let (wgroups, wrest) = wb.as_chunks::<8>();
+                let mut acc = [_mm256_setzero_ps(); NA];
+                for (g, wg) in wgroups.iter().enumerate() {
+                    for i in 0..8 {
+                        let d = $decode(&wg[i]);
+                        for j in 0..NA {
+                            parts[j][i] = $isums(&d, &agroups[j][g][i], &pblocks[j][8 * g + i]);
+                        }
+                    }
+                    let ws = $wscales(wg);
+                    for j in 0..NA {
+                        let t = $terms(&ws, &pgroups[j][g], $reduce(&parts[j]));
+                        acc[j] = _mm256_add_ps(acc[j], t);
+                    }
+                }
+                if tail > 0 {
+                    let wg = pad8(wrest);
+                    for i in 0..tail {
+                        let d = $decode(&wg[i]);
+                        for j in 0..NA {
+                            parts[j][i] =
+                                $isums(&d, &ab[j][8 * full + i], &pblocks[j][8 * full + i]);
+                        }
+                    }
+                    let ws = $wscales(&wg);
+                    for j in 0..NA {
+                        let t = $terms(&ws, &pgroups[j][full], $reduce(&parts[j]));
+                        acc[j] = _mm256_add_ps(acc[j], _mm256_and_ps(t, mask));
+                    }
+                }
+                for (j, acc) in acc.into_iter().enumerate() {
+                    out[r * stride + j] = finish(acc);
+                }
+            }
+            PREP.set(prep_vec);
+        }
+    };
+}
+
+/// Rows ahead whose weights are requested while this one is multiplied.
+const PREFETCH_ROWS: usize = 4;
+
+/// A cache hint for one row's bytes (no effect on any result).
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn prefetch(row: &[u8]) {
+    for at in (0..row.len()).step_by(64) {
+        // SAFETY: a prefetch of an address inside `row`; it never faults nor writes.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(row.as_ptr().add(at).cast()) };
+    }
+}
+
+/// `$reduce` for sums that are one i32 vector per block: [`hsum_8x8`] each.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn reduce_i32<const K: usize>(parts: &[[__m256i; K]; 8]) -> [__m256i; K] {
+    reduce_parts(parts)
+}
+
+/// `$reduce` for Q4_0 / Q5_0: the blocks' `maddubs` i16 pair sums, through [`tree16`].
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn reduce_i16(parts: &[[__m256i; 1]; 8]) -> [__m256i; 1] {
+    let mut p = [_mm256_setzero_si256(); 8];
+    for (p, q) in p.iter_mut().zip(parts) {
+        *p = q[0];
+    }
+    [tree16(&p)]
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn no_block_prep<const AB: usize>(_: &[u8; AB], _: &mut [__m256i; 1]) {}
+
+/// Q8_0 activation groups for offset weights: `[scales, off · Σ y per block]`, the sums through
+/// the same [`tree16`] as the products (`maddubs(off, y)`: pairs within ±2·16·128).
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn prep_group_off<const OFF: i8>(g: &[[u8; Q8_0_BYTES]; 8]) -> [__m256i; 2] {
+    let mut p = [_mm256_setzero_si256(); 8];
+    for (p, b) in p.iter_mut().zip(g) {
+        *p = _mm256_maddubs_epi16(_mm256_set1_epi8(OFF), ld32(b, 2));
+    }
+    [_mm256_castps_si256(gather_f16(g, 0)), tree16(&p)]
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn prep_group_off8(g: &[[u8; Q8_0_BYTES]; 8]) -> [__m256i; 2] {
+    prep_group_off::<8>(g)
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn prep_group_off16(g: &[[u8; Q8_0_BYTES]; 8]) -> [__m256i; 2] {
+    prep_group_off::<16>(g)
+}
+
+/// Q4_0 / Q5_0 values (unsigned, below 32) times activation bytes: pairs within ±7936.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn isum_u5(q: &__m256i, a: &[u8; Q8_0_BYTES], _: &[__m256i; 1]) -> [__m256i; 1] {
+    [_mm256_maddubs_epi16(*q, ld32(a, 2))]
+}
+
+/// `(dw · da) · (Σ q·y - off·Σ y)`.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn terms_off(w: &[__m256; 2], a: &[__m256i; 2], s: [__m256i; 1]) -> __m256 {
+    let d = _mm256_mul_ps(w[0], _mm256_castsi256_ps(a[0]));
+    let isum = _mm256_sub_epi32(s[0], a[1]);
+    _mm256_mul_ps(d, _mm256_cvtepi32_ps(isum))
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn decode_q4_0_rows(w: &[u8; Q4_0_BYTES]) -> __m256i {
+    decode_q4_0(w)
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn decode_q5_0_rows(w: &[u8; Q5_0_BYTES]) -> __m256i {
+    decode_q5_0(w)
+}
+
+rows_kernel!(
+    q4_0_rows,
+    Q4_0_BYTES,
+    Q8_0_BYTES,
+    1,
+    1,
+    no_block_prep,
+    prep_group_off8,
+    decode_q4_0_rows,
+    isum_u5,
+    reduce_i16,
+    wscales_d,
+    terms_off
+);
+rows_kernel!(
+    q5_0_rows,
+    Q5_0_BYTES,
+    Q8_0_BYTES,
+    1,
+    1,
+    no_block_prep,
+    prep_group_off16,
+    decode_q5_0_rows,
+    isum_u5,
+    reduce_i16,
+    wscales_d,
+    terms_off
+);
+
+/// Q8_0 activations widened to i16 once per call.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn prep_block_q8_0(b: &[u8; Q8_0_BYTES], p: &mut [__m256i; 2]) {
+    let y = ld32(b, 2);
+    p[0] = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(y));
+    p[1] = _mm256_cvtepi8_epi16(_mm256_extracti128_si256::<1>(y));
+}
+
+/// `[scales, unused]`.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn prep_group_d(g: &[[u8; Q8_0_BYTES]; 8]) -> [__m256i; 2] {
+    [
+        _mm256_castps_si256(gather_f16(g, 0)),
+        _mm256_setzero_si256(),
+    ]
+}
+
+/// Widened products: each i32 lane within 2·128·128.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn isum_q8_0_rows(x: &[__m256i; 2], _: &[u8; Q8_0_BYTES], y: &[__m256i; 2]) -> [__m256i; 1] {
+    [_mm256_add_epi32(
+        _mm256_madd_epi16(x[0], y[0]),
+        _mm256_madd_epi16(x[1], y[1]),
+    )]
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn terms_d(w: &[__m256; 2], a: &[__m256i; 2], s: [__m256i; 1]) -> __m256 {
+    let d = _mm256_mul_ps(w[0], _mm256_castsi256_ps(a[0]));
+    _mm256_mul_ps(d, _mm256_cvtepi32_ps(s[0]))
+}
+
+rows_kernel!(
+    q8_0_rows,
+    Q8_0_BYTES,
+    Q8_0_BYTES,
+    1,
+    2,
+    prep_block_q8_0,
+    prep_group_d,
+    decode_q8_0,
+    isum_q8_0_rows,
+    reduce_i32,
+    wscales_d,
+    terms_d
+);
+
+/// Q8_K activation groups: `[d as f32, unused]`.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn prep_group_q8_k(g: &[[u8; Q8_K_BYTES]; 8]) -> [__m256i; 2] {
+    [
+        _mm256_castps_si256(gather_f32(g, 0)),
+        _mm256_setzero_si256(),
+    ]
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn isum_q4_k_rows(d: &Q4K, a: &[u8; Q8_K_BYTES], _: &[__m256i; 1]) -> [__m256i; 2] {
+    isum_q4_k(d, a)
+}
+
+/// `(d · da) · isum - (dmin · da) · imin`.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn terms_q4_k_rows(w: &[__m256; 2], a: &[__m256i; 2], s: [__m256i; 2]) -> __m256 {
+    let da = _mm256_castsi256_ps(a[0]);
+    let d = _mm256_mul_ps(w[0], da);
+    let dmin = _mm256_mul_ps(w[1], da);
+    _mm256_sub_ps(
+        _mm256_mul_ps(d, _mm256_cvtepi32_ps(s[0])),
+        _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(s[1])),
+    )
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn decode_q4_k_rows(w: &[u8; Q4_K_BYTES]) -> Q4K {
+    decode_q4_k(w)
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn decode_q5_k_rows(w: &[u8; Q5_K_BYTES]) -> Q4K {
+    decode_q5_k(w)
+}
+
+rows_kernel!(
+    q4_k_rows,
+    Q4_K_BYTES,
+    Q8_K_BYTES,
+    2,
+    1,
+    no_block_prep,
+    prep_group_q8_k,
+    decode_q4_k_rows,
+    isum_q4_k_rows,
+    reduce_i32,
+    wscales_d_m,
+    terms_q4_k_rows
+);
+rows_kernel!(
+    q5_k_rows,
+    Q5_K_BYTES,
+    Q8_K_BYTES,
+    2,
+    1,
+    no_block_prep,
+    prep_group_q8_k,
+    decode_q5_k_rows,
+    isum_q4_k_rows,
+    reduce_i32,
+    wscales_d_m,
+    terms_q4_k_rows
+);
+
+/// Q8_K activation blocks for Q6_K: the sixteen sums `Σ y` of its 16-value sub-blocks, sub-block
+/// `2g` in lane `g` of the low half and `2g + 1` in lane `g` of the high half (each within
+/// ±2048), computed from the bytes themselves (not the block's stored sums, which the scalar
+/// reference does not use for Q6_K).
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn prep_block_q6_k(b: &[u8; Q8_K_BYTES], p: &mut [__m256i; 1]) {
+    let ones = _mm256_set1_epi8(1);
+    let mut u = [_mm256_setzero_si256(); 8];
+    for (g, u) in u.iter_mut().enumerate() {
+        *u = _mm256_maddubs_epi16(ones, ld32(b, Q8_K_QS + 32 * g));
+    }
+    let h01 = _mm256_hadd_epi16(u[0], u[1]);
+    let h23 = _mm256_hadd_epi16(u[2], u[3]);
+    let h45 = _mm256_hadd_epi16(u[4], u[5]);
+    let h67 = _mm256_hadd_epi16(u[6], u[7]);
+    p[0] = _mm256_hadd_epi16(_mm256_hadd_epi16(h01, h23), _mm256_hadd_epi16(h45, h67));
+}
+
+/// `Σ_16 scale · Σ (q - 32) · y` as `Σ_16 scale · Σ q · y - 32 · Σ_16 scale · Σ y`: unsigned
+/// 6-bit values times bytes pair within ±16128, times a scale within ±2^21 per i32 lane, and
+/// the whole block within ±2^29.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn isum_q6_k_rows(d: &Q6K, a: &[u8; Q8_K_BYTES], sums: &[__m256i; 1]) -> [__m256i; 1] {
+    let mut isum = _mm256_setzero_si256();
+    for g in 0..8 {
+        let p = _mm256_maddubs_epi16(d.q[g], ld32(a, Q8_K_QS + 32 * g));
+        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, d.sc[g]));
+    }
+    let off = _mm256_slli_epi32::<5>(_mm256_madd_epi16(sums[0], d.pairs));
+    [_mm256_sub_epi32(isum, off)]
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn terms_q6_k_rows(w: &[__m256; 2], a: &[__m256i; 2], s: [__m256i; 1]) -> __m256 {
+    let d = _mm256_mul_ps(w[0], _mm256_castsi256_ps(a[0]));
+    _mm256_mul_ps(d, _mm256_cvtepi32_ps(s[0]))
+}
+
+rows_kernel!(
+    q6_k_rows,
+    Q6_K_BYTES,
+    Q8_K_BYTES,
+    1,
+    1,
+    prep_block_q6_k,
+    prep_group_q8_k,
+    decode_q6_k,
+    isum_q6_k_rows,
+    reduce_i32,
+    wscales_q6_k,
+    terms_q6_k_rows
+);
+
+/// The safe entry points, in the shape of [`crate::dot::RowsKernel`]: activations in groups of
+/// eight, then four, then one. Sound only after AVX2 and F16C were detected.
+macro_rules! entry_rows {
+    ($($entry:ident => $imp:ident;)*) => {$(
+        pub(in crate::dot) fn $entry(w: &[u8], row_bytes: usize, acts: &[&[u8]], out: &mut [f32]) {
+            let stride = acts.len();
+            let mut done = 0;
+            while done < stride {
+                let left = stride - done;
+                let o = &mut out[done..];
+                // SAFETY: only reachable through `rows_kernel_for`, after AVX2 and F16C were
+                // detected.
+                unsafe {
+                    if left >= 8 {
+                        $imp::<8>(w, row_bytes, std::array::from_fn(|j| acts[done + j]), o, stride);
+                        done += 8;
+                    } else if left >= 4 {
+                        $imp::<4>(w, row_bytes, std::array::from_fn(|j| acts[done + j]), o, stride);
+                        done += 4;
+                    } else {
+                        $imp::<1>(w, row_bytes, [acts[done]], o, stride);
+                        done += 1;
+                    }
+                }
+            }
+        }
+    )*};
+}
+
+entry_rows! {
+    q4_0_q8_0_rows => q4_0_rows;
+    q5_0_q8_0_rows => q5_0_rows;
+    q8_0_q8_0_rows => q8_0_rows;
+    q4_k_q8_k_rows => q4_k_rows;
+    q5_k_q8_k_rows => q5_k_rows;
+    q6_k_q8_k_rows => q6_k_rows;
+}

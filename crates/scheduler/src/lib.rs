@@ -71,6 +71,7 @@ use std::time::{Duration, Instant};
 use ms_engine::Model;
 use ms_engine::generate::{GenerateOptions, StopReason};
 use ms_engine::tokenizer::Tokenizer;
+use ms_runtime::energy::EnergySource;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -148,6 +149,9 @@ pub struct Outcome {
     pub inter_token_ms: Vec<f64>,
     pub total_ms: f64,
     pub joules: f64,
+    /// How `joules` was obtained: `rapl` (measured) or `estimated` (CPU time, see
+    /// `ms_runtime::energy`).
+    pub energy_source: EnergySource,
     /// The plan of the engine it ran on.
     pub plan: String,
     /// The policy that admitted it.

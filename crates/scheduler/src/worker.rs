@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use ms_engine::generate::{Decoding, StopReason};
 use ms_engine::tokenizer::Tokenizer;
 use ms_engine::{BatchItem, Session, eval_batch};
-use ms_runtime::energy::{EnergyMeter, POWERCAP_ROOT, tdp_watts_from_env};
+use ms_runtime::energy::{EnergyMeter, EnergySource, POWERCAP_ROOT, tdp_watts_from_env};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::policy::{Admit, Boundary};
@@ -37,6 +37,7 @@ struct Active<'t> {
     last_token: Option<Instant>,
     inter_token_ms: Vec<f64>,
     joules: f64,
+    energy_source: EnergySource,
     batch_sizes: Vec<usize>,
 }
 
@@ -63,6 +64,7 @@ impl Active<'_> {
             inter_token_ms: self.inter_token_ms.clone(),
             total_ms: ms(now - self.submitted),
             joules: self.joules,
+            energy_source: self.energy_source,
             plan: plan.to_string(),
             policy: self.policy,
             batch_sizes: self.batch_sizes.clone(),
@@ -362,6 +364,7 @@ fn admit<'t>(
         last_token: None,
         inter_token_ms: Vec::new(),
         joules: 0.0,
+        energy_source: EnergySource::Estimated,
         batch_sizes: Vec::new(),
     })
 }
@@ -465,12 +468,14 @@ fn step(
         }
         steps.push((i, result));
     }
-    let joules = meter.finish().joules;
+    let energy = meter.finish();
+    let joules = energy.joules;
     tally.steps += 1;
     tally.joules += joules;
     if step_tokens > 0 {
         for (a, &n) in active.iter_mut().zip(&counts) {
             a.joules += joules * n as f64 / step_tokens as f64;
+            a.energy_source = energy.source;
         }
     }
 

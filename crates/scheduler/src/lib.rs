@@ -57,7 +57,9 @@
 //!
 //! [`Scheduler::replace`] starts a new batch loop on the new engine and config: new and waiting
 //! requests go to it, while the requests already admitted finish on the old engine in a draining
-//! batch loop that ends when its last request does. Each `Outcome` names the plan it ran under.
+//! batch loop that ends when its last request does (the two loops share the cores meanwhile,
+//! and the old one's requests do not count against the new `max_batch`). Each `Outcome` names
+//! the plan it ran under.
 
 mod policy;
 mod worker;
@@ -479,7 +481,8 @@ impl Scheduler {
     }
 
     /// Refuses new requests, fails the waiting and running ones, and waits for the batch
-    /// threads to end.
+    /// threads to end (at most one step: call it off an async runtime's worker if steps are
+    /// long).
     pub fn shutdown(&self) {
         self.shared().shutdown();
     }

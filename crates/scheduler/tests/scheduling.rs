@@ -310,3 +310,34 @@ fn energy_waits_up_to_its_window_for_a_fuller_batch() {
     );
     assert!(all.iter().all(|c| c.outcome().completion_tokens == 2));
 }
+
+#[test]
+fn throughput_gathers_newcomers_until_they_fill_the_free_slots() {
+    let engine = tiny(2048, "tiny");
+    let scheduler = Scheduler::start(engine.clone(), config(Policy::Throughput, 8, 8));
+    let mut running: Vec<_> = (0..5)
+        .map(|_| scheduler.submit(endless(&engine)).unwrap())
+        .collect();
+    for t in &mut running {
+        first_token(t);
+    }
+    // Three slots free, one newcomer: it waits while the five generate.
+    let mut late = vec![scheduler.submit(request(&engine, "Hi", greedy(2))).unwrap()];
+    std::thread::sleep(Duration::from_millis(100));
+    let snap = scheduler.snapshot();
+    assert_eq!((snap.running, snap.queue_depth), (5, 1), "{snap:?}");
+    // Two more fill the free slots: all three join at the next boundary, prefilled together.
+    late.extend((0..2).map(|_| {
+        scheduler
+            .submit(request(&engine, "Hello", greedy(2)))
+            .unwrap()
+    }));
+    let done: Vec<Collected> = late.iter_mut().map(collect).collect();
+    for c in &done {
+        assert_eq!(c.outcome().batch_sizes, [8, 8], "{:?}", c.outcome());
+    }
+    drop(running);
+    wait_until(&scheduler, "the cancels", |s| {
+        s.running == 0 && s.cancelled_total == 5
+    });
+}

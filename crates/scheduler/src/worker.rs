@@ -171,7 +171,14 @@ fn serve<'t>(
         tdp_watts_from_env(),
         std::thread::available_parallelism().map_or(1, |n| n.get()),
     );
-    while let Some(admitted) = boundary(shared, generation, active, tally, &mut policy) {
+    while let Some(admitted) = boundary(
+        shared,
+        generation,
+        &engine.plan_name,
+        active,
+        tally,
+        &mut policy,
+    ) {
         let now = Instant::now();
         for q in admitted {
             if let Some(a) = admit(q, engine, tok, policy, now, tally) {
@@ -189,6 +196,7 @@ fn serve<'t>(
 fn boundary<'t>(
     shared: &Shared,
     generation: u64,
+    plan: &str,
     active: &mut Vec<Active<'t>>,
     tally: &mut Tally,
     policy: &mut Policy,
@@ -209,7 +217,7 @@ fn boundary<'t>(
             if a.cancelled.load(Ordering::SeqCst) || a.events.is_closed() {
                 let mut a = active.remove(i);
                 a.decoding.cancel();
-                let outcome = a.outcome(&StopReason::Cancelled, &st.plan, now);
+                let outcome = a.outcome(&StopReason::Cancelled, plan, now);
                 let _ = a.events.send(Event::Finished(outcome));
                 tally.cancelled += 1;
                 tally.left += 1;

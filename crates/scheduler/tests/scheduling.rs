@@ -169,6 +169,8 @@ fn replace_lets_admitted_requests_finish_on_the_old_engine() {
     let expected = reference(&old, std::slice::from_ref(&long)).remove(0);
     let mut inflight = scheduler.submit(long).unwrap();
     let read = first_token(&mut inflight);
+    let mut endless_old = scheduler.submit(endless(&old)).unwrap();
+    let endless_read = first_token(&mut endless_old);
     scheduler.replace(new.clone(), config(Policy::Latency, 3, 5));
     let snap = scheduler.snapshot();
     assert_eq!(
@@ -183,6 +185,11 @@ fn replace_lets_admitted_requests_finish_on_the_old_engine() {
     let rest = collect_after(&mut inflight, read);
     assert_eq!(rest.outcome().plan, "old");
     assert_eq!((rest.tokens, rest.text), expected);
+    // A request cancelled while draining still reports the old plan.
+    endless_old.cancel();
+    let cancelled = collect_after(&mut endless_old, endless_read);
+    assert_eq!(cancelled.outcome().stop, "cancelled");
+    assert_eq!(cancelled.outcome().plan, "old");
     wait_until(&scheduler, "the old engine to drain", |s| {
         s.draining_engines == 0
     });

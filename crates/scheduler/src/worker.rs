@@ -446,6 +446,11 @@ fn step(
                 &a.events,
                 format!("the engine refused the request: {}", e.source),
             );
+        } else {
+            // An error not tied to one request would repeat at every step: end them all.
+            for a in active.drain(..) {
+                tally.fail(&a.events, format!("the engine failed: {e}"));
+            }
         }
         return;
     }

@@ -191,7 +191,7 @@ struct SpinSlot;
 
 impl SpinSlot {
     fn acquire() -> Option<SpinSlot> {
-        let cores = thread::available_parallelism().map_or(1, |n| n.get());
+        let cores = cores();
         if SPINNING.fetch_add(1, Ordering::AcqRel) < cores.saturating_sub(1) {
             Some(SpinSlot)
         } else {
@@ -199,6 +199,13 @@ impl SpinSlot {
             None
         }
     }
+}
+
+/// The cores this process may use, looked up once: `available_parallelism` reads cgroup files
+/// on every call, far too slow between two jobs of one token.
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 impl Drop for SpinSlot {

@@ -39,34 +39,65 @@ fn tree16(p: &[__m256i; 8]) -> __m256i {
     _mm256_add_epi32(lo, hi)
 }
 
-/// Up to eight blocks copied into a zero-padded group (a row's last, partial group).
-#[inline]
-fn pad8<const N: usize>(blocks: &[[u8; N]]) -> [[u8; N]; 8] {
-    let mut g = [[0u8; N]; 8];
-    for (g, b) in g.iter_mut().zip(blocks) {
-        *g = *b;
-    }
-    g
-}
-
-#[inline]
-fn group<const N: usize>(blocks: &[[u8; N]], g: usize) -> &[[u8; N]; 8] {
-    blocks[8 * g..8 * g + 8]
-        .try_into()
-        .unwrap_or_else(|_| unreachable!())
+/// One group of eight weight blocks against every activation, adding the (possibly masked)
+/// terms to `acc`. `by_act` decodes the eight blocks first and then takes the activations one by
+/// one, so that each activation's sums go straight into its reduction (small decoded blocks:
+/// Q4_0, Q5_0, Q8_0); `by_block` decodes one block at a time and takes every activation with it,
+/// keeping the partial sums until the group is complete (K-quants, whose decoded blocks are large).
+/// `$a(j, i)`, `$pb(j, i)` and `$pg(j)` give activation `j`'s block `i`, its preparation and the
+/// group's preparation; `$mask(t)` masks the terms.
+macro_rules! rows_group {
+    (by_act, $decode:ident, $isums:ident, $reduce:ident, $terms:ident, $k:expr, $na:expr,
+     $wg:expr, $ws:expr, $acc:expr, $a:expr, $pb:expr, $pg:expr, $mask:expr) => {{
+        let wg = $wg;
+        let d = [
+            $decode(wg[0]),
+            $decode(wg[1]),
+            $decode(wg[2]),
+            $decode(wg[3]),
+            $decode(wg[4]),
+            $decode(wg[5]),
+            $decode(wg[6]),
+            $decode(wg[7]),
+        ];
+        for j in 0..$na {
+            let mut p = [[_mm256_setzero_si256(); $k]; 8];
+            for i in 0..8 {
+                p[i] = $isums(&d[i], ($a)(j, i), ($pb)(j, i));
+            }
+            let t = $terms(&$ws, ($pg)(j), $reduce(&p));
+            $acc[j] = _mm256_add_ps($acc[j], ($mask)(t));
+        }
+    }};
+    (by_block, $decode:ident, $isums:ident, $reduce:ident, $terms:ident, $k:expr, $na:expr,
+     $wg:expr, $ws:expr, $acc:expr, $a:expr, $pb:expr, $pg:expr, $mask:expr) => {{
+        let wg = $wg;
+        let mut parts = [[[_mm256_setzero_si256(); $k]; 8]; $na];
+        for i in 0..8 {
+            let d = $decode(wg[i]);
+            for j in 0..$na {
+                parts[j][i] = $isums(&d, ($a)(j, i), ($pb)(j, i));
+            }
+        }
+        for j in 0..$na {
+            let t = $terms(&$ws, ($pg)(j), $reduce(&parts[j]));
+            $acc[j] = _mm256_add_ps($acc[j], ($mask)(t));
+        }
+    }};
 }
 
 /// The driver shared by every type. Per call: `$prep_block(ab, &mut [__m256i; $pb])` prepares
-/// each activation block, `$prep_group(blocks) -> [__m256i; 2]` each group of eight activation
-/// blocks (zero-padded). Per weight row and group: `$decode(wb)` unpacks a weight block once for
+/// each activation block, `$prep_group(blocks) -> [__m256i; 2]` each group of (up to) eight
+/// activation blocks. Per weight row and group: `$decode(wb)` unpacks a weight block once for
 /// all activations, `$isums(&decoded, ab, prep)` gives a block's partial sums (`[__m256i; K]`),
 /// `$reduce(&parts)` turns the eight blocks' partial sums into one vector per sum with lane `b`
 /// = block `b`, `$wscales(blocks)` gathers the weights' scales and `$terms(ws, group prep, sums)`
 /// the eight f32 terms. The terms of a partial last group are masked to +0.0, which leaves the
 /// accumulators unchanged (they start at +0.0 and so are never -0.0).
 macro_rules! rows_kernel {
-    ($name:ident, $wb:expr, $ab:expr, $k:expr, $pb:expr, $prep_block:ident, $prep_group:ident,
-     $decode:ident, $isums:ident, $reduce:ident, $wscales:ident, $terms:ident) => {
+    ($name:ident, $order:ident, $wb:expr, $ab:expr, $k:expr, $pb:expr, $prep_block:ident,
+     $prep_group:ident, $decode:ident, $isums:ident, $reduce:ident, $wscales:ident,
+     $terms:ident) => {
         #[target_feature(enable = "avx2,f16c")]
         fn $name<const NA: usize>(
             w: &[u8],
@@ -101,11 +132,7 @@ macro_rules! rows_kernel {
                     $prep_block(b, pb);
                 }
                 for (g, pg) in pg.as_chunks_mut::<2>().0.iter_mut().enumerate() {
-                    *pg = if g < full {
-                        $prep_group(group(ab[j], g))
-                    } else {
-                        $prep_group(&pad8(&ab[j][8 * full..n]))
-                    };
+                    *pg = $prep_group(&ab[j][8 * g..(8 * g + 8).min(n)]);
                 }
             }
             let mask = lanes_below(tail);
@@ -120,46 +147,70 @@ macro_rules! rows_kernel {
                 pblocks[j] = pb.as_chunks::<{ $pb }>().0;
                 pgroups[j] = pg.as_chunks::<2>().0;
             }
-            // Overwritten for every group; a partial group's stale lanes are masked.
-            let mut parts = [[[_mm256_setzero_si256(); $k]; 8]; NA];
+            // Stand-ins for the missing blocks of a partial last group (their terms are masked).
+            let zero_w = [0u8; $wb];
+            let zero_a = [0u8; $ab];
+            let zero_p = [_mm256_setzero_si256(); $pb];
             let rows = w.len() / row_bytes;
+            let ahead = PREFETCH_BYTES.div_ceil(row_bytes);
             for r in 0..rows {
                 let row = &w[r * row_bytes..(r + 1) * row_bytes];
-                if r + PREFETCH_ROWS < rows {
-                    prefetch(
-                        &w[(r + PREFETCH_ROWS) * row_bytes..(r + PREFETCH_ROWS + 1) * row_bytes],
-                    );
+                if r + ahead < rows {
+                    prefetch(&w[(r + ahead) * row_bytes..(r + ahead + 1) * row_bytes]);
                 }
                 let wb = &row.as_chunks::<{ $wb }>().0[..n];
                 let (wgroups, wrest) = wb.as_chunks::<8>();
                 let mut acc = [_mm256_setzero_ps(); NA];
                 for (g, wg) in wgroups.iter().enumerate() {
-                    for i in 0..8 {
-                        let d = $decode(&wg[i]);
-                        for j in 0..NA {
-                            parts[j][i] = $isums(&d, &agroups[j][g][i], &pblocks[j][8 * g + i]);
-                        }
-                    }
-                    let ws = $wscales(wg);
-                    for j in 0..NA {
-                        let t = $terms(&ws, &pgroups[j][g], $reduce(&parts[j]));
-                        acc[j] = _mm256_add_ps(acc[j], t);
-                    }
+                    let wg: [&[u8; $wb]; 8] = [
+                        &wg[0], &wg[1], &wg[2], &wg[3], &wg[4], &wg[5], &wg[6], &wg[7],
+                    ];
+                    let ws = $wscales(&wgroups[g]);
+                    rows_group!(
+                        $order,
+                        $decode,
+                        $isums,
+                        $reduce,
+                        $terms,
+                        $k,
+                        NA,
+                        wg,
+                        ws,
+                        acc,
+                        |j: usize, i: usize| &agroups[j][g][i],
+                        |j: usize, i: usize| &pblocks[j][8 * g + i],
+                        |j: usize| &pgroups[j][g],
+                        |t: __m256| t
+                    );
                 }
                 if tail > 0 {
-                    let wg = pad8(wrest);
-                    for i in 0..tail {
-                        let d = $decode(&wg[i]);
-                        for j in 0..NA {
-                            parts[j][i] =
-                                $isums(&d, &ab[j][8 * full + i], &pblocks[j][8 * full + i]);
-                        }
-                    }
-                    let ws = $wscales(&wg);
-                    for j in 0..NA {
-                        let t = $terms(&ws, &pgroups[j][full], $reduce(&parts[j]));
-                        acc[j] = _mm256_add_ps(acc[j], _mm256_and_ps(t, mask));
-                    }
+                    let wg: [&[u8; $wb]; 8] =
+                        std::array::from_fn(|i| wrest.get(i).unwrap_or(&zero_w));
+                    let ws = $wscales(wrest);
+                    rows_group!(
+                        $order,
+                        $decode,
+                        $isums,
+                        $reduce,
+                        $terms,
+                        $k,
+                        NA,
+                        wg,
+                        ws,
+                        acc,
+                        |j: usize, i: usize| if i < tail {
+                            &ab[j][8 * full + i]
+                        } else {
+                            &zero_a
+                        },
+                        |j: usize, i: usize| if i < tail {
+                            &pblocks[j][8 * full + i]
+                        } else {
+                            &zero_p
+                        },
+                        |j: usize| &pgroups[j][full],
+                        |t: __m256| _mm256_and_ps(t, mask)
+                    );
                 }
                 for (j, acc) in acc.into_iter().enumerate() {
                     out[r * stride + j] = finish(acc);
@@ -170,8 +221,9 @@ macro_rules! rows_kernel {
     };
 }
 
-/// Rows ahead whose weights are requested while this one is multiplied.
-const PREFETCH_ROWS: usize = 4;
+/// How far ahead (in bytes, rounded up to whole rows) weights are requested while a row is
+/// multiplied: generation streams every weight once per token, so it waits on memory.
+const PREFETCH_BYTES: usize = 8 << 10;
 
 /// A cache hint for one row's bytes (no effect on any result).
 #[inline]
@@ -209,7 +261,7 @@ fn no_block_prep<const AB: usize>(_: &[u8; AB], _: &mut [__m256i; 1]) {}
 /// the same [`tree16`] as the products (`maddubs(off, y)`: pairs within ±2·16·128).
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
-fn prep_group_off<const OFF: i8>(g: &[[u8; Q8_0_BYTES]; 8]) -> [__m256i; 2] {
+fn prep_group_off<const OFF: i8>(g: &[[u8; Q8_0_BYTES]]) -> [__m256i; 2] {
     let mut p = [_mm256_setzero_si256(); 8];
     for (p, b) in p.iter_mut().zip(g) {
         *p = _mm256_maddubs_epi16(_mm256_set1_epi8(OFF), ld32(b, 2));
@@ -219,13 +271,13 @@ fn prep_group_off<const OFF: i8>(g: &[[u8; Q8_0_BYTES]; 8]) -> [__m256i; 2] {
 
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
-fn prep_group_off8(g: &[[u8; Q8_0_BYTES]; 8]) -> [__m256i; 2] {
+fn prep_group_off8(g: &[[u8; Q8_0_BYTES]]) -> [__m256i; 2] {
     prep_group_off::<8>(g)
 }
 
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
-fn prep_group_off16(g: &[[u8; Q8_0_BYTES]; 8]) -> [__m256i; 2] {
+fn prep_group_off16(g: &[[u8; Q8_0_BYTES]]) -> [__m256i; 2] {
     prep_group_off::<16>(g)
 }
 
@@ -259,6 +311,7 @@ fn decode_q5_0_rows(w: &[u8; Q5_0_BYTES]) -> __m256i {
 
 rows_kernel!(
     q4_0_rows,
+    by_act,
     Q4_0_BYTES,
     Q8_0_BYTES,
     1,
@@ -273,6 +326,7 @@ rows_kernel!(
 );
 rows_kernel!(
     q5_0_rows,
+    by_act,
     Q5_0_BYTES,
     Q8_0_BYTES,
     1,
@@ -298,7 +352,7 @@ fn prep_block_q8_0(b: &[u8; Q8_0_BYTES], p: &mut [__m256i; 2]) {
 /// `[scales, unused]`.
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
-fn prep_group_d(g: &[[u8; Q8_0_BYTES]; 8]) -> [__m256i; 2] {
+fn prep_group_d(g: &[[u8; Q8_0_BYTES]]) -> [__m256i; 2] {
     [
         _mm256_castps_si256(gather_f16(g, 0)),
         _mm256_setzero_si256(),
@@ -324,6 +378,7 @@ fn terms_d(w: &[__m256; 2], a: &[__m256i; 2], s: [__m256i; 1]) -> __m256 {
 
 rows_kernel!(
     q8_0_rows,
+    by_act,
     Q8_0_BYTES,
     Q8_0_BYTES,
     1,
@@ -340,7 +395,7 @@ rows_kernel!(
 /// Q8_K activation groups: `[d as f32, unused]`.
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
-fn prep_group_q8_k(g: &[[u8; Q8_K_BYTES]; 8]) -> [__m256i; 2] {
+fn prep_group_q8_k(g: &[[u8; Q8_K_BYTES]]) -> [__m256i; 2] {
     [
         _mm256_castps_si256(gather_f32(g, 0)),
         _mm256_setzero_si256(),
@@ -380,6 +435,7 @@ fn decode_q5_k_rows(w: &[u8; Q5_K_BYTES]) -> Q4K {
 
 rows_kernel!(
     q4_k_rows,
+    by_block,
     Q4_K_BYTES,
     Q8_K_BYTES,
     2,
@@ -394,6 +450,7 @@ rows_kernel!(
 );
 rows_kernel!(
     q5_k_rows,
+    by_block,
     Q5_K_BYTES,
     Q8_K_BYTES,
     2,
@@ -450,6 +507,7 @@ fn terms_q6_k_rows(w: &[__m256; 2], a: &[__m256i; 2], s: [__m256i; 1]) -> __m256
 
 rows_kernel!(
     q6_k_rows,
+    by_block,
     Q6_K_BYTES,
     Q8_K_BYTES,
     1,

@@ -32,8 +32,8 @@ pub(crate) type Task<'a> = dyn Fn(usize) + Sync + 'a;
 #[repr(align(128))]
 struct Padded<T>(T);
 
-/// The job being run: valid from the bump of `generation` that publishes it until `pending`
-/// drops to zero, which the dispatching call waits for before returning.
+/// The job being run: valid from the store of `state` that publishes it until the dispatching
+/// call closes it (when no worker that joined it is still inside), before returning.
 #[derive(Clone, Copy)]
 struct Job {
     task: *const Task<'static>,
@@ -41,12 +41,15 @@ struct Job {
 }
 
 struct Shared {
-    /// Bumped once per job (and once at shutdown); workers wait for it to change.
-    generation: Padded<AtomicU64>,
+    /// `generation << 33 | closed << 32 | active`: the generation is bumped once per job (and at
+    /// shutdown) and workers wait for it to change; a worker joins the job by incrementing
+    /// `active` while it is open and leaves by decrementing it; the dispatcher closes it once
+    /// `active` is zero. So the dispatcher never waits for a worker that is not running (on a
+    /// busy machine a descheduled worker would otherwise hold up every job for a time slice),
+    /// and a worker that arrives late never touches a closed job.
+    state: Padded<AtomicU64>,
     /// The next task index to claim.
     next: Padded<AtomicUsize>,
-    /// Workers that have not finished the current job.
-    pending: Padded<AtomicUsize>,
     /// Per worker: parked (or about to park), so the dispatcher must unpark it.
     sleeping: Vec<Padded<AtomicBool>>,
     job: UnsafeCell<Job>,
@@ -55,8 +58,8 @@ struct Shared {
 }
 
 // SAFETY: `job` is written only by the dispatching thread while no worker reads it (before the
-// generation bump that publishes it, after every worker has reported done), and read only by
-// workers between those two points; the task it points to is `Sync`.
+// store of `state` that publishes it, after the job was closed with no worker inside), and read
+// only by workers that joined the open job; the task it points to is `Sync`.
 unsafe impl Sync for Shared {}
 unsafe impl Send for Shared {}
 
@@ -95,9 +98,8 @@ pub(crate) fn run(n_tasks: usize, threads: usize, task: &Task<'_>) {
 impl Pool {
     fn new(n_workers: usize) -> Pool {
         let shared = Arc::new(Shared {
-            generation: Padded(AtomicU64::new(0)),
+            state: Padded(AtomicU64::new(CLOSED)),
             next: Padded(AtomicUsize::new(0)),
-            pending: Padded(AtomicUsize::new(0)),
             sleeping: (0..n_workers)
                 .map(|_| Padded(AtomicBool::new(false)))
                 .collect(),
@@ -133,16 +135,26 @@ impl Pool {
             }
         };
         s.next.0.store(0, Ordering::Relaxed);
-        s.pending.0.store(self.workers.len(), Ordering::Relaxed);
-        s.generation.0.fetch_add(1, Ordering::SeqCst);
+        let generation = (s.state.0.load(Ordering::Relaxed) >> GEN_SHIFT) + 1;
+        s.state.0.store(generation << GEN_SHIFT, Ordering::SeqCst);
         for (flag, w) in s.sleeping.iter().zip(&self.workers) {
             if flag.0.load(Ordering::SeqCst) {
                 w.thread().unpark();
             }
         }
         let mine = catch_unwind(AssertUnwindSafe(|| claim(s, task, n_tasks)));
+        // Close the job once no worker is inside (only workers that joined are waited for).
         let mut spins = 0u32;
-        while s.pending.0.load(Ordering::Acquire) != 0 {
+        loop {
+            let st = s.state.0.load(Ordering::Acquire);
+            if st & ACTIVE == 0
+                && s.state
+                    .0
+                    .compare_exchange(st, st | CLOSED, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            {
+                break;
+            }
             if spins < 1 << 14 {
                 spins += 1;
                 std::hint::spin_loop();
@@ -162,10 +174,36 @@ impl Pool {
 impl Drop for Pool {
     fn drop(&mut self) {
         self.shared.shutdown.store(true, Ordering::SeqCst);
-        self.shared.generation.0.fetch_add(1, Ordering::SeqCst);
+        self.shared
+            .state
+            .0
+            .fetch_add(1 << GEN_SHIFT, Ordering::SeqCst);
         for w in self.workers.drain(..) {
             w.thread().unpark();
             let _ = w.join();
+        }
+    }
+}
+
+/// Bits of [`Shared::state`].
+const GEN_SHIFT: u32 = 33;
+const CLOSED: u64 = 1 << 32;
+const ACTIVE: u64 = CLOSED - 1;
+
+/// Enters job `generation` if it is still open.
+fn join(s: &Shared, generation: u64) -> bool {
+    let mut st = s.state.0.load(Ordering::Acquire);
+    loop {
+        if st >> GEN_SHIFT != generation || st & CLOSED != 0 {
+            return false;
+        }
+        match s
+            .state
+            .0
+            .compare_exchange_weak(st, st + 1, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => return true,
+            Err(now) => st = now,
         }
     }
 }
@@ -222,7 +260,7 @@ fn worker(s: &Shared, id: usize) {
         let spin_start = Instant::now();
         let mut n = 0u32;
         loop {
-            let g = s.generation.0.load(Ordering::Acquire);
+            let g = s.state.0.load(Ordering::Acquire) >> GEN_SHIFT;
             if g != seen {
                 seen = g;
                 break;
@@ -240,7 +278,7 @@ fn worker(s: &Shared, id: usize) {
             flag.store(true, Ordering::SeqCst);
             // Checked after raising the flag: either the dispatcher sees the flag and unparks
             // us, or we see its new generation here.
-            if s.generation.0.load(Ordering::SeqCst) == seen {
+            if s.state.0.load(Ordering::SeqCst) >> GEN_SHIFT == seen {
                 thread::park();
             }
             flag.store(false, Ordering::SeqCst);
@@ -249,14 +287,18 @@ fn worker(s: &Shared, id: usize) {
         if s.shutdown.load(Ordering::Acquire) {
             return;
         }
-        // SAFETY: published by the generation bump just seen; valid until we report done.
+        if !join(s, seen) {
+            continue; // closed already: the dispatcher and others did the work
+        }
+        // SAFETY: published before the open state we joined; valid until we leave.
         let job = unsafe { *s.job.get() };
-        // SAFETY: as above; the dispatcher keeps the task alive until `pending` reaches zero.
+        // SAFETY: as above; the dispatcher keeps the task alive until it closes the job, which
+        // it cannot while we are inside.
         let task = unsafe { &*job.task };
         if catch_unwind(AssertUnwindSafe(|| claim(s, task, job.n_tasks))).is_err() {
             s.panicked.store(true, Ordering::Release);
         }
-        s.pending.0.fetch_sub(1, Ordering::AcqRel);
+        s.state.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

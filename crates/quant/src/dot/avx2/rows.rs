@@ -48,7 +48,7 @@ fn tree16(p: &[__m256i; 8]) -> __m256i {
 /// group's preparation; `$mask(t)` masks the terms.
 macro_rules! rows_group {
     (by_act, $decode:ident, $isums:ident, $reduce:ident, $terms:ident, $k:expr, $na:expr,
-     $wg:expr, $ws:expr, $acc:expr, $a:expr, $pb:expr, $pg:expr, $mask:expr) => {{
+     $parts:ident, $wg:expr, $ws:expr, $acc:expr, $a:expr, $pb:expr, $pg:expr, $mask:expr) => {{
         let wg = $wg;
         let d = [
             $decode(wg[0]),
@@ -70,9 +70,9 @@ macro_rules! rows_group {
         }
     }};
     (by_block, $decode:ident, $isums:ident, $reduce:ident, $terms:ident, $k:expr, $na:expr,
-     $wg:expr, $ws:expr, $acc:expr, $a:expr, $pb:expr, $pg:expr, $mask:expr) => {{
+     $parts:ident, $wg:expr, $ws:expr, $acc:expr, $a:expr, $pb:expr, $pg:expr, $mask:expr) => {{
         let wg = $wg;
-        let mut parts = [[[_mm256_setzero_si256(); $k]; 8]; $na];
+        let parts = &mut $parts;
         for i in 0..8 {
             let d = $decode(wg[i]);
             for j in 0..$na {
@@ -151,6 +151,10 @@ macro_rules! rows_kernel {
             let zero_w = [0u8; $wb];
             let zero_a = [0u8; $ab];
             let zero_p = [_mm256_setzero_si256(); $pb];
+            // Partial sums of one group (by_block), every entry written before it is read: kept
+            // across rows rather than zeroed for each.
+            #[allow(unused_mut, unused_variables)]
+            let mut parts = [[[_mm256_setzero_si256(); $k]; 8]; NA];
             let rows = w.len() / row_bytes;
             let ahead = PREFETCH_BYTES.div_ceil(row_bytes);
             for r in 0..rows {
@@ -174,6 +178,7 @@ macro_rules! rows_kernel {
                         $terms,
                         $k,
                         NA,
+                        parts,
                         wg,
                         ws,
                         acc,
@@ -195,6 +200,7 @@ macro_rules! rows_kernel {
                         $terms,
                         $k,
                         NA,
+                        parts,
                         wg,
                         ws,
                         acc,

@@ -108,7 +108,7 @@ impl ServerConfig {
         config
     }
 
-    /// Paths must be absolute, distinct and not one of the API's own.
+    /// Paths must be absolute, distinct (the two probes may share one) and not one of the API's own.
     pub(crate) fn check(&self) -> Result<(), ServerError> {
         let paths = [
             ("live", &self.live_path),
@@ -126,7 +126,11 @@ impl ServerConfig {
                     "the {what} path {p:?} is one of the API's own routes; choose another"
                 )));
             }
-            if let Some((other, _)) = paths[..i].iter().find(|(_, q)| q == p) {
+            // One path for both probes is common in Kubernetes specs: it answers readiness.
+            let same_probe = *what == "ready" && self.live_path == self.ready_path;
+            if let Some((other, _)) = paths[..i].iter().find(|(_, q)| q == p)
+                && !same_probe
+            {
                 return Err(ServerError::Config(format!(
                     "the {what} and {other} paths are both {p:?}; give them different paths"
                 )));

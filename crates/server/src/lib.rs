@@ -241,13 +241,23 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/v1/plans/evaluate", post(plans::evaluate))
         .route("/v1/runs/{id}", get(runs::show))
         .route("/openapi.json", get(openapi::serve))
-        .route(&config.live_path, get(health::live))
-        .route(&config.ready_path, get(health::ready))
         .route(&config.metrics_path, get(metrics::scrape))
+        .merge(probes(config))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.limits.max_body_bytes))
         .with_state(state)
+}
+
+/// The probe routes. A spec may give both probes one path (common in Kubernetes); that path
+/// then answers readiness, the stricter of the two (503 until the model is loaded).
+fn probes(config: &ServerConfig) -> Router<Arc<AppState>> {
+    if config.live_path == config.ready_path {
+        return Router::new().route(&config.ready_path, get(health::ready));
+    }
+    Router::new()
+        .route(&config.live_path, get(health::live))
+        .route(&config.ready_path, get(health::ready))
 }
 
 /// `modelspec_requests_total{status}` for the completion routes.

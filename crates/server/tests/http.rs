@@ -421,6 +421,22 @@ fn health_probes_follow_the_model_and_configured_paths() {
     bad.port = 0;
     bad.ready_path = "/v1/plan".into();
     assert!(ms_server::start(bad, ms_runtime::LoadRequest::new("x")).is_err());
+    let mut bad = ms_server::ServerConfig::new("x");
+    bad.port = 0;
+    bad.metrics_path = "/healthz/ready".into();
+    assert!(ms_server::start(bad, ms_runtime::LoadRequest::new("x")).is_err());
+
+    // One path for both probes (as Kubernetes specs often give) answers readiness.
+    let mut one = ms_server::ServerConfig::new("missing");
+    one.port = 0;
+    one.live_path = "/health".into();
+    one.ready_path = "/health".into();
+    let server =
+        ms_server::start(one, ms_runtime::LoadRequest::new("/nonexistent/model.gguf")).unwrap();
+    assert!(server.wait_ready(Duration::from_secs(30)).is_err());
+    let r = get(server.addr, "/health");
+    assert_eq!(r.status, 503);
+    assert_eq!(r.json()["status"], "failed");
 }
 
 #[test]

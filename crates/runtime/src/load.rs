@@ -778,6 +778,9 @@ pub fn resolve_plan(
     layers.push(Layer::flags(flags));
     sources.push(None);
 
+    let spec_max_sequence = spec
+        .as_ref()
+        .and_then(|s| s.batch.max_sequence_length_tokens);
     let resolved = match (model, spec) {
         (_, Some(spec)) => Some(ResolvedModel {
             path: fetch_spec_weights(&spec)?,
@@ -794,6 +797,7 @@ pub fn resolve_plan(
     let ctx = Context {
         model: facts,
         cache_root: Cache::from_env().ok().map(|c| c.root().to_path_buf()),
+        spec_max_sequence,
     };
     let plan = resolve(&name, &layers, &ctx).map_err(|error| LoadError::CannotRun {
         findings: locate_problems(&error, &layers, &sources),

@@ -42,6 +42,8 @@ pub enum Origin {
     Engine,
     /// Read from the model file.
     Model,
+    /// Declared by the ModelSpec (`spec.runtime.batch.maxSequenceLengthTokens` for the context).
+    Spec,
     /// The ModelSpec's default plan (`spec.executionPlan.ref`).
     SpecPlan,
     /// The plan file given to the command.
@@ -56,6 +58,7 @@ impl fmt::Display for Origin {
             Origin::Default => "default",
             Origin::Engine => "engine",
             Origin::Model => "model",
+            Origin::Spec => "spec",
             Origin::SpecPlan => "spec-plan",
             Origin::Plan => "plan",
             Origin::Flag => "flag",
@@ -136,6 +139,10 @@ pub struct Context {
     /// The cache directory requantized models go to; checked to be writable when the plan
     /// converts the model.
     pub cache_root: Option<PathBuf>,
+    /// The ModelSpec's `batch.maxSequenceLengthTokens`: when no plan sets a context length,
+    /// the context is sized to the declared intent (at most the model's trained context)
+    /// instead of modelspec's default.
+    pub spec_max_sequence: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -331,13 +338,19 @@ pub fn resolve(name: &str, layers: &[Layer], ctx: &Context) -> Result<EffectiveP
     }
 
     let model_ctx = ctx.model.as_ref().map(|f| f.context_length as u64);
-    let context_length = m.pick(
-        "/contextLength",
-        |s| s.context_length.map(Some),
-        (
+    let context_default = match (ctx.spec_max_sequence, model_ctx) {
+        (Some(declared), Some(trained)) if declared > 0 => {
+            (Some(declared.min(trained)), Origin::Spec)
+        }
+        _ => (
             model_ctx.map(|c| c.min(DEFAULT_MAX_CONTEXT as u64)),
             Origin::Model,
         ),
+    };
+    let context_length = m.pick(
+        "/contextLength",
+        |s| s.context_length.map(Some),
+        context_default,
     );
     match (context_length, model_ctx) {
         (Some(0), _) => problems.push("spec.contextLength: must be at least 1".to_string()),
@@ -645,6 +658,7 @@ mod tests {
         let ctx = Context {
             model: Some(facts(2048)),
             cache_root: None,
+            spec_max_sequence: None,
         };
         let eff = resolve(
             "p",
@@ -688,12 +702,47 @@ mod tests {
             &Context {
                 model: Some(facts(131072)),
                 cache_root: None,
+                spec_max_sequence: None,
             },
         )
         .unwrap();
         assert_eq!(eff.spec.context_length, Some(DEFAULT_MAX_CONTEXT as u64));
         assert_eq!(eff.load_options().context_length, Some(DEFAULT_MAX_CONTEXT));
         assert!(eff.to_text().contains("threads: "));
+    }
+
+    #[test]
+    fn a_declared_sequence_length_sizes_the_context_unless_a_plan_does() {
+        let with = |declared: u64, trained: usize, layers: &[Layer]| {
+            resolve(
+                "p",
+                layers,
+                &Context {
+                    model: Some(facts(trained)),
+                    cache_root: None,
+                    spec_max_sequence: Some(declared),
+                },
+            )
+            .unwrap()
+        };
+        // Above modelspec's default: the declared length wins.
+        let eff = with(8192, 32768, &[]);
+        assert_eq!(eff.spec.context_length, Some(8192));
+        assert_eq!(eff.status.origins["/contextLength"], Origin::Spec);
+        // Below it: no more KV cache than the spec asks for.
+        let eff = with(1024, 32768, &[]);
+        assert_eq!(eff.spec.context_length, Some(1024));
+        // Never above what the model was trained with (verify reports the gap).
+        let eff = with(65536, 32768, &[]);
+        assert_eq!(eff.spec.context_length, Some(32768));
+        // A plan's own context length is an explicit decision and is kept.
+        let plan = PlanSpec {
+            context_length: Some(2048),
+            ..PlanSpec::default()
+        };
+        let eff = with(8192, 32768, &[layer(Origin::Plan, plan)]);
+        assert_eq!(eff.spec.context_length, Some(2048));
+        assert_eq!(eff.status.origins["/contextLength"], Origin::Plan);
     }
 
     #[test]
@@ -716,6 +765,7 @@ mod tests {
         let ctx = Context {
             model: Some(facts(2048)),
             cache_root: None,
+            spec_max_sequence: None,
         };
         let err = resolve("p", &[layer(Origin::Flag, spec)], &ctx).unwrap_err();
         let text = err.to_string();
@@ -765,6 +815,7 @@ mod tests {
             model: Some(model),
             // A path under a regular file can never be created.
             cache_root: Some(blocker.join("cache")),
+            spec_max_sequence: None,
         };
         let e = resolve("p", &[layer(Origin::Plan, spec.clone())], &ctx)
             .unwrap_err()
@@ -777,6 +828,7 @@ mod tests {
         let ok = Context {
             model: Some(facts(64)),
             cache_root: Some(dir.path().join("cache")),
+            spec_max_sequence: None,
         };
         let eff = resolve("p", &[layer(Origin::Plan, spec)], &ok).unwrap();
         assert_eq!(eff.quantization(), Quantization::Q8_0);
@@ -802,6 +854,7 @@ mod tests {
         let ctx = Context {
             model: Some(facts(64)),
             cache_root: None,
+            spec_max_sequence: None,
         };
         let eff = resolve("p", &[layer(Origin::Plan, spec)], &ctx).unwrap();
         assert_eq!(

@@ -36,6 +36,7 @@ fn digest(model_file: &str, backend: Backend, threads: u64) -> (String, usize) {
     let ctx = Context {
         model: Some(ModelFacts::read(&path).unwrap()),
         cache_root: None,
+        spec_max_sequence: None,
     };
     let layers = [
         Layer::from_plan(Origin::Plan, &plan_file, plan),
@@ -88,6 +89,7 @@ fn an_unavailable_backend_is_refused_before_loading() {
     let ctx = Context {
         model: Some(ModelFacts::read(&path).unwrap()),
         cache_root: None,
+        spec_max_sequence: None,
     };
     let flags = PlanSpec {
         backend: Some(Backend::Cuda),

@@ -41,11 +41,16 @@ fn both(ty: GgmlType, w: &[u8], a: &[u8]) -> (f32, f32) {
 fn simd_kernels_are_chosen_when_the_cpu_has_avx2() {
     let f = dot::cpu_features();
     let level = dot::simd_level();
-    assert_eq!(level == SimdLevel::Avx2, f.avx2 && f.f16c, "{f:?}");
+    assert_eq!(level >= SimdLevel::Avx2, f.avx2 && f.f16c, "{f:?}");
+    assert_eq!(
+        level == SimdLevel::Avx512Vnni,
+        f.avx2 && f.f16c && f.avx512f && f.avx512bw && f.avx512vl && f.avx512vnni,
+        "{f:?}"
+    );
     for ty in TYPES {
         let scalar = dot::kernel_for(ty, Backend::Scalar).unwrap() as usize;
         let simd = dot::kernel_for(ty, Backend::Simd).unwrap() as usize;
-        let expect_simd = level == SimdLevel::Avx2 && AVX2_TYPES.contains(&ty);
+        let expect_simd = level >= SimdLevel::Avx2 && AVX2_TYPES.contains(&ty);
         assert_eq!(scalar != simd, expect_simd, "{ty}");
         assert_eq!(dot::kernel(ty).unwrap() as usize, simd, "{ty}");
     }
@@ -274,9 +279,18 @@ fn check_rows(
     }
     let acts: Vec<&[u8]> = acts.iter().map(|a| &a[..]).collect();
     let single = dot::kernel_for(ty, Backend::Scalar).unwrap();
-    for backend in [Backend::Scalar, Backend::Simd] {
+    // The backends, then each kernel family this CPU runs (AVX2 and AVX-512 alike).
+    let kernels = [Backend::Scalar, Backend::Simd]
+        .map(|b| (format!("{b:?}"), dot::rows_kernel_for(ty, b).unwrap()))
+        .into_iter()
+        .chain(
+            SimdLevel::supported()
+                .into_iter()
+                .map(|l| (l.name().to_string(), dot::rows_kernel_at(ty, l).unwrap())),
+        );
+    for (backend, kernel) in kernels {
         let mut out = vec![f32::NAN; rows * n_acts];
-        dot::rows_kernel_for(ty, backend).unwrap()(&w, row_bytes, &acts, &mut out);
+        kernel(&w, row_bytes, &acts, &mut out);
         for r in 0..rows {
             for (j, a) in acts.iter().enumerate() {
                 let want = single(&w[r * row_bytes..(r + 1) * row_bytes], a);
@@ -532,26 +546,34 @@ fn check_model(path: &Path) -> Vec<&'static str> {
         // activations (eight, then four, then one at a time inside).
         let data = file.tensor_data(info);
         let rows = data.len() / row_bytes;
-        let rows_kernel = dot::rows_kernel_for(info.ty, Backend::Simd).unwrap();
-        let mut out1 = vec![0.0f32; rows];
-        rows_kernel(data, row_bytes, &[a], &mut out1);
-        let five = [a, four[1], four[2], four[3], a];
-        let mut out5 = vec![0.0f32; 5 * rows];
-        rows_kernel(data, row_bytes, &five, &mut out5);
-        for (r, w) in data.chunks_exact(row_bytes).enumerate() {
-            assert_eq!(
-                out1[r].to_bits(),
-                scalar(w, a).to_bits(),
-                "{} row {r} rows kernel",
-                info.name
-            );
-            for (j, a) in five.iter().enumerate() {
+        // Every SIMD family this CPU runs (AVX2, and AVX-512 where present).
+        for level in SimdLevel::supported() {
+            if level == SimdLevel::None {
+                continue;
+            }
+            let rows_kernel = dot::rows_kernel_at(info.ty, level).unwrap();
+            let mut out1 = vec![0.0f32; rows];
+            rows_kernel(data, row_bytes, &[a], &mut out1);
+            let five = [a, four[1], four[2], four[3], a];
+            let mut out5 = vec![0.0f32; 5 * rows];
+            rows_kernel(data, row_bytes, &five, &mut out5);
+            for (r, w) in data.chunks_exact(row_bytes).enumerate() {
                 assert_eq!(
-                    out5[5 * r + j].to_bits(),
+                    out1[r].to_bits(),
                     scalar(w, a).to_bits(),
-                    "{} row {r} rows kernel, activation {j}",
-                    info.name
+                    "{} row {r} rows kernel {}",
+                    info.name,
+                    level.name()
                 );
+                for (j, a) in five.iter().enumerate() {
+                    assert_eq!(
+                        out5[5 * r + j].to_bits(),
+                        scalar(w, a).to_bits(),
+                        "{} row {r} rows kernel {}, activation {j}",
+                        info.name,
+                        level.name()
+                    );
+                }
             }
         }
         if !seen.contains(&info.ty.name()) {

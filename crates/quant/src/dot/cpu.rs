@@ -43,13 +43,25 @@ pub enum SimdLevel {
     None,
     /// AVX2 with F16C.
     Avx2,
+    /// AVX2 and F16C with AVX-512 (F, BW, VL) and VNNI: the AVX2 kernels, with 512-bit and
+    /// VNNI integer sums for Q4_K, Q6_K and Q8_0.
+    Avx512Vnni,
 }
 
 impl SimdLevel {
+    /// Every level this CPU runs, lowest first (for tests that check each kernel family).
+    pub fn supported() -> Vec<SimdLevel> {
+        [SimdLevel::None, SimdLevel::Avx2, SimdLevel::Avx512Vnni]
+            .into_iter()
+            .filter(|l| *l <= simd_level())
+            .collect()
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             SimdLevel::None => "scalar",
             SimdLevel::Avx2 => "avx2",
+            SimdLevel::Avx512Vnni => "avx512vnni",
         }
     }
 }
@@ -63,7 +75,9 @@ pub fn cpu_features() -> CpuFeatures {
 /// The SIMD kernels this CPU runs.
 pub fn simd_level() -> SimdLevel {
     let f = cpu_features();
-    if f.avx2 && f.f16c {
+    if f.avx2 && f.f16c && f.avx512f && f.avx512bw && f.avx512vl && f.avx512vnni {
+        SimdLevel::Avx512Vnni
+    } else if f.avx2 && f.f16c {
         SimdLevel::Avx2
     } else {
         SimdLevel::None

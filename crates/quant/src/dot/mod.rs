@@ -149,14 +149,33 @@ pub fn rows_kernel_for(weight_ty: GgmlType, backend: Backend) -> Result<RowsKern
     if backend == Backend::Scalar {
         return Ok(fallback);
     }
-    Ok(simd_rows_kernel(weight_ty).unwrap_or(fallback))
+    Ok(simd_rows_kernel(weight_ty, simd_level()).unwrap_or(fallback))
+}
+
+/// The rows kernel of `weight_ty` of one SIMD `level` (the scalar one for [`SimdLevel::None`]),
+/// or `None` when this CPU does not run that level: tests check every family the CPU has, not
+/// only the best one.
+pub fn rows_kernel_at(weight_ty: GgmlType, level: SimdLevel) -> Option<RowsKernel> {
+    if level > simd_level() {
+        return None;
+    }
+    let fallback = generic_rows_kernel(weight_ty, Backend::Scalar).ok()?;
+    Some(simd_rows_kernel(weight_ty, level).unwrap_or(fallback))
 }
 
 #[cfg(target_arch = "x86_64")]
-fn simd_rows_kernel(weight_ty: GgmlType) -> Option<RowsKernel> {
+fn simd_rows_kernel(weight_ty: GgmlType, level: SimdLevel) -> Option<RowsKernel> {
     use GgmlType::*;
-    if simd_level() < SimdLevel::Avx2 {
+    if level < SimdLevel::Avx2 {
         return None;
+    }
+    if level >= SimdLevel::Avx512Vnni {
+        match weight_ty {
+            Q4K => return Some(avx2::q4_k_q8_k_rows_512),
+            Q6K => return Some(avx2::q6_k_q8_k_rows_512),
+            Q8_0 => return Some(avx2::q8_0_q8_0_rows_512),
+            _ => {}
+        }
     }
     Some(match weight_ty {
         Q4_0 => avx2::q4_0_q8_0_rows,
@@ -170,7 +189,7 @@ fn simd_rows_kernel(weight_ty: GgmlType) -> Option<RowsKernel> {
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn simd_rows_kernel(_: GgmlType) -> Option<RowsKernel> {
+fn simd_rows_kernel(_: GgmlType, _: SimdLevel) -> Option<RowsKernel> {
     None
 }
 

@@ -98,7 +98,27 @@ macro_rules! rows_kernel {
     ($name:ident, $order:ident, $wb:expr, $ab:expr, $k:expr, $pb:expr, $prep_block:ident,
      $prep_group:ident, $decode:ident, $isums:ident, $reduce:ident, $wscales:ident,
      $terms:ident) => {
-        #[target_feature(enable = "avx2,f16c")]
+        rows_kernel!(
+            "avx2,f16c",
+            $name,
+            $order,
+            $wb,
+            $ab,
+            $k,
+            $pb,
+            $prep_block,
+            $prep_group,
+            $decode,
+            $isums,
+            $reduce,
+            $wscales,
+            $terms
+        );
+    };
+    ($feat:literal, $name:ident, $order:ident, $wb:expr, $ab:expr, $k:expr, $pb:expr,
+     $prep_block:ident, $prep_group:ident, $decode:ident, $isums:ident, $reduce:ident,
+     $wscales:ident, $terms:ident) => {
+        #[target_feature(enable = $feat)]
         fn $name<const NA: usize>(
             w: &[u8],
             row_bytes: usize,
@@ -528,7 +548,7 @@ rows_kernel!(
 );
 
 /// The safe entry points, in the shape of [`crate::dot::RowsKernel`]: activations in groups of
-/// eight, then four, then one. Sound only after AVX2 and F16C were detected.
+/// eight, then four, then one. Sound only after the kernels' features were detected.
 macro_rules! entry_rows {
     ($($entry:ident => $imp:ident;)*) => {$(
         pub(in crate::dot) fn $entry(w: &[u8], row_bytes: usize, acts: &[&[u8]], out: &mut [f32]) {
@@ -537,8 +557,8 @@ macro_rules! entry_rows {
             while done < stride {
                 let left = stride - done;
                 let o = &mut out[done..];
-                // SAFETY: only reachable through `rows_kernel_for`, after AVX2 and F16C were
-                // detected.
+                // SAFETY: only reachable through `rows_kernel_for`, after the features the
+                // kernel is compiled for were detected.
                 unsafe {
                     if left >= 8 {
                         $imp::<8>(w, row_bytes, std::array::from_fn(|j| acts[done + j]), o, stride);
@@ -555,6 +575,9 @@ macro_rules! entry_rows {
         }
     )*};
 }
+
+mod avx512;
+pub(in crate::dot) use avx512::{q4_k_q8_k_rows_512, q6_k_q8_k_rows_512, q8_0_q8_0_rows_512};
 
 entry_rows! {
     q4_0_q8_0_rows => q4_0_rows;

@@ -1,0 +1,302 @@
+//! The rows kernels of the types that dominate the benchmark models (Q4_K, Q6_K, Q8_0) for CPUs
+//! with AVX-512 (F, BW, VL) and VNNI: the same driver, preparation and f32 arithmetic as the
+//! AVX2 kernels, only the exact integer sums of a block formed with fewer instructions.
+//!
+//! - Q4_K and Q6_K take two 32-value sub-blocks per 512-bit register and fold the scale
+//!   multiplication into the accumulation (`vpdpwssd`), then fold the two halves into the
+//!   eight-lane vector the AVX2 reduction expects.
+//! - Q8_0 multiplies signed weights by signed activations with `vpdpbusd`, which wants one
+//!   unsigned operand: the weights are offset by 128 (`x ^ 0x80` is `x + 128` as an unsigned
+//!   byte, for every byte including -128) and `128 · Σ y` is taken off per block afterwards.
+//!
+//! Every sum stays exact for any input bytes (bounds at each step), so each output is bit for
+//! bit the scalar reference's, as the AVX2 kernels' are.
+
+use super::*;
+
+/// 64 bytes of `b` from `at`.
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn ld64<const N: usize>(b: &[u8; N], at: usize) -> __m512i {
+    let s: &[u8; 64] = b[at..at + 64].try_into().unwrap_or(&[0; 64]);
+    // SAFETY: `s` is 64 readable bytes; loadu has no alignment requirement.
+    unsafe { _mm512_loadu_si512(s.as_ptr().cast()) }
+}
+
+/// Vectors `2k` and `2k + 1` of a block's preparation as one register.
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn ld_prep<const PB: usize>(p: &[__m256i; PB], k: usize) -> __m512i {
+    let pair = &p[2 * k..2 * k + 2];
+    // SAFETY: `pair` is two vectors, 64 readable bytes.
+    unsafe { _mm512_loadu_si512(pair.as_ptr().cast()) }
+}
+
+/// The sum of the two 256-bit halves (lane `i` + lane `i + 8`): a block's sum is unchanged.
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn fold(v: __m512i) -> __m256i {
+    _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64::<1>(v))
+}
+
+/// i16 lanes `0..16` set to `a`, lanes `16..32` to `b`.
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn halves_epi16(a: i16, b: i16) -> __m512i {
+    _mm512_inserti64x4::<1>(
+        _mm512_castsi256_si512(_mm256_set1_epi16(a)),
+        _mm256_set1_epi16(b),
+    )
+}
+
+/// A Q4_K block unpacked for 512-bit registers: `q[k]` holds sub-blocks `SUBS[k]` (32 nibbles
+/// each, one per 256-bit half), `sc[k]` their scales over the matching i16 lanes.
+struct Q4K512 {
+    q: [__m512i; 4],
+    sc: [__m512i; 4],
+    mins: __m256i,
+}
+
+/// The sub-blocks in each register of [`Q4K512`]: the low nibbles of 64 stored bytes are
+/// sub-blocks `2c` and `2c + 2`, their high nibbles `2c + 1` and `2c + 3`.
+const SUBS: [[usize; 2]; 4] = [[0, 2], [1, 3], [4, 6], [5, 7]];
+
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn decode_q4_k_512(w: &[u8; Q4_K_BYTES]) -> Q4K512 {
+    let low4 = _mm512_set1_epi8(0x0f);
+    let mut q = [_mm512_setzero_si512(); 4];
+    for h in 0..2 {
+        let bytes = ld64(w, Q4_K_QS + 64 * h);
+        q[2 * h] = _mm512_and_si512(bytes, low4);
+        q[2 * h + 1] = _mm512_and_si512(_mm512_srli_epi16::<4>(bytes), low4);
+    }
+    let (sc8, m8) = k_scales_mins_simd(w);
+    let both = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(sc8));
+    let mut sc = [_mm512_setzero_si512(); 4];
+    for (k, v) in sc.iter_mut().enumerate() {
+        let [a, b] = SUBS[k].map(|s| s as i16);
+        let pick = halves_epi16(((2 * a + 1) << 8) | (2 * a), ((2 * b + 1) << 8) | (2 * b));
+        *v = _mm512_shuffle_epi8(both, pick);
+    }
+    Q4K512 {
+        q,
+        sc,
+        mins: _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8)),
+    }
+}
+
+/// Q8_K activation bytes in the sub-block order of [`SUBS`], 64 bytes per register.
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn prep_block_q4_k_512(b: &[u8; Q8_K_BYTES], p: &mut [__m256i; 8]) {
+    for (k, subs) in SUBS.iter().enumerate() {
+        p[2 * k] = ld32(b, Q8_K_QS + 32 * subs[0]);
+        p[2 * k + 1] = ld32(b, Q8_K_QS + 32 * subs[1]);
+    }
+}
+
+/// Q4_K: `[isum, imin]`. Nibbles times bytes pair within ±3840, times scales below 64: each i32
+/// lane within ±2^22 after four accumulations.
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn isum_q4_k_512(d: &Q4K512, a: &[u8; Q8_K_BYTES], p: &[__m256i; 8]) -> [__m256i; 2] {
+    let mut isum = _mm512_setzero_si512();
+    for k in 0..4 {
+        let pairs = _mm512_maddubs_epi16(d.q[k], ld_prep(p, k));
+        isum = _mm512_dpwssd_epi32(isum, pairs, d.sc[k]);
+    }
+    [fold(isum), _mm256_madd_epi16(ld32(a, Q8_K_BSUMS), d.mins)]
+}
+
+rows_kernel!(
+    "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni",
+    q4_k_rows_512,
+    by_block,
+    Q4_K_BYTES,
+    Q8_K_BYTES,
+    2,
+    8,
+    prep_block_q4_k_512,
+    prep_group_q8_k,
+    decode_q4_k_512,
+    isum_q4_k_512,
+    reduce_i32,
+    wscales_d_m,
+    terms_q4_k_rows
+);
+
+/// A Q6_K block unpacked for 512-bit registers: `q[m]` holds the 64 values `64m..64m + 64`,
+/// `sc[m]` the scales of their four 16-value quarters over the matching i16 lanes.
+struct Q6K512 {
+    q: [__m512i; 4],
+    sc: [__m512i; 4],
+    /// The sixteen scales in the lane order of [`q6_k_scales_by_pairs`].
+    pairs: __m256i,
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn decode_q6_k_512(w: &[u8; Q6_K_BYTES]) -> Q6K512 {
+    let low4 = _mm512_set1_epi8(0x0f);
+    // The high bits of the 64 values of each register come from the same 32 bytes of `qh`:
+    // bits 0-1 and 4-5 for the first 32 values, bits 2-3 and 6-7 for the next. Masking before
+    // each 16-bit shift keeps bits from crossing into a neighbour byte.
+    let lo_mask = _mm512_inserti64x4::<1>(
+        _mm512_castsi256_si512(_mm256_set1_epi8(0x03)),
+        _mm256_set1_epi8(0x0c),
+    );
+    let hi_mask = _mm512_inserti64x4::<1>(
+        _mm512_castsi256_si512(_mm256_set1_epi8(0x30)),
+        _mm256_set1_epi8(0xc0u8 as i8),
+    );
+    let lo_shift = halves_epi16(4, 2);
+    let hi_shift = halves_epi16(0, 2);
+    let mut q = [_mm512_setzero_si512(); 4];
+    for h in 0..2 {
+        let ql = ld64(w, 64 * h);
+        let qh = _mm512_broadcast_i64x4(ld32(w, Q6_K_QH + 32 * h));
+        q[2 * h] = _mm512_or_si512(
+            _mm512_and_si512(ql, low4),
+            _mm512_sllv_epi16(_mm512_and_si512(qh, lo_mask), lo_shift),
+        );
+        q[2 * h + 1] = _mm512_or_si512(
+            _mm512_and_si512(_mm512_srli_epi16::<4>(ql), low4),
+            _mm512_srlv_epi16(_mm512_and_si512(qh, hi_mask), hi_shift),
+        );
+    }
+    // Values 64m..64m + 64 are the four quarters 4m..4m + 4, one per 128-bit lane.
+    let scales = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(ld16(w, Q6_K_SCALES)));
+    let mut sc = [_mm512_setzero_si512(); 4];
+    for (m, v) in sc.iter_mut().enumerate() {
+        let base = 4 * m as i16;
+        let idx = _mm512_inserti64x4::<1>(
+            _mm512_castsi256_si512(_mm256_setr_epi16(
+                base,
+                base,
+                base,
+                base,
+                base,
+                base,
+                base,
+                base,
+                base + 1,
+                base + 1,
+                base + 1,
+                base + 1,
+                base + 1,
+                base + 1,
+                base + 1,
+                base + 1,
+            )),
+            _mm256_setr_epi16(
+                base + 2,
+                base + 2,
+                base + 2,
+                base + 2,
+                base + 2,
+                base + 2,
+                base + 2,
+                base + 2,
+                base + 3,
+                base + 3,
+                base + 3,
+                base + 3,
+                base + 3,
+                base + 3,
+                base + 3,
+                base + 3,
+            ),
+        );
+        *v = _mm512_permutexvar_epi16(idx, scales);
+    }
+    Q6K512 {
+        q,
+        sc,
+        pairs: q6_k_scales_by_pairs(w),
+    }
+}
+
+/// As [`isum_q6_k_rows`]: unsigned 6-bit values times bytes pair within ±16128, times a scale
+/// within ±128, four accumulations per i32 lane, the whole block within ±2^29.
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn isum_q6_k_512(d: &Q6K512, a: &[u8; Q8_K_BYTES], sums: &[__m256i; 1]) -> [__m256i; 1] {
+    let mut isum = _mm512_setzero_si512();
+    for m in 0..4 {
+        let pairs = _mm512_maddubs_epi16(d.q[m], ld64(a, Q8_K_QS + 64 * m));
+        isum = _mm512_dpwssd_epi32(isum, pairs, d.sc[m]);
+    }
+    let off = _mm256_slli_epi32::<5>(_mm256_madd_epi16(sums[0], d.pairs));
+    [_mm256_sub_epi32(fold(isum), off)]
+}
+
+rows_kernel!(
+    "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni",
+    q6_k_rows_512,
+    by_block,
+    Q6_K_BYTES,
+    Q8_K_BYTES,
+    1,
+    1,
+    prep_block_q6_k,
+    prep_group_q8_k,
+    decode_q6_k_512,
+    isum_q6_k_512,
+    reduce_i32,
+    wscales_q6_k,
+    terms_q6_k_rows
+);
+
+/// Q8_0 weights offset to unsigned bytes: `x + 128` for every byte.
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn decode_q8_0_512(w: &[u8; Q8_0_BYTES]) -> __m256i {
+    _mm256_xor_si256(ld32(w, 2), _mm256_set1_epi8(0x80u8 as i8))
+}
+
+/// Q8_0 activation groups for offset weights: `[scales, 128 · Σ y per block]` (Σ y within
+/// ±4096 per block).
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn prep_group_q8_0_512(g: &[[u8; Q8_0_BYTES]]) -> [__m256i; 2] {
+    let ones = _mm256_set1_epi8(1);
+    let mut p = [_mm256_setzero_si256(); 8];
+    for (p, b) in p.iter_mut().zip(g) {
+        *p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, ld32(b, 2));
+    }
+    [
+        _mm256_castps_si256(gather_f16(g, 0)),
+        _mm256_slli_epi32::<7>(hsum_8x8(p)),
+    ]
+}
+
+/// `Σ (x + 128) · y`: four products of at most 255 · 128 per i32 lane.
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn isum_q8_0_512(x: &__m256i, a: &[u8; Q8_0_BYTES], _: &[__m256i; 1]) -> [__m256i; 1] {
+    [_mm256_dpbusd_epi32(_mm256_setzero_si256(), *x, ld32(a, 2))]
+}
+
+rows_kernel!(
+    "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni",
+    q8_0_rows_512,
+    by_act,
+    Q8_0_BYTES,
+    Q8_0_BYTES,
+    1,
+    1,
+    no_block_prep,
+    prep_group_q8_0_512,
+    decode_q8_0_512,
+    isum_q8_0_512,
+    reduce_i32,
+    wscales_d,
+    terms_off
+);
+
+entry_rows! {
+    q4_k_q8_k_rows_512 => q4_k_rows_512;
+    q6_k_q8_k_rows_512 => q6_k_rows_512;
+    q8_0_q8_0_rows_512 => q8_0_rows_512;
+}

@@ -44,7 +44,10 @@
 //! bit-identical to the single-row kernel; [`kernel8_for`] the same with eight rows.
 //! Activation quantization dispatches the same way
 //! (`activation::quantize_activation_row_for`). [`cpu_features`] reports what was detected.
-//! No AVX-512 kernels yet: the machine they were written on has none to test them with.
+//! With AVX-512 (F, BW, VL) and VNNI, the rows kernels of Q4_K, Q5_0, Q6_K and Q8_0 form their
+//! exact integer sums with 512-bit VNNI instructions ([`SimdLevel::Avx512Vnni`]); the float
+//! arithmetic, and so every bit, is the AVX2 kernels'. [`rows_kernel_at`] hands out each level's
+//! kernels so that tests check every family the CPU runs.
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -172,6 +175,7 @@ fn simd_rows_kernel(weight_ty: GgmlType, level: SimdLevel) -> Option<RowsKernel>
     if level >= SimdLevel::Avx512Vnni {
         match weight_ty {
             Q4K => return Some(avx2::q4_k_q8_k_rows_512),
+            Q5_0 => return Some(avx2::q5_0_q8_0_rows_512),
             Q6K => return Some(avx2::q6_k_q8_k_rows_512),
             Q8_0 => return Some(avx2::q8_0_q8_0_rows_512),
             _ => {}

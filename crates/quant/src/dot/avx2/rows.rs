@@ -43,12 +43,17 @@ fn tree16(p: &[__m256i; 8]) -> __m256i {
 /// terms to `acc`. `by_act` decodes the eight blocks first and then takes the activations one by
 /// one, so that each activation's sums go straight into its reduction (small decoded blocks:
 /// Q4_0, Q5_0, Q8_0); `by_block` decodes one block at a time and takes every activation with it,
-/// keeping the partial sums until the group is complete (K-quants, whose decoded blocks are large).
-/// `$a(j, i)`, `$pb(j, i)` and `$pg(j)` give activation `j`'s block `i`, its preparation and the
-/// group's preparation; `$mask(t)` masks the terms.
+/// keeping the partial sums until the group is complete (K-quants, whose decoded blocks are large);
+/// `by_group` decodes the eight blocks into one value (`$decode(&[&block; 8])`) and takes each
+/// activation's eight prepared blocks at once (`$isums(&decoded, &[prep; 8])`), so that its
+/// sums come out with lane `b` = block `b` and need no horizontal reduction (blocks laid out
+/// across lanes, see [`avx512`]). `$a(j, i)`, `$pb(j, i)`, `$pg(j)` and `$pgb(j)` give
+/// activation `j`'s block `i`, that block's preparation, the group's preparation and the
+/// preparation of the group's eight blocks; `$mask(t)` masks the terms.
 macro_rules! rows_group {
     (by_act, $decode:ident, $isums:ident, $reduce:ident, $terms:ident, $k:expr, $na:expr,
-     $parts:ident, $wg:expr, $ws:expr, $acc:expr, $a:expr, $pb:expr, $pg:expr, $mask:expr) => {{
+     $parts:ident, $wg:expr, $ws:expr, $acc:expr, $a:expr, $pb:expr, $pg:expr, $pgb:expr,
+     $mask:expr) => {{
         let wg = $wg;
         let d = [
             $decode(wg[0]),
@@ -69,8 +74,18 @@ macro_rules! rows_group {
             $acc[j] = _mm256_add_ps($acc[j], ($mask)(t));
         }
     }};
+    (by_group, $decode:ident, $isums:ident, $reduce:ident, $terms:ident, $k:expr, $na:expr,
+     $parts:ident, $wg:expr, $ws:expr, $acc:expr, $a:expr, $pb:expr, $pg:expr, $pgb:expr,
+     $mask:expr) => {{
+        let d = $decode(&$wg);
+        for j in 0..$na {
+            let t = $terms(&$ws, ($pg)(j), $reduce($isums(&d, ($pgb)(j))));
+            $acc[j] = _mm256_add_ps($acc[j], ($mask)(t));
+        }
+    }};
     (by_block, $decode:ident, $isums:ident, $reduce:ident, $terms:ident, $k:expr, $na:expr,
-     $parts:ident, $wg:expr, $ws:expr, $acc:expr, $a:expr, $pb:expr, $pg:expr, $mask:expr) => {{
+     $parts:ident, $wg:expr, $ws:expr, $acc:expr, $a:expr, $pb:expr, $pg:expr, $pgb:expr,
+     $mask:expr) => {{
         let wg = $wg;
         let parts = &mut $parts;
         for i in 0..8 {
@@ -84,6 +99,23 @@ macro_rules! rows_group {
             $acc[j] = _mm256_add_ps($acc[j], ($mask)(t));
         }
     }};
+}
+
+/// Prepares one activation's blocks into `$pb` (room for whole groups): block by block, or for
+/// `by_group` eight blocks at a time (`$prep(&blocks, &mut [prep; 8])`, fewer than eight in a
+/// partial last group).
+macro_rules! rows_prep {
+    (by_group, $prep:ident, $ab:expr, $pb:expr) => {{
+        let ab = $ab;
+        for (g, pb) in $pb.as_chunks_mut::<8>().0.iter_mut().enumerate() {
+            $prep(&ab[8 * g..(8 * g + 8).min(ab.len())], pb);
+        }
+    }};
+    ($order:ident, $prep:ident, $ab:expr, $pb:expr) => {
+        for (b, pb) in $ab.iter().zip($pb) {
+            $prep(b, pb);
+        }
+    };
 }
 
 /// The driver shared by every type. Per call: `$prep_block(ab, &mut [__m256i; $pb])` prepares
@@ -138,8 +170,9 @@ macro_rules! rows_kernel {
             let full = n / 8;
             let groups = n.div_ceil(8);
             let tail = n - 8 * full;
-            // Per activation: `$pb` vectors per block, then two per group.
-            let per_act = n * $pb + 2 * groups;
+            // Per activation: `$pb` vectors per block (the last group padded to eight blocks),
+            // then two per group.
+            let per_act = 8 * groups * $pb + 2 * groups;
             let mut prep_vec = PREP.take();
             if prep_vec.len() < NA * per_act {
                 prep_vec.resize(NA * per_act, _mm256_setzero_si256());
@@ -147,10 +180,13 @@ macro_rules! rows_kernel {
             let prep = &mut prep_vec[..];
             for j in 0..NA {
                 let p = &mut prep[j * per_act..(j + 1) * per_act];
-                let (pb, pg) = p.split_at_mut(n * $pb);
-                for (b, pb) in ab[j][..n].iter().zip(pb.as_chunks_mut::<{ $pb }>().0) {
-                    $prep_block(b, pb);
-                }
+                let (pb, pg) = p.split_at_mut(8 * groups * $pb);
+                rows_prep!(
+                    $order,
+                    $prep_block,
+                    &ab[j][..n],
+                    pb.as_chunks_mut::<{ $pb }>().0
+                );
                 for (g, pg) in pg.as_chunks_mut::<2>().0.iter_mut().enumerate() {
                     *pg = $prep_group(&ab[j][8 * g..(8 * g + 8).min(n)]);
                 }
@@ -158,18 +194,26 @@ macro_rules! rows_kernel {
             let mask = lanes_below(tail);
             let prep = &prep[..];
             // Per activation: its full groups of blocks, its per-block and per-group preparation.
+            // Each order reads its own subset of these.
+            #[allow(unused_variables, unused_assignments)]
             let mut agroups: [&[[[u8; $ab]; 8]]; NA] = [&[]; NA];
+            #[allow(unused_variables, unused_assignments)]
             let mut pblocks: [&[[__m256i; $pb]]; NA] = [&[]; NA];
+            #[allow(unused_variables, unused_assignments)]
+            let mut pblocks8: [&[[[__m256i; $pb]; 8]]; NA] = [&[]; NA];
             let mut pgroups: [&[[__m256i; 2]]; NA] = [&[]; NA];
             for j in 0..NA {
                 agroups[j] = ab[j][..8 * full].as_chunks::<8>().0;
-                let (pb, pg) = prep[j * per_act..(j + 1) * per_act].split_at(n * $pb);
+                let (pb, pg) = prep[j * per_act..(j + 1) * per_act].split_at(8 * groups * $pb);
                 pblocks[j] = pb.as_chunks::<{ $pb }>().0;
+                pblocks8[j] = pblocks[j].as_chunks::<8>().0;
                 pgroups[j] = pg.as_chunks::<2>().0;
             }
             // Stand-ins for the missing blocks of a partial last group (their terms are masked).
             let zero_w = [0u8; $wb];
+            #[allow(unused_variables)]
             let zero_a = [0u8; $ab];
+            #[allow(unused_variables)]
             let zero_p = [_mm256_setzero_si256(); $pb];
             // Partial sums of one group (by_block), every entry written before it is read: kept
             // across rows rather than zeroed for each.
@@ -205,6 +249,7 @@ macro_rules! rows_kernel {
                         |j: usize, i: usize| &agroups[j][g][i],
                         |j: usize, i: usize| &pblocks[j][8 * g + i],
                         |j: usize| &pgroups[j][g],
+                        |j: usize| &pblocks8[j][g],
                         |t: __m256| t
                     );
                 }
@@ -235,6 +280,7 @@ macro_rules! rows_kernel {
                             &zero_p
                         },
                         |j: usize| &pgroups[j][full],
+                        |j: usize| &pblocks8[j][full],
                         |t: __m256| _mm256_and_ps(t, mask)
                     );
                 }
@@ -577,7 +623,9 @@ macro_rules! entry_rows {
 }
 
 mod avx512;
-pub(in crate::dot) use avx512::{q4_k_q8_k_rows_512, q6_k_q8_k_rows_512, q8_0_q8_0_rows_512};
+pub(in crate::dot) use avx512::{
+    q4_k_q8_k_rows_512, q5_0_q8_0_rows_512, q6_k_q8_k_rows_512, q8_0_q8_0_rows_512,
+};
 
 entry_rows! {
     q4_0_q8_0_rows => q4_0_rows;

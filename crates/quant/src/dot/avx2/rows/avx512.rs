@@ -248,12 +248,126 @@ rows_kernel!(
     terms_q6_k_rows
 );
 
-/// Q8_0 weights offset to unsigned bytes: `x + 128` for every byte.
+/// Lane `k` of `out[m]` is dword `m` of `x[k]` (`x[k]`: four dwords of block `k`): eight
+/// blocks' bytes laid across the lanes, so that a product accumulated over the registers is a
+/// block's sum in its own lane, with no horizontal reduction afterwards.
 #[inline]
 #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn decode_q8_0_512(w: &[u8; Q8_0_BYTES]) -> __m256i {
-    _mm256_xor_si256(ld32(w, 2), _mm256_set1_epi8(0x80u8 as i8))
+fn dwords_by_block(x: [__m128i; 8]) -> [__m256i; 4] {
+    let y: [__m256i; 4] = std::array::from_fn(|i| {
+        _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(x[i]), x[i + 4])
+    });
+    let t0 = _mm256_unpacklo_epi32(y[0], y[1]);
+    let t1 = _mm256_unpackhi_epi32(y[0], y[1]);
+    let t2 = _mm256_unpacklo_epi32(y[2], y[3]);
+    let t3 = _mm256_unpackhi_epi32(y[2], y[3]);
+    [
+        _mm256_unpacklo_epi64(t0, t2),
+        _mm256_unpackhi_epi64(t0, t2),
+        _mm256_unpacklo_epi64(t1, t3),
+        _mm256_unpackhi_epi64(t1, t3),
+    ]
 }
+
+/// Eight Q8_0-sized blocks' 32 bytes (from byte 2) across lanes, as four 512-bit registers:
+/// register `m` holds bytes `4m..4m + 4` of block `k` in lane `k` and bytes `16 + 4m..20 + 4m`
+/// in lane `8 + k` (so that a Q4_0/Q5_0 byte's two nibbles land in one register).
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn q8_0_by_block(b: &[&[u8; Q8_0_BYTES]; 8]) -> [__m512i; 4] {
+    let lo = dwords_by_block(b.map(|b| ld16(b, 2)));
+    let hi = dwords_by_block(b.map(|b| ld16(b, 18)));
+    std::array::from_fn(|m| _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo[m]), hi[m]))
+}
+
+/// Q8_0 activations of one group across lanes ([`q8_0_by_block`]); a partial group's missing
+/// blocks are zeros.
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn prep_group_blocks_q8_0(g: &[[u8; Q8_0_BYTES]], p: &mut [[__m256i; 1]; 8]) {
+    let zero = [0u8; Q8_0_BYTES];
+    let b: [&[u8; Q8_0_BYTES]; 8] = std::array::from_fn(|k| g.get(k).unwrap_or(&zero));
+    for (m, v) in q8_0_by_block(&b).into_iter().enumerate() {
+        p[2 * m] = [_mm512_castsi512_si256(v)];
+        p[2 * m + 1] = [_mm512_extracti64x4_epi64::<1>(v)];
+    }
+}
+
+/// `Σ w · y` of eight blocks, lane `k` (+ lane `8 + k`) = block `k`, for unsigned weight bytes
+/// in the layout of [`q8_0_by_block`].
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn isum_by_block(w: &[__m512i; 4], p: &[[__m256i; 1]; 8]) -> __m512i {
+    let mut acc = _mm512_setzero_si512();
+    for (m, w) in w.iter().enumerate() {
+        // SAFETY: `p[2m]` and `p[2m + 1]` are adjacent, 64 readable bytes.
+        let y = unsafe { _mm512_loadu_si512(p[2 * m..2 * m + 2].as_ptr().cast()) };
+        acc = _mm512_dpbusd_epi32(acc, *w, y);
+    }
+    acc
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn fold1(v: __m512i) -> [__m256i; 1] {
+    [fold(v)]
+}
+
+/// Eight Q5_0 blocks' values (unsigned, below 32) across lanes: each stored byte's low nibble
+/// is value `i`, its high nibble value `16 + i`, and bit `i` of `qh` the fifth bit of value `i`.
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn decode_q5_0_by_block(w: &[&[u8; Q5_0_BYTES]; 8]) -> [__m512i; 4] {
+    let qs = dwords_by_block(w.map(|b| ld16(b, 6)));
+    let qh = w.map(|b| i32::from_le_bytes([b[2], b[3], b[4], b[5]]));
+    let qh = _mm256_setr_epi32(qh[0], qh[1], qh[2], qh[3], qh[4], qh[5], qh[6], qh[7]);
+    let qh = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(qh), qh);
+    // Four bits of `qh` (values 4m..4m + 4, resp. 16 + 4m..) to 0x10 in their four bytes.
+    let spread = _mm512_setr_epi32(
+        0x00000000, 0x00000010, 0x00001000, 0x00001010, 0x00100000, 0x00100010, 0x00101000,
+        0x00101010, 0x10000000, 0x10000010, 0x10001000, 0x10001010, 0x10100000, 0x10100010,
+        0x10101000, 0x10101010,
+    );
+    let low4 = _mm512_set1_epi8(0x0f);
+    let nib = _mm512_set1_epi32(0x0f);
+    std::array::from_fn(|m| {
+        let m4 = 4 * m as i32;
+        let shift = _mm512_inserti64x4::<1>(
+            _mm512_castsi256_si512(_mm256_set1_epi32(m4)),
+            _mm256_set1_epi32(16 + m4),
+        );
+        let high =
+            _mm512_permutexvar_epi32(_mm512_and_si512(_mm512_srlv_epi32(qh, shift), nib), spread);
+        let both =
+            _mm512_inserti64x4::<1>(_mm512_castsi256_si512(qs[m]), _mm256_srli_epi16::<4>(qs[m]));
+        _mm512_or_si512(_mm512_and_si512(both, low4), high)
+    })
+}
+
+/// `Σ q · y` of eight Q5_0 blocks (values below 32 times bytes: each i32 lane within
+/// ±4 · 4 · 31 · 128 before the fold, ±2^17 after).
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn isum_q5_0_by_block(w: &[__m512i; 4], p: &[[__m256i; 1]; 8]) -> __m512i {
+    isum_by_block(w, p)
+}
+
+rows_kernel!(
+    "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni",
+    q5_0_rows_512,
+    by_group,
+    Q5_0_BYTES,
+    Q8_0_BYTES,
+    1,
+    1,
+    prep_group_blocks_q8_0,
+    prep_group_off16,
+    decode_q5_0_by_block,
+    isum_q5_0_by_block,
+    fold1,
+    wscales_d,
+    terms_off
+);
 
 /// Q8_0 activation groups for offset weights: `[scales, 128 · Σ y per block]` (Σ y within
 /// ±4096 per block).
@@ -271,31 +385,42 @@ fn prep_group_q8_0_512(g: &[[u8; Q8_0_BYTES]]) -> [__m256i; 2] {
     ]
 }
 
-/// `Σ (x + 128) · y`: four products of at most 255 · 128 per i32 lane.
+/// Eight Q8_0 weight blocks across lanes ([`q8_0_by_block`]), offset to unsigned bytes:
+/// `x ^ 0x80` is `x + 128` for every byte.
 #[inline]
 #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn isum_q8_0_512(x: &__m256i, a: &[u8; Q8_0_BYTES], _: &[__m256i; 1]) -> [__m256i; 1] {
-    [_mm256_dpbusd_epi32(_mm256_setzero_si256(), *x, ld32(a, 2))]
+fn decode_q8_0_by_block(w: &[&[u8; Q8_0_BYTES]; 8]) -> [__m512i; 4] {
+    let flip = _mm512_set1_epi8(0x80u8 as i8);
+    q8_0_by_block(w).map(|v| _mm512_xor_si512(v, flip))
+}
+
+/// `Σ (x + 128) · y` of eight blocks: four products of at most 255 · 128 per i32 lane and
+/// step, eight steps.
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn isum_q8_0_by_block(w: &[__m512i; 4], p: &[[__m256i; 1]; 8]) -> __m512i {
+    isum_by_block(w, p)
 }
 
 rows_kernel!(
     "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni",
     q8_0_rows_512,
-    by_act,
+    by_group,
     Q8_0_BYTES,
     Q8_0_BYTES,
     1,
     1,
-    no_block_prep,
+    prep_group_blocks_q8_0,
     prep_group_q8_0_512,
-    decode_q8_0_512,
-    isum_q8_0_512,
-    reduce_i32,
+    decode_q8_0_by_block,
+    isum_q8_0_by_block,
+    fold1,
     wscales_d,
     terms_off
 );
 
 entry_rows! {
+    q5_0_q8_0_rows_512 => q5_0_rows_512;
     q4_k_q8_k_rows_512 => q4_k_rows_512;
     q6_k_q8_k_rows_512 => q6_k_rows_512;
     q8_0_q8_0_rows_512 => q8_0_rows_512;

@@ -157,11 +157,62 @@ pub(crate) fn attention(
     out: &mut [f32],
     threads: usize,
 ) {
+    attention_with(Kernel::detect(s.head_dim), q, seqs, s, out, threads)
+}
+
+/// The code path of an attention call. All give the same bits; they differ in speed only.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kernel {
+    /// Plain Rust, with `mul_add` in software where the CPU has no FMA.
+    Portable,
+    /// The portable code compiled with hardware FMA.
+    #[cfg(target_arch = "x86_64")]
+    Fma,
+    /// AVX2 straight from the f16 cache, the heads of a KV head together ([`avx2`]).
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+}
+
+impl Kernel {
+    /// The fastest path this CPU runs for heads of `head_dim` values.
+    fn detect(head_dim: usize) -> Kernel {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if head_dim.is_multiple_of(8) && has!("avx2") && has!("fma") && has!("f16c") {
+                return Kernel::Avx2;
+            }
+            if has!("fma") {
+                return Kernel::Fma;
+            }
+        }
+        let _ = head_dim;
+        Kernel::Portable
+    }
+}
+
+fn attention_with(
+    kernel: Kernel,
+    q: &[f32],
+    seqs: &[AttnSeq<'_>],
+    s: &AttnShape,
+    out: &mut [f32],
+    threads: usize,
+) {
     // One task per (token, head) output slice: later tokens see more keys, and the pool hands
     // tasks out one at a time, so the causal imbalance evens out; a single generated token
     // still spreads its heads over the threads, and so do the tokens of several sequences.
+    // The AVX2 path reads each cached row once for all the query heads of its KV head, so
+    // when there are tokens enough to keep the threads busy a task takes all those heads.
     let hd = s.head_dim;
-    run_chunks(out, hd, threads, &|start, dst| {
+    let group = s.n_head / s.n_head_kv.max(1);
+    let rows = out.len() / (s.n_head * hd).max(1);
+    #[cfg(target_arch = "x86_64")]
+    let grouped = kernel == Kernel::Avx2 && rows * s.n_head_kv >= 4 * threads;
+    #[cfg(not(target_arch = "x86_64"))]
+    let grouped = false;
+    let heads = if grouped { group.max(1) } else { 1 };
+    run_chunks(out, heads * hd, threads, &|start, dst| {
         let job = AttnJob {
             q,
             seqs,
@@ -170,13 +221,16 @@ pub(crate) fn attention(
         };
         ATTN_SCRATCH.with(|scratch| {
             let scratch = &mut *scratch.borrow_mut();
-            #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("fma") {
-                // SAFETY: the CPU has FMA, checked just above.
-                unsafe { attend_fma(&job, dst, scratch) };
-                return;
+            match kernel {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `Kernel::detect` found AVX2, FMA and F16C, and the head size is a
+                // multiple of 8 (tests pass `Avx2` only after the same checks).
+                Kernel::Avx2 => unsafe { avx2::attend(&job, dst, scratch) },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `Kernel::detect` found FMA.
+                Kernel::Fma => unsafe { attend_fma(&job, dst, scratch) },
+                Kernel::Portable => attend(&job, dst, scratch),
             }
-            attend(&job, dst, scratch);
         })
     });
 }
@@ -199,6 +253,21 @@ struct AttnScratch {
     kv: Vec<f32>,
     /// acc[l * head_dim + d]: lane l (cache position mod 8) of output value d.
     acc: Vec<f32>,
+}
+
+impl AttnJob<'_> {
+    /// The cache of query row `t`, its position and the first position it sees.
+    #[inline(always)]
+    fn locate(&self, t: usize) -> (&LayerCache, usize, usize) {
+        // The sequence holding row t: the last one starting at or before it.
+        let seq = &self.seqs[self.seqs.partition_point(|x| x.first_row <= t) - 1];
+        let pos = seq.pos0 + t - seq.first_row;
+        let first = match self.s.window {
+            Some(w) => (pos + 1).saturating_sub(w),
+            None => 0,
+        };
+        (seq.cache, pos, first)
+    }
 }
 
 thread_local! {
@@ -245,19 +314,13 @@ fn attend_head(
     acc: &mut [f32],
     o: &mut [f32],
 ) {
-    let AttnJob { q, seqs, s, .. } = *job;
+    let AttnJob { q, s, .. } = *job;
     let hd = s.head_dim;
     let row = s.n_head * hd;
     let group = s.n_head / s.n_head_kv;
     let kv_row = s.n_head_kv * hd;
     let (t, h) = (index / s.n_head, index % s.n_head);
-    // The sequence holding row t: the last one starting at or before it.
-    let seq = &seqs[seqs.partition_point(|x| x.first_row <= t) - 1];
-    let (cache, pos) = (seq.cache, seq.pos0 + t - seq.first_row);
-    let first = match s.window {
-        Some(w) => (pos + 1).saturating_sub(w),
-        None => 0,
-    };
+    let (cache, pos, first) = job.locate(t);
     let kvh = h / group;
     let qh = &q[t * row + h * hd..t * row + (h + 1) * hd];
     for (a, &b) in q16.iter_mut().zip(qh) {
@@ -306,6 +369,278 @@ fn attend_head(
 fn f16_row(bits: &[u16], out: &mut [f32]) {
     use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
     bits.reinterpret_cast::<f16>().convert_to_f32_slice(out);
+}
+
+/// [`attend`] with AVX2, FMA and F16C, reading the f16 cache directly: every float operation
+/// of the portable code, in the same order per output, so the same bits; what changes is that
+/// rows are widened in registers instead of through a scratch row, several dot products run at
+/// once (each with its own accumulator, instead of one chain of dependent multiply-adds), each
+/// cached row is read once for all the query heads of its KV head, and `exp` takes 8 lanes.
+/// Only for head sizes that are a multiple of 8.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{AttnJob, AttnScratch};
+
+    /// The (token, head) slices of `dst`, up to four heads of one token sharing a KV head at a
+    /// time.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) fn attend(job: &AttnJob, dst: &mut [f32], scratch: &mut AttnScratch) {
+        let s = job.s;
+        let hd = s.head_dim;
+        let group = s.n_head / s.n_head_kv;
+        let n = dst.len() / hd;
+        let mut i = 0;
+        while i < n {
+            let index = job.first_head + i;
+            let h = index % s.n_head;
+            let m = ((h / group + 1) * group - h).min(n - i).min(4);
+            let o = &mut dst[i * hd..(i + m) * hd];
+            // More heads: fewer positions at once, to keep the accumulators in registers.
+            match m {
+                1 => heads::<1, 4>(job, index, o, scratch),
+                2 => heads::<2, 4>(job, index, o, scratch),
+                3 => heads::<3, 2>(job, index, o, scratch),
+                _ => heads::<4, 2>(job, index, o, scratch),
+            }
+            i += m;
+        }
+    }
+
+    /// The outputs `o` of the `N` heads from `index = token * n_head + head` on, which share a
+    /// KV head; scores `P` cache positions at a time.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn heads<const N: usize, const P: usize>(
+        job: &AttnJob,
+        index: usize,
+        o: &mut [f32],
+        scratch: &mut AttnScratch,
+    ) {
+        let s = job.s;
+        let hd = s.head_dim;
+        let chunks = hd / 8;
+        let (t, h) = (index / s.n_head, index % s.n_head);
+        let (cache, pos, first) = job.locate(t);
+        let kv_row = s.n_head_kv * hd;
+        let kv_off = h / (s.n_head / s.n_head_kv) * hd;
+        let AttnScratch {
+            weights, q16, acc, ..
+        } = scratch;
+
+        let qh = &job.q[t * s.n_head * hd + h * hd..][..N * hd];
+        q16.resize(N * hd, 0.0);
+        for (d, x) in q16
+            .as_chunks_mut::<8>()
+            .0
+            .iter_mut()
+            .zip(qh.as_chunks::<8>().0)
+        {
+            store8(d, round_f16(load8(x)));
+        }
+        let q16 = q16.as_chunks::<8>().0;
+        let qs: [&[[f32; 8]]; N] = std::array::from_fn(|n| &q16[n * chunks..][..chunks]);
+
+        // Scores: head n's weights at n * stride, position j at j (those before `first` unused).
+        let len = pos + 1;
+        let stride = len.next_multiple_of(8);
+        weights.resize(N * stride, 0.0);
+        let krow = |j: usize| &cache.k[j * kv_row + kv_off..][..hd].as_chunks::<8>().0[..chunks];
+        let mut j = first;
+        while j + P <= len {
+            let d = dots::<N, P>(std::array::from_fn(|p| krow(j + p)), &qs);
+            for (p, d) in d.iter().enumerate() {
+                for (n, &d) in d.iter().enumerate() {
+                    weights[n * stride + j + p] = d * s.scale;
+                }
+            }
+            j += P;
+        }
+        for j in j..len {
+            let [d] = dots::<N, 1>([krow(j)], &qs);
+            for (n, &d) in d.iter().enumerate() {
+                weights[n * stride + j] = d * s.scale;
+            }
+        }
+
+        // Softmax: chunks of 8 positions from 0 like the portable loop; the chunks wholly
+        // before `first` are skipped, as adding their sum of zeros to `sum` (never -0) is exact.
+        let lane_index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        for w in weights.chunks_exact_mut(stride) {
+            let max = w[first..len]
+                .iter()
+                .fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            let maxv = _mm256_set1_ps(max);
+            let (firstv, lenv) = (
+                _mm256_set1_epi32(first as i32),
+                _mm256_set1_epi32(len as i32),
+            );
+            let mut sum = 0.0f64;
+            let w8 = w.as_chunks_mut::<8>().0;
+            for (c, x) in w8.iter_mut().enumerate().skip(first / 8) {
+                let idx = _mm256_add_epi32(_mm256_set1_epi32((c * 8) as i32), lane_index);
+                // Masked positions and the lanes after the last position weigh +0.
+                let keep = _mm256_andnot_si256(
+                    _mm256_cmpgt_epi32(firstv, idx),
+                    _mm256_cmpgt_epi32(lenv, idx),
+                );
+                let e = exp(_mm256_sub_ps(load8(x), maxv));
+                let e = _mm256_and_ps(e, _mm256_castsi256_ps(keep));
+                store8(x, e);
+                sum += hsum8(e) as f64;
+            }
+            let inv = _mm256_set1_ps((1.0 / sum) as f32);
+            for x in w8.iter_mut().skip(first / 8) {
+                store8(x, round_f16(_mm256_mul_ps(load8(x), inv)));
+            }
+        }
+
+        // P·V: acc[n][lane][chunk], lane = position mod 8.
+        acc.clear();
+        acc.resize(N * 8 * hd, 0.0);
+        let mut accs = acc.as_chunks_mut::<8>().0.chunks_exact_mut(8 * chunks);
+        let mut accs: [&mut [[f32; 8]]; N] =
+            std::array::from_fn(|_| accs.next().unwrap_or_else(|| unreachable!("N heads")));
+        for j in first..len {
+            let v = &cache.v[j * kv_row + kv_off..][..hd].as_chunks::<8>().0[..chunks];
+            let p: [__m256; N] = std::array::from_fn(|n| _mm256_set1_ps(weights[n * stride + j]));
+            let lane = j % 8;
+            let mut rows = accs.each_mut().map(|a| &mut a[lane * chunks..][..chunks]);
+            for (c, v) in v.iter().enumerate() {
+                let v = widen(v);
+                for (row, &p) in rows.iter_mut().zip(&p) {
+                    let a = &mut row[c];
+                    store8(a, _mm256_fmadd_ps(v, p, load8(a)));
+                }
+            }
+        }
+
+        // Each output value: its 8 lanes summed in `hsum8`'s order.
+        for (on, a) in o.chunks_exact_mut(hd).zip(&accs) {
+            for (c, oc) in on.as_chunks_mut::<8>().0.iter_mut().enumerate() {
+                let l: [__m256; 8] = std::array::from_fn(|l| load8(&a[l * chunks + c]));
+                let s0 = _mm256_add_ps(l[0], l[4]);
+                let s1 = _mm256_add_ps(l[1], l[5]);
+                let s2 = _mm256_add_ps(l[2], l[6]);
+                let s3 = _mm256_add_ps(l[3], l[7]);
+                store8(
+                    oc,
+                    _mm256_add_ps(_mm256_add_ps(s0, s2), _mm256_add_ps(s1, s3)),
+                );
+            }
+        }
+    }
+
+    /// `dot_lanes8` of each of `P` cached K rows with each of `N` query rows (given as chunks
+    /// of 8), all at once.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn dots<const N: usize, const P: usize>(
+        k: [&[[u16; 8]]; P],
+        q: &[&[[f32; 8]]; N],
+    ) -> [[f32; N]; P] {
+        let chunks = q.first().map_or(0, |q| q.len());
+        let k = k.map(|k| &k[..chunks]);
+        let mut acc = [[_mm256_setzero_ps(); N]; P];
+        for c in 0..chunks {
+            for (acc, k) in acc.iter_mut().zip(&k) {
+                let k = widen(&k[c]);
+                for (a, q) in acc.iter_mut().zip(q) {
+                    *a = _mm256_fmadd_ps(k, load8(&q[c]), *a);
+                }
+            }
+        }
+        // A `#[target_feature]` fn is no closure value: reduce each accumulator in a loop.
+        let mut out = [[0.0f32; N]; P];
+        for (o, a) in out.iter_mut().zip(&acc) {
+            for (o, &a) in o.iter_mut().zip(a) {
+                *o = hsum8(a);
+            }
+        }
+        out
+    }
+
+    /// [`super::hsum8`] of the lanes of `a`: halves first, then pairs.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn hsum8(a: __m256) -> f32 {
+        let s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps::<1>(a));
+        let t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)))
+    }
+
+    /// [`super::expf_avx`] of each lane, the same operations (including the choice of branch
+    /// for NaN, which takes the slow one there).
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) fn exp(x: __m256) -> __m256 {
+        let c = |bits: u32| _mm256_set1_ps(f32::from_bits(bits));
+        let r = c(0x4b40_0000);
+        let z = _mm256_fmadd_ps(x, c(0x3fb8_aa3b), r);
+        let n = _mm256_sub_ps(z, r);
+        // fma(-n, a, b) and fnmadd(n, a, b) are the same exact product, negated, then rounded.
+        let b = _mm256_fnmadd_ps(n, c(0x35bf_be8e), _mm256_fnmadd_ps(n, c(0x3f31_7200), x));
+        let e = _mm256_slli_epi32::<23>(_mm256_castps_si256(z));
+        let k = _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_set1_epi32(0x3f80_0000)));
+        let u = _mm256_mul_ps(b, b);
+        let j = _mm256_fmadd_ps(
+            _mm256_fmadd_ps(
+                _mm256_fmadd_ps(c(0x3c07_2010), b, c(0x3d2b_9f17)),
+                u,
+                _mm256_fmadd_ps(c(0x3e2a_af33), b, c(0x3eff_fedb)),
+            ),
+            u,
+            _mm256_mul_ps(c(0x3f7f_fff6), b),
+        );
+        let fast = _mm256_fmadd_ps(j, k, k);
+        let abs_n = _mm256_and_ps(n, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff)));
+        let is_fast = _mm256_cmp_ps::<_CMP_LE_OQ>(abs_n, c(0x42fc_0000)); // 126
+        if _mm256_movemask_ps(is_fast) == 0xff {
+            return fast;
+        }
+        let g = _mm256_and_si256(
+            _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LE_OQ>(n, _mm256_setzero_ps())),
+            _mm256_set1_epi32(0x8200_0000u32 as i32),
+        );
+        let s1 = _mm256_castsi256_ps(_mm256_add_epi32(g, _mm256_set1_epi32(0x7f00_0000)));
+        let s2 = _mm256_castsi256_ps(_mm256_sub_epi32(e, g));
+        let huge = _mm256_cmp_ps::<_CMP_GT_OQ>(abs_n, c(0x4340_0000)); // 192
+        let slow = _mm256_blendv_ps(
+            _mm256_mul_ps(_mm256_fmadd_ps(s2, j, s2), s1),
+            _mm256_mul_ps(s1, s1),
+            huge,
+        );
+        _mm256_blendv_ps(slow, fast, is_fast)
+    }
+
+    /// The f32 values of 8 f16 bit patterns (exact).
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn widen(x: &[u16; 8]) -> __m256 {
+        // SAFETY: `x` is 16 readable bytes.
+        _mm256_cvtph_ps(unsafe { _mm_loadu_si128(x.as_ptr().cast()) })
+    }
+
+    /// Each lane rounded to f16 (to nearest, ties to even, as `f16::from_f32`) and widened back.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) fn round_f16(x: __m256) -> __m256 {
+        _mm256_cvtph_ps(_mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(x))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) fn load8(x: &[f32; 8]) -> __m256 {
+        // SAFETY: `x` is 8 readable f32.
+        unsafe { _mm256_loadu_ps(x.as_ptr()) }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) fn store8(x: &mut [f32; 8], v: __m256) {
+        // SAFETY: `x` is 8 writable f32.
+        unsafe { _mm256_storeu_ps(x.as_mut_ptr(), v) }
+    }
 }
 
 /// `Σ a_i · b_i` as 8 lanes of fused multiply-adds (value `i` into lane `i mod 8`), reduced by
@@ -490,5 +825,131 @@ mod tests {
         // (1e8 + -1e8) + ... differs from a left-to-right sum.
         let a = [1e8, 1.0, 0.0, 0.0, -1e8, 1.0, 0.0, 0.0];
         assert_eq!(hsum8(a), 2.0);
+    }
+
+    /// Xorshift: the tests need varied bits, not statistical quality.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+
+        /// Uniform in [-r, r).
+        fn f32(&mut self, r: f32) -> f32 {
+            ((self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0) * r
+        }
+    }
+
+    /// Each kernel the CPU runs gives the portable code's bits, on random caches: head sizes
+    /// with and without a tail of 8, GQA groups split into runs of 4, 3, 2 and 1 heads,
+    /// windows, positions off multiples of 8, several sequences per call, one thread (every
+    /// head in one task) and two (tasks of a head or of a KV head's group), and scores wide
+    /// enough that `exp` takes its slow branch and underflows.
+    #[test]
+    fn attention_kernels_match_portable_bit_for_bit() {
+        let mut kernels = vec![];
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("fma") {
+                kernels.push(Kernel::Fma);
+            }
+            if has!("avx2") && has!("fma") && has!("f16c") {
+                kernels.push(Kernel::Avx2);
+            } else {
+                eprintln!("no AVX2 + FMA + F16C: the AVX2 kernel is not tested");
+            }
+        }
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut compared = 0;
+        for hd in [8, 16, 24, 40, 64, 256] {
+            for (n_head, n_head_kv) in [
+                (1, 1),
+                (2, 2),
+                (4, 1),
+                (4, 2),
+                (3, 1),
+                (6, 1),
+                (8, 2),
+                (7, 1),
+            ] {
+                for window in [None, Some(1), Some(5), Some(19)] {
+                    let range = [0.5f32, 2.0, 8.0][rng.below(3)];
+                    let s = AttnShape {
+                        n_head,
+                        n_head_kv,
+                        head_dim: hd,
+                        scale: [0.125f32, 1.0, 16.0][rng.below(3)],
+                        window,
+                    };
+                    // A decode step (one row) or a batch of 1 to 3 sequences.
+                    let lens: Vec<usize> = if rng.below(4) == 0 {
+                        vec![1]
+                    } else {
+                        (0..1 + rng.below(3)).map(|_| 1 + rng.below(21)).collect()
+                    };
+                    let kv_row = n_head_kv * hd;
+                    let mut caches = vec![];
+                    let mut starts = vec![];
+                    for &rows in &lens {
+                        let pos0 = rng.below(45);
+                        let n = (pos0 + rows) * kv_row;
+                        let mut half = || f16::from_f32(rng.f32(range)).to_bits();
+                        let k = (0..n).map(|_| half()).collect();
+                        let v = (0..n).map(|_| half()).collect();
+                        caches.push(LayerCache { k, v });
+                        starts.push(pos0);
+                    }
+                    let mut seqs = vec![];
+                    let mut first_row = 0;
+                    for ((cache, &pos0), &rows) in caches.iter().zip(&starts).zip(&lens) {
+                        seqs.push(AttnSeq {
+                            cache,
+                            pos0,
+                            first_row,
+                        });
+                        first_row += rows;
+                    }
+                    let q: Vec<f32> = (0..first_row * n_head * hd)
+                        .map(|_| rng.f32(range))
+                        .collect();
+                    let run = |kernel, threads| {
+                        let mut out = vec![f32::NAN; q.len()];
+                        attention_with(kernel, &q, &seqs, &s, &mut out, threads);
+                        out
+                    };
+                    let want = run(Kernel::Portable, 1);
+                    for &kernel in &kernels {
+                        // `Kernel::detect` never picks AVX2 for these head sizes.
+                        #[cfg(target_arch = "x86_64")]
+                        if kernel == Kernel::Avx2 && !hd.is_multiple_of(8) {
+                            continue;
+                        }
+                        for threads in [1, 2] {
+                            let got = run(kernel, threads);
+                            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                                assert_eq!(
+                                    g.to_bits(),
+                                    w.to_bits(),
+                                    "{kernel:?}, {threads} threads, head_dim {hd}, heads \
+                                     {n_head}/{n_head_kv}, window {window:?}, rows {lens:?} \
+                                     from {starts:?}: value {i} is {g}, portable {w}"
+                                );
+                            }
+                            compared += 1;
+                        }
+                    }
+                }
+            }
+        }
+        eprintln!("{compared} kernel runs compared");
     }
 }

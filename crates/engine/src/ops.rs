@@ -399,19 +399,19 @@ mod avx2 {
             let o = &mut dst[i * hd..(i + m) * hd];
             // More heads: fewer positions at once, to keep the accumulators in registers.
             match m {
-                1 => heads::<1, 4>(job, index, o, scratch),
-                2 => heads::<2, 4>(job, index, o, scratch),
-                3 => heads::<3, 2>(job, index, o, scratch),
-                _ => heads::<4, 2>(job, index, o, scratch),
+                1 => heads::<1, 4, 4>(job, index, o, scratch),
+                2 => heads::<2, 4, 4>(job, index, o, scratch),
+                3 => heads::<3, 2, 3>(job, index, o, scratch),
+                _ => heads::<4, 2, 2>(job, index, o, scratch),
             }
             i += m;
         }
     }
 
     /// The outputs `o` of the `N` heads from `index = token * n_head + head` on, which share a
-    /// KV head; scores `P` cache positions at a time.
+    /// KV head; scores `P` cache positions at a time, and sums values `B` chunks of 8 at a time.
     #[target_feature(enable = "avx2,fma,f16c")]
-    fn heads<const N: usize, const P: usize>(
+    fn heads<const N: usize, const P: usize, const B: usize>(
         job: &AttnJob,
         index: usize,
         o: &mut [f32],
@@ -439,16 +439,25 @@ mod avx2 {
             store8(d, round_f16(load8(x)));
         }
         let q16 = q16.as_chunks::<8>().0;
-        let qs: [&[[f32; 8]]; N] = std::array::from_fn(|n| &q16[n * chunks..][..chunks]);
+        let mut qs: [&[[f32; 8]]; N] = [&[]; N];
+        for (n, qs) in qs.iter_mut().enumerate() {
+            *qs = &q16[n * chunks..][..chunks];
+        }
 
         // Scores: head n's weights at n * stride, position j at j (those before `first` unused).
         let len = pos + 1;
         let stride = len.next_multiple_of(8);
         weights.resize(N * stride, 0.0);
-        let krow = |j: usize| &cache.k[j * kv_row + kv_off..][..hd].as_chunks::<8>().0[..chunks];
+        // K as chunks of 8: `kv_row` and `kv_off` are multiples of 8 as the head size is.
+        let k = cache.k.as_chunks::<8>().0;
+        let (kv_row8, kv_off8) = (kv_row / 8, kv_off / 8);
         let mut j = first;
         while j + P <= len {
-            let d = dots::<N, P>(std::array::from_fn(|p| krow(j + p)), &qs);
+            let mut ks: [&[[u16; 8]]; P] = [&[]; P];
+            for (p, ks) in ks.iter_mut().enumerate() {
+                *ks = &k[(j + p) * kv_row8 + kv_off8..][..chunks];
+            }
+            let d = dots::<N, P>(ks, &qs, chunks);
             for (p, d) in d.iter().enumerate() {
                 for (n, &d) in d.iter().enumerate() {
                     weights[n * stride + j + p] = d * s.scale;
@@ -457,7 +466,7 @@ mod avx2 {
             j += P;
         }
         for j in j..len {
-            let [d] = dots::<N, 1>([krow(j)], &qs);
+            let [d] = dots::<N, 1>([&k[j * kv_row8 + kv_off8..][..chunks]], &qs, chunks);
             for (n, &d) in d.iter().enumerate() {
                 weights[n * stride + j] = d * s.scale;
             }
@@ -495,22 +504,34 @@ mod avx2 {
             }
         }
 
-        // P·V: acc[n][lane][chunk], lane = position mod 8.
-        acc.clear();
+        // P·V: acc[n][lane][chunk], lane = position mod 8. Each accumulator only ever takes
+        // the positions of its lane, in increasing order, so a lane is summed alone: its
+        // accumulators stay in registers over all its positions (one store each at the end,
+        // instead of a load and a store per multiply-add).
+        // Every entry is written below, so stale values need no clearing.
         acc.resize(N * 8 * hd, 0.0);
         let mut accs = acc.as_chunks_mut::<8>().0.chunks_exact_mut(8 * chunks);
         let mut accs: [&mut [[f32; 8]]; N] =
             std::array::from_fn(|_| accs.next().unwrap_or_else(|| unreachable!("N heads")));
-        for j in first..len {
-            let v = &cache.v[j * kv_row + kv_off..][..hd].as_chunks::<8>().0[..chunks];
-            let p: [__m256; N] = std::array::from_fn(|n| _mm256_set1_ps(weights[n * stride + j]));
-            let lane = j % 8;
-            let mut rows = accs.each_mut().map(|a| &mut a[lane * chunks..][..chunks]);
-            for (c, v) in v.iter().enumerate() {
-                let v = widen(v);
-                for (row, &p) in rows.iter_mut().zip(&p) {
-                    let a = &mut row[c];
-                    store8(a, _mm256_fmadd_ps(v, p, load8(a)));
+        let ws: [&[f32]; N] = std::array::from_fn(|n| &weights[n * stride..][..len]);
+        let v = &cache.v[..];
+        for lane in 0..8 {
+            // The lane's first visible position.
+            let j0 = first + (lane + 8 - first % 8) % 8;
+            let mut c = 0;
+            while c + B <= chunks {
+                let sums = lane_sums::<N, B>(v, kv_row, kv_off + c * 8, &ws, j0);
+                for (a, sums) in accs.iter_mut().zip(&sums) {
+                    for (a, &x) in a[lane * chunks + c..][..B].iter_mut().zip(sums) {
+                        store8(a, x);
+                    }
+                }
+                c += B;
+            }
+            for c in c..chunks {
+                let sums = lane_sums::<N, 1>(v, kv_row, kv_off + c * 8, &ws, j0);
+                for (a, [x]) in accs.iter_mut().zip(&sums) {
+                    store8(&mut a[lane * chunks + c], *x);
                 }
             }
         }
@@ -531,6 +552,38 @@ mod avx2 {
         }
     }
 
+    /// For each of the `N` weight rows `w`: `Σ_j w[j] · v_j` over the positions `j` from `j0`
+    /// in steps of 8 up to `w.len()`, of the `B * 8` values from `off` of cached row `j`
+    /// (rows of `row` values), each lane a chain of multiply-adds from 0 in position order.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn lane_sums<const N: usize, const B: usize>(
+        v: &[u16],
+        row: usize,
+        off: usize,
+        w: &[&[f32]; N],
+        j0: usize,
+    ) -> [[__m256; B]; N] {
+        let len = w.first().map_or(0, |w| w.len());
+        let mut acc = [[_mm256_setzero_ps(); B]; N];
+        let mut j = j0;
+        while j < len {
+            let x = v[j * row + off..][..B * 8].as_chunks::<8>().0;
+            let mut xs = [_mm256_setzero_ps(); B];
+            for (xs, x) in xs.iter_mut().zip(x) {
+                *xs = widen(x);
+            }
+            for (acc, w) in acc.iter_mut().zip(w) {
+                let p = _mm256_set1_ps(w[j]);
+                for (a, &x) in acc.iter_mut().zip(&xs) {
+                    *a = _mm256_fmadd_ps(x, p, *a);
+                }
+            }
+            j += 8;
+        }
+        acc
+    }
+
     /// `dot_lanes8` of each of `P` cached K rows with each of `N` query rows (given as chunks
     /// of 8), all at once.
     #[inline]
@@ -538,9 +591,18 @@ mod avx2 {
     fn dots<const N: usize, const P: usize>(
         k: [&[[u16; 8]]; P],
         q: &[&[[f32; 8]]; N],
+        chunks: usize,
     ) -> [[f32; N]; P] {
-        let chunks = q.first().map_or(0, |q| q.len());
-        let k = k.map(|k| &k[..chunks]);
+        // Every row cut to `chunks` here, so that the loop below needs no bounds checks.
+        let mut ks: [&[[u16; 8]]; P] = [&[]; P];
+        for (ks, k) in ks.iter_mut().zip(k) {
+            *ks = &k[..chunks];
+        }
+        let mut qs: [&[[f32; 8]]; N] = [&[]; N];
+        for (qs, q) in qs.iter_mut().zip(q) {
+            *qs = &q[..chunks];
+        }
+        let (k, q) = (ks, qs);
         let mut acc = [[_mm256_setzero_ps(); N]; P];
         for c in 0..chunks {
             for (acc, k) in acc.iter_mut().zip(&k) {

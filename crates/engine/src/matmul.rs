@@ -114,7 +114,7 @@ pub(crate) fn matmul(
 
 /// Weight bytes per chunk of rows in prefill: a chunk stays in the core's caches while every
 /// group of eight tokens is multiplied with it.
-const CHUNK_BYTES: usize = 32 << 10;
+const CHUNK_BYTES: usize = 128 << 10;
 
 /// Most rows per chunk (the per-task output tile lives on the stack).
 const MAX_CHUNK_ROWS: usize = 128;

@@ -83,6 +83,16 @@ macro_rules! rows_group {
             $acc[j] = _mm256_add_ps($acc[j], ($mask)(t));
         }
     }};
+    (by_group_all, $decode:ident, $isums:ident, $reduce:ident, $terms:ident, $k:expr, $na:expr,
+     $parts:ident, $wg:expr, $ws:expr, $acc:expr, $a:expr, $pb:expr, $pg:expr, $pgb:expr,
+     $mask:expr) => {{
+        let d = $decode(&$wg);
+        let sums = $isums::<$na>(&d, std::array::from_fn(|j| ($pgb)(j)));
+        for j in 0..$na {
+            let t = $terms(&$ws, ($pg)(j), $reduce(sums[j]));
+            $acc[j] = _mm256_add_ps($acc[j], ($mask)(t));
+        }
+    }};
     (by_block, $decode:ident, $isums:ident, $reduce:ident, $terms:ident, $k:expr, $na:expr,
      $parts:ident, $wg:expr, $ws:expr, $acc:expr, $a:expr, $pb:expr, $pg:expr, $pgb:expr,
      $mask:expr) => {{
@@ -105,7 +115,10 @@ macro_rules! rows_group {
 /// `by_group` eight blocks at a time (`$prep(&blocks, &mut [prep; 8])`, fewer than eight in a
 /// partial last group).
 macro_rules! rows_prep {
-    (by_group, $prep:ident, $ab:expr, $pb:expr) => {{
+    (by_group, $prep:ident, $ab:expr, $pb:expr) => {
+        rows_prep!(by_group_all, $prep, $ab, $pb)
+    };
+    (by_group_all, $prep:ident, $ab:expr, $pb:expr) => {{
         let ab = $ab;
         for (g, pb) in $pb.as_chunks_mut::<8>().0.iter_mut().enumerate() {
             $prep(&ab[8 * g..(8 * g + 8).min(ab.len())], pb);
@@ -174,10 +187,13 @@ macro_rules! rows_kernel {
             // then two per group.
             let per_act = 8 * groups * $pb + 2 * groups;
             let mut prep_vec = PREP.take();
-            if prep_vec.len() < NA * per_act {
-                prep_vec.resize(NA * per_act, _mm256_setzero_si256());
+            if prep_vec.len() < NA * per_act + 1 {
+                prep_vec.resize(NA * per_act + 1, _mm256_setzero_si256());
             }
-            let prep = &mut prep_vec[..];
+            // Started on a 64-byte boundary (`per_act` and every block group's share are even),
+            // so that the 512-bit kernels' loads of two vectors never straddle cache lines.
+            let aligned = (prep_vec.as_ptr() as usize / 32) % 2;
+            let prep = &mut prep_vec[aligned..];
             for j in 0..NA {
                 let p = &mut prep[j * per_act..(j + 1) * per_act];
                 let (pb, pg) = p.split_at_mut(8 * groups * $pb);
@@ -594,9 +610,12 @@ rows_kernel!(
 );
 
 /// The safe entry points, in the shape of [`crate::dot::RowsKernel`]: activations in groups of
-/// eight, then four, then one. Sound only after the kernels' features were detected.
+/// eight, then four, then one (with `single`, a kernel of its own for the last ones). Sound only
+/// after the kernels' features were detected.
 macro_rules! entry_rows {
-    ($($entry:ident => $imp:ident;)*) => {$(
+    (@one [$imp:ident], $($args:tt)*) => { $imp::<1>($($args)*) };
+    (@one [$imp:ident $one:ident], $($args:tt)*) => { $one::<1>($($args)*) };
+    ($($entry:ident => $imp:ident $(, single $one:ident)?;)*) => {$(
         pub(in crate::dot) fn $entry(w: &[u8], row_bytes: usize, acts: &[&[u8]], out: &mut [f32]) {
             let stride = acts.len();
             let mut done = 0;
@@ -613,7 +632,7 @@ macro_rules! entry_rows {
                         $imp::<4>(w, row_bytes, std::array::from_fn(|j| acts[done + j]), o, stride);
                         done += 4;
                     } else {
-                        $imp::<1>(w, row_bytes, [acts[done]], o, stride);
+                        entry_rows!(@one [$imp $($one)?], w, row_bytes, [acts[done]], o, stride);
                         done += 1;
                     }
                 }

@@ -269,15 +269,11 @@ fn dwords_by_block(x: [__m128i; 8]) -> [__m256i; 4] {
     ]
 }
 
-/// Eight Q8_0-sized blocks' 32 bytes (from byte 2) across lanes, as four 512-bit registers:
-/// register `m` holds bytes `4m..4m + 4` of block `k` in lane `k` and bytes `16 + 4m..20 + 4m`
-/// in lane `8 + k` (so that a Q4_0/Q5_0 byte's two nibbles land in one register).
+/// Eight Q8_0-sized blocks' 32 values across lanes ([`bytes32_by_block`]).
 #[inline]
 #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 fn q8_0_by_block(b: &[&[u8; Q8_0_BYTES]; 8]) -> [__m512i; 4] {
-    let lo = dwords_by_block(b.map(|b| ld16(b, 2)));
-    let hi = dwords_by_block(b.map(|b| ld16(b, 18)));
-    std::array::from_fn(|m| _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo[m]), hi[m]))
+    bytes32_by_block(b, 2)
 }
 
 /// Q8_0 activations of one group across lanes ([`q8_0_by_block`]); a partial group's missing
@@ -419,9 +415,287 @@ rows_kernel!(
     terms_off
 );
 
+/// Eight Q4_K blocks across lanes ([`bytes32_by_block`]), for prefill: their 32-value
+/// sub-blocks accumulate with one `vpdpbusd` per 64 products, each lane one block's, and are
+/// scaled only once summed, so a weight byte costs half the multiplies of [`Q4K512`]'s
+/// `maddubs` + `vpdpwssd`. The transposition costs more than it saves with one activation, so
+/// generation keeps [`q4_k_rows_512`].
+struct Q4KGroup {
+    /// `lo[c][m]`: the low nibbles of the 32 bytes of chunk `c` (sub-block `2c`), register `m`
+    /// of [`bytes32_by_block`]; `hi[c][m]` the high nibbles (sub-block `2c + 1`).
+    lo: [[__m512i; 4]; 4],
+    hi: [[__m512i; 4]; 4],
+    /// The scales of sub-blocks `2c` and `2c + 1` as an i16 pair, block `k` in lanes `k` and
+    /// `8 + k`.
+    scales: [__m512i; 4],
+    /// The min of sub-block `m` twice (i16 pair), block `k` in lane `k`, and that of sub-block
+    /// `4 + m` in lane `8 + k`: the layout of the activations' paired 16-value sums.
+    mins: [__m512i; 4],
+}
+
+/// Eight blocks' 32 bytes from byte `at` across lanes, as four 512-bit registers: register `m`
+/// holds bytes `4m..4m + 4` of block `k` in lane `k` and bytes `16 + 4m..20 + 4m` in lane
+/// `8 + k` (so that the two nibbles of a Q4_0/Q5_0 byte land in one register). Two rounds of
+/// two-source permutes of whole 512-bit registers: twelve shuffles for the eight blocks.
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn bytes32_by_block<const N: usize>(b: &[&[u8; N]; 8], at: usize) -> [__m512i; 4] {
+    // `x[i]`: blocks 2i and 2i + 1, eight dwords each; dword `d` of block `k` of a pair of
+    // registers is lane `8 (k mod 4) + d` of the pair.
+    let x: [__m512i; 4] = std::array::from_fn(|i| {
+        _mm512_inserti64x4::<1>(
+            _mm512_castsi256_si512(ld32(b[2 * i], at)),
+            ld32(b[2 * i + 1], at),
+        )
+    });
+    // First round, per half `h` and four blocks: lanes `8u + 4e + k` hold dword `2h + u + 4e`
+    // of block `k`.
+    let first = |h: i32| {
+        _mm512_setr_epi32(
+            2 * h,
+            8 + 2 * h,
+            16 + 2 * h,
+            24 + 2 * h,
+            2 * h + 4,
+            8 + 2 * h + 4,
+            16 + 2 * h + 4,
+            24 + 2 * h + 4,
+            2 * h + 1,
+            8 + 2 * h + 1,
+            16 + 2 * h + 1,
+            24 + 2 * h + 1,
+            2 * h + 5,
+            8 + 2 * h + 5,
+            16 + 2 * h + 5,
+            24 + 2 * h + 5,
+        )
+    };
+    let (f0, f1) = (first(0), first(1));
+    let lo = [
+        _mm512_permutex2var_epi32(x[0], f0, x[1]),
+        _mm512_permutex2var_epi32(x[0], f1, x[1]),
+    ];
+    let hi = [
+        _mm512_permutex2var_epi32(x[2], f0, x[3]),
+        _mm512_permutex2var_epi32(x[2], f1, x[3]),
+    ];
+    // Second round: blocks 0..4 from `lo`, 4..8 from `hi`, dword `m` then `m + 4`.
+    let second = |u: i32| {
+        let v = 8 * u;
+        _mm512_setr_epi32(
+            v,
+            v + 1,
+            v + 2,
+            v + 3,
+            16 + v,
+            16 + v + 1,
+            16 + v + 2,
+            16 + v + 3,
+            v + 4,
+            v + 5,
+            v + 6,
+            v + 7,
+            16 + v + 4,
+            16 + v + 5,
+            16 + v + 6,
+            16 + v + 7,
+        )
+    };
+    let (s0, s1) = (second(0), second(1));
+    [
+        _mm512_permutex2var_epi32(lo[0], s0, hi[0]),
+        _mm512_permutex2var_epi32(lo[0], s1, hi[0]),
+        _mm512_permutex2var_epi32(lo[1], s0, hi[1]),
+        _mm512_permutex2var_epi32(lo[1], s1, hi[1]),
+    ]
+}
+
+/// Bytes `2j`, `2j + 1` (`ODD` = 0) or `2j + 2`, `2j + 3` (`ODD` = 1) of each dword of `v`
+/// widened to an i16 pair.
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn byte_pair_epi16(v: __m256i, first: i8, second: i8) -> __m256i {
+    let z = -128i8;
+    let (a, b) = (first, second);
+    let ctrl = _mm256_setr_epi8(
+        a,
+        z,
+        b,
+        z,
+        a + 4,
+        z,
+        b + 4,
+        z,
+        a + 8,
+        z,
+        b + 8,
+        z,
+        a + 12,
+        z,
+        b + 12,
+        z,
+        a,
+        z,
+        b,
+        z,
+        a + 4,
+        z,
+        b + 4,
+        z,
+        a + 8,
+        z,
+        b + 8,
+        z,
+        a + 12,
+        z,
+        b + 12,
+        z,
+    );
+    _mm256_shuffle_epi8(v, ctrl)
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn decode_q4_k_by_group(w: &[&[u8; Q4_K_BYTES]; 8]) -> Q4KGroup {
+    let low4 = _mm512_set1_epi8(0x0f);
+    let mut lo = [[_mm512_setzero_si512(); 4]; 4];
+    let mut hi = [[_mm512_setzero_si512(); 4]; 4];
+    for c in 0..4 {
+        let q = bytes32_by_block(w, Q4_K_QS + 32 * c);
+        for m in 0..4 {
+            lo[c][m] = _mm512_and_si512(q[m], low4);
+            hi[c][m] = _mm512_and_si512(_mm512_srli_epi16::<4>(q[m]), low4);
+        }
+    }
+    // The 6-bit scales and mins of eight blocks at once, as `k_scales_mins_simd` unpacks one
+    // block's: the dwords after the two f16 are u0, u1, u2; lane `k` = block `k`.
+    let [_, u0, u1, u2] = dwords_by_block(w.map(|b| ld16(b, 0)));
+    let low6 = _mm256_set1_epi32(0x3f3f_3f3f);
+    let low4 = _mm256_set1_epi32(0x0f0f_0f0f);
+    let low2 = _mm256_set1_epi32(0x0303_0303);
+    let top2 =
+        |u: __m256i| _mm256_slli_epi32::<4>(_mm256_and_si256(_mm256_srli_epi32::<6>(u), low2));
+    let sc_lo = _mm256_and_si256(u0, low6);
+    let sc_hi = _mm256_or_si256(_mm256_and_si256(u2, low4), top2(u0));
+    let m_lo = _mm256_and_si256(u1, low6);
+    let m_hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32::<4>(u2), low4), top2(u1));
+    let scales = [
+        byte_pair_epi16(sc_lo, 0, 1),
+        byte_pair_epi16(sc_lo, 2, 3),
+        byte_pair_epi16(sc_hi, 0, 1),
+        byte_pair_epi16(sc_hi, 2, 3),
+    ];
+    Q4KGroup {
+        lo,
+        hi,
+        scales: scales.map(|v| _mm512_broadcast_i64x4(v)),
+        mins: std::array::from_fn(|m| {
+            let m = m as i8;
+            _mm512_inserti64x4::<1>(
+                _mm512_castsi256_si512(byte_pair_epi16(m_lo, m, m)),
+                byte_pair_epi16(m_hi, m, m),
+            )
+        }),
+    }
+}
+
+/// Vectors per Q8_K activation block of a [`Q4KGroup`] preparation: eight groups of eight
+/// blocks' sub-block values (registers `4s + m` of sub-block `s`), then their 16-value sums
+/// (registers `32 + m`), 36 512-bit registers per group.
+const Q4K_GROUP_PREP: usize = 9;
+
+/// One activation group laid out as [`Q4KGroup`] expects; missing blocks of a partial group are
+/// zeros.
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn prep_group_blocks_q8_k(g: &[[u8; Q8_K_BYTES]], p: &mut [[__m256i; Q4K_GROUP_PREP]; 8]) {
+    let zero = [0u8; Q8_K_BYTES];
+    let b: [&[u8; Q8_K_BYTES]; 8] = std::array::from_fn(|k| g.get(k).unwrap_or(&zero));
+    let p = p.as_flattened_mut();
+    let mut put = |i: usize, v: __m512i| {
+        p[2 * i] = _mm512_castsi512_si256(v);
+        p[2 * i + 1] = _mm512_extracti64x4_epi64::<1>(v);
+    };
+    for s in 0..8 {
+        for (m, v) in bytes32_by_block(&b, Q8_K_QS + 32 * s)
+            .into_iter()
+            .enumerate()
+        {
+            put(4 * s + m, v);
+        }
+    }
+    for (m, v) in bytes32_by_block(&b, Q8_K_BSUMS).into_iter().enumerate() {
+        put(32 + m, v);
+    }
+}
+
+/// `[isum, imin]` of eight blocks for each activation, lane `k` = block `k`; a chunk's decoded
+/// weights stay in registers while every activation takes them. A sub-block's products
+/// (nibbles times bytes) sum to at most 32 · 15 · 128 = 61440 in magnitude, at most 30720 in
+/// each of its two lanes, so the two sub-blocks of a chunk pair up as exact i16 and take their
+/// scales (below 64) in one `vpdpwssd`; a lane of `isum` stays within 8 · 30720 · 63 < 2^24, of
+/// `imin` within 8 · 2^15 · 63 < 2^24 (any 16-value sums).
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn isum_q4_k_by_group<const NA: usize>(
+    d: &Q4KGroup,
+    p: [&[[__m256i; Q4K_GROUP_PREP]; 8]; NA],
+) -> [[__m256i; 2]; NA] {
+    let base: [*const __m512i; NA] = std::array::from_fn(|j| p[j].as_ptr().cast());
+    let y = |j: usize, i: usize| {
+        debug_assert!(i < 36);
+        // SAFETY: register `i < 36` of activation `j` is vectors `2i` and `2i + 1` of its 72.
+        unsafe { _mm512_loadu_si512(base[j].add(i)) }
+    };
+    let mut isum = [_mm512_setzero_si512(); NA];
+    for c in 0..4 {
+        let (lo, hi, sc) = (d.lo[c], d.hi[c], d.scales[c]);
+        for (j, isum) in isum.iter_mut().enumerate() {
+            let mut even = _mm512_setzero_si512();
+            let mut odd = _mm512_setzero_si512();
+            for m in 0..4 {
+                even = _mm512_dpbusd_epi32(even, lo[m], y(j, 8 * c + m));
+                odd = _mm512_dpbusd_epi32(odd, hi[m], y(j, 8 * c + 4 + m));
+            }
+            let pair = _mm512_mask_blend_epi16(0xaaaa_aaaa, even, _mm512_slli_epi32::<16>(odd));
+            *isum = _mm512_dpwssd_epi32(*isum, pair, sc);
+        }
+    }
+    std::array::from_fn(|j| {
+        let mut imin = _mm512_setzero_si512();
+        for m in 0..4 {
+            imin = _mm512_dpwssd_epi32(imin, y(j, 32 + m), d.mins[m]);
+        }
+        [fold(isum[j]), fold(imin)]
+    })
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn as_reduced(v: [__m256i; 2]) -> [__m256i; 2] {
+    v
+}
+
+rows_kernel!(
+    "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni",
+    q4_k_rows_512_by_group,
+    by_group_all,
+    Q4_K_BYTES,
+    Q8_K_BYTES,
+    2,
+    Q4K_GROUP_PREP,
+    prep_group_blocks_q8_k,
+    prep_group_q8_k,
+    decode_q4_k_by_group,
+    isum_q4_k_by_group,
+    as_reduced,
+    wscales_d_m,
+    terms_q4_k_rows
+);
+
 entry_rows! {
     q5_0_q8_0_rows_512 => q5_0_rows_512;
-    q4_k_q8_k_rows_512 => q4_k_rows_512;
+    q4_k_q8_k_rows_512 => q4_k_rows_512_by_group, single q4_k_rows_512;
     q6_k_q8_k_rows_512 => q6_k_rows_512;
     q8_0_q8_0_rows_512 => q8_0_rows_512;
 }

@@ -604,28 +604,60 @@ fn decode_q4_k_by_group(w: &[&[u8; Q4_K_BYTES]; 8]) -> Q4KGroup {
 /// (registers `32 + m`), 36 512-bit registers per group.
 const Q4K_GROUP_PREP: usize = 9;
 
-/// One activation group laid out as [`Q4KGroup`] expects; missing blocks of a partial group are
-/// zeros.
+/// Eight activation blocks (missing ones zero) and the writer of their 512-bit registers into a
+/// group's preparation.
 #[inline]
 #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn prep_group_blocks_q8_k(g: &[[u8; Q8_K_BYTES]], p: &mut [[__m256i; Q4K_GROUP_PREP]; 8]) {
-    let zero = [0u8; Q8_K_BYTES];
-    let b: [&[u8; Q8_K_BYTES]; 8] = std::array::from_fn(|k| g.get(k).unwrap_or(&zero));
-    let p = p.as_flattened_mut();
-    let mut put = |i: usize, v: __m512i| {
-        p[2 * i] = _mm512_castsi512_si256(v);
-        p[2 * i + 1] = _mm512_extracti64x4_epi64::<1>(v);
-    };
+fn q8_k_group<'a, const PB: usize>(
+    g: &'a [[u8; Q8_K_BYTES]],
+    zero: &'a [u8; Q8_K_BYTES],
+    p: &mut [[__m256i; PB]; 8],
+) -> [&'a [u8; Q8_K_BYTES]; 8] {
+    let b: [&[u8; Q8_K_BYTES]; 8] = std::array::from_fn(|k| g.get(k).unwrap_or(zero));
     for s in 0..8 {
         for (m, v) in bytes32_by_block(&b, Q8_K_QS + 32 * s)
             .into_iter()
             .enumerate()
         {
-            put(4 * s + m, v);
+            put_512(p, 4 * s + m, v);
         }
     }
+    b
+}
+
+/// Stores `v` as register `i` of a group's preparation (vectors `2i` and `2i + 1`).
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn put_512<const PB: usize>(p: &mut [[__m256i; PB]; 8], i: usize, v: __m512i) {
+    let p = p.as_flattened_mut();
+    p[2 * i] = _mm512_castsi512_si256(v);
+    p[2 * i + 1] = _mm512_extracti64x4_epi64::<1>(v);
+}
+
+/// Register `i` of each activation's group preparation, for `i` below `8 PB / 2`.
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn prep_regs<const PB: usize, const NA: usize>(
+    p: [&[[__m256i; PB]; 8]; NA],
+) -> impl Fn(usize, usize) -> __m512i {
+    let base: [*const __m512i; NA] = std::array::from_fn(|j| p[j].as_ptr().cast());
+    move |j: usize, i: usize| {
+        debug_assert!(i < 4 * PB);
+        // SAFETY: register `i < 4 PB` of activation `j` is vectors `2i` and `2i + 1` of its
+        // `8 PB`, borrowed for as long as `p`.
+        unsafe { _mm512_loadu_si512(base[j].add(i)) }
+    }
+}
+
+/// One activation group laid out as [`Q4KGroup`] expects: the values of 32-value sub-block `s`
+/// in registers `4s..4s + 4`, the stored 16-value sums in registers `32..36`.
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn prep_group_blocks_q8_k(g: &[[u8; Q8_K_BYTES]], p: &mut [[__m256i; Q4K_GROUP_PREP]; 8]) {
+    let zero = [0u8; Q8_K_BYTES];
+    let b = q8_k_group(g, &zero, p);
     for (m, v) in bytes32_by_block(&b, Q8_K_BSUMS).into_iter().enumerate() {
-        put(32 + m, v);
+        put_512(p, 32 + m, v);
     }
 }
 
@@ -641,12 +673,7 @@ fn isum_q4_k_by_group<const NA: usize>(
     d: &Q4KGroup,
     p: [&[[__m256i; Q4K_GROUP_PREP]; 8]; NA],
 ) -> [[__m256i; 2]; NA] {
-    let base: [*const __m512i; NA] = std::array::from_fn(|j| p[j].as_ptr().cast());
-    let y = |j: usize, i: usize| {
-        debug_assert!(i < 36);
-        // SAFETY: register `i < 36` of activation `j` is vectors `2i` and `2i + 1` of its 72.
-        unsafe { _mm512_loadu_si512(base[j].add(i)) }
-    };
+    let y = prep_regs(p);
     let mut isum = [_mm512_setzero_si512(); NA];
     for c in 0..4 {
         let (lo, hi, sc) = (d.lo[c], d.hi[c], d.scales[c]);
@@ -693,9 +720,144 @@ rows_kernel!(
     terms_q4_k_rows
 );
 
+/// Eight Q6_K blocks across lanes, as [`Q4KGroup`] for Q4_K: `q[t][m]` the unsigned 6-bit
+/// values of 32-value chunk `t` (register `m` of [`bytes32_by_block`], so the lanes `k` hold
+/// 16-value group `2t` of block `k`, lanes `8 + k` group `2t + 1`), `scales[t]` those groups'
+/// scales as i32 in the same lanes.
+struct Q6KGroup {
+    q: [[__m512i; 4]; 8],
+    scales: [__m512i; 8],
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn decode_q6_k_by_group(w: &[&[u8; Q6_K_BYTES]; 8]) -> Q6KGroup {
+    let low4 = _mm512_set1_epi8(0x0f);
+    let bits = |m: u8| _mm512_set1_epi8(m as i8);
+    let mut q = [[_mm512_setzero_si512(); 4]; 8];
+    for h in 0..2 {
+        let ql0 = bytes32_by_block(w, 64 * h);
+        let ql1 = bytes32_by_block(w, 64 * h + 32);
+        let qh = bytes32_by_block(w, Q6_K_QH + 32 * h);
+        for m in 0..4 {
+            // As the AVX2 decode: each high pair masked before its 16-bit shift, so no bit
+            // crosses into a neighbour byte; `(a & 0x0f) | b` is one ternary-logic op.
+            let or_low = |a: __m512i, b: __m512i| _mm512_ternarylogic_epi32::<0xf8>(b, a, low4);
+            q[4 * h][m] = or_low(
+                ql0[m],
+                _mm512_slli_epi16::<4>(_mm512_and_si512(qh[m], bits(0x03))),
+            );
+            q[4 * h + 1][m] = or_low(
+                ql1[m],
+                _mm512_slli_epi16::<2>(_mm512_and_si512(qh[m], bits(0x0c))),
+            );
+            q[4 * h + 2][m] = or_low(
+                _mm512_srli_epi16::<4>(ql0[m]),
+                _mm512_and_si512(qh[m], bits(0x30)),
+            );
+            q[4 * h + 3][m] = or_low(
+                _mm512_srli_epi16::<4>(ql1[m]),
+                _mm512_srli_epi16::<2>(_mm512_and_si512(qh[m], bits(0xc0))),
+            );
+        }
+    }
+    // Lane `k` of `sc[m]`: the i8 scales `4m..4m + 4` of block `k`.
+    let sc = dwords_by_block(w.map(|b| ld16(b, Q6_K_SCALES)));
+    let byte = |v: __m256i, i: usize| match i {
+        0 => _mm256_srai_epi32::<24>(_mm256_slli_epi32::<24>(v)),
+        1 => _mm256_srai_epi32::<24>(_mm256_slli_epi32::<16>(v)),
+        2 => _mm256_srai_epi32::<24>(_mm256_slli_epi32::<8>(v)),
+        _ => _mm256_srai_epi32::<24>(v),
+    };
+    Q6KGroup {
+        q,
+        scales: std::array::from_fn(|t| {
+            let v = sc[t / 2];
+            let i = 2 * (t % 2);
+            _mm512_inserti64x4::<1>(_mm512_castsi256_si512(byte(v, i)), byte(v, i + 1))
+        }),
+    }
+}
+
+/// Vectors per Q8_K activation block of a [`Q6KGroup`] preparation: the values as for Q4_K
+/// (registers `4t + m`), then `-32 ·` the sum of each 16-value group (register `32 + t`,
+/// groups `2t` and `2t + 1` in the lanes of the values), 40 512-bit registers per group.
+const Q6K_GROUP_PREP: usize = 10;
+
+/// One activation group laid out as [`Q6KGroup`] expects. The group sums come from the bytes
+/// themselves, as the scalar reference's do (within 16 · 128 in magnitude).
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn prep_group_blocks_q6_k(g: &[[u8; Q8_K_BYTES]], p: &mut [[__m256i; Q6K_GROUP_PREP]; 8]) {
+    let zero = [0u8; Q8_K_BYTES];
+    q8_k_group(g, &zero, p);
+    let ones = _mm512_set1_epi8(1);
+    let offsets: [__m512i; 8] = {
+        let y = prep_regs([&*p]);
+        std::array::from_fn(|t| {
+            let mut sum = _mm512_setzero_si512();
+            for m in 0..4 {
+                sum = _mm512_dpbusd_epi32(sum, ones, y(0, 4 * t + m));
+            }
+            _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32::<5>(sum))
+        })
+    };
+    for (t, v) in offsets.into_iter().enumerate() {
+        put_512(p, 32 + t, v);
+    }
+}
+
+/// `isum` of eight blocks for each activation, lane `k` = block `k`: per 16-value group,
+/// `Σ (q - 32) · y` formed exactly in i32 (starting from `-32 Σ y`, then unsigned values below
+/// 64 times bytes: within 16 · 63 · 128 + 16 · 32 · 128 < 2^18) and multiplied by its i8 scale
+/// (< 2^25); eight chunks and the fold of the halves stay below 2^29.
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn isum_q6_k_by_group<const NA: usize>(
+    d: &Q6KGroup,
+    p: [&[[__m256i; Q6K_GROUP_PREP]; 8]; NA],
+) -> [[__m256i; 1]; NA] {
+    let y = prep_regs(p);
+    let mut isum = [_mm512_setzero_si512(); NA];
+    for t in 0..8 {
+        let (q, sc) = (d.q[t], d.scales[t]);
+        for (j, isum) in isum.iter_mut().enumerate() {
+            let mut acc = y(j, 32 + t);
+            for (m, &q) in q.iter().enumerate() {
+                acc = _mm512_dpbusd_epi32(acc, q, y(j, 4 * t + m));
+            }
+            *isum = _mm512_add_epi32(*isum, _mm512_mullo_epi32(acc, sc));
+        }
+    }
+    isum.map(|v| [fold(v)])
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn as_reduced1(v: [__m256i; 1]) -> [__m256i; 1] {
+    v
+}
+
+rows_kernel!(
+    "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni",
+    q6_k_rows_512_by_group,
+    by_group_all,
+    Q6_K_BYTES,
+    Q8_K_BYTES,
+    1,
+    Q6K_GROUP_PREP,
+    prep_group_blocks_q6_k,
+    prep_group_q8_k,
+    decode_q6_k_by_group,
+    isum_q6_k_by_group,
+    as_reduced1,
+    wscales_q6_k,
+    terms_q6_k_rows
+);
+
 entry_rows! {
     q5_0_q8_0_rows_512 => q5_0_rows_512;
     q4_k_q8_k_rows_512 => q4_k_rows_512_by_group, single q4_k_rows_512;
-    q6_k_q8_k_rows_512 => q6_k_rows_512;
+    q6_k_q8_k_rows_512 => q6_k_rows_512_by_group, single q6_k_rows_512;
     q8_0_q8_0_rows_512 => q8_0_rows_512;
 }

@@ -33,6 +33,7 @@ mod arch;
 pub mod backend;
 mod batch;
 pub mod bench;
+mod buf;
 pub mod dump;
 mod error;
 mod kernels;

@@ -96,7 +96,7 @@ pub(crate) fn rope(
     let n_tok = positions.len();
     let row = x.len() / n_tok.max(1);
     let theta_scale = r.freq_base.powf(-2.0 / r.n_dims as f32);
-    let mut cache = vec![0.0f32; r.n_dims];
+    let mut cache = crate::buf::Buf::zeros(r.n_dims);
     for (t, xt) in x.chunks_exact_mut(row).enumerate() {
         // The angle is advanced by repeated multiplication in f32, as llama.cpp does.
         let mut theta = (positions.start + t) as f32;
@@ -221,6 +221,18 @@ fn attention_with(
         };
         ATTN_SCRATCH.with(|scratch| {
             let scratch = &mut *scratch.borrow_mut();
+            // Room for the scores of the longest context the caches hold, taken once: a
+            // sequence growing token by token never reallocates.
+            let kv_row = (s.n_head_kv * hd).max(1);
+            let n_ctx = seqs
+                .iter()
+                .map(|q| q.cache.k.len() / kv_row)
+                .max()
+                .unwrap_or(0);
+            let need = group.max(1) * n_ctx.next_multiple_of(8);
+            scratch
+                .weights
+                .reserve(need.saturating_sub(scratch.weights.len()));
             match kernel {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: `Kernel::detect` found AVX2, FMA and F16C, and the head size is a

@@ -148,15 +148,32 @@ pub struct Sampler {
     params: SamplingParams,
     rng: Rng,
     recent: VecDeque<u32>,
+    /// Scratch reused by every step, so that sampling a token allocates nothing once warm.
+    scratch: Scratch,
+}
+
+/// The candidate list, its probabilities and the penalty counts of one step.
+#[derive(Debug, Clone, Default)]
+struct Scratch {
+    cands: Vec<Candidate>,
+    probs: Vec<f64>,
+    counts: Vec<(u32, u32)>,
 }
 
 impl Sampler {
     pub fn new(params: SamplingParams) -> Self {
         let rng = Rng::new(params.seed);
+        // Sized for the whole window up front (up to a bound: the window is user input), so
+        // the history never reallocates.
+        let window = params.penalty_last_n.min(1 << 16);
         Self {
-            params,
             rng,
-            recent: VecDeque::new(),
+            recent: VecDeque::with_capacity(window),
+            scratch: Scratch {
+                counts: Vec::with_capacity(window),
+                ..Scratch::default()
+            },
+            params,
         }
     }
 
@@ -191,27 +208,29 @@ impl Sampler {
             // Plain greedy: no candidate list (262k entries for Gemma) needed.
             return argmax(logits);
         }
-        let mut cands: Vec<Candidate> = logits
-            .iter()
-            .enumerate()
+        let Scratch {
+            cands,
+            probs,
+            counts,
+        } = &mut self.scratch;
+        cands.clear();
+        cands.extend(logits.iter().enumerate().map(|(i, &l)| Candidate {
+            id: i as u32,
             // A NaN logit (a broken model) can never win.
-            .map(|(i, &l)| Candidate {
-                id: i as u32,
-                logit: if l.is_nan() { f32::NEG_INFINITY } else { l },
-            })
-            .collect();
+            logit: if l.is_nan() { f32::NEG_INFINITY } else { l },
+        }));
         if cands.is_empty() {
             return 0;
         }
-        apply_penalties(&mut cands, &self.recent, p);
+        penalties_with(cands, &self.recent, p, counts);
         if p.temperature <= 0.0 {
-            return greedy(&cands);
+            return greedy(cands);
         }
-        top_k(&mut cands, p.top_k);
-        top_p(&mut cands, p.top_p);
-        min_p(&mut cands, p.min_p);
-        temperature(&mut cands, p.temperature);
-        draw(&cands, self.rng.next_f64())
+        top_k(cands, p.top_k);
+        top_p_with(cands, p.top_p, probs);
+        min_p(cands, p.min_p);
+        temperature(cands, p.temperature);
+        draw_with(cands, self.rng.next_f64(), probs)
     }
 }
 
@@ -219,17 +238,27 @@ impl Sampler {
 /// a positive logit is divided by the repeat penalty and a negative one multiplied, then
 /// `count * frequency + presence` is subtracted.
 pub fn apply_penalties(cands: &mut [Candidate], recent: &VecDeque<u32>, p: &SamplingParams) {
+    penalties_with(cands, recent, p, &mut Vec::new());
+}
+
+/// [`apply_penalties`] counting in `counts` (scratch).
+fn penalties_with(
+    cands: &mut [Candidate],
+    recent: &VecDeque<u32>,
+    p: &SamplingParams,
+    counts: &mut Vec<(u32, u32)>,
+) {
     if penalties_off(p) || recent.is_empty() {
         return;
     }
-    let mut counts: Vec<(u32, u32)> = Vec::with_capacity(recent.len());
+    counts.clear();
     for &t in recent {
         match counts.iter_mut().find(|(id, _)| *id == t) {
             Some((_, c)) => *c += 1,
             None => counts.push((t, 1)),
         }
     }
-    for (id, count) in counts {
+    for &(id, count) in counts.iter() {
         // Candidates are still in id order here (penalties come first in the chain).
         let Some(c) = cands.get_mut(id as usize).filter(|c| c.id == id) else {
             continue;
@@ -282,26 +311,29 @@ pub fn top_k(cands: &mut Vec<Candidate>, k: usize) {
     cands.sort_unstable_by(by_logit);
 }
 
-/// Probabilities of sorted candidates (softmax, max subtracted).
-fn softmax(cands: &[Candidate]) -> Vec<f64> {
+/// Probabilities of sorted candidates (softmax, max subtracted), into `probs`.
+fn softmax(cands: &[Candidate], probs: &mut Vec<f64>) {
     let max = cands.first().map_or(0.0, |c| c.logit);
-    let exps: Vec<f64> = cands
-        .iter()
-        .map(|c| f64::from(c.logit - max).exp())
-        .collect();
-    let sum: f64 = exps.iter().sum();
-    exps.into_iter()
-        .map(|e| if sum > 0.0 { e / sum } else { 0.0 })
-        .collect()
+    probs.clear();
+    probs.extend(cands.iter().map(|c| f64::from(c.logit - max).exp()));
+    let sum: f64 = probs.iter().sum();
+    for q in probs.iter_mut() {
+        *q = if sum > 0.0 { *q / sum } else { 0.0 };
+    }
 }
 
 /// Keeps the shortest prefix of the sorted candidates whose probability reaches `p` (at least
 /// one). Expects sorted candidates.
 pub fn top_p(cands: &mut Vec<Candidate>, p: f32) {
+    top_p_with(cands, p, &mut Vec::new());
+}
+
+/// [`top_p`] with `probs` as scratch.
+fn top_p_with(cands: &mut Vec<Candidate>, p: f32, probs: &mut Vec<f64>) {
     if p >= 1.0 || cands.len() <= 1 {
         return;
     }
-    let probs = softmax(cands);
+    softmax(cands, probs);
     let mut cum = 0.0;
     let mut keep = cands.len();
     for (i, q) in probs.iter().enumerate() {
@@ -336,9 +368,14 @@ pub fn temperature(cands: &mut [Candidate], t: f32) {
 
 /// The candidate where the cumulative softmax first exceeds `u` (in [0, 1)).
 pub fn draw(cands: &[Candidate], u: f64) -> u32 {
-    let probs = softmax(cands);
+    draw_with(cands, u, &mut Vec::new())
+}
+
+/// [`draw`] with `probs` as scratch.
+fn draw_with(cands: &[Candidate], u: f64, probs: &mut Vec<f64>) -> u32 {
+    softmax(cands, probs);
     let mut cum = 0.0;
-    for (c, q) in cands.iter().zip(&probs) {
+    for (c, q) in cands.iter().zip(probs.iter()) {
         cum += q;
         if u < cum {
             return c.id;
@@ -347,7 +384,7 @@ pub fn draw(cands: &[Candidate], u: f64) -> u32 {
     // Rounding left the sum just below u: the last candidate with any mass.
     cands
         .iter()
-        .zip(&probs)
+        .zip(probs.iter())
         .rev()
         .find(|(_, q)| **q > 0.0)
         .or(cands.first().map(|c| (c, &0.0)))

@@ -1,8 +1,10 @@
 //! A session: one sequence being evaluated, with its KV cache and position.
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 use crate::arch::{self, Logits, Segment};
+use crate::buf::Buf;
 use crate::kv_cache::KvCache;
 use crate::model::ModelInner;
 use crate::{EngineError, Model};
@@ -145,11 +147,15 @@ pub(crate) fn eval_sessions(m: &ModelInner, jobs: &mut [Job<'_>]) {
     for job in jobs.iter_mut() {
         job.session.logits.clear();
     }
-    // Tokens of each job evaluated so far, and the first job not finished.
-    let mut done = vec![0usize; jobs.len()];
+    // Tokens of each job evaluated so far, and the first job not finished (kept per thread:
+    // a generated token allocates nothing here).
+    let mut done = DONE.take();
+    done.clear();
+    done.resize(jobs.len(), 0);
+    let mut plan = PLAN.take();
     let mut next = 0;
     while next < jobs.len() {
-        let mut plan = Vec::new();
+        plan.clear();
         let mut room = MAX_BATCH;
         for (i, job) in jobs.iter().enumerate().skip(next) {
             if room == 0 {
@@ -159,30 +165,32 @@ pub(crate) fn eval_sessions(m: &ModelInner, jobs: &mut [Job<'_>]) {
             plan.push(done[i]..done[i] + take);
             room -= take;
         }
-        let mut segs: Vec<Segment> = jobs[next..]
-            .iter_mut()
-            .zip(&plan)
-            .map(|(job, range)| Segment {
-                logits: match (job.all, range.end == job.tokens.len()) {
-                    (true, _) => Logits::All,
-                    (false, true) => Logits::Last,
-                    (false, false) => Logits::None,
-                },
-                tokens: &job.tokens[range.clone()],
-                pos0: job.session.pos,
-                cache: &mut job.session.cache,
-            })
-            .collect();
-        let logits = arch::forward(m, &mut segs);
-        drop(segs);
-        for ((job, range), logits) in jobs[next..].iter_mut().zip(&plan).zip(logits) {
+        let n_vocab = m.w.output.rows;
+        // The logits of the pass, then each job's share of them, in order.
+        let (logits, rows): (Option<Buf>, [usize; 1]);
+        let many: Vec<usize>;
+        let shares: &[usize] = if let ([job], [range]) = (&mut jobs[next..], &plan[..]) {
+            let mut one = [segment(job, range)];
+            rows = [one[0].logit_rows()];
+            logits = arch::forward(m, &mut one);
+            &rows
+        } else {
+            let mut segs: Vec<Segment> = jobs[next..]
+                .iter_mut()
+                .zip(&plan)
+                .map(|(job, range)| segment(job, range))
+                .collect();
+            many = segs.iter().map(Segment::logit_rows).collect();
+            logits = arch::forward(m, &mut segs);
+            &many
+        };
+        let mut rest = logits.as_deref().unwrap_or(&[]);
+        for ((job, range), &share) in jobs[next..].iter_mut().zip(plan.iter()).zip(shares) {
             let s = &mut *job.session;
             s.pos += range.len();
-            if s.logits.is_empty() {
-                s.logits = logits;
-            } else {
-                s.logits.extend_from_slice(&logits);
-            }
+            let (mine, tail) = rest.split_at(share * n_vocab);
+            s.logits.extend_from_slice(mine);
+            rest = tail;
         }
         for (i, range) in plan.iter().enumerate() {
             done[next + i] = range.end;
@@ -193,4 +201,25 @@ pub(crate) fn eval_sessions(m: &ModelInner, jobs: &mut [Job<'_>]) {
             .take_while(|(range, job)| range.end == job.tokens.len())
             .count();
     }
+    DONE.set(done);
+    PLAN.set(plan);
+}
+
+/// Job `job`'s share `range` of its tokens as a pass's segment.
+fn segment<'s>(job: &'s mut Job<'_>, range: &std::ops::Range<usize>) -> Segment<'s> {
+    Segment {
+        logits: match (job.all, range.end == job.tokens.len()) {
+            (true, _) => Logits::All,
+            (false, true) => Logits::Last,
+            (false, false) => Logits::None,
+        },
+        tokens: &job.tokens[range.clone()],
+        pos0: job.session.pos,
+        cache: &mut job.session.cache,
+    }
+}
+
+thread_local! {
+    static DONE: Cell<Vec<usize>> = const { Cell::new(Vec::new()) };
+    static PLAN: Cell<Vec<std::ops::Range<usize>>> = const { Cell::new(Vec::new()) };
 }

@@ -3,9 +3,10 @@
 //! layers (those with their own RoPE base). The GGUF norm weights already include Gemma's +1.
 
 use super::{Pass, Segment};
+use crate::buf::Buf;
 use crate::ops::{self, AttnShape};
 
-pub(crate) fn forward(p: &Pass, segs: &mut [Segment<'_>], tokens: &[u32]) -> Vec<Vec<f32>> {
+pub(crate) fn forward(p: &Pass, segs: &mut [Segment<'_>], tokens: &[u32]) -> Option<Buf> {
     let hp = &p.m.hp;
     let hd = hp.head_dim;
     // Q is scaled by 1/sqrt(key_length) before attention, which then scales by 1.

@@ -1,9 +1,10 @@
 //! llama: pre-norm blocks with grouped-query attention (normal RoPE) and a SwiGLU feed-forward.
 
 use super::{Pass, Segment};
+use crate::buf::Buf;
 use crate::ops::{self, AttnShape};
 
-pub(crate) fn forward(p: &Pass, segs: &mut [Segment<'_>], tokens: &[u32]) -> Vec<Vec<f32>> {
+pub(crate) fn forward(p: &Pass, segs: &mut [Segment<'_>], tokens: &[u32]) -> Option<Buf> {
     let hp = &p.m.hp;
     let shape = AttnShape {
         n_head: hp.n_head,

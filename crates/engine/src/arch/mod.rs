@@ -7,6 +7,7 @@ mod llama;
 mod qwen2;
 
 use crate::backend::WeightMatrix;
+use crate::buf::Buf;
 use crate::kv_cache::KvCache;
 use crate::matmul;
 use crate::model::{Architecture, Matrix, ModelInner, Rope};
@@ -48,19 +49,38 @@ pub(crate) struct Segment<'a> {
     pub logits: Logits,
 }
 
-/// Runs the model over every segment, filling their caches, and returns the logits each asked
-/// for (one vector per segment, empty for [`Logits::None`]).
-pub(crate) fn forward(m: &ModelInner, segs: &mut [Segment<'_>]) -> Vec<Vec<f32>> {
+impl Segment<'_> {
+    /// How many rows of logits the segment asks for.
+    pub fn logit_rows(&self) -> usize {
+        match self.logits {
+            Logits::None => 0,
+            Logits::Last => 1,
+            Logits::All => self.tokens.len(),
+        }
+    }
+}
+
+/// Runs the model over every segment, filling their caches, and returns the logits they asked
+/// for: each segment's [`Segment::logit_rows`] rows of `n_vocab`, in segment order (`None` when
+/// no segment asked for any).
+pub(crate) fn forward(m: &ModelInner, segs: &mut [Segment<'_>]) -> Option<Buf> {
     let p = Pass {
         m,
         file: m.file.bytes(),
         threads: m.info.threads,
     };
-    let tokens: Vec<u32> = segs.iter().flat_map(|s| s.tokens.iter().copied()).collect();
+    // One segment (a generated token) reads its own tokens: no copy.
+    let joined: Vec<u32>;
+    let tokens = if let [one] = segs {
+        one.tokens
+    } else {
+        joined = segs.iter().flat_map(|s| s.tokens.iter().copied()).collect();
+        &joined
+    };
     match m.hp.arch {
-        Architecture::Llama => llama::forward(&p, segs, &tokens),
-        Architecture::Qwen2 => qwen2::forward(&p, segs, &tokens),
-        Architecture::Gemma3 => gemma3::forward(&p, segs, &tokens),
+        Architecture::Llama => llama::forward(&p, segs, tokens),
+        Architecture::Qwen2 => qwen2::forward(&p, segs, tokens),
+        Architecture::Gemma3 => gemma3::forward(&p, segs, tokens),
     }
 }
 
@@ -75,9 +95,9 @@ fn rows_of<'s>(segs: &'s [Segment<'_>]) -> impl Iterator<Item = (usize, usize)> 
 
 impl Pass<'_> {
     /// The embedding rows of `tokens` (ids already checked against the vocabulary).
-    pub fn embed(&self, tokens: &[u32]) -> Vec<f32> {
+    pub fn embed(&self, tokens: &[u32]) -> Buf {
         let d = self.m.hp.n_embd;
-        let mut x = vec![0.0f32; tokens.len() * d];
+        let mut x = Buf::zeros(tokens.len() * d);
         for (row, &t) in x.chunks_exact_mut(d).zip(tokens) {
             matmul::get_row(self.file, &self.m.w.token_embd, t as usize, row);
         }
@@ -85,9 +105,9 @@ impl Pass<'_> {
     }
 
     /// `w × x` for every token row of `x`.
-    pub fn mm(&self, w: &Matrix, x: &[f32]) -> Vec<f32> {
+    pub fn mm(&self, w: &Matrix, x: &[f32]) -> Buf {
         let n = x.len() / w.cols;
-        let mut out = vec![0.0f32; n * w.rows];
+        let mut out = Buf::zeros(n * w.rows);
         let weights = WeightMatrix {
             ty: w.ty,
             rows: w.rows,
@@ -99,12 +119,12 @@ impl Pass<'_> {
     }
 
     /// A normalized copy of `x` (RMS norm with weight `w` over rows of `w.len()`).
-    pub fn norm(&self, x: &[f32], w: &[f32]) -> Vec<f32> {
-        self.norm_owned(x.to_vec(), w)
+    pub fn norm(&self, x: &[f32], w: &[f32]) -> Buf {
+        self.norm_owned(Buf::copy_of(x), w)
     }
 
     /// `h` normalized in place (RMS norm with weight `w` over rows of `w.len()`).
-    pub fn norm_owned(&self, mut h: Vec<f32>, w: &[f32]) -> Vec<f32> {
+    pub fn norm_owned(&self, mut h: Buf, w: &[f32]) -> Buf {
         let eps = self.m.hp.rms_eps;
         self.by_rows(&mut h, w.len(), &|_, rows| ops::rms_norm(rows, w, eps));
         h
@@ -162,64 +182,59 @@ impl Pass<'_> {
         k: &[f32],
         v: &[f32],
         shape: &AttnShape,
-    ) -> Vec<f32> {
+    ) -> Buf {
         let kv_row = shape.n_head_kv * shape.head_dim;
-        let spans: Vec<(usize, usize)> = rows_of(segs).collect();
-        for (&(first, n), s) in spans.iter().zip(segs.iter_mut()) {
-            let rows = first * kv_row..(first + n) * kv_row;
+        let mut first = 0;
+        for s in segs.iter_mut() {
+            let rows = first * kv_row..(first + s.tokens.len()) * kv_row;
             s.cache.store(il, s.pos0, &k[rows.clone()], &v[rows]);
+            first += s.tokens.len();
         }
-        let seqs: Vec<AttnSeq> = spans
-            .iter()
-            .zip(segs.iter())
-            .map(|(&(first_row, _), s)| AttnSeq {
+        fn seq<'c>(s: &'c Segment<'_>, il: usize, first_row: usize) -> AttnSeq<'c> {
+            AttnSeq {
                 cache: &s.cache.layers[il],
                 pos0: s.pos0,
                 first_row,
-            })
-            .collect();
-        let mut out = vec![0.0f32; q.len()];
-        ops::attention(q, &seqs, shape, &mut out, self.threads);
+            }
+        }
+        let mut out = Buf::zeros(q.len());
+        // One segment (a generated token) without a list on the heap.
+        if let [one] = &*segs {
+            let seqs = [seq(one, il, 0)];
+            ops::attention(q, &seqs, shape, &mut out, self.threads);
+        } else {
+            let seqs: Vec<AttnSeq> = rows_of(segs)
+                .zip(segs.iter())
+                .map(|((first_row, _), s)| seq(s, il, first_row))
+                .collect();
+            ops::attention(q, &seqs, shape, &mut out, self.threads);
+        }
         out
     }
 
-    /// Final norm and output head over the rows of `x` each segment asks for; the logits of
-    /// every segment, in order (one product for all of them).
-    pub fn logits(&self, x: &[f32], segs: &[Segment<'_>]) -> Vec<Vec<f32>> {
+    /// Final norm and output head over the rows of `x` each segment asks for: their logits in
+    /// segment order, in one product for all of them (see [`forward`]).
+    pub fn logits(&self, x: &[f32], segs: &[Segment<'_>]) -> Option<Buf> {
         let d = self.m.hp.n_embd;
-        let mut picked = Vec::new();
-        let mut counts = Vec::with_capacity(segs.len());
-        for ((first, n), s) in rows_of(segs).zip(segs) {
-            let rows = match s.logits {
-                Logits::None => 0..0,
-                Logits::Last => first + n - 1..first + n,
-                Logits::All => first..first + n,
-            };
-            picked.extend_from_slice(&x[rows.start * d..rows.end * d]);
-            counts.push(rows.len());
+        let picked_rows: usize = segs.iter().map(Segment::logit_rows).sum();
+        if picked_rows == 0 {
+            return None;
         }
-        if picked.is_empty() {
-            return vec![Vec::new(); segs.len()];
+        let mut picked = Buf::zeros(picked_rows * d);
+        let mut at = 0;
+        for ((first, n), s) in rows_of(segs).zip(segs) {
+            let last = first + n;
+            let rows = (last - s.logit_rows()) * d..last * d;
+            picked[at..at + rows.len()].copy_from_slice(&x[rows.clone()]);
+            at += rows.len();
         }
         let h = self.norm_owned(picked, &self.m.w.output_norm);
         let mut logits = self.mm(&self.m.w.output, &h);
         if let Some(cap) = self.m.hp.final_softcap {
-            for v in &mut logits {
+            for v in logits.iter_mut() {
                 *v = (*v / cap).tanh() * cap;
             }
         }
-        if segs.len() == 1 {
-            return vec![logits];
-        }
-        let n_vocab = self.m.w.output.rows;
-        let mut rest = logits.as_slice();
-        counts
-            .into_iter()
-            .map(|c| {
-                let (mine, tail) = rest.split_at(c * n_vocab);
-                rest = tail;
-                mine.to_vec()
-            })
-            .collect()
+        Some(logits)
     }
 }

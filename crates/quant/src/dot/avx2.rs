@@ -743,6 +743,7 @@ entry_float! {
 
 mod rows;
 pub(super) use rows::{
-    q4_0_q8_0_rows, q4_k_q8_k_rows, q4_k_q8_k_rows_512, q5_0_q8_0_rows, q5_0_q8_0_rows_512,
-    q5_k_q8_k_rows, q6_k_q8_k_rows, q6_k_q8_k_rows_512, q8_0_q8_0_rows, q8_0_q8_0_rows_512,
+    bf16_bf16_rows_512, f16_f16_rows_512, f32_f32_rows_512, q4_0_q8_0_rows, q4_k_q8_k_rows,
+    q4_k_q8_k_rows_512, q5_0_q8_0_rows, q5_0_q8_0_rows_512, q5_k_q8_k_rows, q6_k_q8_k_rows,
+    q6_k_q8_k_rows_512, q8_0_q8_0_rows, q8_0_q8_0_rows_512,
 };

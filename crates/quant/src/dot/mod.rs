@@ -178,6 +178,9 @@ fn simd_rows_kernel(weight_ty: GgmlType, level: SimdLevel) -> Option<RowsKernel>
             Q5_0 => return Some(avx2::q5_0_q8_0_rows_512),
             Q6K => return Some(avx2::q6_k_q8_k_rows_512),
             Q8_0 => return Some(avx2::q8_0_q8_0_rows_512),
+            F32 => return Some(avx2::f32_f32_rows_512),
+            F16 => return Some(avx2::f16_f16_rows_512),
+            Bf16 => return Some(avx2::bf16_bf16_rows_512),
             _ => {}
         }
     }

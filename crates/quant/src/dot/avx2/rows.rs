@@ -646,7 +646,8 @@ macro_rules! entry_rows {
 
 mod avx512;
 pub(in crate::dot) use avx512::{
-    q4_k_q8_k_rows_512, q5_0_q8_0_rows_512, q6_k_q8_k_rows_512, q8_0_q8_0_rows_512,
+    bf16_bf16_rows_512, f16_f16_rows_512, f32_f32_rows_512, q4_k_q8_k_rows_512, q5_0_q8_0_rows_512,
+    q6_k_q8_k_rows_512, q8_0_q8_0_rows_512,
 };
 
 entry_rows! {

@@ -855,6 +855,121 @@ rows_kernel!(
     terms_q6_k_rows
 );
 
+/// Sixteen f32 values from value `at` (4 bytes each).
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn load16_f32(b: &[u8], at: usize) -> __m512 {
+    let s: &[u8; 64] = b[4 * at..4 * at + 64].try_into().unwrap_or(&[0; 64]);
+    // SAFETY: `s` is 64 readable bytes.
+    unsafe { _mm512_loadu_ps(s.as_ptr().cast()) }
+}
+
+/// Sixteen f16 values from value `at`, widened (exactly) to f32.
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn load16_f16(b: &[u8], at: usize) -> __m512 {
+    let s: &[u8; 32] = b[2 * at..2 * at + 32].try_into().unwrap_or(&[0; 32]);
+    // SAFETY: `s` is 32 readable bytes.
+    _mm512_cvtph_ps(unsafe { _mm256_loadu_si256(s.as_ptr().cast()) })
+}
+
+/// Sixteen bf16 values from value `at`, widened (exactly) to f32.
+#[inline]
+#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn load16_bf16(b: &[u8], at: usize) -> __m512 {
+    let s: &[u8; 32] = b[2 * at..2 * at + 32].try_into().unwrap_or(&[0; 32]);
+    // SAFETY: `s` is 32 readable bytes.
+    let h = unsafe { _mm256_loadu_si256(s.as_ptr().cast()) };
+    _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h)))
+}
+
+/// The float types' rows kernels: the reference's 32 accumulators (value `i` to accumulator
+/// `i mod 32`, products rounded to f32 and added, no FMA) are exactly two 512-bit registers, so
+/// each multiply and add covers twice the values of the AVX2 kernel's with the same bits. A
+/// weight row is loaded once per group of up to eight activation rows.
+macro_rules! float_rows_512 {
+    ($name:ident, $entry:ident, $size:expr, $load:ident, $one:ident) => {
+        #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+        fn $name<const NA: usize>(w: &[u8], a: [&[u8]; NA], out: &mut [f32], stride: usize) {
+            let n = a
+                .iter()
+                .fold(w.len() / $size, |n, a| n.min(a.len() / $size));
+            let full = n / 32;
+            let mut acc = [[_mm512_setzero_ps(); 2]; NA];
+            for c in 0..full {
+                for k in 0..2 {
+                    let at = 32 * c + 16 * k;
+                    let wv = $load(w, at);
+                    for (acc, a) in acc.iter_mut().zip(a) {
+                        acc[k] = _mm512_add_ps(acc[k], _mm512_mul_ps(wv, $load(a, at)));
+                    }
+                }
+            }
+            for (j, (acc, a)) in acc.iter().zip(a).enumerate() {
+                let mut lanes = [0f32; 32];
+                for (k, acc) in acc.iter().enumerate() {
+                    // SAFETY: lanes[16k..16k + 16] is 16 writable f32.
+                    unsafe { _mm512_storeu_ps(lanes[16 * k..16 * k + 16].as_mut_ptr(), *acc) };
+                }
+                for i in 32 * full..n {
+                    lanes[i - 32 * full] += $one(w, i) * $one(a, i);
+                }
+                out[j * stride] = reduce32(&lanes);
+            }
+        }
+
+        /// Every row of `w` against every activation row, in the shape of
+        /// [`crate::dot::RowsKernel`]. Sound only after AVX-512 F/BW/VL and VNNI were detected.
+        pub(in crate::dot) fn $entry(w: &[u8], row_bytes: usize, acts: &[&[u8]], out: &mut [f32]) {
+            if row_bytes == 0 {
+                return;
+            }
+            let stride = acts.len();
+            let rows = w.len() / row_bytes;
+            let ahead = PREFETCH_BYTES.div_ceil(row_bytes);
+            for (r, row) in w.chunks_exact(row_bytes).enumerate() {
+                if r + ahead < rows {
+                    // SAFETY: as below (a cache hint inside `w`).
+                    unsafe { prefetch(&w[(r + ahead) * row_bytes..(r + ahead + 1) * row_bytes]) };
+                }
+                let o = &mut out[r * stride..];
+                let mut done = 0;
+                while done < stride {
+                    let left = stride - done;
+                    // SAFETY: only reachable through `rows_kernel_for` / `rows_kernel_at`,
+                    // after the features this kernel is compiled for were detected.
+                    unsafe {
+                        if left >= 8 {
+                            $name::<8>(
+                                row,
+                                std::array::from_fn(|j| acts[done + j]),
+                                &mut o[done..],
+                                1,
+                            );
+                            done += 8;
+                        } else if left >= 4 {
+                            $name::<4>(
+                                row,
+                                std::array::from_fn(|j| acts[done + j]),
+                                &mut o[done..],
+                                1,
+                            );
+                            done += 4;
+                        } else {
+                            $name::<1>(row, [acts[done]], &mut o[done..], 1);
+                            done += 1;
+                        }
+                    }
+                }
+            }
+        }
+    };
+}
+
+float_rows_512!(f32_rows_512, f32_f32_rows_512, 4, load16_f32, one_f32);
+float_rows_512!(f16_rows_512, f16_f16_rows_512, 2, load16_f16, one_f16);
+float_rows_512!(bf16_rows_512, bf16_bf16_rows_512, 2, load16_bf16, one_bf16);
+
 entry_rows! {
     q5_0_q8_0_rows_512 => q5_0_rows_512;
     q4_k_q8_k_rows_512 => q4_k_rows_512_by_group, single q4_k_rows_512;

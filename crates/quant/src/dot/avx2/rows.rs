@@ -612,6 +612,203 @@ rows_kernel!(
     terms_q6_k_rows
 );
 
+/// The 6-bit scales and mins of eight Q4_K blocks at once, as `k_scales_mins_simd` unpacks one
+/// block's, lane `k` = block `k`: `[scales 0..4, scales 4..8, mins 0..4, mins 4..8]`, a byte
+/// each (the dwords after the two f16 are u0, u1, u2).
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn k_scales_mins_by_block(w: &[&[u8; Q4_K_BYTES]; 8]) -> [__m256i; 4] {
+    let ld = |b: &[u8; Q4_K_BYTES]| ld16(b, 0);
+    let [_, u0, u1, u2] = dwords_by_block(w.map(ld));
+    let low6 = _mm256_set1_epi32(0x3f3f_3f3f);
+    let low4 = _mm256_set1_epi32(0x0f0f_0f0f);
+    let low2 = _mm256_set1_epi32(0x0303_0303);
+    let top2 =
+        |u: __m256i| _mm256_slli_epi32::<4>(_mm256_and_si256(_mm256_srli_epi32::<6>(u), low2));
+    [
+        _mm256_and_si256(u0, low6),
+        _mm256_or_si256(_mm256_and_si256(u2, low4), top2(u0)),
+        _mm256_and_si256(u1, low6),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32::<4>(u2), low4), top2(u1)),
+    ]
+}
+
+/// Lane `k` (a dword) of `x[m]` is dword `m` of `x[k]`'s 16 bytes, for eight 16-byte values:
+/// eight blocks' bytes laid across the lanes.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn dwords_by_block(x: [__m128i; 8]) -> [__m256i; 4] {
+    let y: [__m256i; 4] = std::array::from_fn(|i| {
+        _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(x[i]), x[i + 4])
+    });
+    let t0 = _mm256_unpacklo_epi32(y[0], y[1]);
+    let t1 = _mm256_unpackhi_epi32(y[0], y[1]);
+    let t2 = _mm256_unpacklo_epi32(y[2], y[3]);
+    let t3 = _mm256_unpackhi_epi32(y[2], y[3]);
+    [
+        _mm256_unpacklo_epi64(t0, t2),
+        _mm256_unpackhi_epi64(t0, t2),
+        _mm256_unpacklo_epi64(t1, t3),
+        _mm256_unpackhi_epi64(t1, t3),
+    ]
+}
+
+/// Bytes `first` and `second` of each dword of `v` (0..4) widened to an i16 pair.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn byte_pair_epi16(v: __m256i, first: i8, second: i8) -> __m256i {
+    let z = -128i8;
+    let (a, b) = (first, second);
+    let ctrl = _mm256_setr_epi8(
+        a,
+        z,
+        b,
+        z,
+        a + 4,
+        z,
+        b + 4,
+        z,
+        a + 8,
+        z,
+        b + 8,
+        z,
+        a + 12,
+        z,
+        b + 12,
+        z,
+        a,
+        z,
+        b,
+        z,
+        a + 4,
+        z,
+        b + 4,
+        z,
+        a + 8,
+        z,
+        b + 8,
+        z,
+        a + 12,
+        z,
+        b + 12,
+        z,
+    );
+    _mm256_shuffle_epi8(v, ctrl)
+}
+
+/// Eight Q4_K blocks across the lanes of 256-bit registers, for prefill with AVX2 (the layout
+/// of the AVX-512 kernel's, see [`avx512`]): `lo[c][m]` lane `k` the low nibbles of dword `m`
+/// of chunk `c` of block `k` (sub-block `2c`), `hi[c][m]` the high ones (sub-block `2c + 1`).
+struct Q4KGroup256 {
+    lo: [[__m256i; 8]; 4],
+    hi: [[__m256i; 8]; 4],
+    /// Sub-block `s`'s scale twice (an i16 pair) per lane.
+    scales: [__m256i; 8],
+    /// Sub-block `t`'s min twice per lane, the layout of the activations' paired 16-value sums.
+    mins: [__m256i; 8],
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn decode_q4_k_by_group(w: &[&[u8; Q4_K_BYTES]; 8]) -> Q4KGroup256 {
+    let low4 = _mm256_set1_epi8(0x0f);
+    let mut lo = [[_mm256_setzero_si256(); 8]; 4];
+    let mut hi = [[_mm256_setzero_si256(); 8]; 4];
+    for c in 0..4 {
+        let first = dwords_by_block(w.map(|b| ld16(b, Q4_K_QS + 32 * c)));
+        let second = dwords_by_block(w.map(|b| ld16(b, Q4_K_QS + 32 * c + 16)));
+        for (m, q) in first.into_iter().chain(second).enumerate() {
+            lo[c][m] = _mm256_and_si256(q, low4);
+            hi[c][m] = _mm256_and_si256(_mm256_srli_epi16::<4>(q), low4);
+        }
+    }
+    let [sc_lo, sc_hi, m_lo, m_hi] = k_scales_mins_by_block(w);
+    let twice = |v: __m256i, s: usize| {
+        let s = s as i8;
+        byte_pair_epi16(v, s, s)
+    };
+    Q4KGroup256 {
+        lo,
+        hi,
+        scales: std::array::from_fn(|s| twice(if s < 4 { sc_lo } else { sc_hi }, s % 4)),
+        mins: std::array::from_fn(|t| twice(if t < 4 { m_lo } else { m_hi }, t % 4)),
+    }
+}
+
+/// Vectors per Q8_K activation block of a [`Q4KGroup256`] preparation: eight blocks' values of
+/// sub-block `s`, dword `m` in vector `8s + m`, then their paired 16-value sums (vector `64 + t`
+/// = the sums `2t`, `2t + 1`), 72 vectors per group.
+const Q4K_GROUP_PREP_256: usize = 9;
+
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn prep_group_blocks_q4_k(g: &[[u8; Q8_K_BYTES]], p: &mut [[__m256i; Q4K_GROUP_PREP_256]; 8]) {
+    let zero = [0u8; Q8_K_BYTES];
+    let b: [&[u8; Q8_K_BYTES]; 8] = std::array::from_fn(|k| g.get(k).unwrap_or(&zero));
+    let p = p.as_flattened_mut();
+    for s in 0..9 {
+        let at = if s < 8 { Q8_K_QS + 32 * s } else { Q8_K_BSUMS };
+        let first = dwords_by_block(b.map(|b| ld16(b, at)));
+        let second = dwords_by_block(b.map(|b| ld16(b, at + 16)));
+        for (m, v) in first.into_iter().chain(second).enumerate() {
+            p[8 * s + m] = v;
+        }
+    }
+}
+
+/// `[isum, imin]` of eight blocks for each activation, lane `k` = block `k`. `maddubs` pairs of
+/// nibbles times bytes are within 2 · 15 · 128 = 3840, eight of them within 30720, so a
+/// sub-block's sums stay exact i16 until one `madd` takes its scale; `isum` within
+/// 8 · 2 · 30720 · 63 < 2^25, `imin` within 8 · 2 · 2^15 · 63 < 2^26.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn isum_q4_k_by_group<const NA: usize>(
+    d: &Q4KGroup256,
+    p: [&[[__m256i; Q4K_GROUP_PREP_256]; 8]; NA],
+) -> [[__m256i; 2]; NA] {
+    std::array::from_fn(|j| {
+        let y = p[j].as_flattened();
+        let mut isum = _mm256_setzero_si256();
+        for c in 0..4 {
+            let mut even = _mm256_setzero_si256();
+            let mut odd = _mm256_setzero_si256();
+            for m in 0..8 {
+                even = _mm256_add_epi16(even, _mm256_maddubs_epi16(d.lo[c][m], y[16 * c + m]));
+                odd = _mm256_add_epi16(odd, _mm256_maddubs_epi16(d.hi[c][m], y[16 * c + 8 + m]));
+            }
+            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(even, d.scales[2 * c]));
+            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(odd, d.scales[2 * c + 1]));
+        }
+        let mut imin = _mm256_setzero_si256();
+        for t in 0..8 {
+            imin = _mm256_add_epi32(imin, _mm256_madd_epi16(y[64 + t], d.mins[t]));
+        }
+        [isum, imin]
+    })
+}
+
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn as_reduced2(v: [__m256i; 2]) -> [__m256i; 2] {
+    v
+}
+
+rows_kernel!(
+    q4_k_rows_by_group,
+    by_group_all,
+    Q4_K_BYTES,
+    Q8_K_BYTES,
+    2,
+    Q4K_GROUP_PREP_256,
+    prep_group_blocks_q4_k,
+    prep_group_q8_k,
+    decode_q4_k_by_group,
+    isum_q4_k_by_group,
+    as_reduced2,
+    wscales_d_m,
+    terms_q4_k_rows
+);
+
 /// The safe entry points, in the shape of [`crate::dot::RowsKernel`]: activations in groups of
 /// eight, then four, then one (with `single`, a kernel of its own for the last ones). Sound only
 /// after the kernels' features were detected.
@@ -654,7 +851,7 @@ entry_rows! {
     q4_0_q8_0_rows => q4_0_rows;
     q5_0_q8_0_rows => q5_0_rows;
     q8_0_q8_0_rows => q8_0_rows;
-    q4_k_q8_k_rows => q4_k_rows;
+    q4_k_q8_k_rows => q4_k_rows_by_group, single q4_k_rows;
     q5_k_q8_k_rows => q5_k_rows;
     q6_k_q8_k_rows => q6_k_rows;
 }

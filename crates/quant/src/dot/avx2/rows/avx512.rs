@@ -248,27 +248,6 @@ rows_kernel!(
     terms_q6_k_rows
 );
 
-/// Lane `k` of `out[m]` is dword `m` of `x[k]` (`x[k]`: four dwords of block `k`): eight
-/// blocks' bytes laid across the lanes, so that a product accumulated over the registers is a
-/// block's sum in its own lane, with no horizontal reduction afterwards.
-#[inline]
-#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn dwords_by_block(x: [__m128i; 8]) -> [__m256i; 4] {
-    let y: [__m256i; 4] = std::array::from_fn(|i| {
-        _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(x[i]), x[i + 4])
-    });
-    let t0 = _mm256_unpacklo_epi32(y[0], y[1]);
-    let t1 = _mm256_unpackhi_epi32(y[0], y[1]);
-    let t2 = _mm256_unpacklo_epi32(y[2], y[3]);
-    let t3 = _mm256_unpackhi_epi32(y[2], y[3]);
-    [
-        _mm256_unpacklo_epi64(t0, t2),
-        _mm256_unpackhi_epi64(t0, t2),
-        _mm256_unpacklo_epi64(t1, t3),
-        _mm256_unpackhi_epi64(t1, t3),
-    ]
-}
-
 /// Eight Q8_0-sized blocks' 32 values across lanes ([`bytes32_by_block`]).
 #[inline]
 #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
@@ -510,50 +489,6 @@ fn bytes32_by_block<const N: usize>(b: &[&[u8; N]; 8], at: usize) -> [__m512i; 4
     ]
 }
 
-/// Bytes `2j`, `2j + 1` (`ODD` = 0) or `2j + 2`, `2j + 3` (`ODD` = 1) of each dword of `v`
-/// widened to an i16 pair.
-#[inline]
-#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn byte_pair_epi16(v: __m256i, first: i8, second: i8) -> __m256i {
-    let z = -128i8;
-    let (a, b) = (first, second);
-    let ctrl = _mm256_setr_epi8(
-        a,
-        z,
-        b,
-        z,
-        a + 4,
-        z,
-        b + 4,
-        z,
-        a + 8,
-        z,
-        b + 8,
-        z,
-        a + 12,
-        z,
-        b + 12,
-        z,
-        a,
-        z,
-        b,
-        z,
-        a + 4,
-        z,
-        b + 4,
-        z,
-        a + 8,
-        z,
-        b + 8,
-        z,
-        a + 12,
-        z,
-        b + 12,
-        z,
-    );
-    _mm256_shuffle_epi8(v, ctrl)
-}
-
 #[inline]
 #[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 fn decode_q4_k_by_group(w: &[&[u8; Q4_K_BYTES]; 8]) -> Q4KGroup {
@@ -567,18 +502,7 @@ fn decode_q4_k_by_group(w: &[&[u8; Q4_K_BYTES]; 8]) -> Q4KGroup {
             hi[c][m] = _mm512_and_si512(_mm512_srli_epi16::<4>(q[m]), low4);
         }
     }
-    // The 6-bit scales and mins of eight blocks at once, as `k_scales_mins_simd` unpacks one
-    // block's: the dwords after the two f16 are u0, u1, u2; lane `k` = block `k`.
-    let [_, u0, u1, u2] = dwords_by_block(w.map(|b| ld16(b, 0)));
-    let low6 = _mm256_set1_epi32(0x3f3f_3f3f);
-    let low4 = _mm256_set1_epi32(0x0f0f_0f0f);
-    let low2 = _mm256_set1_epi32(0x0303_0303);
-    let top2 =
-        |u: __m256i| _mm256_slli_epi32::<4>(_mm256_and_si256(_mm256_srli_epi32::<6>(u), low2));
-    let sc_lo = _mm256_and_si256(u0, low6);
-    let sc_hi = _mm256_or_si256(_mm256_and_si256(u2, low4), top2(u0));
-    let m_lo = _mm256_and_si256(u1, low6);
-    let m_hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32::<4>(u2), low4), top2(u1));
+    let [sc_lo, sc_hi, m_lo, m_hi] = k_scales_mins_by_block(w);
     let scales = [
         byte_pair_epi16(sc_lo, 0, 1),
         byte_pair_epi16(sc_lo, 2, 3),

@@ -657,42 +657,17 @@ fn dwords_by_block(x: [__m128i; 8]) -> [__m256i; 4] {
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
 fn byte_pair_epi16(v: __m256i, first: i8, second: i8) -> __m256i {
-    let z = -128i8;
-    let (a, b) = (first, second);
-    let ctrl = _mm256_setr_epi8(
-        a,
-        z,
-        b,
-        z,
-        a + 4,
-        z,
-        b + 4,
-        z,
-        a + 8,
-        z,
-        b + 8,
-        z,
-        a + 12,
-        z,
-        b + 12,
-        z,
-        a,
-        z,
-        b,
-        z,
-        a + 4,
-        z,
-        b + 4,
-        z,
-        a + 8,
-        z,
-        b + 8,
-        z,
-        a + 12,
-        z,
-        b + 12,
-        z,
-    );
+    // Per dword: byte `first`, zero, byte `second`, zero (a -128 control byte writes zero).
+    let ctrl: [i8; 16] = std::array::from_fn(|i| {
+        let dword = 4 * (i / 4) as i8;
+        match i % 4 {
+            0 => dword + first,
+            2 => dword + second,
+            _ => -128,
+        }
+    });
+    // SAFETY: `ctrl` is 16 readable bytes.
+    let ctrl = _mm256_broadcastsi128_si256(unsafe { _mm_loadu_si128(ctrl.as_ptr().cast()) });
     _mm256_shuffle_epi8(v, ctrl)
 }
 

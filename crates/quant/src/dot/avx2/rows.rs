@@ -762,9 +762,10 @@ fn isum_q4_k_by_group<const NA: usize>(
     })
 }
 
+/// `$reduce` of the kernels whose sums come out reduced already (lane `b` = block `b`).
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
-fn as_reduced2(v: [__m256i; 2]) -> [__m256i; 2] {
+fn as_reduced<const K: usize>(v: [__m256i; K]) -> [__m256i; K] {
     v
 }
 
@@ -779,7 +780,7 @@ rows_kernel!(
     prep_group_q8_k,
     decode_q4_k_by_group,
     isum_q4_k_by_group,
-    as_reduced2,
+    as_reduced,
     wscales_d_m,
     terms_q4_k_rows
 );

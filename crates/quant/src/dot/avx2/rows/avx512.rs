@@ -621,12 +621,6 @@ fn isum_q4_k_by_group<const NA: usize>(
     })
 }
 
-#[inline]
-#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn as_reduced(v: [__m256i; 2]) -> [__m256i; 2] {
-    v
-}
-
 rows_kernel!(
     "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni",
     q4_k_rows_512_by_group,
@@ -756,12 +750,6 @@ fn isum_q6_k_by_group<const NA: usize>(
     isum.map(|v| [fold(v)])
 }
 
-#[inline]
-#[target_feature(enable = "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn as_reduced1(v: [__m256i; 1]) -> [__m256i; 1] {
-    v
-}
-
 rows_kernel!(
     "avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni",
     q6_k_rows_512_by_group,
@@ -774,7 +762,7 @@ rows_kernel!(
     prep_group_q8_k,
     decode_q6_k_by_group,
     isum_q6_k_by_group,
-    as_reduced1,
+    as_reduced,
     wscales_q6_k,
     terms_q6_k_rows
 );

@@ -4,7 +4,6 @@ use std::cell::Cell;
 use std::sync::Arc;
 
 use crate::arch::{self, Logits, Segment};
-use crate::buf::Buf;
 use crate::kv_cache::KvCache;
 use crate::model::ModelInner;
 use crate::{EngineError, Model};
@@ -166,29 +165,24 @@ pub(crate) fn eval_sessions(m: &ModelInner, jobs: &mut [Job<'_>]) {
             room -= take;
         }
         let n_vocab = m.w.output.rows;
-        // The logits of the pass, then each job's share of them, in order.
-        let (logits, rows): (Option<Buf>, [usize; 1]);
-        let many: Vec<usize>;
-        let shares: &[usize] = if let ([job], [range]) = (&mut jobs[next..], &plan[..]) {
-            let mut one = [segment(job, range)];
-            rows = [one[0].logit_rows()];
-            logits = arch::forward(m, &mut one);
-            &rows
+        // One segment (a generated token) without a list on the heap.
+        let logits = if let ([job], [range]) = (&mut jobs[next..], &plan[..]) {
+            arch::forward(m, &mut [segment(job, range)])
         } else {
             let mut segs: Vec<Segment> = jobs[next..]
                 .iter_mut()
                 .zip(&plan)
                 .map(|(job, range)| segment(job, range))
                 .collect();
-            many = segs.iter().map(Segment::logit_rows).collect();
-            logits = arch::forward(m, &mut segs);
-            &many
+            arch::forward(m, &mut segs)
         };
+        // Each job's share of the pass's logits, in order.
         let mut rest = logits.as_deref().unwrap_or(&[]);
-        for ((job, range), &share) in jobs[next..].iter_mut().zip(plan.iter()).zip(shares) {
+        for (job, range) in jobs[next..].iter_mut().zip(plan.iter()) {
+            let share = logits_of(job, range).rows(range.len());
+            let (mine, tail) = rest.split_at(share * n_vocab);
             let s = &mut *job.session;
             s.pos += range.len();
-            let (mine, tail) = rest.split_at(share * n_vocab);
             s.logits.extend_from_slice(mine);
             rest = tail;
         }
@@ -208,14 +202,20 @@ pub(crate) fn eval_sessions(m: &ModelInner, jobs: &mut [Job<'_>]) {
 /// Job `job`'s share `range` of its tokens as a pass's segment.
 fn segment<'s>(job: &'s mut Job<'_>, range: &std::ops::Range<usize>) -> Segment<'s> {
     Segment {
-        logits: match (job.all, range.end == job.tokens.len()) {
-            (true, _) => Logits::All,
-            (false, true) => Logits::Last,
-            (false, false) => Logits::None,
-        },
+        logits: logits_of(job, range),
         tokens: &job.tokens[range.clone()],
         pos0: job.session.pos,
         cache: &mut job.session.cache,
+    }
+}
+
+/// Which logits job `job` keeps from its share `range`: every token's, or the last one's once
+/// its tokens are done.
+fn logits_of(job: &Job<'_>, range: &std::ops::Range<usize>) -> Logits {
+    match (job.all, range.end == job.tokens.len()) {
+        (true, _) => Logits::All,
+        (false, true) => Logits::Last,
+        (false, false) => Logits::None,
     }
 }
 

@@ -49,14 +49,21 @@ pub(crate) struct Segment<'a> {
     pub logits: Logits,
 }
 
+impl Logits {
+    /// How many rows of logits this asks for out of `tokens`.
+    pub fn rows(self, tokens: usize) -> usize {
+        match self {
+            Logits::None => 0,
+            Logits::Last => 1,
+            Logits::All => tokens,
+        }
+    }
+}
+
 impl Segment<'_> {
     /// How many rows of logits the segment asks for.
     pub fn logit_rows(&self) -> usize {
-        match self.logits {
-            Logits::None => 0,
-            Logits::Last => 1,
-            Logits::All => self.tokens.len(),
-        }
+        self.logits.rows(self.tokens.len())
     }
 }
 

@@ -13,8 +13,8 @@
 //! - [`plan`]: the effective plan: plan files, a ModelSpec's default plan, flags and the
 //!   engine's defaults and detections merged into every decision, each with its origin, and
 //!   checked against the machine and the model before any work.
-//! - [`evaluate`]: a candidate plan checked, loaded and measured beside the current one.
-//! - [`load`]: a model reference and a plan (file or inline) to a loaded model: resolution,
+//! - [`evaluate`](mod@evaluate): a candidate plan checked, loaded and measured beside the current one.
+//! - [`load`](mod@load): a model reference and a plan (file or inline) to a loaded model: resolution,
 //!   validation, requantization through the cache, the typed ModelSpec.
 
 pub mod energy;

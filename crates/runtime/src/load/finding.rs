@@ -1,0 +1,56 @@
+//! One finding about a plan or spec document as an API returns it, and the text rendering of
+//! findings as `modelspec validate` prints them.
+
+use ms_spec::{Diagnostic, Severity, Source};
+use serde::Serialize;
+
+/// One finding about a plan or spec document, as an API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanFinding {
+    /// A rule code (`MS0102`, `MS0803`, ... see `modelspec explain`), or for what only the
+    /// runtime knows (the machine, the model, the spec's limits) one of [`codes`](super::codes).
+    pub code: String,
+    pub severity: Severity,
+    /// The document: a path or `<inline plan NAME>`.
+    pub source: String,
+    /// 1-based; 0 when not known (a field set elsewhere than in a document).
+    pub line: u32,
+    pub column: u32,
+    /// JSON pointer into the document.
+    pub pointer: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl From<&Diagnostic> for PlanFinding {
+    fn from(d: &Diagnostic) -> Self {
+        let mut message = d.message.clone();
+        if let Some(e) = &d.expected {
+            message.push_str(&format!("; expected {e}"));
+        }
+        if let Some(f) = &d.found {
+            message.push_str(&format!(", found {f}"));
+        }
+        PlanFinding {
+            code: d.code.to_string(),
+            severity: d.severity,
+            source: d.file.clone(),
+            line: d.line,
+            column: d.column,
+            pointer: d.pointer.clone(),
+            message,
+            hint: d.hint.clone(),
+        }
+    }
+}
+
+/// Findings as `modelspec validate` prints them (with source snippets when the text is known).
+pub(crate) fn render(name: &str, source: Option<Source>, diags: &[Diagnostic]) -> String {
+    let result = ms_spec::FileResult {
+        name: name.to_string(),
+        source,
+        diagnostics: diags.to_vec(),
+    };
+    ms_spec::report::text(std::slice::from_ref(&result), false)
+}

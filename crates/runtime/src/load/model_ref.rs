@@ -1,0 +1,68 @@
+//! Model reference resolution: a GGUF path, a ModelSpec file, a catalog name or an address to
+//! the GGUF file to run (fetched into the cache when needed).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ms_fetch::{Cache, FetchOptions};
+
+use super::error::LoadError;
+use super::spec_info::ModelSpecInfo;
+
+/// A model reference resolved to the GGUF file to run.
+#[derive(Debug, Clone)]
+pub struct ResolvedModel {
+    pub path: PathBuf,
+    pub spec: Option<Arc<ModelSpecInfo>>,
+}
+
+/// `Some(spec)` when `model` is an existing file that is not GGUF (so it must be a ModelSpec).
+pub(crate) fn read_spec_if_any(model: &str) -> Result<Option<ModelSpecInfo>, LoadError> {
+    use std::io::Read;
+    let path = Path::new(model);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let mut magic = [0u8; 4];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut magic))
+        .map_err(|e| LoadError::Model {
+            model: model.to_string(),
+            message: e.to_string(),
+        })?;
+    if n == 4 && &magic == b"GGUF" {
+        return Ok(None);
+    }
+    ModelSpecInfo::read(path).map(Some)
+}
+
+/// The GGUF file of a spec (its first runnable weights artifact), fetched when needed.
+pub(crate) fn fetch_spec_weights(spec: &ModelSpecInfo) -> Result<PathBuf, LoadError> {
+    let artifacts = spec.fetchable_artifacts(true)?;
+    let Some((name, artifact)) = artifacts.into_iter().next() else {
+        return Err(LoadError::Model {
+            model: spec.path.display().to_string(),
+            message: "no artifact with role weights and format gguf under spec.identity.model.artifacts; add one (uri + sha256) to run this spec".into(),
+        });
+    };
+    let cache = Cache::from_env()?;
+    ms_fetch::fetch(&cache, &artifact, &FetchOptions::from_env()).map_err(|e| LoadError::Model {
+        model: spec.path.display().to_string(),
+        message: format!("artifact {name}: {e}"),
+    })
+}
+
+/// Resolves a model reference to its GGUF file: a GGUF path, a ModelSpec file (its weights
+/// artifact), a catalog name or an address. Fetches into the cache when needed.
+pub fn resolve_model(model: &str) -> Result<ResolvedModel, LoadError> {
+    if let Some(spec) = read_spec_if_any(model)? {
+        let path = fetch_spec_weights(&spec)?;
+        return Ok(ResolvedModel {
+            path,
+            spec: Some(Arc::new(spec)),
+        });
+    }
+    let cache = Cache::from_env()?;
+    let path = ms_fetch::resolve(&cache, model, None, &FetchOptions::from_env())?;
+    Ok(ResolvedModel { path, spec: None })
+}

@@ -125,3 +125,20 @@ fn an_invalid_plan_stops_before_binding() {
     assert!(stderr.contains("bad.plan.yaml"), "{stderr}");
     assert!(!stderr.contains("listening"), "{stderr}");
 }
+
+#[test]
+fn a_bad_otlp_endpoint_stops_it_before_it_binds() {
+    let model = shared().join("oracle/models/llama-spm-tiny.q4_k_m.gguf");
+    let out = Command::new(env!("CARGO_BIN_EXE_modelspec"))
+        .args(["serve", model.to_str().unwrap(), "--port", "0"])
+        .args(["--otlp-endpoint", "collector:4318"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "an input error: {stderr}");
+    assert!(
+        stderr.contains("--otlp-endpoint") && stderr.contains("http://"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("listening on"), "{stderr}");
+}

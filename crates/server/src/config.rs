@@ -1,5 +1,6 @@
 //! What the server is told: address, paths, limits, the model's id. Defaults, then the
-//! ModelSpec's `operations.serving` (port, probes, maxConcurrency, timeoutSeconds), then the
+//! ModelSpec's `operations.serving` (port, probes, maxConcurrency, timeoutSeconds) and
+//! `operations.observability.tracing`, then the
 //! effective plan's limits (max tokens per request, context, scheduler batch and queue).
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -10,6 +11,7 @@ use ms_runtime::{LoadRequest, Loaded, ModelSpecInfo};
 use ms_scheduler::{Config as SchedulerConfig, Policy};
 
 use crate::ServerError;
+use crate::telemetry::{self, TraceExport};
 
 /// Request limits. `max_concurrency` 0 means "the plan's": its scheduler batch plus its queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +49,9 @@ pub struct ServerConfig {
     pub metrics_path: String,
     /// The `model` the API reports (`/v1/models`, every response).
     pub model_id: String,
+    /// Where to export traces; `None` = tracing off (the ModelSpec's
+    /// `observability.tracing.enabled` or `serve --otlp-endpoint` turn it on).
+    pub tracing: Option<TraceExport>,
 }
 
 impl ServerConfig {
@@ -60,6 +65,7 @@ impl ServerConfig {
             ready_path: "/healthz/ready".into(),
             metrics_path: "/metrics".into(),
             model_id: model_id.into(),
+            tracing: None,
         }
     }
 
@@ -104,6 +110,9 @@ impl ServerConfig {
         }
         if let Some(t) = serving.timeout_seconds {
             config.limits.timeout = Duration::from_secs(t);
+        }
+        if telemetry::declared(spec) == Some(true) {
+            config.tracing = Some(TraceExport::from_env(None, &spec.name));
         }
         config
     }

@@ -5,7 +5,8 @@
 //! [`start`] binds, serves on its own tokio runtime (a background thread) and loads the model
 //! on another thread: `/healthz/ready` is 503 until it is in. Modules: [`openai`] (completions,
 //! chat, SSE, models), [`plans`], [`runs`], [`health`], [`metrics`], [`openapi`], [`errors`]
-//! (OpenAI-style error objects), [`config`] (addresses, paths, limits), [`state`].
+//! (OpenAI-style error objects), [`config`] (addresses, paths, limits), [`state`],
+//! [`telemetry`] (OpenTelemetry traces over OTLP/HTTP when enabled).
 
 pub mod config;
 pub mod errors;
@@ -16,6 +17,7 @@ pub mod openapi;
 pub mod plans;
 pub mod runs;
 pub mod state;
+pub mod telemetry;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -142,6 +144,7 @@ impl ServerHandle {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        self.state.telemetry.shutdown();
     }
 }
 
@@ -175,7 +178,10 @@ pub fn start(config: ServerConfig, load: LoadRequest) -> Result<ServerHandle, Se
         .build()
         .map_err(ServerError::Runtime)?;
     let handle = runtime.handle().clone();
-    let state = Arc::new(AppState::new(config));
+    let telemetry = telemetry::Telemetry::start(config.tracing.as_ref())?;
+    let mut state = AppState::new(config);
+    state.telemetry = telemetry;
+    let state = Arc::new(state);
     let app = router(state.clone());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let listener = {
@@ -232,7 +238,11 @@ fn router(state: Arc<AppState>) -> Router {
     let completions = Router::new()
         .route("/v1/completions", post(openai::completions::handle))
         .route("/v1/chat/completions", post(openai::chat::handle))
-        .route_layer(middleware::from_fn_with_state(state.clone(), count_status));
+        .route_layer(middleware::from_fn_with_state(state.clone(), count_status))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            telemetry::trace_request,
+        ));
     Router::new()
         .merge(completions)
         .route("/v1/models", get(openai::models::list))

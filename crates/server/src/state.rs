@@ -12,6 +12,7 @@ use crate::config::{self, Limits, ServerConfig};
 use crate::errors::ApiError;
 use crate::metrics::ServerMetrics;
 use crate::runs::{RUNS_KEPT, Runs};
+use crate::telemetry::Telemetry;
 
 /// A model under a plan, as requests see it. Replaced whole by `PUT /v1/plan`.
 pub struct Serving {
@@ -65,6 +66,8 @@ pub struct AppState {
     shutting_down: AtomicBool,
     /// One plan change (or evaluation) at a time.
     pub plan_lock: tokio::sync::Mutex<()>,
+    /// The trace exporter; off unless the config enables tracing.
+    pub telemetry: Telemetry,
 }
 
 impl AppState {
@@ -77,6 +80,7 @@ impl AppState {
             scheduler: OnceLock::new(),
             shutting_down: AtomicBool::new(false),
             plan_lock: tokio::sync::Mutex::new(()),
+            telemetry: Telemetry::default(),
         }
     }
 

@@ -35,6 +35,12 @@ pub struct Args {
     /// Largest request body in bytes.
     #[arg(long, value_name = "BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// Export OpenTelemetry traces over OTLP/HTTP to this collector (a base URL; spans go to
+    /// URL/v1/traces), turning tracing on even if the ModelSpec does not. Without it, tracing
+    /// follows the spec's observability.tracing.enabled and the endpoint the standard
+    /// OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT variables (default http://127.0.0.1:4318).
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -64,6 +70,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(n) = args.max_body_bytes {
         config.limits.max_body_bytes = n;
     }
+    if let Some(url) = &args.otlp_endpoint {
+        // As when the spec enables tracing: its metadata.name, else the model id.
+        let service = resolved
+            .model
+            .as_ref()
+            .and_then(|m| m.spec.as_ref())
+            .map_or_else(|| config.model_id.clone(), |s| s.name.clone());
+        config.tracing = Some(ms_server::telemetry::TraceExport::from_env(
+            Some(url),
+            &service,
+        ));
+    }
     let server = ms_server::start(config, request)?;
     let base = format!("http://{}", server.addr);
     eprintln!("modelspec serve: listening on {base} (OpenAI API at {base}/v1)");
@@ -90,6 +108,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
         "endpoints: {base}/v1/chat/completions, {base}/v1/completions, {base}/v1/models, {base}{}, {base}{}, {base}{}, {base}/v1/plan, {base}/openapi.json",
         c.live_path, c.ready_path, c.metrics_path
     );
+    if let Some(t) = &c.tracing {
+        eprintln!(
+            "tracing: OpenTelemetry spans of service {:?} to {} (from {})",
+            t.service_name, t.endpoint, t.endpoint_from
+        );
+    }
     eprintln!("Ctrl-C stops the server.");
     server
         .wait_for_ctrl_c()

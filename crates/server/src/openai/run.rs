@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use super::sse::{self, ChunkHeader};
 use crate::errors::ApiError;
 use crate::state::{AppState, Serving};
+use crate::telemetry::{self, RequestTrace};
 
 pub const RUN_ID_HEADER: &str = "x-modelspec-run-id";
 
@@ -46,6 +47,8 @@ pub struct RunGuard {
     id: u64,
     plan: String,
     ended: bool,
+    /// The request's trace when tracing is on; held until the run ends (a stream's end).
+    trace: Option<Arc<RequestTrace>>,
 }
 
 impl RunGuard {
@@ -58,6 +61,7 @@ impl RunGuard {
             id,
             plan,
             ended: false,
+            trace: None,
         }
     }
 
@@ -71,6 +75,9 @@ impl RunGuard {
         record["id"] = json!(self.id);
         self.state.runs.put(self.id, record);
         self.state.metrics.outcome(outcome);
+        if let Some(t) = &self.trace {
+            t.finished(outcome);
+        }
         self.ended = true;
     }
 
@@ -79,6 +86,9 @@ impl RunGuard {
             self.id,
             json!({"id": self.id, "status": "failed", "plan": self.plan, "error": message}),
         );
+        if let Some(t) = &self.trace {
+            t.failed(message);
+        }
         self.ended = true;
     }
 }
@@ -132,6 +142,8 @@ pub async fn respond(
 ) -> Result<Response, ApiError> {
     let (_, scheduler) = state.ready()?;
     let timeout = state.config.limits.timeout;
+    let trace = telemetry::current();
+    let submitted = SystemTime::now();
     let ticket = scheduler
         .submit(Request {
             prompt: job.prompt,
@@ -146,6 +158,10 @@ pub async fn respond(
     let id = ticket.id;
     let plan = serving.plan_name().to_string();
     let mut run = RunGuard::new(state.clone(), id, plan.clone());
+    if let Some(t) = &trace {
+        t.submitted(submitted, id, &plan, job.stream);
+    }
+    run.trace = trace;
     let deadline = Instant::now() + timeout + TIMEOUT_GRACE;
     let header = ChunkHeader {
         kind: job.kind,

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod venv;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;

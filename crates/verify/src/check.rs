@@ -80,6 +80,8 @@ rules! {
         "Prometheus metrics are served when observability.metrics.enabled";
     METRICS_PORT = "MV0604", "metrics-port", "metrics port",
         "metrics are served on the declared observability.metrics.port";
+    TRACING = "MV0605", "tracing-export", "traces exported",
+        "spans arrive over OTLP/HTTP when observability.tracing.enabled (verify listens as the receiver)";
     COST_PER_1K = "MV0701", "cost-per-1k-tokens", "cost per 1k tokens",
         "the measured energy cost per 1000 tokens is at most governance.cost.targetCostPer1kTokensUsd";
     PRECISION = "MV0801", "precision", "precision",

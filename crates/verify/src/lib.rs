@@ -13,6 +13,7 @@
 //! - [`prom`]: reading Prometheus metrics.
 //! - [`cost`]: cost per 1000 tokens from energy and an electricity price.
 //! - [`run`]: the sequence of checks.
+//! - [`tracing_check`]: an OTLP/HTTP receiver for the tracing declaration (MV0605).
 
 pub mod artifacts;
 pub mod check;
@@ -25,6 +26,7 @@ pub mod prompt;
 pub mod report;
 pub mod run;
 pub mod spec_file;
+pub mod tracing_check;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -53,6 +55,9 @@ pub struct Options {
     pub max_tokens: u64,
     /// Electricity price; [`cost::DEFAULT_USD_PER_KWH`] when `None`.
     pub usd_per_kwh: Option<f64>,
+    /// With `url`: listen here for the server's OTLP spans (MV0605); a local server always
+    /// gets a receiver on a free loopback port.
+    pub otlp_receiver: Option<std::net::SocketAddr>,
 }
 
 impl Options {
@@ -64,6 +69,7 @@ impl Options {
             duration: DEFAULT_DURATION,
             max_tokens: DEFAULT_MAX_TOKENS,
             usd_per_kwh: None,
+            otlp_receiver: None,
         }
     }
 }

@@ -25,11 +25,12 @@ impl Local {
 }
 
 /// Starts the server for `spec` and waits up to `ready` until the model is loaded; returns it
-/// and how long that took.
+/// and how long that took. When the spec enables tracing, `traces` is where its spans go.
 pub fn start(
     spec: &Path,
     plan: Option<&Path>,
     ready: Duration,
+    traces: Option<String>,
 ) -> Result<(Local, Duration), String> {
     let started = Instant::now();
     let mut req = LoadRequest::new(spec.display().to_string());
@@ -37,6 +38,10 @@ pub fn start(
     let mut config = ServerConfig::for_request(&req).map_err(|e| e.to_string())?;
     config.host = IpAddr::V4(Ipv4Addr::LOCALHOST);
     config.port = 0;
+    if let (Some(export), Some(url)) = (config.tracing.as_mut(), traces) {
+        export.endpoint = url;
+        export.endpoint_from = "verify's receiver".into();
+    }
     let handle = ms_server::start(config, req).map_err(|e| e.to_string())?;
     if let Err(e) = handle.wait_ready(ready) {
         let msg = e.to_string();

@@ -15,6 +15,7 @@ use crate::load::{self, Profile};
 use crate::prompt::{self, Counter};
 use crate::report::{EnergyRecord, Report, Target};
 use crate::spec_file::SpecFile;
+use crate::tracing_check::Tracing;
 use crate::{MAX_DURATION, Options, VerifyError, cost, prom};
 
 /// Bytes per GB of `resources.memoryGb`: read as GiB, as Kubernetes' `Gi` limits are.
@@ -118,6 +119,9 @@ pub fn verify(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Report, Verif
         spec.doc.spec.identity.model.id
     );
     let ready = Check::new(check::SERVER_READY, "/spec/identity/model/id", ready_decl);
+    let remote = opts.url.is_some();
+    let tracing = Tracing::start(&spec, remote, opts.otlp_receiver).map_err(VerifyError::Usage)?;
+    let traces = tracing.as_ref().and_then(Tracing::endpoint);
     let (served, base, ready) = match &opts.url {
         Some(url) => {
             report.target = Target::remote(url);
@@ -125,7 +129,7 @@ pub fn verify(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Report, Verif
         }
         None => {
             log("starting the server (loading the model)");
-            match crate::local::start(&spec.path, opts.plan.as_deref(), READY_TIMEOUT) {
+            match crate::local::start(&spec.path, opts.plan.as_deref(), READY_TIMEOUT, traces) {
                 Ok((handle, took)) => {
                     let base = format!("http://{}", handle.addr());
                     report.target = Target::local_at(&base);
@@ -147,6 +151,9 @@ pub fn verify(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Report, Verif
                         &mut checks,
                         "the server did not start (see MV0201)",
                     );
+                    if let Some(t) = tracing {
+                        checks.push(t.not_checked("the server did not start (see MV0201)"));
+                    }
                     return Ok(report.finish(checks, &spec));
                 }
             }
@@ -163,10 +170,17 @@ pub fn verify(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Report, Verif
         local: matches!(served, Served::Local(_)),
     };
     session.run(ready, log);
-    let Session { checks, report, .. } = session;
+    let Session {
+        mut checks, report, ..
+    } = session;
     if let Served::Local(handle) = served {
         log("stopping the server");
         handle.shutdown();
+    }
+    // After the stop: a local server flushes its last spans when it stops.
+    if let Some(t) = tracing {
+        log("counting the spans received");
+        checks.push(t.finish(remote));
     }
     Ok(report.finish(checks, &spec))
 }

@@ -22,7 +22,8 @@ pub enum Format {
 maxSequenceLengthTokens is accepted and within the server's context (MV0301, MV0302), batches \
 within maxBatchSize (MV0303), p95 latency and requests/s under a load of \
 serving.maxConcurrency clients (MV0401, MV0402), peak memory, CPU cores and features (MV0501 to \
-MV0503), probe and metrics endpoints (MV0601 to MV0604), energy cost per 1k tokens (MV0701), \
+MV0503), probe and metrics endpoints (MV0601 to MV0604), spans exported over OTLP when tracing is \
+enabled (MV0605), energy cost per 1k tokens (MV0701), \
 precision and artifact quantization (MV0801, MV0802). Each check prints the declared value, \
 the measured value and how it was measured.\n\
 Exit status: 0 every checkable declaration held, 1 a declaration was violated (or, with --strict, \
@@ -51,6 +52,11 @@ pub struct Args {
     /// Electricity price for the cost check [default: 0.15].
     #[arg(long, value_name = "USD")]
     pub usd_per_kwh: Option<f64>,
+    /// Listen here (e.g. 127.0.0.1:4318) for the spans of the server at --url, which must
+    /// export OTLP/HTTP there, to check a declared observability.tracing.enabled (MV0605); a
+    /// local server gets a receiver on a free loopback port without it.
+    #[arg(long, value_name = "ADDR")]
+    pub otlp_receiver: Option<std::net::SocketAddr>,
     /// Declarations that could not be checked fail the run too.
     #[arg(long)]
     pub strict: bool,
@@ -85,6 +91,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         duration: args.duration,
         max_tokens: args.max_tokens,
         usd_per_kwh: args.usd_per_kwh,
+        otlp_receiver: args.otlp_receiver,
     };
     let quiet = args.quiet;
     let mut log = |m: &str| {

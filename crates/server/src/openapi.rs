@@ -63,7 +63,7 @@ pub fn document(config: &ServerConfig) -> Value {
     let completion_errors = [
         (
             "200",
-            "The answer (JSON), or with \"stream\": true server-sent events ending with data: [DONE]; header x-modelspec-run-id",
+            "The answer (JSON), or with \"stream\": true server-sent events ending with data: [DONE]; header x-modelspec-run-id, and traceparent when tracing is on",
         ),
         ("400", "Invalid request (param names the field)"),
         ("413", "Body larger than the limit"),

@@ -147,10 +147,28 @@ fn request_spans_reach_the_collector_as_children_of_the_incoming_trace() {
     let streamed = json!({"prompt": "Once upon", "max_tokens": 3, "stream": true});
     let s = post_with(addr, "/v1/completions", &streamed, "");
     assert_eq!(s.status, 200);
+    assert!(s.header("traceparent").is_some() && s.header("tracestate").is_none());
     assert!(s.text().contains("[DONE]"), "{}", s.text());
     // A request refused before the scheduler still has its span, with the status.
     let bad = post_with(addr, "/v1/completions", &json!({"max_tokens": 3}), &parent);
     assert_eq!(bad.status, 400);
+
+    // A caller that does not sample its trace: we follow it and record nothing.
+    const UNSAMPLED: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let r = post_with(
+        addr,
+        "/v1/completions",
+        &json!({"prompt": "Hi", "max_tokens": 1}),
+        &format!("traceparent: 00-{UNSAMPLED}-{PARENT_ID}-00\r\n"),
+    );
+    assert_eq!(r.status, 200);
+    let tp = r
+        .header("traceparent")
+        .expect("a traceparent answer header");
+    assert!(
+        tp.starts_with(&format!("00-{UNSAMPLED}-")) && tp.ends_with("-00"),
+        "{tp}"
+    );
 
     // Shutting down flushes the batch processor: every span is at the receiver after it.
     server.shutdown();
@@ -238,6 +256,10 @@ fn request_spans_reach_the_collector_as_children_of_the_incoming_trace() {
     assert_eq!(refused["trace_id"], TRACE_ID);
     assert_eq!(attr(refused, "modelspec.outcome"), "rejected");
     assert!(children_of(refused["span_id"].as_str().unwrap()).is_empty());
+    assert!(
+        spans.iter().all(|s| s["trace_id"] != UNSAMPLED),
+        "an unsampled trace was recorded"
+    );
 
     drop(receiver);
     let _ = std::fs::remove_dir_all(&dir);

@@ -143,7 +143,7 @@ pub async fn respond(
     let (_, scheduler) = state.ready()?;
     let timeout = state.config.limits.timeout;
     let trace = telemetry::current();
-    let submitted = SystemTime::now();
+    let submitted = trace.as_ref().map(|_| SystemTime::now());
     let ticket = scheduler
         .submit(Request {
             prompt: job.prompt,
@@ -158,8 +158,8 @@ pub async fn respond(
     let id = ticket.id;
     let plan = serving.plan_name().to_string();
     let mut run = RunGuard::new(state.clone(), id, plan.clone());
-    if let Some(t) = &trace {
-        t.submitted(submitted, id, &plan, job.stream);
+    if let (Some(t), Some(at)) = (&trace, submitted) {
+        t.submitted(at, id, &plan, job.stream);
     }
     run.trace = trace;
     let deadline = Instant::now() + timeout + TIMEOUT_GRACE;

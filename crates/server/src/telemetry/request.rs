@@ -170,6 +170,11 @@ impl RequestTrace {
         }
         TraceContextPropagator::new()
             .inject_context(&self.cx, &mut HeaderInjector(response.headers_mut()));
+        // The propagator writes an empty `tracestate` when the caller sent none.
+        let headers = response.headers_mut();
+        if headers.get("tracestate").is_some_and(|v| v.is_empty()) {
+            headers.remove("tracestate");
+        }
     }
 
     fn child(&self, name: &'static str, start: SystemTime, end: SystemTime, attrs: Vec<KeyValue>) {

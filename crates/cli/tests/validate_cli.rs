@@ -28,7 +28,15 @@ const MIN_GT_MAX: &str = "apiVersion: modelspec/v1\nkind: ModelSpec\nmetadata: {
 fn examples_pass_with_exit_0() {
     let o = modelspec(&repo(), &["validate", "examples/"]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
-    assert!(stdout(&o).contains("no problems found"));
+    // The v1alpha1 copy of the prod example cannot pin digests: MS0303 warns, nothing else.
+    let text = stdout(&o);
+    assert!(text.contains(": 0 errors, 2 warnings"), "{text}");
+    assert!(
+        text.lines()
+            .filter(|l| l.starts_with("error") || l.starts_with("warning"))
+            .all(|l| l.starts_with("warning[MS0303]")),
+        "{text}"
+    );
 }
 
 #[test]
@@ -314,5 +322,159 @@ fn upgrade_writes_v1_atomically() {
         std::fs::read_to_string(dir.path().join("c.yaml"))
             .unwrap()
             .contains("v1alpha1")
+    );
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The finding codes of a text report (`error[MS0203]: ...` lines).
+fn finding_codes(text: &str) -> std::collections::BTreeSet<String> {
+    text.lines()
+        .filter_map(|l| {
+            let rest = l
+                .strip_prefix("error[")
+                .or_else(|| l.strip_prefix("warning["))?;
+            Some(rest.split(']').next()?.to_owned())
+        })
+        .collect()
+}
+
+/// `upgrade FILE` checks its input as `validate FILE` does: the same finding codes and the same
+/// exit code, for every document of the invalid corpus.
+#[test]
+fn upgrade_and_validate_agree_on_the_invalid_corpus() {
+    let spec = repo().join("crates/spec");
+    let out = tempfile::tempdir().unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(spec.join("tests/fixtures/invalid"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".expected"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 40);
+    for name in names {
+        let file = format!("tests/fixtures/invalid/{name}");
+        let v = modelspec(&spec, &["validate", "--color", "never", &file]);
+        let target = out.path().join(&name);
+        let u = modelspec(&spec, &["upgrade", &file, "-o", target.to_str().unwrap()]);
+        assert_eq!(
+            v.status.code(),
+            u.status.code(),
+            "{name}: validate and upgrade disagree on the exit code\n{}\n{}",
+            stdout(&v),
+            stderr(&u)
+        );
+        assert_eq!(
+            finding_codes(&stdout(&v)),
+            finding_codes(&stderr(&u)),
+            "{name}: validate and upgrade report different findings\n{}\n{}",
+            stdout(&v),
+            stderr(&u)
+        );
+        // Refused input leaves nothing behind.
+        assert_eq!(target.exists(), u.status.code() == Some(0), "{name}");
+    }
+}
+
+/// Upstream-shaped documents (specRefs to specs not shipped, an owner annotation, one repository
+/// for weights and tokenizer) validate with exit 0; their upgrades add no finding code.
+#[test]
+fn upstream_shaped_documents_validate_and_upgrade() {
+    let dir = repo().join("crates/spec/tests/fixtures/upstream");
+    let o = modelspec(&dir, &["validate", "."]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains("warning[MS0502]"), "{}", stdout(&o));
+    // --strict-refs fails the run for required dependencies only.
+    let o = modelspec(
+        &dir,
+        &[
+            "validate",
+            "--strict-refs",
+            "06-unshipped-dependencies.modelspec.yaml",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("error[MS0502]: specRef `./query-embedder.modelspec.yaml`"));
+    assert!(stdout(&o).contains("warning[MS0502]: specRef `./passage-reranker.modelspec.yaml`"));
+    for name in [
+        "01-shared-repository.modelspec.yaml",
+        "06-unshipped-dependencies.modelspec.yaml",
+        "08-production.modelspec.yaml",
+    ] {
+        let before = modelspec(&dir, &["validate", name]);
+        // Written beside the input (specRefs resolve alike), removed afterwards.
+        let out = format!(".{name}.upgraded.yaml");
+        let u = modelspec(&dir, &["upgrade", name, "-o", &out]);
+        let after = modelspec(&dir, &["validate", &out]);
+        let _ = std::fs::remove_file(dir.join(&out));
+        assert_eq!(u.status.code(), Some(0), "{name}: {}", stderr(&u));
+        let new: Vec<_> = finding_codes(&stdout(&after))
+            .difference(&finding_codes(&stdout(&before)))
+            .cloned()
+            .collect();
+        assert!(
+            new.is_empty(),
+            "{name}: upgrade added {new:?}\n{}",
+            stdout(&after)
+        );
+    }
+    let o = modelspec(&dir, &["explain", "MS0502"]);
+    assert!(stdout(&o).contains("--strict-refs"), "{}", stdout(&o));
+}
+
+/// A 1 MB scalar referenced 5,000 times is refused at the 64 MiB expansion limit, quickly and
+/// with a finding that names the limit and the alias, instead of expanding to 5 GB.
+#[test]
+fn alias_expansion_is_bounded_in_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut doc = format!(
+        "apiVersion: modelspec/v1\nkind: ModelSpec\nmetadata:\n  name: m\n  description: &big \"{}\"\n  labels:\n    many:\n",
+        "x".repeat(1 << 20)
+    );
+    for _ in 0..5_000 {
+        doc.push_str("      - *big\n");
+    }
+    std::fs::write(dir.path().join("bomb.yaml"), doc).unwrap();
+    let o = modelspec(dir.path(), &["validate", "bomb.yaml"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let text = stdout(&o);
+    assert!(text.contains("error[MS0008]"), "{text}");
+    assert!(text.contains("64 MiB"), "{text}");
+    assert!(text.contains("the alias at "), "{text}");
+}
+
+/// A `.json` file is read as JSON: what YAML would accept is an error at its position.
+#[test]
+fn json_files_are_strict_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = r#"{"apiVersion": "modelspec/v1", "kind": "ModelSpec", "metadata": {"name": "m"},
+ "spec": {"identity": {"model": {"id": "m", "family": "f", "task": "t", "framework": "llama.cpp"}},
+          "runtime": {"accelerator": {"type": "cpu", "count": 1}}}}
+"#;
+    std::fs::write(dir.path().join("good.json"), good).unwrap();
+    let o = modelspec(dir.path(), &["validate", "good.json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let comma = good.replace("\"count\": 1}", "\"count\": 1,}");
+    std::fs::write(dir.path().join("comma.json"), &comma).unwrap();
+    let o = modelspec(dir.path(), &["validate", "comma.json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let col = comma.lines().nth(2).unwrap().find(",}").unwrap() + 2;
+    assert!(
+        stdout(&o).contains(&format!("comma.json:3:{col}")),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("trailing comma"), "{}", stdout(&o));
+    let comment = good.replace("\"metadata\"", "// a comment\n \"metadata\"");
+    std::fs::write(dir.path().join("comment.json"), &comment).unwrap();
+    let o = modelspec(dir.path(), &["validate", "comment.json"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("comment.json:1:53"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("JSON has no comments"),
+        "{}",
+        stdout(&o)
     );
 }

@@ -35,15 +35,15 @@ rules! {
 "MS0004" "empty-document" E false "The file or a YAML document in it is empty."
 "An empty file, a file with only comments, or an empty document between `---` markers has nothing to validate. Remove the empty document or fill it in.";
 "MS0005" "syntax-error" E false "The file is not valid YAML or JSON."
-"The parser stopped at the reported position. Common causes: tabs used for indentation, a missing `:` after a key, an unclosed quote or bracket. Documents before the error are still checked.";
+"The parser stopped at the reported position. Common causes: tabs used for indentation (YAML forbids them; the finding points at the tab), a missing `:` after a key, an unclosed quote or bracket, a control character (YAML allows only tab, line feed and carriage return; write others escaped in a double-quoted string). A `.json` file is read as JSON, strictly: a trailing comma or a comment is an error at its position. Documents before the error are still checked.";
 "MS0006" "duplicate-key" E false "A mapping has the same key twice."
 "YAML says keys are unique, but many parsers silently keep the last value, so a duplicate hides a typo or a merge accident. Remove one of them.";
 "MS0007" "too-deep" E false "The document nests deeper than 64 levels."
 "ModelSpec documents nest about 8 levels. Deeper input is not a spec and is refused before it can exhaust the stack of any tool that reads it.";
-"MS0008" "expansion-limit" E false "The document has more than 200,000 nodes after expanding aliases."
-"YAML aliases (`*name`) can make a small file expand exponentially (the \"billion laughs\" attack). Expansion is bounded; a real spec has a few hundred nodes.";
+"MS0008" "expansion-limit" E false "The document has more than 200,000 nodes or 64 MiB of scalar text after expanding aliases."
+"YAML aliases (`*name`) can make a small file expand exponentially (the \"billion laughs\" attack), or repeat one large value many times (a 1 MB string referenced 5,000 times is 5 GB). Expansion is bounded twice: 200,000 nodes and 64 MiB of scalar text (keys and values, four times the 16 MiB input limit) per document. The finding names the line:column of the alias that crossed the limit. A real spec has a few hundred nodes and a few kilobytes.";
 "MS0009" "unsupported-yaml" E false "The document uses a YAML feature specs do not allow."
-"Custom tags (`!thing`), collections as mapping keys, and non-finite numbers (.inf, .nan) have no JSON equivalent. Write plain data.";
+"Custom tags (`!thing`), collections as mapping keys, and non-finite numbers (.inf, .nan) have no JSON equivalent. YAML 1.1 merge keys (`<<: *defaults`) do not exist in YAML 1.2, which reads `<<` as an ordinary key: write the keys out. Write plain data.";
 "MS0100" "unknown-api-version" E true "apiVersion is missing or not one this tool knows."
 "Accepted: `modelspec/v1` (ours) and `piqc.ai/v1alpha1` (upstream). `modelspec upgrade FILE` turns a v1alpha1 document into v1.";
 "MS0101" "unknown-kind" E true "kind is missing or not ModelSpec / ExecutionPlan."
@@ -87,23 +87,23 @@ rules! {
 "MS0302" "log-retention-below-audit-period" E true "Logs are kept for fewer days than the audit period."
 "governance.compliance.retention.logsDays is shorter than governance.compliance.audit.periodDays, so the evidence auditors may ask for will have been deleted.";
 "MS0303" "prod-artifact-without-sha256" E true "A spec labelled prod has an artifact without a sha256."
-"Production specs must pin what they run: without a digest the artifact behind a URI can change unnoticed. Add `sha256:` (64 hex digits) to each artifact. A spec is prod when metadata.labels environment/env/stage/tier is prod or production. Applies to modelspec/v1 (v1alpha1 cannot hold digests: `modelspec upgrade` first).";
+"Production specs must pin what they run: without a digest the artifact behind a URI can change unnoticed. Add `sha256:` (64 hex digits) to each artifact. A spec is prod when metadata.labels environment/env/stage/tier is prod or production. piqc.ai/v1alpha1 cannot hold digests, so there the finding is a warning (the same gap, reported before `modelspec upgrade` so that the upgraded file, where it is an error, has no finding its input did not have): upgrade, then add the digests.";
 "MS0304" "pii-allowed-without-policy" W true "PII is allowed but no policy is named."
 "governance.compliance.pii.allowed: true should name the policy that governs the data (pii.policy).";
 "MS0305" "prod-without-owner" W true "A spec labelled prod names no owner."
-"Production models need someone accountable: set governance.owners (v1) or governance.compliance.governance.owner.";
+"Production models need someone accountable: set governance.owners (v1), governance.compliance.governance.owner, or the `owner` annotation (metadata.annotations.owner, as upstream's examples do).";
 "MS0306" "approvals-exceed-owners" E true "More approvals are required than there are owners."
 "governance.approvals asks for N approvals in an environment but governance.owners lists fewer people, so promotion can never be approved.";
 "MS0401" "precision-contradicts-artifact" E true "The declared precision contradicts the artifact's quantization."
 "E.g. precision fp16 with a *.Q4_K_M.gguf weights file. The quantization is read from the artifact's `quantization` field or its file name. Fix whichever is wrong.";
-"MS0402" "duplicate-artifact" E true "Two artifacts have the same uri."
-"The same file listed twice is usually a copy-paste slip where the second entry should name another file (modelspec/v1 artifact lists).";
+"MS0402" "duplicate-artifact" E true "An artifact uri is listed twice for one role, or with two digests."
+"One uri may serve several roles: a Hugging Face repository (`hf://org/repo`) holds both weights and tokenizer, a GGUF file embeds its tokenizer. The finding fires when the same uri is listed again with the same role (a copy-paste slip where the second entry should name another file), or when two entries give one uri different sha256 digests (one uri names one content). modelspec/v1 artifact lists.";
 "MS0403" "missing-weights-artifact" E true "The artifacts list has no entry with role weights."
 "A model cannot run without weights; add an artifact with `role: weights` (modelspec/v1; an empty list is allowed).";
 "MS0501" "duplicate-dependency-id" E true "Two pipeline dependencies have the same id."
 "Dependency ids name edges in the serving graph and in metrics; they must be unique.";
-"MS0502" "unresolved-spec-ref" E true "A dependency's specRef does not resolve to a file."
-"specRef is a path relative to the spec's own file. The file must exist. URIs with a scheme (https://, s3://) are not resolved offline and are not checked.";
+"MS0502" "unresolved-spec-ref" W true "A dependency's specRef does not resolve to a file."
+"specRef is a path relative to the spec's own file. A warning by default: specs are often checked without their dependencies (upstream's own examples name guardrail and embedder specs they do not ship). With `validate --strict-refs` it is an error for a required dependency (`required: true`, the default when the key is absent); an optional one (`required: false`) stays a warning. `--deny MS0502` makes every unresolved specRef an error. URIs with a scheme (https://, s3://) are not resolved offline and are not checked.";
 "MS0503" "spec-ref-cycle" E true "specRefs form a cycle."
 "A dependency graph that leads back to the spec itself cannot be deployed in any order. The finding lists the cycle.";
 "MS0504" "dependency-latency-exceeds-target" E true "A required dependency alone exceeds the model's latency target."

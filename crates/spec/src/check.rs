@@ -132,6 +132,7 @@ impl Checker {
             root,
             value: &value,
             doc_type,
+            strict_refs: self.config.strict_refs,
         };
         if doc_type == DocType::Plan {
             out.extend(crate::plan::check(&ctx));
@@ -275,8 +276,12 @@ fn schema_finding(
 ) {
     let found_node = root.lookup(pointer);
     let pos = found_node.map_or_else(|| root.nearest(pointer).start, |(n, _)| n.start);
+    // The whole offending value is underlined (its first line, for collections).
+    let end = found_node.map_or(pos, |(n, _)| n.token_end(&src.text));
     let value = found_node.map(|(n, _)| n.to_json()).unwrap_or(Value::Null);
     let sub = schema::subschema_at(schema_root, pointer);
+    let what = subject(pointer);
+    let out_len = out.len();
     match kind {
         ValidationErrorKind::AdditionalProperties { unexpected } => {
             let allowed = sub.map(schema::property_names).unwrap_or_default();
@@ -289,13 +294,16 @@ fn schema_finding(
                     key_pos,
                     format!("unknown key `{key}`"),
                 )
+                .with_end(yaml::key_end(&src.text, key_pos, key))
                 .with_pointer(child)
                 .with_expected(if allowed.is_empty() {
                     "no other keys".to_owned()
                 } else {
                     format!("one of {}", list(&allowed))
                 });
-                if let Some(c) = closest(key, allowed.iter().copied()) {
+                if key == "<<" {
+                    d = d.with_hint(yaml::MERGE_KEY_HINT);
+                } else if let Some(c) = closest(key, allowed.iter().copied()) {
                     d = d.with_hint(format!("did you mean `{c}`?"));
                 } else if pointer.is_empty() || pointer == "/spec" {
                     d = d.with_hint(
@@ -307,7 +315,12 @@ fn schema_finding(
         }
         ValidationErrorKind::Required { property } => {
             let name = property.as_str().unwrap_or_default();
-            let key_pos = found_node.and_then(|(_, k)| k).unwrap_or(pos);
+            let parent_key = found_node.and_then(|(_, k)| k);
+            let key_pos = parent_key.unwrap_or(pos);
+            let key_end = parent_key.map_or(pos, |k| {
+                let key = pointer.rsplit('/').next().unwrap_or_default();
+                yaml::key_end(&src.text, k, &yaml::unescape_pointer(key))
+            });
             let where_ = if pointer.is_empty() {
                 "the document".to_owned()
             } else {
@@ -320,6 +333,7 @@ fn schema_finding(
                     key_pos,
                     format!("missing required key `{name}` in {where_}"),
                 )
+                .with_end(key_end)
                 .with_pointer(format!("{pointer}/{}", yaml::escape_pointer(name)))
                 .with_expected(format!("key `{name}`")),
             );
@@ -332,7 +346,7 @@ fn schema_finding(
                 codes::WRONG_TYPE,
                 &src.name,
                 pos,
-                format!("wrong type: expected {expected}"),
+                format!("wrong type for {what}: expected {expected}"),
             )
             .with_pointer(pointer)
             .with_expected(expected.clone())
@@ -363,7 +377,7 @@ fn schema_finding(
                 codes::INVALID_VALUE,
                 &src.name,
                 pos,
-                "value is not one of the allowed values",
+                format!("invalid value for {what}"),
             )
             .with_pointer(pointer)
             .with_expected(format!("one of {}", list(&opts)))
@@ -380,7 +394,7 @@ fn schema_finding(
                 codes::INVALID_VALUE,
                 &src.name,
                 pos,
-                "value is not the required constant",
+                format!("{what} is not the required constant"),
             )
             .with_pointer(pointer)
             .with_expected(expected_value.to_string())
@@ -392,7 +406,7 @@ fn schema_finding(
                 codes::OUT_OF_RANGE,
                 &src.name,
                 pos,
-                format!("value is below the minimum {limit}"),
+                format!("{what} is below the minimum {limit}"),
             )
             .with_pointer(pointer)
             .with_expected(range_words(sub))
@@ -404,7 +418,7 @@ fn schema_finding(
                 codes::OUT_OF_RANGE,
                 &src.name,
                 pos,
-                format!("value is above the maximum {limit}"),
+                format!("{what} is above the maximum {limit}"),
             )
             .with_pointer(pointer)
             .with_expected(range_words(sub))
@@ -420,7 +434,7 @@ fn schema_finding(
                 codes::INVALID_FORMAT,
                 &src.name,
                 pos,
-                "string does not have the required form",
+                format!("{what} does not have the required form"),
             )
             .with_pointer(pointer)
             .with_expected(expected)
@@ -442,7 +456,7 @@ fn schema_finding(
                 codes::INVALID_FORMAT,
                 &src.name,
                 pos,
-                format!("string is shorter than {limit} character(s)"),
+                format!("{what} is shorter than {limit} character(s)"),
             )
             .with_pointer(pointer)
             .with_expected(format!("at least {limit} character(s)"))
@@ -453,6 +467,29 @@ fn schema_finding(
                 .with_pointer(pointer)
                 .with_found(describe(&value)),
         ),
+    }
+    // Findings about a value (not about a key) underline the value.
+    if !matches!(
+        kind,
+        ValidationErrorKind::AdditionalProperties { .. } | ValidationErrorKind::Required { .. }
+    ) {
+        for d in &mut out[out_len..] {
+            d.set_end(end);
+        }
+    }
+}
+
+/// How a finding's headline names the node at `pointer`: its key (`` `port` ``), a list item
+/// (`` `artifacts[0]` ``), or the document.
+fn subject(pointer: &str) -> String {
+    let mut segs = pointer.rsplit('/').filter(|s| !s.is_empty());
+    match (segs.next(), segs.next()) {
+        (None, _) => "the document".to_owned(),
+        (Some(last), parent) if last.parse::<usize>().is_ok() => match parent {
+            Some(p) => format!("`{}[{last}]`", yaml::unescape_pointer(p)),
+            None => format!("item {last}"),
+        },
+        (Some(last), _) => format!("`{}`", yaml::unescape_pointer(last)),
     }
 }
 

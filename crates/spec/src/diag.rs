@@ -42,6 +42,12 @@ pub struct Diagnostic {
     pub line: u32,
     /// 1-based, in characters.
     pub column: u32,
+    /// Where the offending token ends (exclusive; same conventions as `line`/`column`); 0 when
+    /// only the start is known. Text output underlines `column..end_column` on `line`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub end_line: u32,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub end_column: u32,
     /// 0-based index of the YAML document inside the file.
     pub document: usize,
     /// JSON pointer (RFC 6901) of the offending node inside its document.
@@ -69,6 +75,8 @@ impl Diagnostic {
             file: file.to_owned(),
             line: pos.line,
             column: pos.col,
+            end_line: 0,
+            end_column: 0,
             document: 0,
             pointer: String::new(),
             message: message.into(),
@@ -83,6 +91,17 @@ impl Diagnostic {
         Diagnostic::new(code, file, crate::yaml::Pos::default(), message)
     }
 
+    /// Marks where the offending token ends, so that the report underlines all of it.
+    pub fn with_end(mut self, end: crate::yaml::Pos) -> Self {
+        self.set_end(end);
+        self
+    }
+    pub fn set_end(&mut self, end: crate::yaml::Pos) {
+        if end.line > 0 && (end.line, end.col) > (self.line, self.column) {
+            self.end_line = end.line;
+            self.end_column = end.col;
+        }
+    }
     pub fn with_pointer(mut self, pointer: impl Into<String>) -> Self {
         self.pointer = pointer.into();
         self
@@ -103,6 +122,10 @@ impl Diagnostic {
         self.document = document;
         self
     }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Stable rule codes. Never renumber: users put them in configs and CI logs.

@@ -1,4 +1,4 @@
-//! ModelSpec and ExecutionPlan documents: parsing YAML/JSON with source positions, JSON Schema
+//! ModelSpec and ExecutionPlan documents: parsing YAML and JSON with source positions, JSON Schema
 //! generated from the typed documents, semantic lint rules with stable codes, the specRef
 //! graph, and the lossless upgrade from upstream `piqc.ai/v1alpha1` to `modelspec/v1`.
 //! It never runs anything a spec names.
@@ -8,6 +8,7 @@ pub mod check;
 pub mod config;
 pub mod diag;
 pub mod discover;
+pub mod json;
 pub mod plan;
 pub mod refs;
 pub mod report;

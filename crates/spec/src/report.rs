@@ -107,11 +107,30 @@ fn write_diag(out: &mut String, st: &Style, d: &Diagnostic, src: Option<&Source>
     let width = d.line.to_string().len();
     let bar = st.paint("1;34", "|");
     if let Some(line) = src.and_then(|s| s.line_text(d.line)) {
-        let line = line.replace('\t', " ");
+        // One column per character, and no control character reaches the terminal (an ESC in
+        // a hostile file must not drive it).
+        let line: String = line
+            .chars()
+            .map(|c| match c {
+                '\t' => ' ',
+                c if c.is_control() => '\u{fffd}',
+                c => c,
+            })
+            .collect();
         let pad = " ".repeat(width);
+        let len = line.chars().count();
         let caret_at = usize::try_from(d.column.saturating_sub(1))
             .unwrap_or(0)
-            .min(line.chars().count());
+            .min(len);
+        // The whole token is underlined when its end is known and on the same line.
+        let carets = if d.end_line == d.line && d.end_column > d.column {
+            usize::try_from(d.end_column - d.column)
+                .unwrap_or(1)
+                .min(len.saturating_sub(caret_at))
+                .max(1)
+        } else {
+            1
+        };
         let _ = writeln!(out, "{pad} {bar}");
         let _ = writeln!(
             out,
@@ -122,7 +141,7 @@ fn write_diag(out: &mut String, st: &Style, d: &Diagnostic, src: Option<&Source>
             out,
             "{pad} {bar} {}{}",
             " ".repeat(caret_at),
-            st.paint(color, "^")
+            st.paint(color, &"^".repeat(carets))
         );
     }
     let pad = " ".repeat(width.max(1));
@@ -199,6 +218,10 @@ pub fn sarif(results: &[FileResult]) -> String {
             let mut phys = json!({"artifactLocation": {"uri": d.file.replace('\\', "/")}});
             if d.line > 0 {
                 phys["region"] = json!({"startLine": d.line, "startColumn": d.column});
+                if d.end_line > 0 {
+                    phys["region"]["endLine"] = json!(d.end_line);
+                    phys["region"]["endColumn"] = json!(d.end_column);
+                }
             }
             json!({
                 "ruleId": d.code,

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::diag::Diagnostic;
+use crate::diag::{Diagnostic, Severity};
 use crate::refs::{RefGraph, Target, resolve};
 use crate::schema::DocType;
 use crate::source::Source;
@@ -19,6 +19,8 @@ pub struct Ctx<'a> {
     pub root: &'a Node,
     pub value: &'a Value,
     pub doc_type: DocType,
+    /// `--strict-refs`: unresolved specRefs of required dependencies are errors.
+    pub strict_refs: bool,
 }
 
 impl Ctx<'_> {
@@ -40,11 +42,16 @@ impl Ctx<'_> {
             .map_or(&[], Vec::as_slice)
     }
     pub(crate) fn diag(&self, code: &'static str, ptr: &str, msg: impl Into<String>) -> Diagnostic {
-        let pos = self
-            .root
-            .lookup(ptr)
-            .map_or_else(|| self.root.nearest(ptr).start, |(n, _)| n.start);
-        Diagnostic::new(code, &self.src.name, pos, msg).with_pointer(ptr)
+        let (pos, end) = match self.root.lookup(ptr) {
+            Some((n, _)) => (n.start, n.token_end(&self.src.text)),
+            None => {
+                let start = self.root.nearest(ptr).start;
+                (start, start)
+            }
+        };
+        Diagnostic::new(code, &self.src.name, pos, msg)
+            .with_end(end)
+            .with_pointer(ptr)
     }
     fn is_prod(&self) -> bool {
         let Some(labels) = self.at("/metadata/labels").and_then(Value::as_object) else {
@@ -321,12 +328,18 @@ fn retention_below_audit(ctx: &Ctx, out: &mut Vec<Diagnostic>) {
     }
 }
 
+/// People declared accountable: `spec.governance.owners` (v1), else one owner named by
+/// `spec.governance.compliance.governance.owner` or, as upstream's own examples do, by the
+/// `metadata.annotations.owner` annotation.
 fn owner_count(ctx: &Ctx) -> usize {
     let owners = ctx.list("/spec/governance/owners").len();
-    let legacy = ctx
-        .str("/spec/governance/compliance/governance/owner")
-        .is_some_and(|s| !s.is_empty());
-    owners.max(usize::from(legacy))
+    let single = [
+        "/spec/governance/compliance/governance/owner",
+        "/metadata/annotations/owner",
+    ]
+    .iter()
+    .any(|p| ctx.str(p).is_some_and(|s| !s.trim().is_empty()));
+    owners.max(usize::from(single))
 }
 
 fn prod_rules(ctx: &Ctx, out: &mut Vec<Diagnostic>) {
@@ -341,11 +354,33 @@ fn prod_rules(ctx: &Ctx, out: &mut Vec<Diagnostic>) {
                 "spec is labelled prod but names no owner",
             )
             .with_expected(if ctx.doc_type == DocType::V1 {
-                "spec.governance.owners"
+                "spec.governance.owners (or a metadata.annotations.owner annotation)"
             } else {
-                "spec.governance.compliance.governance.owner"
+                "spec.governance.compliance.governance.owner (or a metadata.annotations.owner annotation)"
             }),
         );
+    }
+    if ctx.doc_type == DocType::V1alpha1 {
+        // v1alpha1 cannot hold digests, so the same gap is reported as a warning here: the
+        // upgraded v1 document reports it as an error, and `upgrade` then adds no new reason.
+        for key in ["modelUri", "tokenizerUri"] {
+            let ptr = format!("{ARTIFACTS}/{key}");
+            if let Some(uri) = ctx.str(&ptr) {
+                let mut d = ctx
+                    .diag(
+                        "MS0303",
+                        &ptr,
+                        format!("artifact `{uri}` has no sha256 in a prod spec"),
+                    )
+                    .with_expected("a pinned digest (modelspec/v1 artifacts have `sha256:`)")
+                    .with_hint(
+                        "piqc.ai/v1alpha1 cannot pin digests: `modelspec upgrade` the file, then add `sha256:` to each artifact",
+                    );
+                d.severity = Severity::Warning;
+                out.push(d);
+            }
+        }
+        return;
     }
     if ctx.doc_type != DocType::V1 {
         return;
@@ -465,23 +500,13 @@ fn artifact_rules(ctx: &Ctx, out: &mut Vec<Diagnostic>) {
     let Some(artifacts) = ctx.at(ARTIFACTS).and_then(Value::as_array) else {
         return;
     };
-    let mut uris: HashMap<&str, usize> = HashMap::new();
     let mut weights = false;
     for (i, a) in artifacts.iter().enumerate() {
         let uri = a.get("uri").and_then(Value::as_str);
         let role = a.get("role").and_then(Value::as_str);
         weights |= role == Some("weights");
-        if let Some(uri) = uri
-            && let Some(first) = uris.insert(uri, i)
-        {
-            out.push(
-                ctx.diag(
-                    "MS0402",
-                    &format!("{ARTIFACTS}/{i}/uri"),
-                    format!("artifact uri `{uri}` is listed twice"),
-                )
-                .with_found(format!("also at {ARTIFACTS}/{first}")),
-            );
+        if let Some(uri) = uri {
+            duplicate_artifact(ctx, &artifacts[..i], i, uri, a, out);
         }
         if role != Some("weights") {
             continue;
@@ -526,6 +551,55 @@ fn artifact_rules(ctx: &Ctx, out: &mut Vec<Diagnostic>) {
             ctx.diag("MS0403", ARTIFACTS, "no artifact has role weights")
                 .with_expected("an artifact with `role: weights`"),
         );
+    }
+}
+
+/// MS0402. One uri may serve several roles (a Hugging Face repository holds weights and
+/// tokenizer; a GGUF file embeds its tokenizer), so a uri is a duplicate only when it is
+/// listed again for the same role, or when two entries give it different digests (one uri
+/// names one content).
+fn duplicate_artifact(
+    ctx: &Ctx,
+    before: &[Value],
+    i: usize,
+    uri: &str,
+    a: &Value,
+    out: &mut Vec<Diagnostic>,
+) {
+    let field = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+    let (role, sha) = (field(a, "role"), field(a, "sha256"));
+    for (j, b) in before.iter().enumerate() {
+        if field(b, "uri").as_deref() != Some(uri) {
+            continue;
+        }
+        let other_sha = field(b, "sha256");
+        let d = if field(b, "role") == role {
+            ctx.diag(
+                "MS0402",
+                &format!("{ARTIFACTS}/{i}/uri"),
+                format!(
+                    "artifact uri `{uri}` is listed twice for role {}",
+                    role.as_deref().unwrap_or("(none)")
+                ),
+            )
+            .with_found(format!("also at {ARTIFACTS}/{j}"))
+            .with_hint("remove the copy, or point it at the file it was meant to name")
+        } else if let (Some(x), Some(y)) = (&sha, &other_sha)
+            && x != y
+        {
+            ctx.diag(
+                "MS0402",
+                &format!("{ARTIFACTS}/{i}/sha256"),
+                format!("artifact uri `{uri}` is given two different sha256 digests"),
+            )
+            .with_expected(format!("the digest at {ARTIFACTS}/{j}/sha256"))
+            .with_found(x.clone())
+            .with_hint("one uri names one content: fix the digest or the uri")
+        } else {
+            continue;
+        };
+        out.push(d);
+        return;
     }
 }
 
@@ -693,11 +767,29 @@ fn spec_refs(ctx: &Ctx, graph: &mut RefGraph, out: &mut Vec<Diagnostic>) {
         let ptr = format!("{DEPS}/{i}/specRef");
         match resolve(&base, r) {
             Target::Remote => {}
-            Target::Missing(p) => out.push(
-                ctx.diag("MS0502", &ptr, format!("specRef `{r}` does not resolve"))
+            Target::Missing(p) => {
+                // A dependency is required unless it says `required: false` (the schema's
+                // default); only those fail the run, and only under --strict-refs.
+                let required = d.get("required").and_then(Value::as_bool).unwrap_or(true);
+                let strict = ctx.strict_refs && required;
+                let mut diag = ctx
+                    .diag("MS0502", &ptr, format!("specRef `{r}` does not resolve"))
                     .with_expected("an existing spec file, relative to this file")
-                    .with_found(format!("no file at {}", display(&p))),
-            ),
+                    .with_found(format!("no file at {}", display(&p)))
+                    .with_hint(if strict {
+                        "the dependency is required and --strict-refs is given: add the file or fix the path"
+                    } else if required {
+                        "add the file or fix the path; with --strict-refs this is an error for required dependencies"
+                    } else {
+                        "add the file or fix the path (the dependency is optional: `required: false`)"
+                    });
+                diag.severity = if strict {
+                    Severity::Error
+                } else {
+                    Severity::Warning
+                };
+                out.push(diag);
+            }
             Target::Found(target) => {
                 match graph.node(&target).kind.clone() {
                     Ok(kind) if kind == "ModelSpec" => {}

@@ -1,6 +1,7 @@
-//! YAML (and JSON, which we read as YAML 1.2 flow style) into a tree that remembers where every
-//! node came from. Built on saphyr-parser's event stream with an explicit stack, so that depth,
-//! size and alias expansion are bounded and nothing recurses on user input.
+//! YAML into a tree that remembers where every node came from (`.json` files go to the strict
+//! JSON reader in `json`, which builds the same tree). Built on saphyr-parser's event stream
+//! with an explicit stack, so that depth, size and alias expansion are bounded and nothing
+//! recurses on user input.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -16,6 +17,10 @@ use crate::source::Source;
 pub const MAX_DEPTH: usize = 64;
 /// Nodes per document, counting alias expansions: this is what stops "billion laughs".
 pub const MAX_NODES: usize = 200_000;
+/// Bytes of scalar text per document, counting alias expansions. The node bound alone lets a
+/// 1 MB scalar referenced 5,000 times become 5 GB; this keeps the expanded tree within a few
+/// times the 16 MiB input limit.
+pub const MAX_EXPANDED_BYTES: usize = 64 * 1024 * 1024;
 
 /// A position in the source: 1-based line and column (in characters) and the byte offset.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -126,22 +131,40 @@ struct Builder<'a> {
     src: &'a Source,
     offsets: Offsets,
     stack: Vec<Frame>,
-    anchors: HashMap<usize, (Node, usize)>,
+    /// Anchored nodes with their size in nodes and in scalar bytes.
+    anchors: HashMap<usize, (Node, usize, usize)>,
     nodes: usize,
+    bytes: usize,
     root: Option<Node>,
     doc_index: usize,
     diagnostics: Vec<Diagnostic>,
 }
 
-/// Parses every document of the source. Problems become diagnostics; parsing stops at the
-/// first syntax error or limit, keeping the documents completed before it.
+/// The hint for a YAML 1.1 merge key, which YAML 1.2 reads as an ordinary key named `<<`.
+pub const MERGE_KEY_HINT: &str =
+    "YAML 1.2 has no merge keys (`<<` is YAML 1.1): write the keys out";
+
+const TAB_HINT: &str = "YAML forbids tabs for indentation; use spaces";
+
+/// Parses every document of the source (a `.json` file as JSON). Problems become diagnostics;
+/// parsing stops at the first syntax error or limit, keeping the documents completed before it.
 pub fn parse(src: &Source) -> Parsed {
+    if src.is_json() {
+        return crate::json::parse(src);
+    }
+    if let Some(d) = control_character(src) {
+        return Parsed {
+            documents: Vec::new(),
+            diagnostics: vec![d],
+        };
+    }
     let mut b = Builder {
         src,
         offsets: Offsets::new(&src.text),
         stack: Vec::new(),
         anchors: HashMap::new(),
         nodes: 0,
+        bytes: 0,
         root: None,
         doc_index: 0,
         diagnostics: Vec::new(),
@@ -153,23 +176,47 @@ pub fn parse(src: &Source) -> Parsed {
             Ok(ev) => ev,
             Err(e) => {
                 let pos = b.offsets.pos(e.marker());
-                let (code, msg) = if e.info().contains("recursion limit") {
-                    (
+                let d = if e.info().contains("recursion limit") {
+                    Diagnostic::new(
                         codes::TOO_DEEP,
+                        &src.name,
+                        pos,
                         format!("nesting is too deep ({})", e.info()),
                     )
-                } else {
-                    (
+                } else if let Some(tab) = indentation_tab(&src.text, pos.line) {
+                    // The parser often trips over a tab a line early or late: point at the tab.
+                    Diagnostic::new(
                         codes::SYNTAX,
-                        format!(
-                            "invalid {}: {}",
-                            if src.is_json() { "JSON" } else { "YAML" },
-                            e.info()
-                        ),
+                        &src.name,
+                        tab,
+                        "invalid YAML: a tab in the indentation",
                     )
+                    .with_end(Pos {
+                        col: tab.col + 1,
+                        offset: tab.offset + 1,
+                        ..tab
+                    })
+                    .with_found(format!(
+                        "the parser stopped at {}:{}: {}",
+                        pos.line,
+                        pos.col,
+                        e.info()
+                    ))
+                    .with_hint(TAB_HINT)
+                } else {
+                    let d = Diagnostic::new(
+                        codes::SYNTAX,
+                        &src.name,
+                        pos,
+                        format!("invalid YAML: {}", e.info()),
+                    );
+                    if e.info().contains("tab") {
+                        d.with_hint(TAB_HINT)
+                    } else {
+                        d
+                    }
                 };
-                b.diagnostics
-                    .push(Diagnostic::new(code, &src.name, pos, msg).with_document(b.doc_index));
+                b.diagnostics.push(d.with_document(b.doc_index));
                 break;
             }
         };
@@ -181,6 +228,7 @@ pub fn parse(src: &Source) -> Parsed {
                 b.stack.clear();
                 b.anchors.clear();
                 b.nodes = 0;
+                b.bytes = 0;
                 b.root = None;
                 true
             }
@@ -242,6 +290,35 @@ impl Builder<'_> {
         true
     }
 
+    /// Counts scalar text; `alias` is true when the bytes come from expanding an alias.
+    fn count_bytes(&mut self, n: usize, pos: Pos, alias: bool) -> bool {
+        self.bytes = self.bytes.saturating_add(n);
+        if self.bytes > MAX_EXPANDED_BYTES {
+            let limit = MAX_EXPANDED_BYTES / (1024 * 1024);
+            let msg = if alias {
+                format!(
+                    "the alias at {}:{} expands the document past {limit} MiB of scalar text (the expansion limit)",
+                    pos.line, pos.col
+                )
+            } else {
+                format!(
+                    "the document holds more than {limit} MiB of scalar text (the expansion limit)"
+                )
+            };
+            let d = self.diag(codes::ALIAS_LIMIT, pos, msg);
+            d.found = Some(format!(
+                "more than {} bytes after expanding aliases",
+                MAX_EXPANDED_BYTES
+            ));
+            d.hint = Some(
+                "an alias repeating a large value (an alias bomb) or a data file, not a spec: write the value once"
+                    .into(),
+            );
+            return false;
+        }
+        true
+    }
+
     fn tag_ok(&mut self, tag: &Option<Cow<'_, Tag>>, pos: Pos) {
         if let Some(t) = tag
             && !t.is_yaml_core_schema()
@@ -265,7 +342,7 @@ impl Builder<'_> {
         start: Pos,
         end: Pos,
     ) -> bool {
-        if !self.count(1, start) {
+        if !self.count(1, start) || !self.count_bytes(text.len(), start, false) {
             return false;
         }
         // A scalar in key position is taken verbatim: `1:` and `true:` are the keys "1" and "true".
@@ -274,6 +351,23 @@ impl Builder<'_> {
             ..
         }) = self.stack.last_mut()
         {
+            if style == ScalarStyle::Plain && text == "<<" {
+                // YAML 1.1's merge key; in 1.2 an ordinary key, which is never what was meant.
+                *key = KeyState::Skip;
+                self.diag(
+                    codes::UNSUPPORTED_YAML,
+                    start,
+                    "merge key `<<` is not supported",
+                )
+                .hint = Some(MERGE_KEY_HINT.into());
+                let last = self.diagnostics.len() - 1;
+                self.diagnostics[last].set_end(Pos {
+                    col: start.col + 2,
+                    offset: start.offset + 2,
+                    ..start
+                });
+                return true;
+            }
             *key = KeyState::Key(text.into_owned(), start);
             return true;
         }
@@ -461,13 +555,15 @@ impl Builder<'_> {
     }
 
     fn alias(&mut self, id: usize, start: Pos) -> bool {
-        let Some((node, size)) = self.anchors.get(&id).map(|(n, s)| (n.clone(), *s)) else {
+        let Some(&(_, size, bytes)) = self.anchors.get(&id) else {
             self.diag(codes::SYNTAX, start, "alias refers to an unknown anchor");
             return true;
         };
-        if !self.count(size, start) {
+        // Both bounds are checked before the copy is made.
+        if !self.count(size, start) || !self.count_bytes(bytes, start, true) {
             return false;
         }
+        let node = self.anchors[&id].0.clone();
         if let Some(Frame::Map {
             key: key @ KeyState::Empty,
             ..
@@ -485,8 +581,8 @@ impl Builder<'_> {
 
     fn complete(&mut self, node: Node, anchor: usize) {
         if anchor != 0 {
-            self.anchors
-                .insert(anchor, (node.clone(), node_count(&node)));
+            let (nodes, bytes) = node_size(&node);
+            self.anchors.insert(anchor, (node.clone(), nodes, bytes));
         }
         let name = self.src.name.clone();
         let doc = self.doc_index;
@@ -539,6 +635,65 @@ impl Builder<'_> {
     }
 }
 
+/// YAML's printable characters (c-printable): tab, line feed, carriage return, and everything
+/// but the C0 and C1 control characters, DEL, and U+FFFE/U+FFFF (U+0085 NEL is allowed).
+fn yaml_printable(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{85}' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}')
+        || c >= '\u{10000}'
+}
+
+/// The first character YAML does not allow in a stream, as a finding at its line:column.
+fn control_character(src: &Source) -> Option<Diagnostic> {
+    let (offset, c) = src.text.char_indices().find(|&(_, c)| !yaml_printable(c))?;
+    let before = &src.text[..offset];
+    let line = u32::try_from(before.matches('\n').count() + 1).unwrap_or(u32::MAX);
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = u32::try_from(before[line_start..].chars().count() + 1).unwrap_or(u32::MAX);
+    let pos = Pos { line, col, offset };
+    let code = u32::from(c);
+    Some(
+        Diagnostic::new(
+            codes::SYNTAX,
+            &src.name,
+            pos,
+            format!("invalid YAML: control character U+{code:04X} is not allowed"),
+        )
+        .with_end(Pos {
+            col: col + 1,
+            offset: offset + c.len_utf8(),
+            ..pos
+        })
+        .with_found(format!("U+{code:04X} at {line}:{col}"))
+        .with_hint(format!(
+            "YAML allows only tab, line feed and carriage return among control characters: remove it, or write it escaped in a double-quoted string (\"\\u{code:04X}\")"
+        )),
+    )
+}
+
+/// The tab in the indentation of line `line` or the next one (where a parser that stopped at
+/// `line` found it), if there is one.
+fn indentation_tab(text: &str, line: u32) -> Option<Pos> {
+    let first = usize::try_from(line).ok()?.checked_sub(1)?;
+    let mut offset = 0;
+    for (i, l) in text.split_inclusive('\n').enumerate() {
+        if i >= first {
+            let indent = &l[..l.len() - l.trim_start_matches([' ', '\t']).len()];
+            if let Some(t) = indent.find('\t') {
+                return Some(Pos {
+                    line: u32::try_from(i + 1).ok()?,
+                    col: u32::try_from(t + 1).ok()?,
+                    offset: offset + t,
+                });
+            }
+            if i > first {
+                return None;
+            }
+        }
+        offset += l.len();
+    }
+    None
+}
+
 /// The parser's span of a quoted scalar runs on over trailing blanks and comments; the scalar
 /// really ends at its closing quote.
 fn quoted_end(text: &str, start: Pos, double: bool) -> Option<Pos> {
@@ -569,18 +724,27 @@ fn quoted_end(text: &str, start: Pos, double: bool) -> Option<Pos> {
     None
 }
 
-fn node_count(node: &Node) -> usize {
-    let mut n = 0;
+/// Nodes and scalar bytes (keys included) of a subtree, counted as the builder counts them.
+fn node_size(node: &Node) -> (usize, usize) {
+    let (mut n, mut bytes) = (0usize, 0usize);
     let mut todo = vec![node];
     while let Some(x) = todo.pop() {
         n += 1;
         match &x.value {
             NodeValue::Seq(items) => todo.extend(items),
-            NodeValue::Map(entries) => todo.extend(entries.iter().map(|e| &e.value)),
-            _ => {}
+            NodeValue::Map(entries) => {
+                for e in entries {
+                    n += 1;
+                    bytes = bytes.saturating_add(e.key.len());
+                    todo.push(&e.value);
+                }
+            }
+            NodeValue::Str(s) => bytes = bytes.saturating_add(s.len()),
+            // Numbers and booleans were short scalars; their text is not kept.
+            _ => bytes = bytes.saturating_add(1),
         }
     }
-    n
+    (n, bytes)
 }
 
 fn resolve_plain(text: &str) -> NodeValue {
@@ -718,6 +882,15 @@ impl Node {
         node
     }
 
+    /// Where the node's first line of text ends: the whole of a one-line scalar or flow
+    /// collection, else the rest of its first line (for underlining it in reports).
+    pub fn token_end(&self, text: &str) -> Pos {
+        if self.end.line == self.start.line && self.end.offset > self.start.offset {
+            return self.end;
+        }
+        first_line_end(text, self.start)
+    }
+
     pub fn get(&self, key: &str) -> Option<&Node> {
         match &self.value {
             NodeValue::Map(entries) => entries.iter().find(|e| e.key == key).map(|e| &e.value),
@@ -726,7 +899,42 @@ impl Node {
     }
 }
 
-fn unescape_pointer(seg: &str) -> Cow<'_, str> {
+impl Entry {
+    /// Where the key's text ends (after its closing quote when quoted).
+    pub fn key_end(&self, text: &str) -> Pos {
+        key_end(text, self.key_pos, &self.key)
+    }
+}
+
+/// Where a mapping key written at `pos` ends.
+pub fn key_end(text: &str, pos: Pos, key: &str) -> Pos {
+    match text.get(pos.offset..).and_then(|t| t.chars().next()) {
+        Some(q @ ('"' | '\'')) => quoted_end(text, pos, q == '"').unwrap_or(pos),
+        _ => Pos {
+            line: pos.line,
+            col: pos.col + u32::try_from(key.chars().count()).unwrap_or(0),
+            offset: pos.offset + key.len(),
+        },
+    }
+}
+
+/// The end of the text on `start`'s line, without trailing blanks or an end-of-line comment.
+fn first_line_end(text: &str, start: Pos) -> Pos {
+    let rest = text.get(start.offset..).unwrap_or_default();
+    let line = &rest[..rest.find(['\n', '\r']).unwrap_or(rest.len())];
+    let line = match line.find(" #") {
+        Some(i) if !line.starts_with(['"', '\'']) => &line[..i],
+        _ => line,
+    };
+    let line = line.trim_end();
+    Pos {
+        line: start.line,
+        col: start.col + u32::try_from(line.chars().count()).unwrap_or(0),
+        offset: start.offset + line.len(),
+    }
+}
+
+pub fn unescape_pointer(seg: &str) -> Cow<'_, str> {
     if seg.contains('~') {
         Cow::Owned(seg.replace("~1", "/").replace("~0", "~"))
     } else {
@@ -829,6 +1037,86 @@ mod tests {
                 .any(|d| d.code == codes::ALIAS_LIMIT)
         );
         assert!(parsed.documents.is_empty());
+    }
+
+    #[test]
+    fn alias_expansion_is_bounded_in_bytes() {
+        // A 1 MB scalar referenced 5,000 times: few nodes, 5 GB if expanded.
+        let mut doc = format!("big: &big \"{}\"\nmany:\n", "x".repeat(1 << 20));
+        for _ in 0..5_000 {
+            doc.push_str("  - *big\n");
+        }
+        let parsed = p(&doc);
+        assert!(parsed.documents.is_empty());
+        let [d] = parsed.diagnostics.as_slice() else {
+            panic!("{:?}", parsed.diagnostics);
+        };
+        assert_eq!(d.code, codes::ALIAS_LIMIT);
+        assert!(d.message.contains("64 MiB"), "{}", d.message);
+        // The finding points at the alias that crossed the limit, and says so.
+        assert!(d.line > 3, "{d:?}");
+        assert!(
+            d.message
+                .contains(&format!("alias at {}:{}", d.line, d.column)),
+            "{}",
+            d.message
+        );
+        assert!(
+            d.hint
+                .as_deref()
+                .is_some_and(|h| h.contains("write the value once"))
+        );
+        // Well below the limit, aliases of a large value are fine.
+        let ok = format!(
+            "big: &big \"{}\"\nmany: [*big, *big]\n",
+            "x".repeat(1 << 20)
+        );
+        assert!(p(&ok).diagnostics.is_empty());
+    }
+
+    #[test]
+    fn control_characters_are_rejected_at_their_position() {
+        let parsed = p("a: 1\nb: x\u{7}y\n");
+        let [d] = parsed.diagnostics.as_slice() else {
+            panic!("{:?}", parsed.diagnostics);
+        };
+        assert_eq!((d.code, d.line, d.column), (codes::SYNTAX, 2, 5));
+        assert!(d.message.contains("U+0007"), "{}", d.message);
+        // C1 controls and DEL too; tab, CR, LF, NEL and escapes are fine.
+        assert!(!p("a: \u{9b}\n").diagnostics.is_empty());
+        assert!(!p("a: \u{7f}\n").diagnostics.is_empty());
+        assert!(
+            p("a: b\t\r\nc: \"\\u0007\"\nd: x\u{85}\n")
+                .diagnostics
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn tab_indentation_is_reported_on_its_own_line() {
+        // saphyr stops at the line before the tab here.
+        let parsed = p("a:\n  - x\n\t- y\n");
+        let d = &parsed.diagnostics[0];
+        assert_eq!((d.code, d.line, d.column), (codes::SYNTAX, 3, 1));
+        assert_eq!(
+            d.hint.as_deref(),
+            Some("YAML forbids tabs for indentation; use spaces")
+        );
+        let parsed = p("a:\n  b: 1\n  c:\n  \td: 2\n");
+        let d = &parsed.diagnostics[0];
+        assert_eq!((d.line, d.column), (4, 3), "{d:?}");
+    }
+
+    #[test]
+    fn merge_keys_get_a_hint() {
+        let parsed = p("base: &b {x: 1}\nm:\n  <<: *b\n  y: 2\n");
+        let [d] = parsed.diagnostics.as_slice() else {
+            panic!("{:?}", parsed.diagnostics);
+        };
+        assert_eq!((d.code, d.line, d.column), (codes::UNSUPPORTED_YAML, 3, 3));
+        assert!(d.hint.as_deref().unwrap().contains("no merge keys"));
+        // A quoted "<<" is an ordinary key.
+        assert!(p("'<<': 1\n").diagnostics.is_empty());
     }
 
     #[test]

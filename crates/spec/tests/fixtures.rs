@@ -72,6 +72,11 @@ fn json_output_has_positions_pointers_and_codes() {
     assert_eq!(d["rule"], "unknown-key");
     assert_eq!(d["line"], 19);
     assert_eq!(d["column"], 7);
+    // The span of the whole key, for editors and for the `^^^` underline.
+    assert_eq!(
+        (d["end_line"].clone(), d["end_column"].clone()),
+        (19.into(), 18.into())
+    );
     assert_eq!(d["pointer"], "/spec/operations/scaling/maxReplcias");
     assert_eq!(d["hint"], "did you mean `maxReplicas`?");
 }

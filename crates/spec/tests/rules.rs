@@ -168,6 +168,12 @@ fn cases() -> Vec<Case> {
             json!({"spec": {"governance": {"compliance": {"pii": {"allowed": true, "policy": "pii-v2"}}}}}),
         ),
         case("MS0305", prod(json!({})), prod(owners.clone())),
+        // Upstream's examples name the owner in an annotation.
+        case(
+            "MS0305",
+            prod(json!({"metadata": {"annotations": {"team": "ml"}}})),
+            prod(json!({"metadata": {"annotations": {"owner": "ml-platform-team"}}})),
+        ),
         case(
             "MS0306",
             json!({"spec": {"governance": {"owners": ["a"], "approvals": {"prod": 2}}}}),
@@ -178,10 +184,17 @@ fn cases() -> Vec<Case> {
             json!({"spec": {"identity": {"model": {"precision": "fp16", "artifacts": [art("models/gemma.Q4_K_M.gguf")]}}}}),
             json!({"spec": {"identity": {"model": {"precision": "q4_k_m", "artifacts": [art("models/gemma.Q4_K_M.gguf")]}}}}),
         ),
+        // One uri for two roles is legitimate (a Hugging Face repository, a GGUF with its
+        // tokenizer); listed again for the same role, or with two digests, it is not.
         case(
             "MS0402",
-            json!({"spec": {"identity": {"model": {"artifacts": [art("m.gguf"), {"role": "tokenizer", "uri": "m.gguf"}]}}}}),
-            json!({"spec": {"identity": {"model": {"artifacts": [art("m.gguf"), {"role": "tokenizer", "uri": "tokenizer.json"}]}}}}),
+            json!({"spec": {"identity": {"model": {"artifacts": [art("hf://org/repo"), {"role": "tokenizer", "uri": "t.json"}, art("hf://org/repo")]}}}}),
+            json!({"spec": {"identity": {"model": {"artifacts": [art("hf://org/repo"), {"role": "tokenizer", "uri": "hf://org/repo"}]}}}}),
+        ),
+        case(
+            "MS0402",
+            json!({"spec": {"identity": {"model": {"artifacts": [{"role": "weights", "uri": "m.gguf", "sha256": "a".repeat(64)}, {"role": "tokenizer", "uri": "m.gguf", "sha256": "b".repeat(64)}]}}}}),
+            json!({"spec": {"identity": {"model": {"artifacts": [{"role": "weights", "uri": "m.gguf", "sha256": "a".repeat(64)}, {"role": "tokenizer", "uri": "m.gguf", "sha256": "a".repeat(64)}]}}}}),
         ),
         case(
             "MS0403",

@@ -52,6 +52,10 @@ pub struct Args {
     /// Ignore .modelspec.yaml files.
     #[arg(long)]
     pub no_config: bool,
+    /// Make an unresolved specRef of a required dependency an error (MS0502 is a warning
+    /// otherwise; `required: false` dependencies stay warnings).
+    #[arg(long)]
+    pub strict_refs: bool,
     /// Colour in text output (auto: only on a terminal, and never when NO_COLOR is set).
     #[arg(long, value_enum, default_value = "auto")]
     pub color: Color,
@@ -79,6 +83,7 @@ fn lint_config(args: &Args) -> anyhow::Result<LintConfig> {
             cfg.set(r, level).map_err(|e| anyhow::anyhow!("{e}"))?;
         }
     }
+    cfg.strict_refs = args.strict_refs;
     Ok(cfg)
 }
 

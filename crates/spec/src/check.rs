@@ -179,6 +179,7 @@ fn doc_type(src: &Source, root: &Node, out: &mut Vec<Diagnostic>) -> Option<DocT
                 api.start,
                 "unknown apiVersion",
             )
+            .with_end(api.token_end(&src.text))
             .with_pointer("/apiVersion")
             .with_expected("`modelspec/v1` or `piqc.ai/v1alpha1`")
             .with_found(describe(&found));
@@ -222,6 +223,7 @@ fn doc_type(src: &Source, root: &Node, out: &mut Vec<Diagnostic>) -> Option<DocT
                 kind.start,
                 format!("unknown kind for {api_str}"),
             )
+            .with_end(kind.token_end(&src.text))
             .with_pointer("/kind")
             .with_expected(kinds.join(" or "))
             .with_found(describe(&found));

@@ -135,6 +135,9 @@ struct Builder<'a> {
     anchors: HashMap<usize, (Node, usize, usize)>,
     nodes: usize,
     bytes: usize,
+    /// What the anchored copies hold, bounded like the tree.
+    anchored_nodes: usize,
+    anchored_bytes: usize,
     root: Option<Node>,
     doc_index: usize,
     diagnostics: Vec<Diagnostic>,
@@ -165,6 +168,8 @@ pub fn parse(src: &Source) -> Parsed {
         anchors: HashMap::new(),
         nodes: 0,
         bytes: 0,
+        anchored_nodes: 0,
+        anchored_bytes: 0,
         root: None,
         doc_index: 0,
         diagnostics: Vec::new(),
@@ -229,6 +234,8 @@ pub fn parse(src: &Source) -> Parsed {
                 b.anchors.clear();
                 b.nodes = 0;
                 b.bytes = 0;
+                b.anchored_nodes = 0;
+                b.anchored_bytes = 0;
                 b.root = None;
                 true
             }
@@ -388,8 +395,7 @@ impl Builder<'_> {
                 flow: false,
             },
             anchor,
-        );
-        true
+        )
     }
 
     /// YAML 1.2 core schema resolution of a scalar.
@@ -550,8 +556,7 @@ impl Builder<'_> {
                 )
             }
         };
-        self.complete(node, anchor);
-        true
+        self.complete(node, anchor)
     }
 
     fn alias(&mut self, id: usize, start: Pos) -> bool {
@@ -575,13 +580,28 @@ impl Builder<'_> {
             };
             return true;
         }
-        self.complete(node, 0);
-        true
+        self.complete(node, 0)
     }
 
-    fn complete(&mut self, node: Node, anchor: usize) {
+    /// Attaches a finished node to its parent; false when keeping an anchored copy of it would
+    /// cross the bounds.
+    fn complete(&mut self, node: Node, anchor: usize) -> bool {
         if anchor != 0 {
             let (nodes, bytes) = node_size(&node);
+            // Each anchor keeps a copy, and anchors nest: `&a {b: &b {c: &c [...]}}` holds the
+            // innermost value three times. The copies are bounded like the tree itself.
+            self.anchored_nodes = self.anchored_nodes.saturating_add(nodes);
+            self.anchored_bytes = self.anchored_bytes.saturating_add(bytes);
+            if self.anchored_nodes > MAX_NODES || self.anchored_bytes > MAX_EXPANDED_BYTES {
+                let limit = MAX_EXPANDED_BYTES / (1024 * 1024);
+                self.diag(
+                    codes::ALIAS_LIMIT,
+                    node.start,
+                    format!("anchored values hold more than {MAX_NODES} nodes or {limit} MiB of scalar text (the expansion limit)"),
+                )
+                .hint = Some("anchors nested inside anchored values copy them again: anchor the small values only".into());
+                return false;
+            }
             self.anchors.insert(anchor, (node.clone(), nodes, bytes));
         }
         let name = self.src.name.clone();
@@ -614,6 +634,7 @@ impl Builder<'_> {
                                 key_pos,
                                 format!("duplicate key `{k}`"),
                             )
+                            .with_end(key_end(&self.src.text, key_pos, &k))
                             .with_document(doc)
                             .with_found(format!(
                                 "`{k}` already defined at line {}:{}",
@@ -632,6 +653,7 @@ impl Builder<'_> {
                 }
             },
         }
+        true
     }
 }
 
@@ -1072,6 +1094,25 @@ mod tests {
             "x".repeat(1 << 20)
         );
         assert!(p(&ok).diagnostics.is_empty());
+    }
+
+    #[test]
+    fn nested_anchors_are_bounded() {
+        // 41 MiB in the tree, but every level anchors a copy of everything below it.
+        let mut doc = format!("big: &big \"{}\"\nx:\n", "x".repeat(1 << 20));
+        for level in 0..30 {
+            doc.push_str(&format!("{}l{level}: &l{level}\n", "  ".repeat(level + 1)));
+        }
+        doc.push_str(&format!("{}leaf: &leaf [", "  ".repeat(31)));
+        doc.push_str(&vec!["*big"; 40].join(", "));
+        doc.push_str("]\n");
+        let parsed = p(&doc);
+        assert!(parsed.documents.is_empty());
+        let [d] = parsed.diagnostics.as_slice() else {
+            panic!("{:?}", parsed.diagnostics);
+        };
+        assert_eq!(d.code, codes::ALIAS_LIMIT);
+        assert!(d.message.contains("anchored values"), "{}", d.message);
     }
 
     #[test]

@@ -21,6 +21,12 @@ fn run(name: &str, text: &str) {
     }
 }
 
+/// The v1 example as pretty JSON, for edits of a `.json` file.
+fn example_json() -> String {
+    let parsed = ms_spec::yaml::parse(&Source::from_text("e.yaml", EXAMPLE));
+    serde_json::to_string_pretty(&parsed.documents[0].root.to_json()).unwrap()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
@@ -38,5 +44,14 @@ proptest! {
         let end = (at + len).min(text.len());
         text.splice(at..end, insert.chars());
         run("e.yaml", &text.into_iter().collect::<String>());
+    }
+
+    #[test]
+    fn edits_of_json_specs(cut in 0usize..6000, len in 0usize..40, insert in r#"[ \n\t:{}\[\],\\"/#a-zé0-9.eE+-]{0,6}"#) {
+        let mut text: Vec<char> = example_json().chars().collect();
+        let at = cut.min(text.len());
+        let end = (at + len).min(text.len());
+        text.splice(at..end, insert.chars());
+        run("e.json", &text.into_iter().collect::<String>());
     }
 }

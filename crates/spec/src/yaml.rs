@@ -188,7 +188,12 @@ pub fn parse(src: &Source) -> Parsed {
                         pos,
                         format!("nesting is too deep ({})", e.info()),
                     )
-                } else if let Some(tab) = indentation_tab(&src.text, pos.line) {
+                } else if let Some(tab) = indentation_tab(
+                    &src.text,
+                    pos.line,
+                    // A tab on the next line is the cause only when the parser says so.
+                    e.info().contains("tab"),
+                ) {
                     // The parser often trips over a tab a line early or late: point at the tab.
                     Diagnostic::new(
                         codes::SYNTAX,
@@ -692,9 +697,9 @@ fn control_character(src: &Source) -> Option<Diagnostic> {
     )
 }
 
-/// The tab in the indentation of line `line` or the next one (where a parser that stopped at
-/// `line` found it), if there is one.
-fn indentation_tab(text: &str, line: u32) -> Option<Pos> {
+/// The tab in the indentation of line `line`, or of the next one when `next` (a parser that
+/// stops at the end of a line has already seen the tab that starts the next one).
+fn indentation_tab(text: &str, line: u32, next: bool) -> Option<Pos> {
     let first = usize::try_from(line).ok()?.checked_sub(1)?;
     let mut offset = 0;
     for (i, l) in text.split_inclusive('\n').enumerate() {
@@ -707,7 +712,7 @@ fn indentation_tab(text: &str, line: u32) -> Option<Pos> {
                     offset: offset + t,
                 });
             }
-            if i > first {
+            if i > first || !next {
                 return None;
             }
         }
@@ -1146,6 +1151,10 @@ mod tests {
         let parsed = p("a:\n  b: 1\n  c:\n  \td: 2\n");
         let d = &parsed.diagnostics[0];
         assert_eq!((d.line, d.column), (4, 3), "{d:?}");
+        // A tab in a block scalar's text after an unrelated error is not blamed.
+        let parsed = p("a: [1\nb: |\n  \tx\n");
+        let d = &parsed.diagnostics[0];
+        assert!(!d.message.contains("tab"), "{d:?}");
     }
 
     #[test]

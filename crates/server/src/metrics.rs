@@ -22,6 +22,8 @@ use ms_scheduler::Outcome;
 
 use crate::state::AppState;
 
+/// The prefix every name below starts with.
+pub const PREFIX: &str = "modelspec_";
 pub const REQUESTS: &str = "modelspec_requests_total";
 pub const QUEUE_DEPTH: &str = "modelspec_queue_depth";
 pub const BATCH_SIZE: &str = "modelspec_batch_size";

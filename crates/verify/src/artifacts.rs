@@ -94,7 +94,8 @@ pub fn check(spec: &SpecFile, log: &mut dyn FnMut(&str)) -> (Vec<Check>, Option<
     let mut checks = Vec::new();
     let mut weights = None;
     let artifacts = spec
-        .doc
+        .info
+        .document
         .spec
         .identity
         .model

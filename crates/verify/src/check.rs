@@ -176,6 +176,24 @@ impl Check {
     }
 }
 
+/// A number as a person writes it: no trailing zeros; 1 decimal from 100 up, 2 from 1 up, 3
+/// significant digits below 1 (costs are fractions of a cent).
+pub fn num(v: f64) -> String {
+    if v == v.trunc() && v.abs() < 1e15 {
+        return format!("{}", v as i64);
+    }
+    let digits = if v.abs() >= 100.0 {
+        1
+    } else if v.abs() >= 1.0 {
+        2
+    } else {
+        (-v.abs().log10()).ceil() as usize + 2
+    };
+    let s = format!("{v:.digits$}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    s.to_string()
+}
+
 /// Held when `measured <= declared` (limits: latency, memory, cost).
 pub fn at_most(measured: f64, declared: f64) -> Verdict {
     if measured <= declared {
@@ -237,6 +255,17 @@ mod tests {
             assert_eq!(rule(r.code), Some(r));
         }
         assert_eq!(rule("MV9999"), None);
+    }
+
+    #[test]
+    fn numbers_read_naturally() {
+        assert_eq!(num(400.0), "400");
+        assert_eq!(num(12.3456), "12.35");
+        assert_eq!(num(7742.866), "7742.9");
+        assert_eq!(num(0.5), "0.5");
+        assert_eq!(num(0.002), "0.002");
+        assert_eq!(num(0.0000153), "0.0000153");
+        assert_eq!(num(0.0), "0");
     }
 
     #[test]

@@ -12,11 +12,13 @@
 //! - [`prompt`]: prompt texts of a chosen token length.
 //! - [`prom`]: reading Prometheus metrics.
 //! - [`cost`]: cost per 1000 tokens from energy and an electricity price.
-//! - [`run`]: the sequence of checks.
+//! - [`run`]: the sequence of checks; [`checks`]: the checks, a module per group.
+//! - [`sampler`]: the server's memory and batch gauges read during the load.
 //! - [`tracing_check`]: an OTLP/HTTP receiver for the tracing declaration (MV0605).
 
 pub mod artifacts;
 pub mod check;
+pub mod checks;
 pub mod client;
 pub mod cost;
 pub mod load;
@@ -25,6 +27,7 @@ pub mod prom;
 pub mod prompt;
 pub mod report;
 pub mod run;
+pub mod sampler;
 pub mod spec_file;
 pub mod tracing_check;
 

@@ -8,9 +8,9 @@ use ms_runtime::Machine;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::check::num;
 use crate::check::{self, Check, Tally, Verdict};
 use crate::load::{Profile, Summary};
-use crate::run::num;
 use crate::spec_file::SpecFile;
 
 /// The report format; bumped when a field changes meaning.
@@ -239,7 +239,7 @@ impl Report {
             m.arch,
             m.logical_cores,
             m.memory_bytes
-                .map(|b| format!("{} GiB memory", num(b as f64 / crate::run::BYTES_PER_GB)))
+                .map(|b| format!("{} GiB memory", num(b as f64 / crate::checks::BYTES_PER_GB)))
                 .unwrap_or_else(|| "memory unknown".into()),
             if self.target.mode == "url" {
                 " (the verifier's; the server's machine is not known)"

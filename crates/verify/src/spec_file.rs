@@ -1,9 +1,10 @@
-//! The spec being verified: its typed document (ms-spec) and the position of every
-//! declaration, so that a report can point at the line that made the claim.
+//! The spec being verified: its declarations as ms-runtime reads them for serving
+//! ([`ModelSpecInfo`], the typed document included) and the position of every declaration, so
+//! that a report can point at the line that made the claim.
 
 use std::path::{Path, PathBuf};
 
-use ms_spec::types::v1::ModelSpec;
+use ms_runtime::ModelSpecInfo;
 use ms_spec::yaml::Node;
 
 use crate::VerifyError;
@@ -12,7 +13,8 @@ pub struct SpecFile {
     /// As the user named it.
     pub name: String,
     pub path: PathBuf,
-    pub doc: ModelSpec,
+    /// What the spec declares, read once (the same reading `serve` uses).
+    pub info: ModelSpecInfo,
     /// The YAML tree of the ModelSpec document, for positions.
     root: Option<Node>,
 }
@@ -48,7 +50,7 @@ impl SpecFile {
         Ok(SpecFile {
             name,
             path: path.to_path_buf(),
-            doc,
+            info: ModelSpecInfo::from_document(path, doc),
             root,
         })
     }

@@ -207,7 +207,8 @@ impl Tracing {
         listen: Option<SocketAddr>,
     ) -> Result<Option<Tracing>, String> {
         let declared = spec
-            .doc
+            .info
+            .document
             .spec
             .operations
             .as_ref()

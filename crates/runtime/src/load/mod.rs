@@ -49,6 +49,6 @@ pub use plan_resolution::{ResolvedPlan, problem_pointer, resolve_plan};
 pub use progress::LoadProgress;
 pub use request::{LoadRequest, LoadSettings, PlanSource};
 pub use spec_info::{
-    BatchInfo, CostInfo, DeclaredArtifact, MetricsInfo, ModelSpecInfo, ResourcesInfo, ScalingInfo,
-    ServingInfo,
+    AcceleratorInfo, BatchInfo, CostInfo, DeclaredArtifact, MetricsInfo, ModelSpecInfo,
+    ResourcesInfo, ScalingInfo, ServingInfo,
 };

@@ -29,6 +29,7 @@ pub struct ModelSpecInfo {
     pub batch: BatchInfo,
     pub scaling: ScalingInfo,
     pub resources: ResourcesInfo,
+    pub accelerator: AcceleratorInfo,
     pub metrics: MetricsInfo,
     pub cost: CostInfo,
     #[serde(skip)]
@@ -85,6 +86,17 @@ pub struct ScalingInfo {
 pub struct ResourcesInfo {
     pub memory_gb: Option<f64>,
     pub cpu_cores: Option<u64>,
+}
+
+/// `spec.runtime.accelerator`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AcceleratorInfo {
+    /// `type`: `cpu` or a device model.
+    pub kind: String,
+    pub count: u64,
+    /// The CPU instruction set features declared (`avx2`, `neon`, ...).
+    pub features: Vec<String>,
 }
 
 /// `spec.operations.observability.metrics` (the spec has no path: servers use `/metrics`).
@@ -201,6 +213,11 @@ impl ModelSpecInfo {
             resources: ResourcesInfo {
                 memory_gb: s.runtime.resources.as_ref().and_then(|r| r.memory_gb),
                 cpu_cores: s.runtime.resources.as_ref().and_then(|r| r.cpu_cores),
+            },
+            accelerator: AcceleratorInfo {
+                kind: s.runtime.accelerator.kind.clone(),
+                count: s.runtime.accelerator.count,
+                features: s.runtime.accelerator.features.clone().unwrap_or_default(),
             },
             metrics: MetricsInfo {
                 enabled: metrics.and_then(|m| m.enabled),

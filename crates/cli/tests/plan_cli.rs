@@ -306,3 +306,23 @@ fn a_modelspec_names_its_default_plan_and_the_plan_file_overrides_it() {
     assert_eq!(v["spec"]["seed"], 5);
     assert_eq!(v["status"]["origins"]["/seed"], "spec-plan");
 }
+
+#[test]
+fn the_spec_sizes_batches_and_context_of_the_default_plan() {
+    // Issue 22: examples/03-batching declares maxBatchSize 8, and the default plan batched
+    // one request at a time. Its weights are the default model (cache shared with the other
+    // tests that use it).
+    ms_fetch::default_model().expect("the default model (downloaded once into the cache)");
+    let spec = examples().join("03-batching.modelspec.yaml");
+    let out = Command::new(env!("CARGO_BIN_EXE_modelspec"))
+        .args(["plan", "show", "--model", spec.to_str().unwrap()])
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["spec"]["scheduler"]["maxBatch"], 8, "{v:#}");
+    assert_eq!(v["status"]["origins"]["/scheduler/maxBatch"], "spec");
+    assert_eq!(v["spec"]["contextLength"], 8192);
+    assert_eq!(v["status"]["origins"]["/contextLength"], "spec");
+}

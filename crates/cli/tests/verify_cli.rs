@@ -181,7 +181,7 @@ fn reasonable_spec_holds_in_text_and_sarif() {
         "reasonable",
         &model,
         DEFAULT_SHA256,
-        "    batch:\n      maxBatchSize: 8\n      maxSequenceLengthTokens: 128\n    resources:\n      cpuCores: 1024\n      memoryGb: 16\n",
+        "    batch:\n      maxBatchSize: 8\n      maxSequenceLengthTokens: 128\n    resources:\n      cpuCores: 1\n      memoryGb: 2\n",
         "  operations:
     serving:
       maxConcurrency: 1
@@ -209,8 +209,8 @@ fn reasonable_spec_holds_in_text_and_sarif() {
     let report = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{report}{}", text(&out.stderr));
     for code in [
-        "MV0101", "MV0201", "MV0301", "MV0302", "MV0303", "MV0401", "MV0402", "MV0501", "MV0502",
-        "MV0601", "MV0602", "MV0603", "MV0701", "MV0801", "MV0802",
+        "MV0101", "MV0201", "MV0301", "MV0302", "MV0303", "MV0401", "MV0402", "MV0403", "MV0501",
+        "MV0502", "MV0504", "MV0601", "MV0602", "MV0603", "MV0701", "MV0801", "MV0802",
     ] {
         assert!(
             report.lines().any(|l| l.starts_with(&format!("✓ {code} "))),
@@ -223,7 +223,7 @@ fn reasonable_spec_holds_in_text_and_sarif() {
         "{report}"
     );
     assert!(
-        report.contains("PASSED: 15 held, 0 violated, 1 not checked"),
+        report.contains("PASSED: 17 held, 0 violated, 1 not checked"),
         "{report}"
     );
     assert!(report.contains("machine: "), "{report}");
@@ -247,7 +247,7 @@ fn reasonable_spec_holds_in_text_and_sarif() {
     let sarif: Value = serde_json::from_slice(&out.stdout).expect("SARIF");
     assert_eq!(sarif["version"], "2.1.0");
     let results = sarif["runs"][0]["results"].as_array().expect("results");
-    assert_eq!(results.len(), 16, "{sarif:#}");
+    assert_eq!(results.len(), 18, "{sarif:#}");
     let port = results
         .iter()
         .find(|r| r["ruleId"] == "MV0604")
@@ -270,6 +270,159 @@ fn reasonable_spec_holds_in_text_and_sarif() {
             .nth(line as usize - 1)
             .is_some_and(|l| l.contains("targetLatencyMsP95")),
         "line {line} of\n{source}"
+    );
+}
+
+/// The tiny model's spec with `runtime` under `spec.runtime` (after the accelerator).
+fn tiny_spec(dir: &Path, runtime: &str) -> PathBuf {
+    let tiny = shared().join("oracle/models/llama-spm-tiny.f16.gguf");
+    let sha = ms_fetch::sha256_file(&tiny).unwrap();
+    let yaml = format!(
+        "apiVersion: modelspec/v1
+kind: ModelSpec
+metadata:
+  name: tiny
+spec:
+  identity:
+    model:
+      id: llama-spm-tiny
+      family: llama
+      task: text-generation
+      framework: llama.cpp
+      artifacts:
+        - {{role: weights, format: gguf, uri: {}, sha256: {sha}}}
+  runtime:
+    accelerator: {{type: cpu, count: 1}}
+{runtime}",
+        tiny.display()
+    );
+    let path = dir.join("tiny.modelspec.yaml");
+    fs::write(&path, yaml).unwrap();
+    path
+}
+
+#[test]
+fn a_machine_with_less_than_declared_is_violated() {
+    // Issue 22: "CPU cores: declared 4, measured 2 threads" was held on a 2-core machine.
+    // No machine has 100000 cores or a petabyte of memory.
+    let dir = tempfile::tempdir().unwrap();
+    let path = tiny_spec(
+        dir.path(),
+        "    resources:\n      cpuCores: 100000\n      memoryGb: 1000000\n",
+    );
+    let out = modelspec(&[
+        "verify",
+        path.to_str().unwrap(),
+        "--duration",
+        "1",
+        "--max-tokens",
+        "2",
+        "--format",
+        "json",
+        "--quiet",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let check = |code: &str| {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["code"] == code)
+            .unwrap_or_else(|| panic!("no {code} in {report:#}"))
+            .clone()
+    };
+    let cores = check("MV0502");
+    assert_eq!(cores["verdict"], "violated", "{cores:#}");
+    let machine = report["machine"]["logical_cores"].as_u64().unwrap();
+    assert_eq!(cores["measured_value"].as_f64(), Some(machine as f64));
+    assert!(
+        cores["measured"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with(&format!("{machine} logical cores")),
+        "{cores:#}"
+    );
+    assert!(
+        cores["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("fewer than the 100000 declared"),
+        "{cores:#}"
+    );
+    assert_eq!(check("MV0504")["verdict"], "violated", "{report:#}");
+    // The load itself was fine.
+    assert_eq!(check("MV0403")["verdict"], "held", "{report:#}");
+
+    // Declaring what the machine has holds.
+    let path = tiny_spec(
+        dir.path(),
+        "    resources:\n      cpuCores: 1\n      memoryGb: 1\n",
+    );
+    let out = modelspec(&[
+        "verify",
+        path.to_str().unwrap(),
+        "--duration",
+        "1",
+        "--max-tokens",
+        "2",
+        "--quiet",
+    ]);
+    let report = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{report}{}", text(&out.stderr));
+    for code in ["MV0403", "MV0502", "MV0504"] {
+        assert!(
+            report.lines().any(|l| l.starts_with(&format!("✓ {code} "))),
+            "{code} did not hold:\n{report}"
+        );
+    }
+}
+
+#[test]
+fn a_load_whose_requests_are_cut_off_does_not_pass() {
+    // Issue 22: PASSED with 14 of 26 load requests cut off. Here every request asks for more
+    // tokens than fit in the 1 s the load and its 1 s tail allow.
+    let dir = tempfile::tempdir().unwrap();
+    let model = default_model();
+    let path = spec(
+        dir.path(),
+        "cut-off",
+        &model,
+        DEFAULT_SHA256,
+        "",
+        "  operations:\n    serving:\n      maxConcurrency: 2\n",
+    );
+    let out = modelspec(&[
+        "verify",
+        path.to_str().unwrap(),
+        "--duration",
+        "1",
+        "--tail",
+        "1",
+        "--max-tokens",
+        "2000",
+        "--quiet",
+    ]);
+    let report = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{report}{}", text(&out.stderr));
+    assert!(!report.contains("PASSED"), "{report}");
+    let line = report
+        .lines()
+        .find(|l| l.starts_with("✗ MV0403 "))
+        .unwrap_or_else(|| panic!("MV0403 not violated:\n{report}"));
+    assert!(
+        line.contains(" cut off") && !line.contains(" 0 cut off"),
+        "{report}"
+    );
+    assert!(
+        report.contains("still running 1 s after the load ended"),
+        "{report}"
     );
 }
 

@@ -143,6 +143,9 @@ pub struct Context {
     /// the context is sized to the declared intent (at most the model's trained context)
     /// instead of modelspec's default.
     pub spec_max_sequence: Option<u64>,
+    /// The ModelSpec's `batch.maxBatchSize`: when no plan sets `scheduler.maxBatch`, batches
+    /// are as large as the spec declares instead of modelspec's default of one request.
+    pub spec_max_batch: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -368,10 +371,14 @@ pub fn resolve(name: &str, layers: &[Layer], ctx: &Context) -> Result<EffectiveP
         |s| s.scheduler.as_ref().and_then(|x| x.policy),
         (Policy::Fifo, Origin::Default),
     );
+    let batch_default = match ctx.spec_max_batch {
+        Some(declared) if declared > 0 => (declared, Origin::Spec),
+        _ => (DEFAULT_MAX_BATCH, Origin::Default),
+    };
     let max_batch = m.pick(
         "/scheduler/maxBatch",
         |s| s.scheduler.as_ref().and_then(|x| x.max_batch),
-        (DEFAULT_MAX_BATCH, Origin::Default),
+        batch_default,
     );
     let max_watts = m.pick(
         "/limits/maxWatts",
@@ -659,6 +666,7 @@ mod tests {
             model: Some(facts(2048)),
             cache_root: None,
             spec_max_sequence: None,
+            spec_max_batch: None,
         };
         let eff = resolve(
             "p",
@@ -703,6 +711,7 @@ mod tests {
                 model: Some(facts(131072)),
                 cache_root: None,
                 spec_max_sequence: None,
+                spec_max_batch: None,
             },
         )
         .unwrap();
@@ -721,6 +730,7 @@ mod tests {
                     model: Some(facts(trained)),
                     cache_root: None,
                     spec_max_sequence: Some(declared),
+                    spec_max_batch: None,
                 },
             )
             .unwrap()
@@ -746,6 +756,41 @@ mod tests {
     }
 
     #[test]
+    fn a_declared_batch_size_sizes_the_batches_unless_a_plan_does() {
+        let with = |declared: Option<u64>, layers: &[Layer]| {
+            resolve(
+                "p",
+                layers,
+                &Context {
+                    model: Some(facts(2048)),
+                    cache_root: None,
+                    spec_max_sequence: None,
+                    spec_max_batch: declared,
+                },
+            )
+            .unwrap()
+        };
+        let eff = with(Some(8), &[]);
+        assert_eq!(eff.spec.scheduler.max_batch, 8);
+        assert_eq!(eff.status.origins["/scheduler/maxBatch"], Origin::Spec);
+        // Nothing declared: modelspec's default.
+        let eff = with(None, &[]);
+        assert_eq!(eff.spec.scheduler.max_batch, DEFAULT_MAX_BATCH);
+        assert_eq!(eff.status.origins["/scheduler/maxBatch"], Origin::Default);
+        // A plan's own maxBatch is an explicit decision and is kept.
+        let plan = PlanSpec {
+            scheduler: Some(Scheduler {
+                max_batch: Some(2),
+                ..Scheduler::default()
+            }),
+            ..PlanSpec::default()
+        };
+        let eff = with(Some(8), &[layer(Origin::Plan, plan)]);
+        assert_eq!(eff.spec.scheduler.max_batch, 2);
+        assert_eq!(eff.status.origins["/scheduler/maxBatch"], Origin::Plan);
+    }
+
+    #[test]
     fn impossible_plans_are_refused_with_every_reason() {
         let spec = PlanSpec {
             threads: Some(0),
@@ -766,6 +811,7 @@ mod tests {
             model: Some(facts(2048)),
             cache_root: None,
             spec_max_sequence: None,
+            spec_max_batch: None,
         };
         let err = resolve("p", &[layer(Origin::Flag, spec)], &ctx).unwrap_err();
         let text = err.to_string();
@@ -816,6 +862,7 @@ mod tests {
             // A path under a regular file can never be created.
             cache_root: Some(blocker.join("cache")),
             spec_max_sequence: None,
+            spec_max_batch: None,
         };
         let e = resolve("p", &[layer(Origin::Plan, spec.clone())], &ctx)
             .unwrap_err()
@@ -829,6 +876,7 @@ mod tests {
             model: Some(facts(64)),
             cache_root: Some(dir.path().join("cache")),
             spec_max_sequence: None,
+            spec_max_batch: None,
         };
         let eff = resolve("p", &[layer(Origin::Plan, spec)], &ok).unwrap();
         assert_eq!(eff.quantization(), Quantization::Q8_0);
@@ -855,6 +903,7 @@ mod tests {
             model: Some(facts(64)),
             cache_root: None,
             spec_max_sequence: None,
+            spec_max_batch: None,
         };
         let eff = resolve("p", &[layer(Origin::Plan, spec)], &ctx).unwrap();
         assert_eq!(

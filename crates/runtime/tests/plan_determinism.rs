@@ -37,6 +37,7 @@ fn digest(model_file: &str, backend: Backend, threads: u64) -> (String, usize) {
         model: Some(ModelFacts::read(&path).unwrap()),
         cache_root: None,
         spec_max_sequence: None,
+        spec_max_batch: None,
     };
     let layers = [
         Layer::from_plan(Origin::Plan, &plan_file, plan),
@@ -90,6 +91,7 @@ fn an_unavailable_backend_is_refused_before_loading() {
         model: Some(ModelFacts::read(&path).unwrap()),
         cache_root: None,
         spec_max_sequence: None,
+        spec_max_batch: None,
     };
     let flags = PlanSpec {
         backend: Some(Backend::Cuda),

@@ -66,12 +66,16 @@ rules! {
         "the 95th percentile request latency under the spec's load is at most scaling.targetLatencyMsP95";
     THROUGHPUT = "MV0402", "throughput-rps", "throughput",
         "completed requests per second under the spec's load are at least scaling.targetRps";
+    LOAD_COMPLETES = "MV0403", "load-completes", "requests completed",
+        "every request of the spec's load (serving.maxConcurrency clients) completes: none fails or is cut off";
     MEMORY_PEAK = "MV0501", "memory-peak", "peak memory",
         "the server's peak resident memory is at most resources.memoryGb";
     CPU_CORES = "MV0502", "cpu-cores", "CPU cores",
-        "the server's worker threads (effective plan) fit in resources.cpuCores";
+        "the serving machine has at least resources.cpuCores logical cores (accelerator.count of a cpu accelerator when no cpuCores is declared)";
     CPU_FEATURES = "MV0503", "cpu-features", "CPU features",
         "the serving CPU has every instruction set feature runtime.accelerator.features declares";
+    MACHINE_MEMORY = "MV0504", "machine-memory", "machine memory",
+        "the serving machine has at least resources.memoryGb of memory";
     READINESS_PROBE = "MV0601", "readiness-probe", "readiness probe",
         "the readiness probe path answers 200 once the model is loaded";
     LIVENESS_PROBE = "MV0602", "liveness-probe", "liveness probe",

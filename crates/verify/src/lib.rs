@@ -54,6 +54,9 @@ pub struct Options {
     /// Check this running server instead of starting one.
     pub url: Option<String>,
     pub duration: Duration,
+    /// How long requests in flight when the load ends may still run before they are cut off;
+    /// [`load::tail`] of `duration` when `None`.
+    pub tail: Option<Duration>,
     /// Tokens generated per load request.
     pub max_tokens: u64,
     /// Electricity price; [`cost::DEFAULT_USD_PER_KWH`] when `None`.
@@ -70,6 +73,7 @@ impl Options {
             plan: None,
             url: None,
             duration: DEFAULT_DURATION,
+            tail: None,
             max_tokens: DEFAULT_MAX_TOKENS,
             usd_per_kwh: None,
             otlp_receiver: None,

@@ -27,6 +27,10 @@ pub struct Profile {
     pub concurrency: usize,
     #[serde(serialize_with = "seconds")]
     pub duration: Duration,
+    /// How long requests in flight when `duration` ends may still run before they are cut off
+    /// ([`tail`] of the duration unless given).
+    #[serde(serialize_with = "seconds")]
+    pub tail: Duration,
     /// Tokens generated per request (`max_tokens`).
     pub max_tokens: u64,
     /// The prompt lengths, in the order they are sent.
@@ -79,7 +83,7 @@ pub fn tail(duration: Duration) -> Duration {
 
 /// Runs `profile` against `client`'s server.
 pub fn run(client: &Client, profile: &Profile) -> Run {
-    let end = profile.duration + tail(profile.duration);
+    let end = profile.duration + profile.tail;
     let prompts = Arc::new(profile.prompts.clone());
     let start = Instant::now();
     let handles: Vec<_> = (0..profile.concurrency.max(1))
@@ -87,8 +91,9 @@ pub fn run(client: &Client, profile: &Profile) -> Run {
             let client = client.clone();
             let prompts = Arc::clone(&prompts);
             let model = profile.model.clone();
-            let (duration, max_tokens, step) = (
+            let (duration, tail, max_tokens, step) = (
                 profile.duration,
+                profile.tail,
                 profile.max_tokens,
                 profile.concurrency.max(1),
             );
@@ -107,7 +112,7 @@ pub fn run(client: &Client, profile: &Profile) -> Run {
                     {
                         outcome.error = Some(format!(
                             "still running {:.0} s after the load ended: cut off",
-                            tail(duration).as_secs_f64()
+                            tail.as_secs_f64()
                         ));
                     }
                     let failed_fast = !outcome.ok() && outcome.latency < Duration::from_millis(5);

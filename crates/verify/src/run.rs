@@ -33,6 +33,15 @@ fn check_options(opts: &Options) -> Result<(), VerifyError> {
             MAX_DURATION.as_secs()
         ));
     }
+    if let Some(t) = opts.tail
+        && t > MAX_DURATION
+    {
+        return usage(format!(
+            "--tail {}: give at most {} seconds",
+            t.as_secs_f64(),
+            MAX_DURATION.as_secs()
+        ));
+    }
     if opts.max_tokens == 0 {
         return usage("--max-tokens must be at least 1".into());
     }

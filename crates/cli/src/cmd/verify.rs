@@ -21,9 +21,10 @@ pub enum Format {
     after_help = "Checks: artifact sha256 (MV0101), the model serves (MV0201), the declared \
 maxSequenceLengthTokens is accepted and within the server's context (MV0301, MV0302), batches \
 within maxBatchSize (MV0303), p95 latency and requests/s under a load of \
-serving.maxConcurrency clients (MV0401, MV0402), peak memory, CPU cores and features (MV0501 to \
-MV0503), probe and metrics endpoints (MV0601 to MV0604), spans exported over OTLP when tracing is \
-enabled (MV0605), energy cost per 1k tokens (MV0701), \
+serving.maxConcurrency clients, every one of whose requests must complete (MV0401 to MV0403), \
+peak memory, the machine's cores, CPU features and memory (MV0501 to MV0504), probe and metrics \
+endpoints (MV0601 to MV0604), spans exported over OTLP when tracing is enabled (MV0605), energy \
+cost per 1k tokens (MV0701), \
 precision and artifact quantization (MV0801, MV0802). Each check prints the declared value, \
 the measured value and how it was measured.\n\
 Exit status: 0 every checkable declaration held, 1 a declaration was violated (or, with --strict, \
@@ -46,6 +47,10 @@ pub struct Args {
     /// Seconds of load (latency, throughput, energy), at most 600.
     #[arg(long, value_name = "S", default_value = "20", value_parser = parse_seconds)]
     pub duration: Duration,
+    /// Seconds requests still in flight when the load ends may run before they count as cut
+    /// off [default: the duration, at least 30 and at most 120].
+    #[arg(long, value_name = "S", value_parser = parse_seconds)]
+    pub tail: Option<Duration>,
     /// Tokens generated per load request.
     #[arg(long, value_name = "N", default_value_t = ms_verify::DEFAULT_MAX_TOKENS)]
     pub max_tokens: u64,
@@ -89,6 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         plan: args.plan.clone(),
         url: args.url.clone(),
         duration: args.duration,
+        tail: args.tail,
         max_tokens: args.max_tokens,
         usd_per_kwh: args.usd_per_kwh,
         otlp_receiver: args.otlp_receiver,

@@ -66,6 +66,7 @@ pub fn resolve_plan(
     let spec_max_sequence = spec
         .as_ref()
         .and_then(|s| s.batch.max_sequence_length_tokens);
+    let spec_max_batch = spec.as_ref().and_then(|s| s.batch.max_batch_size);
     let resolved = match (model, spec) {
         (_, Some(spec)) => Some(ResolvedModel {
             path: fetch_spec_weights(&spec)?,
@@ -83,6 +84,7 @@ pub fn resolve_plan(
         model: facts,
         cache_root: Cache::from_env().ok().map(|c| c.root().to_path_buf()),
         spec_max_sequence,
+        spec_max_batch,
     };
     let plan = resolve(&name, &layers, &ctx).map_err(|error| LoadError::CannotRun {
         findings: locate_problems(&error, &layers, &sources),

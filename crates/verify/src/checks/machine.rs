@@ -1,19 +1,23 @@
-//! What the server runs with against the declaration: batch size (the plan's
-//! `scheduler.maxBatch` and the largest batch seen), CPU cores and CPU features.
+//! What the server runs with and on, against the declaration: batch size (the plan's
+//! `scheduler.maxBatch` and the largest batch seen), and the machine's cores, CPU features and
+//! memory. A machine with less than the spec declares violates it.
 
 use serde_json::Value;
 
 use ms_server::metrics::BATCH_SIZE as METRIC_BATCH;
 
-use crate::check::{self, Verdict, at_most};
-use crate::checks::Ctx;
+use ms_runtime::Machine;
+
+use crate::check::{self, Verdict, at_least, at_most, num};
+use crate::checks::{BYTES_PER_GB, Ctx};
 use crate::sampler::{Peaks, SAMPLE_MS};
 
-/// MV0303, MV0502, MV0503.
+/// MV0303, MV0502, MV0503, MV0504.
 pub fn check(ctx: &mut Ctx, peaks: &Peaks) {
     batch_size(ctx, peaks);
     cpu_cores(ctx);
     cpu_features(ctx);
+    machine_memory(ctx);
 }
 
 fn batch_size(ctx: &mut Ctx, peaks: &Peaks) {
@@ -55,28 +59,85 @@ fn batch_size(ctx: &mut Ctx, peaks: &Peaks) {
     ctx.push(c);
 }
 
+/// The declared cores against the serving machine's logical cores (not the plan's threads: a
+/// machine with fewer cores than declared does not give what the spec asks for, however many
+/// threads run on it).
 fn cpu_cores(ctx: &mut Ctx) {
     let Some(c) = ctx.take(check::CPU_CORES) else {
         return;
     };
-    let cores = ctx.spec.info.resources.cpu_cores.unwrap_or(0);
-    let c = match ctx.plan_u64("/spec/threads") {
-        Some(t) => {
-            let c = c
-                .method("threads of the effective plan (GET /v1/plan): the engine's worker threads, one per core")
-                .measured(format!("{t} threads"), at_most(t as f64, cores as f64))
-                .values("cores", cores as f64, Some(t as f64));
-            if c.verdict == Verdict::Violated {
-                c.reason(format!(
-                    "{t} worker threads on {cores} cores oversubscribe them: set threads: {cores} in the execution plan"
-                ))
-            } else {
-                c
-            }
-        }
-        None => c.not_checked("the server does not report its plan (GET /v1/plan)"),
+    let info = &ctx.spec.info;
+    let declared = info.resources.cpu_cores.unwrap_or(info.accelerator.count);
+    let (cores, method) = match ctx.plan_u64("/status/cores") {
+        Some(n) => (
+            Some(n),
+            "status.cores of the effective plan (GET /v1/plan): the logical cores of the serving machine",
+        ),
+        None if ctx.local => (
+            Some(Machine::detect().logical_cores as u64),
+            "the logical cores of this machine, which hosts the server",
+        ),
+        None => (None, ""),
     };
-    ctx.push(c);
+    let Some(cores) = cores else {
+        ctx.push(c.not_checked("the server does not report its machine's cores (GET /v1/plan)"));
+        return;
+    };
+    let threads = ctx
+        .plan_u64("/spec/threads")
+        .map(|t| format!(" (the plan runs {t} threads)"))
+        .unwrap_or_default();
+    let c = c
+        .method(method)
+        .measured(
+            format!("{cores} logical cores{threads}"),
+            at_least(cores as f64, declared as f64),
+        )
+        .values("cores", declared as f64, Some(cores as f64));
+    ctx.push(if c.verdict == Verdict::Violated {
+        c.reason(format!(
+            "the serving machine has {cores} logical cores, fewer than the {declared} declared: serve it where {declared} cores are available, or declare what it needs"
+        ))
+    } else {
+        c
+    });
+}
+
+/// The declared memory against the serving machine's total memory.
+fn machine_memory(ctx: &mut Ctx) {
+    let Some(c) = ctx.take(check::MACHINE_MEMORY) else {
+        return;
+    };
+    let gb = ctx.spec.info.resources.memory_gb.unwrap_or(0.0);
+    let declared = gb * BYTES_PER_GB;
+    if !ctx.local {
+        ctx.push(c.not_checked(
+            "the server does not report its machine's memory; run `modelspec verify` without --url on the serving machine to check it",
+        ));
+        return;
+    }
+    let Some(total) = Machine::detect().memory_bytes else {
+        ctx.push(
+            c.not_checked("this machine's total memory is unknown (no MemTotal in /proc/meminfo)"),
+        );
+        return;
+    };
+    let c = c
+        .method("MemTotal of /proc/meminfo on this machine, which hosts the server (1 GiB = 2^30 bytes)")
+        .measured(
+            format!("{} GiB", num(total as f64 / BYTES_PER_GB)),
+            at_least(total as f64, declared),
+        )
+        .values("bytes", declared, Some(total as f64));
+    ctx.push(if c.verdict == Verdict::Violated {
+        c.reason(format!(
+            "the serving machine has {} GiB of memory, less than the {} GiB declared",
+            num(total as f64 / BYTES_PER_GB),
+            num(gb)
+        ))
+    } else {
+        c
+    });
 }
 
 fn cpu_features(ctx: &mut Ctx) {

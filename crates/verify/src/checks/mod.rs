@@ -33,6 +33,8 @@ pub const BYTES_PER_GB: f64 = 1024.0 * 1024.0 * 1024.0;
 const P_MAX_SEQ: &str = "/spec/runtime/batch/maxSequenceLengthTokens";
 const P_MAX_BATCH: &str = "/spec/runtime/batch/maxBatchSize";
 const P_CPU_CORES: &str = "/spec/runtime/resources/cpuCores";
+const P_ACCELERATOR_COUNT: &str = "/spec/runtime/accelerator/count";
+const P_CONCURRENCY: &str = "/spec/operations/serving/maxConcurrency";
 const P_FEATURES: &str = "/spec/runtime/accelerator/features";
 const P_P95: &str = "/spec/operations/scaling/targetLatencyMsP95";
 const P_RPS: &str = "/spec/operations/scaling/targetRps";
@@ -114,7 +116,14 @@ impl<'a> Ctx<'a> {
 /// The checks of every declaration that needs a server, not yet decided.
 pub fn declarations(spec: &SpecFile) -> Vec<Check> {
     let d = &spec.info;
-    let mut v = Vec::new();
+    // Every spec implies that its load is served: a run whose requests fail or are cut off
+    // cannot pass.
+    let clients = d.serving.max_concurrency.unwrap_or(1).max(1);
+    let mut v = vec![Check::new(
+        check::LOAD_COMPLETES,
+        P_CONCURRENCY,
+        format!("every request of {clients} concurrent clients completes"),
+    )];
     if let Some(n) = d.batch.max_sequence_length_tokens {
         v.push(Check::new(
             check::MAX_SEQUENCE_ACCEPTED,
@@ -139,6 +148,13 @@ pub fn declarations(spec: &SpecFile) -> Vec<Check> {
             check::CPU_CORES,
             P_CPU_CORES,
             format!("{n} cores"),
+        ));
+    } else if d.accelerator.kind.eq_ignore_ascii_case("cpu") {
+        let n = d.accelerator.count;
+        v.push(Check::new(
+            check::CPU_CORES,
+            P_ACCELERATOR_COUNT,
+            format!("{n} cores (accelerator count of a cpu accelerator)"),
         ));
     }
     if !d.accelerator.features.is_empty() {
@@ -167,6 +183,11 @@ pub fn declarations(spec: &SpecFile) -> Vec<Check> {
             check::MEMORY_PEAK,
             P_MEMORY,
             format!("≤ {} GiB", num(gb)),
+        ));
+        v.push(Check::new(
+            check::MACHINE_MEMORY,
+            P_MEMORY,
+            format!("≥ {} GiB on the machine", num(gb)),
         ));
     }
     if let Some(p) = &d.serving.readiness_path {

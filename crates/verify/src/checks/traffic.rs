@@ -87,6 +87,10 @@ pub fn profile(ctx: &Ctx, counter: &Counter, ctx_limit: Option<usize>, model: &s
             .map_or(1, |c| c as usize)
             .max(1),
         duration: ctx.opts.duration,
+        tail: ctx
+            .opts
+            .tail
+            .unwrap_or_else(|| load::tail(ctx.opts.duration)),
         max_tokens: ctx.opts.max_tokens,
         prompts,
         model: model.to_string(),
@@ -139,7 +143,7 @@ fn load_method(s: &Summary, p: &Profile, what: &str) -> String {
         p.concurrency,
         p.max_tokens,
         p.duration.as_secs_f64(),
-        load::tail(p.duration).as_secs_f64(),
+        p.tail.as_secs_f64(),
         s.requests,
         s.failed,
         s.unfinished,
@@ -147,8 +151,14 @@ fn load_method(s: &Summary, p: &Profile, what: &str) -> String {
     )
 }
 
-/// MV0401 and MV0402.
+/// MV0401, MV0402 and MV0403.
 pub fn check(ctx: &mut Ctx, m: &Measured) {
+    if let Some(c) = ctx.take(check::LOAD_COMPLETES) {
+        ctx.push(match (&m.summary, &m.profile) {
+            (Some(s), Some(p)) => completed(c, s, p),
+            _ => c.not_checked(m.why_no_load()),
+        });
+    }
     if let Some(c) = ctx.take(check::LATENCY_P95) {
         let target = ctx.spec.info.scaling.target_latency_ms_p95.unwrap_or(0.0);
         ctx.push(match (&m.summary, &m.profile) {
@@ -173,6 +183,50 @@ pub fn check(ctx: &mut Ctx, m: &Measured) {
             _ => c.not_checked(m.why_no_load()),
         });
     }
+}
+
+/// MV0403: a load whose requests fail or are cut off is not served, whatever its latency.
+fn completed(c: Check, s: &Summary, p: &Profile) -> Check {
+    if s.requests == 0 {
+        return c.not_checked("the load sent no request");
+    }
+    let cut_off = s.unfinished;
+    let failed = s.failed - cut_off;
+    let c = c
+        .method(load_method(
+            s,
+            p,
+            "requests of the load whose stream ended complete, of all requests sent",
+        ))
+        .measured(
+            format!(
+                "{} of {} completed, {failed} failed, {cut_off} cut off",
+                s.succeeded, s.requests
+            ),
+            if s.failed == 0 {
+                Verdict::Held
+            } else {
+                Verdict::Violated
+            },
+        )
+        .values("requests", s.requests as f64, Some(s.succeeded as f64));
+    if s.failed == 0 {
+        return c;
+    }
+    let mut why = format!(
+        "{} of {} requests of {} concurrent clients did not complete",
+        s.failed, s.requests, p.concurrency
+    );
+    if !s.errors.is_empty() {
+        why.push_str(&format!(" ({})", s.errors.join("; ")));
+    }
+    if cut_off > 0 {
+        why.push_str(&format!(
+            "; {cut_off} timed out or were still running {:.0} s after the load ended: the server does not keep up with this load (more cores, a larger scheduler.maxBatch, shorter prompts or a lower serving.maxConcurrency)",
+            p.tail.as_secs_f64()
+        ));
+    }
+    c.reason(why)
 }
 
 fn latency(c: Check, s: &Summary, p: &Profile, target: f64) -> Check {

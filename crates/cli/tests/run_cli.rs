@@ -180,6 +180,10 @@ fn chat_mode_keeps_a_conversation_on_piped_stdin() {
         err.contains("no chat template; using the built-in llama2 format"),
         "{err}"
     );
+    // Issue 22: a model without a template is probably a base model; the catalog's chat
+    // model is named, once for the whole conversation.
+    assert_eq!(err.matches("probably a base model").count(), 1, "{err}");
+    assert!(err.contains("modelspec run smollm2-135m --chat"), "{err}");
     // Two answers (the empty line is skipped), the second reusing the first turn's tokens.
     assert_eq!(text.lines().count(), 2, "{text:?}");
     let stats: Vec<&str> = err.lines().filter(|l| l.starts_with("prompt: ")).collect();

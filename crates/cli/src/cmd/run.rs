@@ -511,6 +511,15 @@ fn chat_template(
     let source = meta.get_str_opt("tokenizer.chat_template").ok().flatten();
     let arch = model.info().architecture.name();
     let auto = ChatTemplate::for_model(source, arch, tok);
+    if source.is_none() && !matches!(choice, Some(ChatFormat::Template(_))) {
+        // A base model continues a chat prompt as text (llama.cpp echoes it just the same):
+        // say so once, rather than let its answers look like our bug.
+        eprintln!(
+            "warning: {} has no chat template, so it is probably a base model: it continues text rather than answering; for chat, use an instruction-tuned model such as `modelspec run {} --chat`",
+            model.path().display(),
+            ms_fetch::catalog::CHAT_MODEL
+        );
+    }
     let template = match choice {
         None => {
             if source.is_none() {

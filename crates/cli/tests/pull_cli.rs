@@ -100,12 +100,26 @@ fn http_pull_caches_and_the_second_pull_makes_no_request() {
         }
     });
     let cache = tempfile::tempdir().unwrap();
-    let first = stdout_ok(&pull(cache.path(), &[&url], &[]));
+    let out = pull(cache.path(), &[&url], &[]);
+    let first = stdout_ok(&out);
     let blob = cache.path().join("blobs/sha256").join(sha256_hex(&body));
     assert_eq!(first.trim(), blob.display().to_string());
     assert_eq!(std::fs::read(&blob).unwrap(), body);
-    let second = stdout_ok(&pull(cache.path(), &[&url], &[]));
+    // Issue 22: stderr is not a terminal here, so no progress bar, but one line says that a
+    // download starts, what and where to.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err,
+        format!(
+            "fetching m.gguf from {url} into {}\n",
+            cache.path().display()
+        )
+    );
+    let out = pull(cache.path(), &[&url], &[]);
+    let second = stdout_ok(&out);
     assert_eq!(second, first);
+    // Nothing to fetch, nothing said.
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
     assert_eq!(hits.load(Ordering::SeqCst), 1);
 }
 

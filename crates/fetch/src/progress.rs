@@ -1,5 +1,6 @@
 //! Progress bars on stderr, drawn only when stderr is a terminal (indicatif hides them
-//! otherwise, so logs and CI output stay clean).
+//! otherwise, so logs and CI output stay clean). Without a terminal a fetch says one line when
+//! it starts instead, so that a long first download is not silent.
 
 use std::cell::RefCell;
 use std::io::IsTerminal;
@@ -8,14 +9,18 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 pub(crate) struct Progress {
     enabled: bool,
+    /// Progress was asked for but stderr is not a terminal: one line at the start instead.
+    plain: bool,
     label: String,
     bar: RefCell<Option<ProgressBar>>,
 }
 
 impl Progress {
     pub(crate) fn new(enabled: bool, label: String) -> Self {
+        let terminal = std::io::stderr().is_terminal();
         Self {
-            enabled: enabled && std::io::stderr().is_terminal(),
+            enabled: enabled && terminal,
+            plain: enabled && !terminal,
             label,
             bar: RefCell::new(None),
         }
@@ -33,6 +38,13 @@ impl Progress {
             bar
         });
         Some(bar.clone())
+    }
+
+    /// A fetch begins: `line` on stderr when no bar can be drawn (the bar says it otherwise).
+    pub(crate) fn starting(&self, line: &str) {
+        if self.plain {
+            eprintln!("{line}");
+        }
     }
 
     /// A byte counter for one transfer, `done` bytes already present (a resumed download).

@@ -268,3 +268,64 @@ fn latency(c: Check, s: &Summary, p: &Profile, target: f64) -> Check {
         None => c.not_checked(format!("no request succeeded: {}", s.errors.join("; "))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn profile() -> Profile {
+        Profile {
+            concurrency: 4,
+            duration: Duration::from_secs(1),
+            tail: Duration::from_secs(30),
+            max_tokens: 2,
+            prompts: Vec::new(),
+            model: "m".into(),
+            description: "d".into(),
+        }
+    }
+
+    #[test]
+    fn a_load_completes_only_when_every_request_does() {
+        let c = || Check::new(check::LOAD_COMPLETES, "/p", "every request");
+        let all = Summary {
+            requests: 10,
+            succeeded: 10,
+            ..Summary::default()
+        };
+        let held = completed(c(), &all, &profile());
+        assert_eq!(held.verdict, Verdict::Held);
+        assert_eq!(
+            held.measured.as_deref(),
+            Some("10 of 10 completed, 0 failed, 0 cut off")
+        );
+        // Refused (429) and cut-off requests both fail the check, counted apart.
+        let some = Summary {
+            requests: 10,
+            succeeded: 6,
+            failed: 4,
+            unfinished: 1,
+            errors: vec!["HTTP 429".into()],
+            ..Summary::default()
+        };
+        let violated = completed(c(), &some, &profile());
+        assert_eq!(violated.verdict, Verdict::Violated);
+        assert_eq!(
+            violated.measured.as_deref(),
+            Some("6 of 10 completed, 3 failed, 1 cut off")
+        );
+        let why = violated.reason.unwrap();
+        assert!(
+            why.starts_with("4 of 10 requests of 4 concurrent clients did not complete (HTTP 429)"),
+            "{why}"
+        );
+        assert!(
+            why.contains("still running 30 s after the load ended"),
+            "{why}"
+        );
+        let none = completed(c(), &Summary::default(), &profile());
+        assert_eq!(none.verdict, Verdict::NotChecked);
+    }
+}

@@ -29,7 +29,7 @@ enum Command {
     Validate(cmd::validate::Args),
     /// Print the JSON Schema of a document type.
     Schema(cmd::schema::Args),
-    /// Explain a validation rule (or list them all).
+    /// Explain a finding code: MS (validate), MR (runtime), MV (verify); or list them all.
     Explain(cmd::explain::Args),
     /// Upgrade a piqc.ai/v1alpha1 ModelSpec to modelspec/v1, keeping comments.
     Upgrade(cmd::upgrade::Args),

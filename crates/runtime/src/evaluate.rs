@@ -10,7 +10,7 @@
 //!    it and the current command-line flags stay above it (a field a flag overrides is
 //!    reported with [`codes::OVERRIDDEN_BY_FLAG`]).
 //! 2. Checks the limits before loading anything: the model's context and everything else
-//!    [`crate::plan::resolve`] checks ([`codes::CANNOT_RUN`]); threads at most the machine's
+//!    [`crate::plan::resolve`] checks (`MR01xx` codes, [`crate::codes`]); threads at most the machine's
 //!    cores ([`codes::EXCEEDS_MACHINE`]); the ModelSpec's `batch.maxSequenceLengthTokens`,
 //!    `batch.maxBatchSize` and `resources.cpuCores` ([`codes::EXCEEDS_SPEC`]); the current
 //!    plan's `limits.maxTokensPerRequest` and `limits.maxWatts`, which a candidate may lower
@@ -227,6 +227,8 @@ fn finding(code: &str, severity: Severity, pointer: &str, message: String) -> Pl
         pointer: pointer.to_string(),
         message,
         hint: None,
+        expected: None,
+        found: None,
     }
 }
 
@@ -248,12 +250,9 @@ pub fn evaluate(
     let resolved = {
         let mut progress = |p: LoadProgress| match p {
             LoadProgress::PlanWarnings { findings: f, .. } => findings.extend_from_slice(f),
-            LoadProgress::Warning(w) => findings.push(finding(
-                codes::PLAN_WARNING,
-                Severity::Warning,
-                &crate::load::problem_pointer(w),
-                w.to_string(),
-            )),
+            LoadProgress::Warning(w) => {
+                findings.push(PlanFinding::from_problem(w, String::new(), None))
+            }
             _ => {}
         };
         resolve_plan(
@@ -325,7 +324,7 @@ pub fn evaluate(
         LoadSettings::default(),
         &mut |p| {
             if let LoadProgress::Warning(w) = p {
-                warnings.push(w.to_string());
+                warnings.push(PlanFinding::from_problem(w, String::new(), None));
             }
         },
     )
@@ -333,14 +332,7 @@ pub fn evaluate(
         plan: name.clone(),
         error: Box::new(error),
     })?;
-    findings.extend(warnings.into_iter().map(|w| {
-        finding(
-            codes::PLAN_WARNING,
-            Severity::Warning,
-            "/spec/quantization",
-            w,
-        )
-    }));
+    findings.extend(warnings);
 
     // 4. Measure, prompt by prompt: current, then candidate.
     let [(cur, cur_tokens), (cand, cand_tokens)] =

@@ -13,16 +13,20 @@
 //! - [`plan`]: the effective plan: plan files, a ModelSpec's default plan, flags and the
 //!   engine's defaults and detections merged into every decision, each with its origin, and
 //!   checked against the machine and the model before any work.
+//! - [`plan_problem`]: a typed problem of a plan (code, JSON pointer, expected and found).
+//! - [`codes`]: the runtime's finding codes (`MR....`) with their documentation.
 //! - [`evaluate`](mod@evaluate): a candidate plan checked, loaded and measured beside the current one.
 //! - [`load`](mod@load): a model reference and a plan (file or inline) to a loaded model: resolution,
 //!   validation, requantization through the cache, the typed ModelSpec.
 
+pub mod codes;
 pub mod energy;
 pub mod evaluate;
 pub mod load;
 pub mod machine;
 pub mod metrics;
 pub mod plan;
+pub mod plan_problem;
 pub mod quant_cache;
 pub mod quantization;
 pub mod report;
@@ -36,7 +40,7 @@ pub use load::{
 };
 pub use machine::Machine;
 pub use metrics::{Latencies, Metrics, percentile};
-pub use plan::{EffectivePlan, PlanError, resolve as resolve_plan};
+pub use plan::{EffectivePlan, PlanError, PlanProblem};
 pub use quant_cache::{CacheStatus, Prepared, QuantCache, QuantCacheError, artifact_sha256};
 pub use quantization::Quantization;
 pub use report::{RunReport, token_digest};

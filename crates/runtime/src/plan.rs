@@ -22,7 +22,9 @@ use ms_gguf::GgufFile;
 use ms_spec::types::plan::{Determinism, ExecutionPlan, PlanSpec, Policy};
 use serde::Serialize;
 
+use crate::codes;
 use crate::energy::rapl_readable;
+pub use crate::plan_problem::{PlanError, PlanProblem};
 use crate::quantization::Quantization;
 
 /// Requests evaluated together by default: the engine runs one request at a time today.
@@ -209,8 +211,8 @@ pub struct PlanStatus {
     pub origins: BTreeMap<String, Origin>,
     /// The plan files that were read, lowest priority first.
     pub files: Vec<PathBuf>,
-    /// Problems that do not stop the run.
-    pub warnings: Vec<String>,
+    /// Problems that do not stop the run (their messages in JSON).
+    pub warnings: Vec<PlanProblem>,
 }
 
 /// A fully explicit ExecutionPlan.
@@ -228,24 +230,6 @@ pub struct EffectivePlan {
 pub struct EffectiveMetadata {
     pub name: String,
 }
-
-/// Why a plan cannot run: every problem found, each naming the field and what to do.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PlanError {
-    pub problems: Vec<String>,
-}
-
-impl fmt::Display for PlanError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the execution plan cannot run:")?;
-        for p in &self.problems {
-            write!(f, "\n  - {p}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for PlanError {}
 
 /// Picks each field from the highest layer that sets it, recording the origin.
 struct Merge<'a> {
@@ -293,12 +277,19 @@ pub fn resolve(name: &str, layers: &[Layer], ctx: &Context) -> Result<EffectiveP
         (BackendKind::best().name(), Origin::Engine),
     );
     let backend = BackendKind::select(backend_name);
-    match &backend {
-        Err(ms_engine::EngineError::InvalidOption(e)) => {
-            problems.push(format!("spec.backend: {e}"))
-        }
-        Err(e) => problems.push(format!("spec.backend: {e}")),
-        Ok(_) => {}
+    if let Err(e) = &backend {
+        let e = match e {
+            ms_engine::EngineError::InvalidOption(e) => e.clone(),
+            e => e.to_string(),
+        };
+        problems.push(
+            PlanProblem::error(
+                codes::BACKEND_UNAVAILABLE,
+                "/spec/backend",
+                format!("spec.backend: {e}"),
+            )
+            .with_found(backend_name),
+        );
     }
     let kernels = backend
         .as_ref()
@@ -316,28 +307,52 @@ pub fn resolve(name: &str, layers: &[Layer], ctx: &Context) -> Result<EffectiveP
         if let Some(model) = &ctx.model
             && let Some(what) = &model.unconvertible
         {
-            problems.push(format!(
-                "spec.quantization: {} cannot be converted to {quantization}: {what}, which the quantizer cannot read; use `quantization: source`",
-                model.path.display()
+            problems.push(PlanProblem::error(
+                codes::UNCONVERTIBLE_MODEL,
+                "/spec/quantization",
+                format!(
+                    "spec.quantization: {} cannot be converted to {quantization}: {what}, which the quantizer cannot read; use `quantization: source`",
+                    model.path.display()
+                ),
             ));
         }
         if let Some(root) = &ctx.cache_root
             && let Err(e) = check_writable(root)
         {
-            problems.push(format!(
-                "spec.quantization {quantization} caches the converted model under {}, which is not writable ({e}); set MODELSPEC_CACHE to a writable directory",
-                root.display()
+            problems.push(PlanProblem::error(
+                codes::CACHE_NOT_WRITABLE,
+                "/spec/quantization",
+                format!(
+                    "spec.quantization {quantization} caches the converted model under {}, which is not writable ({e}); set MODELSPEC_CACHE to a writable directory",
+                    root.display()
+                ),
             ));
         }
     }
 
     let threads = m.pick("/threads", |s| s.threads, (cores, Origin::Engine));
     if threads == 0 {
-        problems.push("spec.threads: 0 threads cannot run anything; give at least 1".to_string());
+        problems.push(
+            PlanProblem::error(
+                codes::NO_THREADS,
+                "/spec/threads",
+                "spec.threads: 0 threads cannot run anything; give at least 1",
+            )
+            .with_expected("at least 1")
+            .with_found(0),
+        );
     } else if threads > cores {
-        warnings.push(format!(
-            "spec.threads: {threads} threads on a machine with {cores} cores: they share cores and run slower (results are the same)"
-        ));
+        warnings.push(
+            PlanProblem::warning(
+                codes::THREADS_OVERSUBSCRIBED,
+                "/spec/threads",
+                format!(
+                    "spec.threads: {threads} threads on a machine with {cores} cores: they share cores and run slower (results are the same)"
+                ),
+            )
+            .with_expected(format!("at most {cores}"))
+            .with_found(threads),
+        );
     }
 
     let model_ctx = ctx.model.as_ref().map(|f| f.context_length as u64);
@@ -356,13 +371,29 @@ pub fn resolve(name: &str, layers: &[Layer], ctx: &Context) -> Result<EffectiveP
         context_default,
     );
     match (context_length, model_ctx) {
-        (Some(0), _) => problems.push("spec.contextLength: must be at least 1".to_string()),
-        (Some(n), Some(max)) if n > max => problems.push(format!(
-            "spec.contextLength: {n} exceeds the {max} tokens {} was trained with; give at most {max}",
-            ctx.model
-                .as_ref()
-                .map_or_else(String::new, |f| f.path.display().to_string())
-        )),
+        (Some(0), _) => problems.push(
+            PlanProblem::error(
+                codes::EMPTY_CONTEXT,
+                "/spec/contextLength",
+                "spec.contextLength: must be at least 1",
+            )
+            .with_expected("at least 1")
+            .with_found(0),
+        ),
+        (Some(n), Some(max)) if n > max => problems.push(
+            PlanProblem::error(
+                codes::CONTEXT_EXCEEDS_MODEL,
+                "/spec/contextLength",
+                format!(
+                    "spec.contextLength: {n} exceeds the {max} tokens {} was trained with; give at most {max}",
+                    ctx.model
+                        .as_ref()
+                        .map_or_else(String::new, |f| f.path.display().to_string())
+                ),
+            )
+            .with_expected(format!("at most {max}"))
+            .with_found(n),
+        ),
         _ => {}
     }
 
@@ -388,8 +419,12 @@ pub fn resolve(name: &str, layers: &[Layer], ctx: &Context) -> Result<EffectiveP
     if let Some(w) = max_watts
         && !rapl_readable()
     {
-        problems.push(format!(
-            "spec.limits.maxWatts: a {w} W limit needs a power measurement, and this machine has none (RAPL under /sys/class/powercap is absent or not readable; energy is only estimated here); remove the limit or run where RAPL is readable"
+        problems.push(PlanProblem::error(
+            codes::POWER_UNMEASURABLE,
+            "/spec/limits/maxWatts",
+            format!(
+                "spec.limits.maxWatts: a {w} W limit needs a power measurement, and this machine has none (RAPL under /sys/class/powercap is absent or not readable; energy is only estimated here); remove the limit or run where RAPL is readable"
+            ),
         ));
     }
     let max_tokens_per_request = m.pick(
@@ -408,29 +443,61 @@ pub fn resolve(name: &str, layers: &[Layer], ctx: &Context) -> Result<EffectiveP
         (DEFAULT_MAX_QUEUE, Origin::Default),
     );
     if max_batch > max_queue {
-        warnings.push(format!(
-            "spec.scheduler.maxBatch {max_batch} exceeds spec.limits.maxQueue {max_queue}: batches never fill"
-        ));
+        warnings.push(
+            PlanProblem::warning(
+                codes::BATCH_EXCEEDS_QUEUE,
+                "/spec/scheduler/maxBatch",
+                format!(
+                    "spec.scheduler.maxBatch {max_batch} exceeds spec.limits.maxQueue {max_queue}: batches never fill"
+                ),
+            )
+            .with_expected(format!("at most {max_queue}"))
+            .with_found(max_batch),
+        );
     }
 
     let sampling = sampling(&mut m, &engine_sampling);
     if let Some(limit) = max_tokens_per_request
         && (sampling.max_tokens > limit || sampling.max_tokens == 0)
     {
-        problems.push(format!(
-            "spec.sampling.maxTokens: {} exceeds spec.limits.maxTokensPerRequest {limit}",
-            sampling.max_tokens
-        ));
+        problems.push(
+            PlanProblem::error(
+                codes::MAX_TOKENS_EXCEED_LIMIT,
+                "/spec/sampling/maxTokens",
+                format!(
+                    "spec.sampling.maxTokens: {} exceeds spec.limits.maxTokensPerRequest {limit}",
+                    sampling.max_tokens
+                ),
+            )
+            .with_expected(format!("1 to {limit}"))
+            .with_found(sampling.max_tokens),
+        );
     }
     if let Some(context) = context_length {
-        for (what, n) in [
-            ("spec.sampling.maxTokens", Some(sampling.max_tokens)),
-            ("spec.limits.maxTokensPerRequest", max_tokens_per_request),
+        for (what, pointer, n) in [
+            (
+                "spec.sampling.maxTokens",
+                "/spec/sampling/maxTokens",
+                Some(sampling.max_tokens),
+            ),
+            (
+                "spec.limits.maxTokensPerRequest",
+                "/spec/limits/maxTokensPerRequest",
+                max_tokens_per_request,
+            ),
         ] {
             if let Some(n) = n.filter(|&n| n > context) {
-                warnings.push(format!(
-                    "{what} {n} exceeds the context length {context}: generation stops when the context is full"
-                ));
+                warnings.push(
+                    PlanProblem::warning(
+                        codes::TOKENS_EXCEED_CONTEXT,
+                        pointer,
+                        format!(
+                            "{what} {n} exceeds the context length {context}: generation stops when the context is full"
+                        ),
+                    )
+                    .with_expected(format!("at most {context}"))
+                    .with_found(n),
+                );
             }
         }
     }
@@ -460,7 +527,11 @@ pub fn resolve(name: &str, layers: &[Layer], ctx: &Context) -> Result<EffectiveP
         determinism: determinism.name(),
     };
     if let Err(e) = to_sampling_params(&spec).validate() {
-        problems.push(format!("spec.sampling: {e}"));
+        problems.push(PlanProblem::error(
+            codes::INVALID_SAMPLING,
+            "/spec/sampling",
+            format!("spec.sampling: {e}"),
+        ));
     }
     if !problems.is_empty() {
         return Err(PlanError { problems });
@@ -889,7 +960,12 @@ mod tests {
             ..PlanSpec::default()
         };
         let eff = resolve("p", &[layer(Origin::Flag, spec)], &Context::default()).unwrap();
-        assert!(eff.status.warnings[0].contains("cores"));
+        let w = &eff.status.warnings[0];
+        assert!(w.message.contains("cores"), "{w:?}");
+        assert_eq!(
+            (w.code, w.pointer.as_str()),
+            (codes::THREADS_OVERSUBSCRIBED, "/spec/threads")
+        );
         assert_eq!(eff.spec.context_length, None);
         let spec = PlanSpec {
             threads: Some(1),
@@ -906,11 +982,23 @@ mod tests {
             spec_max_batch: None,
         };
         let eff = resolve("p", &[layer(Origin::Plan, spec)], &ctx).unwrap();
+        let messages: Vec<&str> = eff
+            .status
+            .warnings
+            .iter()
+            .map(|w| w.message.as_str())
+            .collect();
         assert_eq!(
-            eff.status.warnings,
+            messages,
             [
                 "spec.sampling.maxTokens 100 exceeds the context length 64: generation stops when the context is full"
             ]
+        );
+        let w = &eff.status.warnings[0];
+        assert_eq!(w.pointer, "/spec/sampling/maxTokens");
+        assert_eq!(
+            (w.expected.as_deref(), w.found.as_deref()),
+            (Some("at most 64"), Some("100"))
         );
     }
 }

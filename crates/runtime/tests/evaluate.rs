@@ -226,7 +226,7 @@ fn a_context_above_the_models_is_refused_before_loading() {
         .iter()
         .find(|f| f.pointer == "/spec/contextLength")
         .unwrap_or_else(|| panic!("{findings:#?}"));
-    assert_eq!(f.code, codes::CANNOT_RUN);
+    assert_eq!(f.code, codes::CONTEXT_EXCEEDS_MODEL);
     assert_eq!(f.severity, Severity::Error);
     assert!(f.message.contains("4096 exceeds the 2048 tokens"), "{f:?}");
     assert_eq!(f.source, "<inline plan huge>");

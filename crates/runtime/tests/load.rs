@@ -375,7 +375,11 @@ spec:
         .iter()
         .find(|f| f.pointer == "/spec/contextLength")
         .unwrap();
-    assert_eq!(ctx.code, codes::CANNOT_RUN);
+    assert_eq!(ctx.code, codes::CONTEXT_EXCEEDS_MODEL);
+    assert_eq!(
+        (ctx.expected.as_deref(), ctx.found.as_deref()),
+        (Some("at most 2048"), Some("4096"))
+    );
     assert_eq!(ctx.source, "<inline plan big>");
     assert_eq!((ctx.line, ctx.column), (6, 3));
     // The thread count came from a flag, not from the document.
@@ -383,6 +387,7 @@ spec:
         .iter()
         .find(|f| f.pointer == "/spec/threads")
         .unwrap();
+    assert_eq!(threads.code, codes::NO_THREADS);
     assert_eq!(threads.source, "command-line flags");
     assert_eq!(threads.line, 0);
 }
@@ -424,24 +429,41 @@ fn bad_model_references_name_the_model() {
 }
 
 #[test]
-fn plan_problems_point_at_their_field() {
-    use ms_runtime::load::problem_pointer;
-    for (problem, pointer) in [
-        (
-            "spec.limits.maxWatts: a 50 W limit needs ...",
-            "/spec/limits/maxWatts",
-        ),
-        (
-            "spec.threads: 0 threads cannot run anything",
-            "/spec/threads",
-        ),
-        (
-            "spec.quantization Q8_0 caches the converted model ...",
-            "/spec/quantization",
-        ),
-        ("spec.sampling: top-p must be in (0, 1]", "/spec/sampling"),
-        ("something without a field", ""),
-    ] {
-        assert_eq!(problem_pointer(problem), pointer, "{problem}");
+fn plan_problems_are_typed_with_their_code_and_field() {
+    use ms_runtime::plan::{Context, Layer, resolve};
+    use ms_spec::types::plan::{Limits, Sampling};
+    let flags = PlanSpec {
+        threads: Some(0),
+        context_length: Some(0),
+        limits: Some(Limits {
+            max_tokens_per_request: Some(5),
+            ..Limits::default()
+        }),
+        sampling: Some(Sampling {
+            max_tokens: Some(10),
+            ..Sampling::default()
+        }),
+        ..PlanSpec::default()
+    };
+    let err = resolve("p", &[Layer::flags(flags)], &Context::default()).unwrap_err();
+    let found: Vec<(&str, &str)> = err
+        .problems
+        .iter()
+        .map(|p| (p.code, p.pointer.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (codes::NO_THREADS, "/spec/threads"),
+            (codes::EMPTY_CONTEXT, "/spec/contextLength"),
+            (codes::MAX_TOKENS_EXCEED_LIMIT, "/spec/sampling/maxTokens"),
+        ]
+    );
+    let max_tokens = &err.problems[2];
+    assert_eq!(max_tokens.expected.as_deref(), Some("1 to 5"));
+    assert_eq!(max_tokens.found.as_deref(), Some("10"));
+    // Every code the runtime gives is documented.
+    for p in &err.problems {
+        assert!(codes::lookup(p.code).is_some(), "{}", p.code);
     }
 }

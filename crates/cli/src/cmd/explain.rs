@@ -1,4 +1,9 @@
-//! `modelspec explain CODE`: a rule's documentation.
+//! `modelspec explain CODE`: the documentation of every finding code the tool prints.
+//!
+//! One scheme, three tables, each kept beside the code that emits it: `MS` findings about a
+//! spec or plan document (`ms_spec::catalog`), `MR` findings of the runtime about a plan
+//! against a model and a machine (`ms_runtime::codes`), `MV` checks of `modelspec verify`
+//! (`ms_verify::check`). This command reads all three ([`all`]).
 
 use std::process::ExitCode;
 
@@ -6,52 +11,92 @@ use ms_spec::{catalog, suggest};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Rule code (MS0203) or name (min-replicas-exceeds-max).
+    /// Code (MS0203, MR0106, MV0401) or name (min-replicas-exceeds-max).
     #[arg(required_unless_present = "list")]
     pub code: Option<String>,
-    /// List every rule with its default level and summary.
+    /// List every code with its default level and summary.
     #[arg(long)]
     pub list: bool,
 }
 
+/// One documented code, whichever table it comes from.
+pub struct Entry {
+    pub code: &'static str,
+    pub name: &'static str,
+    /// `error`, `warning`, or `check` for a verify check (its verdict decides).
+    pub level: &'static str,
+    /// Who gives it, for the heading.
+    pub origin: &'static str,
+    /// Whether config files and flags may change the level.
+    pub configurable: bool,
+    pub summary: &'static str,
+    pub doc: &'static str,
+}
+
+/// Every code the tool can print: MS, then MR, then MV.
+pub fn all() -> Vec<Entry> {
+    let documents = catalog::RULES.iter().map(|r| Entry {
+        code: r.code,
+        name: r.name,
+        level: r.default.as_str(),
+        origin: "validate",
+        configurable: r.configurable,
+        summary: r.summary,
+        doc: r.doc,
+    });
+    let runtime = ms_runtime::codes::RULES.iter().map(|r| Entry {
+        code: r.code,
+        name: r.name,
+        level: r.default.as_str(),
+        origin: "runtime",
+        configurable: false,
+        summary: r.summary,
+        doc: r.doc,
+    });
+    let verify = ms_verify::check::RULES.iter().map(|r| Entry {
+        code: r.code,
+        name: r.name,
+        level: "check",
+        origin: "verify",
+        configurable: false,
+        summary: r.title,
+        doc: r.summary,
+    });
+    documents.chain(runtime).chain(verify).collect()
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let entries = all();
     if args.list {
-        for r in catalog::RULES {
-            println!(
-                "{}  {:<7}  {:<40} {}",
-                r.code,
-                r.default.as_str(),
-                r.name,
-                r.summary
-            );
+        for e in &entries {
+            println!("{}  {:<7}  {:<40} {}", e.code, e.level, e.name, e.summary);
         }
         return Ok(ExitCode::SUCCESS);
     }
     let code = args.code.unwrap_or_default();
-    let Some(r) = catalog::lookup(&code) else {
-        let all = catalog::RULES
-            .iter()
-            .map(|r| r.code)
-            .chain(catalog::RULES.iter().map(|r| r.name));
+    let Some(e) = entries
+        .iter()
+        .find(|e| e.code.eq_ignore_ascii_case(&code) || e.name == code)
+    else {
+        let all = entries.iter().flat_map(|e| [e.code, e.name]);
         let hint = suggest::closest(&code, all)
             .map(|c| format!(" (did you mean {c}?)"))
             .unwrap_or_default();
-        anyhow::bail!("unknown rule `{code}`{hint}; `modelspec explain --list` lists all rules");
+        anyhow::bail!("unknown code `{code}`{hint}; `modelspec explain --list` lists all codes");
     };
-    println!(
-        "{} {} ({} by default{})",
-        r.code,
-        r.name,
-        r.default.as_str(),
-        if r.configurable {
-            ""
-        } else {
-            ", cannot be re-levelled"
-        }
-    );
+    let level = match (e.origin, e.configurable) {
+        ("verify", _) => "a check of `modelspec verify`: held, violated or not-checked".to_string(),
+        ("runtime", _) => format!(
+            "{} given by the runtime when it resolves a plan against the model and the machine",
+            e.level
+        ),
+        (_, true) => format!("{} by default", e.level),
+        (_, false) => format!("{} by default, cannot be re-levelled", e.level),
+    };
+    println!("{} {} ({level})", e.code, e.name);
     println!();
-    println!("{}", r.summary);
+    println!("{}", e.summary);
     println!();
-    println!("{}", r.doc);
+    println!("{}", e.doc);
     Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,8 @@ use serde::Serialize;
 use super::error::LoadError;
 use super::progress::LoadProgress;
 use super::request::LoadSettings;
+use crate::codes;
+use crate::plan::PlanProblem;
 use crate::quant_cache::{CacheStatus, Prepared, QuantCache, artifact_sha256};
 use crate::quantization::Quantization;
 
@@ -77,8 +79,9 @@ pub fn prepare_artifact(
             progress: &p,
         })
     })?;
-    for w in &warnings {
-        progress(LoadProgress::Warning(w));
+    for w in warnings {
+        let w = PlanProblem::warning(codes::QUANTIZE_WARNING, "/spec/quantization", w);
+        progress(LoadProgress::Warning(&w));
     }
     Ok(PreparedArtifact {
         artifact: path.to_path_buf(),

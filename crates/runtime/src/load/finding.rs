@@ -4,6 +4,8 @@
 use ms_spec::{Diagnostic, Severity, Source};
 use serde::Serialize;
 
+use crate::plan::PlanProblem;
+
 /// One finding about a plan or spec document, as an API returns it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PlanFinding {
@@ -21,6 +23,30 @@ pub struct PlanFinding {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// What the field may be, when the finding is about a value (also in `message`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    /// What it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub found: Option<String>,
+}
+
+impl PlanFinding {
+    /// A problem of the effective plan, located at `source` (`line:column` when known).
+    pub fn from_problem(p: &PlanProblem, source: String, pos: Option<(u32, u32)>) -> Self {
+        PlanFinding {
+            code: p.code.to_string(),
+            severity: p.severity,
+            source,
+            line: pos.map_or(0, |p| p.0),
+            column: pos.map_or(0, |p| p.1),
+            pointer: p.pointer.clone(),
+            message: p.message.clone(),
+            hint: None,
+            expected: p.expected.clone(),
+            found: p.found.clone(),
+        }
+    }
 }
 
 impl From<&Diagnostic> for PlanFinding {
@@ -41,6 +67,8 @@ impl From<&Diagnostic> for PlanFinding {
             pointer: d.pointer.clone(),
             message,
             hint: d.hint.clone(),
+            expected: d.expected.clone(),
+            found: d.found.clone(),
         }
     }
 }

@@ -26,7 +26,8 @@
 //! - [`finding`], [`error`], [`progress`], [`codes`]: what a load reports.
 
 pub mod artifact;
-pub mod codes;
+/// The runtime's finding codes (here for the paths that named them `load::codes`).
+pub use crate::codes;
 pub mod error;
 pub mod finding;
 pub mod loading;
@@ -45,7 +46,7 @@ pub use loading::{Loaded, load, load_with, load_with_plan};
 pub use model_ref::{ResolvedModel, resolve_model};
 pub use plan_document::{PlanDocument, read_plan};
 pub(crate) use plan_resolution::locate;
-pub use plan_resolution::{ResolvedPlan, problem_pointer, resolve_plan};
+pub use plan_resolution::{ResolvedPlan, resolve_plan};
 pub use progress::LoadProgress;
 pub use request::{LoadRequest, LoadSettings, PlanSource};
 pub use spec_info::{

@@ -6,10 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use ms_fetch::Cache;
+use ms_spec::Source;
 use ms_spec::types::plan::PlanSpec;
-use ms_spec::{Severity, Source};
 
-use super::codes;
 use super::error::LoadError;
 use super::finding::PlanFinding;
 use super::model_ref::{ResolvedModel, fetch_spec_weights, read_spec_if_any, resolve_model};
@@ -101,21 +100,6 @@ pub fn resolve_plan(
     })
 }
 
-/// The JSON pointer a problem of [`PlanError`] is about (`spec.limits.maxWatts: ...` ->
-/// `/spec/limits/maxWatts`).
-pub fn problem_pointer(problem: &str) -> String {
-    let head = problem
-        .split([':', ' '])
-        .next()
-        .unwrap_or_default()
-        .trim_end_matches('.');
-    if head.starts_with("spec") {
-        format!("/{}", head.replace('.', "/"))
-    } else {
-        String::new()
-    }
-}
-
 /// The problems as findings, each located in the highest layer that sets its field.
 fn locate_problems(
     error: &PlanError,
@@ -126,18 +110,8 @@ fn locate_problems(
         .problems
         .iter()
         .map(|p| {
-            let pointer = problem_pointer(p);
-            let (source, pos) = locate(&pointer, layers, sources);
-            PlanFinding {
-                code: codes::CANNOT_RUN.to_string(),
-                severity: Severity::Error,
-                source,
-                line: pos.map_or(0, |p| p.0),
-                column: pos.map_or(0, |p| p.1),
-                pointer,
-                message: p.clone(),
-                hint: None,
-            }
+            let (source, pos) = locate(&p.pointer, layers, sources);
+            PlanFinding::from_problem(p, source, pos)
         })
         .collect()
 }

@@ -2,7 +2,7 @@
 
 use super::artifact::PreparedArtifact;
 use super::finding::PlanFinding;
-use crate::plan::EffectivePlan;
+use crate::plan::{EffectivePlan, PlanProblem};
 use crate::quantization::Quantization;
 use crate::requantize;
 
@@ -15,7 +15,7 @@ pub enum LoadProgress<'a> {
         findings: &'a [PlanFinding],
     },
     /// A problem that does not stop the load (the effective plan's warnings, the quantizer's).
-    Warning(&'a str),
+    Warning(&'a PlanProblem),
     /// The effective plan is decided; nothing is loaded yet.
     Planned(&'a EffectivePlan),
     /// The requantization pipeline (only when the cache has no copy yet).

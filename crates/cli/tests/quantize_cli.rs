@@ -264,8 +264,9 @@ fn bad_inputs_give_clear_errors_and_leave_no_files() {
     let text = d.join("notes.txt");
     std::fs::write(&text, "not a model").unwrap();
     let err = fails(&[s(&text), s(&d.join("o.gguf")), "--to", "Q8_0"]);
+    // The input is a MODEL like every command's: a file that is not GGUF must be a ModelSpec.
     assert!(
-        err.contains("not a GGUF file") && err.contains("notes.txt"),
+        err.contains("neither a GGUF file nor a valid ModelSpec") && err.contains("notes.txt"),
         "{err}"
     );
 

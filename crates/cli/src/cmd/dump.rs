@@ -12,7 +12,7 @@ use ms_engine::{LoadOptions, Model};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// A GGUF file, a ModelSpec file or a catalog name (e.g. gemma3-270m).
+    /// A GGUF file, a ModelSpec file, a catalog name (e.g. gemma3-270m) or an address.
     model: String,
     /// Prompts file: {"gen_tokens", "top_k", "tokenize": [...], "generate": [...], "logits": [...]}.
     #[arg(long)]
@@ -42,7 +42,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             args.prompts.display()
         )
     })?;
-    let path = super::pull::resolve_model(&args.model)?;
+    let path = ms_runtime::load::resolve_model(&args.model)?.path;
     let options = LoadOptions {
         threads: args.threads,
         context_length: Some(args.ctx_size),

@@ -1,8 +1,7 @@
-//! `modelspec inspect FILE.gguf`: what a GGUF file holds — architecture summary, metadata,
+//! `modelspec inspect MODEL`: what a GGUF file holds — architecture summary, metadata,
 //! tensor table, sizes, and the memory it needs at a given context length.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -19,8 +18,9 @@ const FALLBACK_CTX: u64 = 4096;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The GGUF file to describe.
-    pub file: PathBuf,
+    /// The model to describe: a GGUF file, a ModelSpec file (its weights), a catalog name
+    /// (gemma3-270m) or an address (file://, http(s)://, hf://, pypi://).
+    pub model: String,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -30,7 +30,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let file = GgufFile::open(&args.file)?;
+    let path = ms_runtime::load::resolve_model(&args.model)?.path;
+    let file = GgufFile::open(&path)?;
     let arch = ArchSummary::of(file.metadata());
     let sizes = SizeSummary::of(&file);
     let ctx = args.ctx.or(arch.context_length).unwrap_or(FALLBACK_CTX);

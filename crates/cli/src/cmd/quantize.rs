@@ -1,4 +1,4 @@
-//! `modelspec quantize IN OUT --to Q8_0|Q6_K|Q5_0|Q4_K_M [--threads N]`: converts a GGUF
+//! `modelspec quantize MODEL OUT --to Q8_0|Q6_K|Q5_0|Q4_K_M [--threads N]`: converts a GGUF
 //! model tensor by tensor with llama.cpp's tensor mix. The pipeline is ms-runtime's
 //! [`ms_runtime::requantize`]; this command parses its arguments, shows a progress bar and
 //! prints the summary.
@@ -17,9 +17,10 @@ use ms_runtime::requantize::{Progress, quantize_file_with_progress};
 
 #[derive(ClapArgs, Debug)]
 pub struct Args {
-    /// Input GGUF model: F32, F16 or BF16 tensors (quantized tensors are dequantized first,
+    /// Input model: a GGUF file, a ModelSpec file, a catalog name or an address, like every
+    /// MODEL argument. F32, F16 or BF16 tensors (quantized tensors are dequantized first,
     /// which loses precision).
-    pub input: PathBuf,
+    pub input: String,
     /// Output GGUF file (written to a temporary file and renamed when complete).
     pub output: PathBuf,
     /// Target: Q8_0, Q6_K, Q5_0 or Q4_K_M (llama.cpp's mixes and row-length fallbacks).
@@ -52,8 +53,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Algorithm::Refined
     };
     let bar = progress_bar();
+    let input = ms_runtime::load::resolve_model(&args.input)?.path;
     let report = quantize_file_with_progress(
-        &args.input,
+        &input,
         &args.output,
         args.to,
         algorithm,

@@ -16,7 +16,8 @@
 //!
 //! The pieces, one file each:
 //! - [`request`]: [`LoadRequest`], [`PlanSource`], [`LoadSettings`].
-//! - [`model_ref`]: model reference resolution ([`resolve_model`]).
+//! - [`model_ref`]: model reference resolution ([`resolve_model`]), the one resolver of every
+//!   command that takes a MODEL.
 //! - [`plan_document`]: reading and checking one plan document ([`read_plan`]).
 //! - [`plan_resolution`]: the effective plan of a request ([`resolve_plan`]), its problems
 //!   located in the documents.
@@ -43,7 +44,7 @@ pub use error::LoadError;
 pub use finding::PlanFinding;
 pub(crate) use loading::load_resolved;
 pub use loading::{Loaded, load, load_with, load_with_plan};
-pub use model_ref::{ResolvedModel, resolve_model};
+pub use model_ref::{ResolvedModel, read_spec_if_any, resolve_model, resolve_model_pinned};
 pub use plan_document::{PlanDocument, read_plan};
 pub(crate) use plan_resolution::locate;
 pub use plan_resolution::{ResolvedPlan, resolve_plan};

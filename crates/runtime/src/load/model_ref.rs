@@ -1,5 +1,7 @@
 //! Model reference resolution: a GGUF path, a ModelSpec file, a catalog name or an address to
-//! the GGUF file to run (fetched into the cache when needed).
+//! the GGUF file to run (fetched into the cache when needed). Every command that takes a MODEL
+//! (`run`, `bench`, `serve`, `plan show --model`, `inspect`, `quantize`, `pull`, `dump`) goes
+//! through [`resolve_model`], so they all accept the same forms.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,8 +18,9 @@ pub struct ResolvedModel {
     pub spec: Option<Arc<ModelSpecInfo>>,
 }
 
-/// `Some(spec)` when `model` is an existing file that is not GGUF (so it must be a ModelSpec).
-pub(crate) fn read_spec_if_any(model: &str) -> Result<Option<ModelSpecInfo>, LoadError> {
+/// `Some(spec)` when `model` is an existing file that is not GGUF (so it must be a ModelSpec,
+/// and an invalid one is an error with its findings).
+pub fn read_spec_if_any(model: &str) -> Result<Option<ModelSpecInfo>, LoadError> {
     use std::io::Read;
     let path = Path::new(model);
     if !path.is_file() {
@@ -55,7 +58,20 @@ pub(crate) fn fetch_spec_weights(spec: &ModelSpecInfo) -> Result<PathBuf, LoadEr
 /// Resolves a model reference to its GGUF file: a GGUF path, a ModelSpec file (its weights
 /// artifact), a catalog name or an address. Fetches into the cache when needed.
 pub fn resolve_model(model: &str) -> Result<ResolvedModel, LoadError> {
+    resolve_model_pinned(model, None)
+}
+
+/// [`resolve_model`] with the file's content pinned by `sha256` (checked after a download, or
+/// against a local file). A ModelSpec pins its artifacts itself, so a digest beside one is
+/// refused rather than ignored.
+pub fn resolve_model_pinned(model: &str, sha256: Option<&str>) -> Result<ResolvedModel, LoadError> {
     if let Some(spec) = read_spec_if_any(model)? {
+        if sha256.is_some() {
+            return Err(LoadError::Model {
+                model: model.to_string(),
+                message: "a ModelSpec pins its artifacts with their own `sha256` fields; give the digest there, not beside the spec".into(),
+            });
+        }
         let path = fetch_spec_weights(&spec)?;
         return Ok(ResolvedModel {
             path,
@@ -63,6 +79,6 @@ pub fn resolve_model(model: &str) -> Result<ResolvedModel, LoadError> {
         });
     }
     let cache = Cache::from_env()?;
-    let path = ms_fetch::resolve(&cache, model, None, &FetchOptions::from_env())?;
+    let path = ms_fetch::resolve(&cache, model, sha256, &FetchOptions::from_env())?;
     Ok(ResolvedModel { path, spec: None })
 }

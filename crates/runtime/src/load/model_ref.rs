@@ -3,7 +3,7 @@
 //! (`run`, `bench`, `serve`, `plan show --model`, `inspect`, `quantize`, `pull`, `dump`) goes
 //! through [`resolve_model`], so they all accept the same forms.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use ms_fetch::{Cache, FetchOptions};
@@ -18,11 +18,19 @@ pub struct ResolvedModel {
     pub spec: Option<Arc<ModelSpecInfo>>,
 }
 
-/// `Some(spec)` when `model` is an existing file that is not GGUF (so it must be a ModelSpec,
-/// and an invalid one is an error with its findings).
+/// `Some(spec)` when `model` (a path or a `file://` address) is an existing file that is not
+/// GGUF (so it must be a ModelSpec, and an invalid one is an error with its findings).
 pub fn read_spec_if_any(model: &str) -> Result<Option<ModelSpecInfo>, LoadError> {
     use std::io::Read;
-    let path = Path::new(model);
+    // `file://` names a local file like its path does, a ModelSpec included.
+    let local = match model
+        .strip_prefix("file://")
+        .and(ms_fetch::parse_uri(model).ok())
+    {
+        Some(ms_fetch::Source::File(p)) => p,
+        _ => PathBuf::from(model),
+    };
+    let path = local.as_path();
     if !path.is_file() {
         return Ok(None);
     }

@@ -59,7 +59,7 @@ use crate::load::{
     load_resolved, locate, resolve_plan,
 };
 use crate::metrics::percentile;
-use crate::plan::{EffectivePlan, Origin};
+use crate::plan::{EffectivePlan, Origin, PlanProblem};
 use crate::quant_cache::CacheStatus;
 use crate::report::token_digest;
 
@@ -281,7 +281,11 @@ pub fn evaluate(
     };
 
     // 2. Limits.
-    findings.extend(check_limits(current, &resolved.plan, &prompts, workload));
+    findings.extend(
+        check_limits(current, &resolved.plan, &prompts, workload)
+            .iter()
+            .map(|p| PlanFinding::from_problem(p, String::new(), None)),
+    );
     for f in &mut findings {
         if f.line == 0 && f.pointer.starts_with("/spec") {
             let (source, pos) = locate(&f.pointer, &resolved.layers, &resolved.documents);
@@ -392,107 +396,127 @@ fn check_limits(
     plan: &EffectivePlan,
     prompts: &[Vec<u32>],
     workload: &Workload,
-) -> Vec<PlanFinding> {
+) -> Vec<PlanProblem> {
     let mut out = Vec::new();
     let s = &plan.spec;
-    let err = Severity::Error;
     let cores = cores();
     if s.threads > cores {
-        out.push(finding(
-            codes::EXCEEDS_MACHINE,
-            err,
-            "/spec/threads",
-            format!(
-                "threads {} exceeds the {cores} cores of this machine: the measurement would only show oversubscription; give at most {cores}",
-                s.threads
-            ),
-        ));
+        out.push(
+            PlanProblem::error(
+                codes::EXCEEDS_MACHINE,
+                "/spec/threads",
+                format!(
+                    "threads {} exceeds the {cores} cores of this machine: the measurement would only show oversubscription; give at most {cores}",
+                    s.threads
+                ),
+            )
+            .with_expected(format!("at most {cores}"))
+            .with_found(s.threads),
+        );
     }
     if let Some(spec) = &current.spec {
         let file = spec.path.display();
         if let (Some(ctx), Some(max)) = (s.context_length, spec.batch.max_sequence_length_tokens)
             && ctx > max
         {
-            out.push(finding(
-                codes::EXCEEDS_SPEC,
-                err,
-                "/spec/contextLength",
-                format!(
-                    "contextLength {ctx} exceeds spec.runtime.batch.maxSequenceLengthTokens {max} of {file}; give at most {max}"
-                ),
-            ));
+            out.push(
+                PlanProblem::error(
+                    codes::EXCEEDS_SPEC,
+                    "/spec/contextLength",
+                    format!(
+                        "contextLength {ctx} exceeds spec.runtime.batch.maxSequenceLengthTokens {max} of {file}; give at most {max}"
+                    ),
+                )
+                .with_expected(format!("at most {max}"))
+                .with_found(ctx),
+            );
         }
         if let Some(max) = spec.batch.max_batch_size
             && s.scheduler.max_batch > max
         {
-            out.push(finding(
-                codes::EXCEEDS_SPEC,
-                err,
-                "/spec/scheduler/maxBatch",
-                format!(
-                    "scheduler.maxBatch {} exceeds spec.runtime.batch.maxBatchSize {max} of {file}; give at most {max}",
-                    s.scheduler.max_batch
-                ),
-            ));
+            out.push(
+                PlanProblem::error(
+                    codes::EXCEEDS_SPEC,
+                    "/spec/scheduler/maxBatch",
+                    format!(
+                        "scheduler.maxBatch {} exceeds spec.runtime.batch.maxBatchSize {max} of {file}; give at most {max}",
+                        s.scheduler.max_batch
+                    ),
+                )
+                .with_expected(format!("at most {max}"))
+                .with_found(s.scheduler.max_batch),
+            );
         }
         if let Some(max) = spec.resources.cpu_cores
             && s.threads > max
         {
-            out.push(finding(
-                codes::EXCEEDS_SPEC,
-                err,
-                "/spec/threads",
-                format!(
-                    "threads {} exceeds spec.runtime.resources.cpuCores {max} of {file}; give at most {max}",
-                    s.threads
-                ),
-            ));
+            out.push(
+                PlanProblem::error(
+                    codes::EXCEEDS_SPEC,
+                    "/spec/threads",
+                    format!(
+                        "threads {} exceeds spec.runtime.resources.cpuCores {max} of {file}; give at most {max}",
+                        s.threads
+                    ),
+                )
+                .with_expected(format!("at most {max}"))
+                .with_found(s.threads),
+            );
         }
     }
     let now = &current.plan.spec.limits;
     if let Some(limit) = now.max_tokens_per_request
         && s.limits.max_tokens_per_request.is_none_or(|n| n > limit)
     {
-        out.push(finding(
-            codes::EXCEEDS_CURRENT,
-            err,
-            "/spec/limits/maxTokensPerRequest",
-            format!(
-                "limits.maxTokensPerRequest {} is above the current plan's {limit}: a candidate may lower limits, not raise them",
-                s.limits
-                    .max_tokens_per_request
-                    .map_or("(none)".to_string(), |n| n.to_string())
-            ),
-        ));
+        out.push(
+            PlanProblem::error(
+                codes::EXCEEDS_CURRENT,
+                "/spec/limits/maxTokensPerRequest",
+                format!(
+                    "limits.maxTokensPerRequest {} is above the current plan's {limit}: a candidate may lower limits, not raise them",
+                    s.limits
+                        .max_tokens_per_request
+                        .map_or("(none)".to_string(), |n| n.to_string())
+                ),
+            )
+            .with_expected(format!("at most {limit}"))
+            .with_found(s.limits.max_tokens_per_request.map_or("(none)".to_string(), |n| n.to_string())),
+        );
     }
     if let Some(limit) = now.max_watts
         && s.limits.max_watts.is_none_or(|w| w > limit)
     {
-        out.push(finding(
-            codes::EXCEEDS_CURRENT,
-            err,
-            "/spec/limits/maxWatts",
-            format!(
-                "limits.maxWatts {} is above the current plan's {limit}: a candidate may lower limits, not raise them",
-                s.limits
-                    .max_watts
-                    .map_or("(none)".to_string(), |n| n.to_string())
-            ),
-        ));
+        out.push(
+            PlanProblem::error(
+                codes::EXCEEDS_CURRENT,
+                "/spec/limits/maxWatts",
+                format!(
+                    "limits.maxWatts {} is above the current plan's {limit}: a candidate may lower limits, not raise them",
+                    s.limits
+                        .max_watts
+                        .map_or("(none)".to_string(), |n| n.to_string())
+                ),
+            )
+            .with_expected(format!("at most {limit}"))
+            .with_found(s.limits.max_watts.map_or("(none)".to_string(), |n| n.to_string())),
+        );
     }
     if let Some(ctx) = s.context_length {
         let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
         let need = longest as u64 + workload.max_tokens as u64;
         if need > ctx {
-            out.push(finding(
-                codes::WORKLOAD_EXCEEDS_CONTEXT,
-                err,
-                "/spec/contextLength",
-                format!(
-                    "the evaluation workload needs {need} positions ({longest} prompt tokens + {} new tokens) and contextLength is {ctx}; raise contextLength or evaluate with a smaller workload",
-                    workload.max_tokens
-                ),
-            ));
+            out.push(
+                PlanProblem::error(
+                    codes::WORKLOAD_EXCEEDS_CONTEXT,
+                    "/spec/contextLength",
+                    format!(
+                        "the evaluation workload needs {need} positions ({longest} prompt tokens + {} new tokens) and contextLength is {ctx}; raise contextLength or evaluate with a smaller workload",
+                        workload.max_tokens
+                    ),
+                )
+                .with_expected(format!("at least {need}"))
+                .with_found(ctx),
+            );
         }
     }
     out

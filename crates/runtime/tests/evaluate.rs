@@ -296,6 +296,14 @@ fn limits_of_the_machine_the_spec_the_current_plan_and_the_workload_are_enforced
         .find(|f| f.pointer == "/spec/scheduler/maxBatch")
         .unwrap();
     assert_eq!((batch.line, batch.column), (6, 15));
+    assert_eq!(batch.found.as_deref(), Some("4"), "{batch:?}");
+    assert!(
+        batch
+            .expected
+            .as_deref()
+            .is_some_and(|e| e.starts_with("at most ")),
+        "{batch:?}"
+    );
     // The context is a flag of the current deployment: it stays 128 (within the spec's
     // limit) whatever the candidate says, and the candidate is told so.
     let e = evaluate(

@@ -46,9 +46,7 @@ pub fn eval_batch(items: &mut [BatchItem<'_>]) -> Result<(), BatchError> {
         if !Arc::ptr_eq(&item.session.model().inner, &model.inner) {
             return Err(BatchError {
                 index,
-                source: EngineError::InvalidOption(
-                    "all sessions of a batch must be over the same loaded model".to_string(),
-                ),
+                source: EngineError::MixedModels { index },
             });
         }
         item.session

@@ -62,4 +62,11 @@ pub enum EngineError {
 
     #[error("invalid option: {0}")]
     InvalidOption(String),
+
+    /// A batch whose sessions are not all over one loaded model (a caller's bug, not a
+    /// request's: the scheduler keeps one batch per engine).
+    #[error(
+        "batch item {index} is over another loaded model than item 0; all sessions of a batch must be over the same loaded model"
+    )]
+    MixedModels { index: usize },
 }

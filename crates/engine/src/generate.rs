@@ -17,7 +17,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::sampler::{Sampler, SamplingParams};
+use crate::sampler::{Sampler, SamplingParams, TokenLogprobs, token_logprobs};
 use crate::tokenizer::{StreamDecoder, Tokenizer, TokenizerError};
 use crate::{EngineError, Model, Session};
 
@@ -264,6 +264,9 @@ pub struct Step {
     pub text: String,
     /// Set when generation ends with this token.
     pub stop: Option<StopReason>,
+    /// The token's log-probability and the most likely alternatives, when the options ask for
+    /// them ([`SamplingParams::logprobs`]).
+    pub logprobs: Option<TokenLogprobs>,
 }
 
 impl<'t> Decoding<'t> {
@@ -299,6 +302,11 @@ impl<'t> Decoding<'t> {
     /// token, stop string, `max_tokens`, context.
     pub fn step(&mut self, logits: &[f32], context_left: usize) -> Result<Step, GenerateError> {
         let token = self.sampler.sample(logits);
+        let logprobs = self
+            .sampler
+            .params()
+            .logprobs
+            .map(|n| token_logprobs(logits, token, n));
         self.sampler.accept(token);
         self.generated.push(token);
         let stop = if self.tok.is_eog(token) {
@@ -326,6 +334,7 @@ impl<'t> Decoding<'t> {
             token,
             text: self.out.take_safe().to_string(),
             stop,
+            logprobs,
         })
     }
 

@@ -3,6 +3,7 @@
 //! The chain is llama.cpp's default order (`common/common.h`, `common_params_sampling::samplers`),
 //! restricted to the samplers we implement:
 //!
+//! 0. the request's logit biases (OpenAI's `logit_bias`), added to the raw logits,
 //! 1. penalties over the last `penalty_last_n` accepted tokens (repetition, frequency, presence),
 //! 2. top-k,
 //! 3. top-p (nucleus),
@@ -13,6 +14,10 @@
 //! A temperature of 0 (or below) means greedy: the highest logit after the penalties, ties
 //! broken by the lowest token id. Candidates are always ordered by logit, then id, so every step
 //! is deterministic: the same seed and logits give the same tokens on every machine.
+//!
+//! Log-probabilities ([`token_logprobs`], OpenAI's `logprobs`) are the log-softmax of the raw
+//! model logits, before the biases and the chain: what the model thinks, not what the filters
+//! left. They depend on the logits alone, so a request gets the same bits batched or alone.
 //!
 //! The RNG is xoshiro256** (Blackman and Vigna), seeded through splitmix64 from the 64-bit seed;
 //! a draw is the top 53 bits of one output scaled to [0, 1).
@@ -40,7 +45,19 @@ pub struct SamplingParams {
     /// How many recent tokens the penalties look at; 0 disables them.
     pub penalty_last_n: usize,
     pub seed: u64,
+    /// Added to these tokens' logits before the chain (OpenAI's `logit_bias`, each in
+    /// [-100, 100]; -100 effectively bans a token, 100 all but forces it).
+    pub logit_bias: Vec<(u32, f32)>,
+    /// Report the sampled token's log-probability and the `n` most likely tokens' (at most
+    /// [`MAX_TOP_LOGPROBS`]); `None` computes nothing.
+    pub logprobs: Option<usize>,
 }
+
+/// Most alternatives a step reports with [`SamplingParams::logprobs`] (OpenAI's limit).
+pub const MAX_TOP_LOGPROBS: usize = 20;
+
+/// Largest logit bias either way (OpenAI's range).
+pub const MAX_LOGIT_BIAS: f32 = 100.0;
 
 impl Default for SamplingParams {
     fn default() -> Self {
@@ -54,6 +71,8 @@ impl Default for SamplingParams {
             presence_penalty: 0.0,
             penalty_last_n: 64,
             seed: 0,
+            logit_bias: Vec::new(),
+            logprobs: None,
         }
     }
 }
@@ -89,6 +108,20 @@ impl SamplingParams {
             return Err(format!(
                 "repeat penalty must be > 0 (1 = off), got {}",
                 self.repeat_penalty
+            ));
+        }
+        if let Some(&(id, b)) = self
+            .logit_bias
+            .iter()
+            .find(|(_, b)| !(b.is_finite() && b.abs() <= MAX_LOGIT_BIAS))
+        {
+            return Err(format!(
+                "logit bias of token {id} must be between -{MAX_LOGIT_BIAS} and {MAX_LOGIT_BIAS}, got {b}"
+            ));
+        }
+        if let Some(n) = self.logprobs.filter(|&n| n > MAX_TOP_LOGPROBS) {
+            return Err(format!(
+                "top logprobs must be between 0 and {MAX_TOP_LOGPROBS}, got {n}"
             ));
         }
         Ok(())
@@ -204,7 +237,10 @@ impl Sampler {
     /// [`accept`]: Sampler::accept
     pub fn sample(&mut self, logits: &[f32]) -> u32 {
         let p = &self.params;
-        if p.temperature <= 0.0 && (self.recent.is_empty() || penalties_off(p)) {
+        if p.temperature <= 0.0
+            && p.logit_bias.is_empty()
+            && (self.recent.is_empty() || penalties_off(p))
+        {
             // Plain greedy: no candidate list (262k entries for Gemma) needed.
             return argmax(logits);
         }
@@ -222,6 +258,7 @@ impl Sampler {
         if cands.is_empty() {
             return 0;
         }
+        apply_logit_bias(cands, &p.logit_bias);
         penalties_with(cands, &self.recent, p, counts);
         if p.temperature <= 0.0 {
             return greedy(cands);
@@ -231,6 +268,71 @@ impl Sampler {
         min_p(cands, p.min_p);
         temperature(cands, p.temperature);
         draw_with(cands, self.rng.next_f64(), probs)
+    }
+}
+
+/// Adds each bias to its token's logit (llama.cpp's `llama_sampler_logit_bias`, first in the
+/// chain); ids outside the vocabulary are ignored (the server refuses them earlier).
+pub fn apply_logit_bias(cands: &mut [Candidate], bias: &[(u32, f32)]) {
+    for &(id, b) in bias {
+        // Candidates are in id order here (the biases come first).
+        if let Some(c) = cands.get_mut(id as usize).filter(|c| c.id == id) {
+            c.logit += b;
+        }
+    }
+}
+
+/// A sampled token's log-probability and the most likely alternatives, all log-softmax of the
+/// raw logits (see the module note).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenLogprobs {
+    pub token: u32,
+    pub logprob: f32,
+    /// The `n` most likely tokens, most likely first (equal logits: lowest id first).
+    pub top: Vec<(u32, f32)>,
+}
+
+/// `token`'s log-probability under `logits` and the `top` most likely tokens'. The sum runs in
+/// f64 in vocabulary order, so the result is a function of the logits' bits alone.
+pub fn token_logprobs(logits: &[f32], token: u32, top: usize) -> TokenLogprobs {
+    let clean = |l: f32| if l.is_nan() { f32::NEG_INFINITY } else { l };
+    let max = logits
+        .iter()
+        .map(|&l| clean(l))
+        .fold(f32::NEG_INFINITY, f32::max);
+    let log_z = if max.is_finite() {
+        let sum: f64 = logits
+            .iter()
+            .map(|&l| (f64::from(clean(l)) - f64::from(max)).exp())
+            .sum();
+        f64::from(max) + sum.ln()
+    } else {
+        // No finite logit: nothing has a probability.
+        f64::INFINITY
+    };
+    let logprob = |l: f32| (f64::from(clean(l)) - log_z) as f32;
+    // The best `top`, kept sorted by insertion (top is at most 20: cheaper than a sort).
+    let mut best: Vec<Candidate> = Vec::with_capacity(top + 1);
+    if top > 0 {
+        for (i, &l) in logits.iter().enumerate() {
+            let c = Candidate {
+                id: i as u32,
+                logit: clean(l),
+            };
+            if best.len() == top && by_logit(&c, &best[top - 1]).is_ge() {
+                continue;
+            }
+            let at = best.partition_point(|b| by_logit(b, &c).is_lt());
+            best.insert(at, c);
+            best.truncate(top);
+        }
+    }
+    TokenLogprobs {
+        token,
+        logprob: logits
+            .get(token as usize)
+            .map_or(f32::NEG_INFINITY, |&l| logprob(l)),
+        top: best.iter().map(|c| (c.id, logprob(c.logit))).collect(),
     }
 }
 

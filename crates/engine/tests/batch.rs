@@ -293,6 +293,11 @@ fn sessions_of_different_models_are_refused() {
     .unwrap_err();
     assert_eq!(err.index, 2);
     assert!(err.to_string().contains("same loaded model"), "{err}");
+    // Its own kind, not an invalid option (issue 22 point 8).
+    assert!(
+        matches!(err.source, EngineError::MixedModels { index: 2 }),
+        "{err:?}"
+    );
     assert_eq!((a.position(), b.position(), c.position()), (0, 0, 0));
 }
 

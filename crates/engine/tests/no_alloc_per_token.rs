@@ -49,6 +49,7 @@ fn allocations_per_tokens(model: &Model, n: usize) -> usize {
         presence_penalty: 0.1,
         penalty_last_n: 16,
         seed: 7,
+        ..SamplingParams::default()
     });
     let prompt = [1u32, 450, 7483, 310, 3444];
     for &t in &prompt {

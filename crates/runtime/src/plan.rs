@@ -605,6 +605,8 @@ fn to_sampling_params(spec: &EffectiveSpec) -> SamplingParams {
         presence_penalty: s.presence_penalty as f32,
         penalty_last_n: usize::try_from(s.repeat_last_n).unwrap_or(usize::MAX),
         seed: spec.seed,
+        // Per request only (the server's `logit_bias`, `logprobs`).
+        ..SamplingParams::default()
     }
 }
 

@@ -72,6 +72,7 @@ use std::time::{Duration, Instant};
 
 use ms_engine::Model;
 use ms_engine::generate::{GenerateOptions, StopReason};
+use ms_engine::sampler::TokenLogprobs;
 use ms_engine::tokenizer::Tokenizer;
 use ms_runtime::energy::EnergySource;
 use serde::Serialize;
@@ -128,6 +129,9 @@ pub enum Event {
     Token {
         token: u32,
         text: String,
+        /// The token's log-probability and the likeliest alternatives, when the request's
+        /// sampling asks for them (`SamplingParams::logprobs`).
+        logprobs: Option<TokenLogprobs>,
     },
     Finished(Outcome),
     /// The request could not complete: timed out, context full, engine error, shutdown.
@@ -144,7 +148,8 @@ pub struct Outcome {
     /// The precise reason: `eog`, `stop_string`, `max_tokens`, `context_full`, `cancelled`.
     pub stop_detail: &'static str,
     pub prompt_tokens: usize,
-    /// Sampled tokens, an end-of-generation token included.
+    /// Generated tokens the text is made of: an end-of-generation token is not counted (as in
+    /// OpenAI's `usage`), though it is in `tokens` and was sent as a `Token` event.
     pub completion_tokens: usize,
     pub queued_ms: f64,
     pub ttft_ms: f64,

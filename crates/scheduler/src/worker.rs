@@ -52,13 +52,15 @@ impl Active<'_> {
 
     fn outcome(&self, stop: &StopReason, plan: &str, now: Instant) -> Outcome {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        // The end-of-generation token is sampled but is no part of the answer.
+        let eog = usize::from(matches!(stop, StopReason::EndOfGeneration(_)));
         let (stop, stop_detail) = stop_strings(stop);
         Outcome {
             id: self.id,
             stop,
             stop_detail,
             prompt_tokens: self.prompt.len(),
-            completion_tokens: self.decoding.tokens().len(),
+            completion_tokens: self.decoding.tokens().len().saturating_sub(eog),
             queued_ms: ms(self.admitted - self.submitted),
             ttft_ms: self.first_token.map_or(0.0, |t| ms(t - self.submitted)),
             inter_token_ms: self.inter_token_ms.clone(),
@@ -503,6 +505,7 @@ fn step(
                     Event::Token {
                         token: step.token,
                         text: step.text,
+                        logprobs: step.logprobs,
                     },
                 ));
                 a.next = step.token;

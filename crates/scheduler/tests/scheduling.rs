@@ -30,7 +30,7 @@ fn every_policy_gives_each_request_the_tokens_it_gets_alone() {
             assert_eq!(o.plan, "tiny");
             assert_eq!(o.prompt_tokens, requests[i].prompt.len());
             assert!(o.batch_sizes.iter().all(|&b| (1..=4).contains(&b)));
-            assert_eq!(o.inter_token_ms.len(), o.completion_tokens - 1);
+            assert_eq!(o.inter_token_ms.len(), o.tokens.len() - 1);
             assert!(o.queued_ms <= o.ttft_ms && o.ttft_ms <= o.total_ms, "{o:?}");
         }
         let snap = scheduler.snapshot();
@@ -65,11 +65,7 @@ fn latency_chunks_a_long_prompt_beside_a_generating_request() {
     // Prefill steps (ceil(n / chunk)) plus one step per generated token after the first.
     let o = c.outcome();
     let chunks = n.div_ceil(ms_scheduler::LATENCY_PREFILL_CHUNK);
-    assert_eq!(
-        o.batch_sizes.len(),
-        chunks + o.completion_tokens - 1,
-        "{o:?}"
-    );
+    assert_eq!(o.batch_sizes.len(), chunks + o.tokens.len() - 1, "{o:?}");
     assert!(o.batch_sizes.iter().all(|&b| b == 2), "{o:?}");
     running.cancel();
     match collect_after(&mut running, read).end {

@@ -22,7 +22,10 @@ fn logprobs_of(ticket: &mut Ticket) -> (Vec<TokenLogprobs>, usize, &'static str)
     }
 }
 
-fn bits(lps: &[TokenLogprobs]) -> Vec<(u32, u32, Vec<(u32, u32)>)> {
+/// A token, its log-probability's bits and its alternatives' (id, bits).
+type Bits = (u32, u32, Vec<(u32, u32)>);
+
+fn bits(lps: &[TokenLogprobs]) -> Vec<Bits> {
     lps.iter()
         .map(|l| {
             let top = l.top.iter().map(|&(id, p)| (id, p.to_bits())).collect();

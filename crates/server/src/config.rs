@@ -11,6 +11,7 @@ use ms_runtime::{LoadRequest, Loaded, ModelSpecInfo};
 use ms_scheduler::{Config as SchedulerConfig, Policy};
 
 use crate::ServerError;
+use crate::guard::{AllowedHosts, ApiKeys};
 use crate::telemetry::{self, TraceExport};
 
 /// Request limits. `max_concurrency` 0 means "the plan's": its scheduler batch plus its queue.
@@ -52,6 +53,11 @@ pub struct ServerConfig {
     /// Where to export traces; `None` = tracing off (the ModelSpec's
     /// `observability.tracing.enabled` or `serve --otlp-endpoint` turn it on).
     pub tracing: Option<TraceExport>,
+    /// Keys a request must present as `Authorization: Bearer KEY`; none = no authentication
+    /// (see [`crate::guard`]).
+    pub api_keys: ApiKeys,
+    /// `Host` names accepted besides IP addresses and `localhost`.
+    pub allowed_hosts: AllowedHosts,
 }
 
 impl ServerConfig {
@@ -66,6 +72,8 @@ impl ServerConfig {
             metrics_path: "/metrics".into(),
             model_id: model_id.into(),
             tracing: None,
+            api_keys: ApiKeys::default(),
+            allowed_hosts: AllowedHosts::default(),
         }
     }
 
@@ -82,7 +90,9 @@ impl ServerConfig {
     /// Before anything is loaded: the defaults, and the ModelSpec's serving section when the
     /// model reference is a ModelSpec file (read only, nothing fetched).
     pub fn for_request(req: &LoadRequest) -> Result<ServerConfig, ServerError> {
-        match spec_of(&req.model)? {
+        let spec = ms_runtime::load::read_spec_if_any(&req.model)
+            .map_err(|e| ServerError::Config(e.to_string()))?;
+        match spec {
             Some(spec) => Ok(Self::from_spec(&spec)),
             None => Ok(Self::new(model_id_of(&req.model))),
         }
@@ -115,6 +125,11 @@ impl ServerConfig {
             config.tracing = Some(TraceExport::from_env(None, &spec.name));
         }
         config
+    }
+
+    /// What to tell the operator at start about this server's exposure (see [`crate::guard`]).
+    pub fn warnings(&self) -> Vec<String> {
+        crate::guard::warnings(self.host, &self.api_keys, &self.allowed_hosts)
     }
 
     /// Paths must be absolute, distinct (the two probes may share one) and not one of the API's own.
@@ -203,23 +218,4 @@ pub fn model_id_of(model: &str) -> String {
         return stem.to_string();
     }
     model.to_string()
-}
-
-/// The ModelSpec when `model` is an existing file that is not GGUF.
-fn spec_of(model: &str) -> Result<Option<ModelSpecInfo>, ServerError> {
-    use std::io::Read;
-    let path = Path::new(model);
-    if !path.is_file() {
-        return Ok(None);
-    }
-    let mut magic = [0u8; 4];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| f.read(&mut magic))
-        .map_err(|e| ServerError::Config(format!("{model}: {e}")))?;
-    if n == 4 && &magic == b"GGUF" {
-        return Ok(None);
-    }
-    ModelSpecInfo::read(path)
-        .map(Some)
-        .map_err(|e| ServerError::Config(e.to_string()))
 }

@@ -40,7 +40,7 @@ impl std::ops::DerefMut for ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
         Self(Box::new(ErrorDetail {
             status,
             message: message.into(),
@@ -66,6 +66,29 @@ impl ApiError {
 
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "invalid_request_error", message).with_code("not_found")
+    }
+
+    /// 401 as OpenAI answers a missing or wrong key.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_request_error", message)
+            .with_code("invalid_api_key")
+    }
+
+    /// 403: the request is understood and refused (a Host not allowed, a disabled route).
+    pub fn forbidden(message: impl Into<String>, code: &'static str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "invalid_request_error", message).with_code(code)
+    }
+
+    /// 404 `model_not_found`, as OpenAI answers a model it does not have.
+    pub fn model_not_found(model: &str, served: &str) -> Self {
+        let mut e = Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            format!("The model {model:?} does not exist; this server serves {served:?} (see GET /v1/models)"),
+        )
+        .with_code("model_not_found");
+        e.param = Some("model".into());
+        e
     }
 
     pub fn method_not_allowed() -> Self {

@@ -5,11 +5,13 @@
 //! [`start`] binds, serves on its own tokio runtime (a background thread) and loads the model
 //! on another thread: `/healthz/ready` is 503 until it is in. Modules: [`openai`] (completions,
 //! chat, SSE, models), [`plans`], [`runs`], [`health`], [`metrics`], [`openapi`], [`errors`]
-//! (OpenAI-style error objects), [`config`] (addresses, paths, limits), [`state`],
-//! [`telemetry`] (OpenTelemetry traces over OTLP/HTTP when enabled).
+//! (OpenAI-style error objects), [`config`] (addresses, paths, limits, keys), [`guard`] (Host,
+//! API key and Content-Type checks before any handler), [`state`], [`telemetry`]
+//! (OpenTelemetry traces over OTLP/HTTP when enabled).
 
 pub mod config;
 pub mod errors;
+pub mod guard;
 pub mod health;
 pub mod metrics;
 pub mod openai;
@@ -256,6 +258,8 @@ fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.limits.max_body_bytes))
+        // Host, API key and Content-Type before any handler (unmatched routes included).
+        .layer(middleware::from_fn_with_state(state.clone(), guard::check))
         .with_state(state)
 }
 

@@ -132,7 +132,7 @@ pub fn document(config: &ServerConfig) -> Value {
         "model": {"type": "string"},
         "max_tokens": {"type": "integer", "minimum": 1},
         "temperature": {"type": "number", "minimum": 0, "maximum": 2},
-        "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+        "top_p": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
         "seed": {"type": "integer"},
         "n": {"type": "integer", "const": 1},
         "stop": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "maxItems": 4}]},
@@ -140,16 +140,30 @@ pub fn document(config: &ServerConfig) -> Value {
         "stream_options": {"type": "object", "properties": {"include_usage": {"type": "boolean"}}},
         "presence_penalty": {"type": "number"},
         "frequency_penalty": {"type": "number"},
+        "logit_bias": {"type": "object", "description": "Token id (as a string) to a bias added to its logit before sampling",
+            "additionalProperties": {"type": "number", "minimum": -100, "maximum": 100}},
+        // Accepted and ignored: they ask nothing of the generation.
+        "user": {"type": "string"},
+        "store": {"type": "boolean"},
+        "metadata": {"type": "object"},
+        "service_tier": {"type": "string"},
+        "safety_identifier": {"type": "string"},
+        "prompt_cache_key": {"type": "string"},
     });
     let mut chat_props = common.clone();
     chat_props["messages"] = json!({"type": "array", "minItems": 1, "items": {
         "type": "object", "required": ["role"],
         "properties": {"role": {"type": "string"}, "content": {"oneOf": [{"type": "string"}, {"type": "array"}, {"type": "null"}]}}}});
     chat_props["max_completion_tokens"] = json!({"type": "integer", "minimum": 1});
+    chat_props["logprobs"] = json!({"type": "boolean"});
+    chat_props["top_logprobs"] = json!({"type": "integer", "minimum": 0, "maximum": 20});
+    chat_props["response_format"] =
+        json!({"type": "object", "properties": {"type": {"const": "text"}}});
     let mut completion_props = common;
     completion_props["prompt"] = json!({"oneOf": [
         {"type": "string"}, {"type": "array", "items": {"type": "integer"}},
         {"type": "array", "maxItems": 1}]});
+    completion_props["logprobs"] = json!({"type": "integer", "minimum": 0, "maximum": 20});
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -163,9 +177,14 @@ pub fn document(config: &ServerConfig) -> Value {
                 "type": "object", "required": ["message", "type"],
                 "properties": {"message": {"type": "string"}, "type": {"type": "string"},
                     "param": {"type": ["string", "null"]}, "code": {"type": ["string", "null"]}}}}},
-            "ChatCompletionRequest": {"type": "object", "required": ["messages"], "properties": chat_props},
-            "CompletionRequest": {"type": "object", "required": ["prompt"], "properties": completion_props},
-        }},
+            // Other fields are refused with 400 (tool calling among them).
+            "ChatCompletionRequest": {"type": "object", "required": ["messages"], "properties": chat_props,
+                "additionalProperties": false},
+            "CompletionRequest": {"type": "object", "required": ["prompt"], "properties": completion_props,
+                "additionalProperties": false},
+        },
+        "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer",
+            "description": "Required on every route but the probes and metrics when the server has keys (--api-key)"}}},
     })
 }
 

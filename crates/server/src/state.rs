@@ -22,6 +22,8 @@ pub struct Serving {
     pub context_length: usize,
     /// Largest `max_tokens` a request may ask for.
     pub max_tokens: usize,
+    /// What a request's `model` may say besides the server's model id.
+    pub model_names: Vec<String>,
 }
 
 impl Serving {
@@ -33,6 +35,7 @@ impl Serving {
         Self {
             context_length: config::context_length(&loaded),
             max_tokens: config::effective_max_tokens(limits, &loaded),
+            model_names: crate::openai::models::names(&loaded),
             template,
             loaded,
         }

@@ -178,9 +178,9 @@ fn bad_requests_get_openai_errors() {
     let r = post(
         addr,
         "/v1/completions",
-        &json!({"prompt": "x", "logprobs": 2}),
+        &json!({"prompt": "x", "echo": true}),
     );
-    assert_error(&r, 400, Some("logprobs"), "not supported");
+    assert_error(&r, 400, Some("echo"), "not supported");
     let big = json!({"prompt": "x".repeat(5000)});
     let r = post(addr, "/v1/completions", &big);
     assert_error(&r, 413, None, "4096 bytes");

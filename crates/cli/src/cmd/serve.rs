@@ -1,6 +1,8 @@
-//! `modelspec serve MODEL|SPEC [--plan PLAN] [--host 127.0.0.1] [--port 8080]`: the
-//! OpenAI-compatible HTTP server of ms-server. The plan is checked before binding; the model
-//! loads after (`/healthz/ready` answers 503 until it is in). Ctrl-C stops cleanly.
+//! `modelspec serve MODEL|SPEC [--plan PLAN] [--host 127.0.0.1] [--port 8080] [--api-key KEY]
+//! [--allowed-host NAME]`: the OpenAI-compatible HTTP server of ms-server. The plan is checked
+//! before binding; the model loads after (`/healthz/ready` answers 503 until it is in). Ctrl-C
+//! stops cleanly. Keys come from `--api-key`, `--api-key-file` and `MODELSPEC_API_KEYS`
+//! together, and are never printed.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -11,6 +13,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args as ClapArgs;
 use ms_runtime::load::{LoadRequest, PlanSource, resolve_plan};
 use ms_server::ServerConfig;
+use ms_server::guard::{API_KEYS_ENV, AllowedHosts, ApiKeys};
 use ms_spec::types::plan::PlanSpec;
 
 #[derive(ClapArgs)]
@@ -41,6 +44,37 @@ pub struct Args {
     /// OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT variables (default http://127.0.0.1:4318).
     #[arg(long, value_name = "URL")]
     pub otlp_endpoint: Option<String>,
+    /// An API key clients must send as `Authorization: Bearer KEY` (repeatable; also
+    /// MODELSPEC_API_KEYS, comma-separated). Probes and metrics stay open.
+    #[arg(long = "api-key", value_name = "KEY")]
+    pub api_keys: Vec<String>,
+    /// A file of API keys, one per line (`#` comments and blank lines skipped).
+    #[arg(long, value_name = "FILE")]
+    pub api_key_file: Option<PathBuf>,
+    /// A host name clients may address the server by, besides IP addresses and localhost
+    /// (repeatable; '*' accepts any, which re-opens DNS rebinding).
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    pub allowed_hosts: Vec<String>,
+}
+
+/// The keys of the flags, the file and the environment, together.
+fn api_keys(args: &Args) -> Result<ApiKeys> {
+    let mut keys = ApiKeys::new(&args.api_keys).map_err(|e| anyhow::anyhow!("--api-key: {e}"))?;
+    if let Some(path) = &args.api_key_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading --api-key-file {}", path.display()))?;
+        let from_file = ApiKeys::new(ApiKeys::lines_of(&text))
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        if from_file.is_empty() {
+            bail!("{}: no API key in the file", path.display());
+        }
+        keys.extend(from_file);
+    }
+    if let Ok(env) = std::env::var(API_KEYS_ENV) {
+        let listed: Vec<&str> = env.split(',').filter(|k| !k.trim().is_empty()).collect();
+        keys.extend(ApiKeys::new(listed).map_err(|e| anyhow::anyhow!("{API_KEYS_ENV}: {e}"))?);
+    }
+    Ok(keys)
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -82,9 +116,24 @@ pub fn run(args: Args) -> Result<ExitCode> {
             &service,
         ));
     }
+    config.api_keys = api_keys(&args)?;
+    config.allowed_hosts =
+        AllowedHosts::new(&args.allowed_hosts).map_err(|e| anyhow::anyhow!("{e}"))?;
+    for warning in config.warnings() {
+        eprintln!("{warning}");
+    }
     let server = ms_server::start(config, request)?;
     let base = format!("http://{}", server.addr);
     eprintln!("modelspec serve: listening on {base} (OpenAI API at {base}/v1)");
+    let keys = &server.config().api_keys;
+    if keys.is_empty() {
+        eprintln!("no API key: requests are not authenticated (--api-key to require one)");
+    } else {
+        eprintln!(
+            "{} API key(s): /v1 requests need 'Authorization: Bearer KEY'",
+            keys.len()
+        );
+    }
     eprintln!(
         "model: {} as {:?}, plan {} — loading...",
         args.model,

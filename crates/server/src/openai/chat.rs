@@ -11,9 +11,12 @@ use axum::response::Response;
 use ms_engine::generate::encode_prompt;
 use serde_json::{Map, Value, json};
 
-use super::request::{Sampling, refuse_unsupported};
+use super::models;
+use super::request::{
+    Sampling, refuse_tools, refuse_unknown, refuse_unsupported, request_defaults, top_logprobs,
+};
 use super::run::{self, Job, Kind};
-use crate::errors::{ApiError, body_rejection, json_kind, parse_object};
+use crate::errors::{ApiError, body_rejection, field, json_kind, parse_object};
 use crate::state::AppState;
 
 pub async fn handle(
@@ -22,10 +25,24 @@ pub async fn handle(
 ) -> Result<Response, ApiError> {
     let body = body.map_err(|r| body_rejection(r, state.config.limits.max_body_bytes))?;
     let obj = parse_object(&body)?;
-    refuse_unsupported(&obj, &["logprobs", "top_logprobs"])?;
-    let sampling = Sampling::parse(&obj, &["max_completion_tokens", "max_tokens"])?;
+    refuse_tools(&obj)?;
+    refuse_unknown(
+        &obj,
+        &[
+            "messages",
+            "max_completion_tokens",
+            "top_logprobs",
+            "response_format",
+            // Meaningless without tools, which are refused.
+            "parallel_tool_calls",
+        ],
+    )?;
+    refuse_unsupported(&obj, &[])?;
+    let mut sampling = Sampling::parse(&obj, &["max_completion_tokens", "max_tokens"])?;
+    sampling.logprobs = logprobs(&obj)?;
     let messages = messages(&obj)?;
     let (serving, _) = state.ready()?;
+    models::check(&obj, &state.config.model_id, &serving.model_names)?;
     let key = if obj
         .get("max_completion_tokens")
         .is_some_and(|v| !v.is_null())
@@ -35,8 +52,9 @@ pub async fn handle(
         "max_tokens"
     };
     let mut options = sampling.options(
-        &serving.loaded.plan.generate_options(),
+        &request_defaults(&serving.loaded.plan),
         serving.max_tokens,
+        serving.loaded.tokenizer.vocab_size(),
         key,
     )?;
     options.stop.extend(serving.template.stop_strings());
@@ -63,6 +81,23 @@ pub async fn handle(
     };
     run::respond(state.clone(), serving, job).await
 }
+
+/// `logprobs: true` and `top_logprobs` (0..20 alternatives, only with `logprobs`).
+fn logprobs(obj: &Map<String, Value>) -> Result<Option<usize>, ApiError> {
+    let on = field::<bool>(obj, "logprobs", "a boolean")?.unwrap_or(false);
+    let top = top_logprobs(obj, "top_logprobs")?;
+    if top.is_some() && !on {
+        return Err(ApiError::invalid(
+            "top_logprobs",
+            "'top_logprobs' needs 'logprobs': true",
+        ));
+    }
+    Ok(on.then(|| top.unwrap_or(0)))
+}
+
+/// The roles a message may have; `tool` and `function` messages answer tool calls, which are
+/// not supported.
+const ROLES: [&str; 4] = ["system", "developer", "user", "assistant"];
 
 /// The messages as `{role, content}` with text content: OpenAI's content parts are joined,
 /// `developer` is the newer name of `system`.
@@ -103,6 +138,28 @@ fn messages(obj: &Map<String, Value>) -> Result<Value, ApiError> {
                 ));
             }
         };
+        if !ROLES.contains(&role) {
+            let why = if matches!(role, "tool" | "function") {
+                "tool calling is not supported yet, so there are no tool results to send"
+            } else {
+                "it is not one of OpenAI's roles"
+            };
+            return Err(ApiError::invalid(
+                format!("{param}.role"),
+                format!(
+                    "role {role:?} is not supported ({why}); use system, developer, user or assistant"
+                ),
+            ));
+        }
+        for key in ["tool_calls", "function_call"] {
+            if m.get(key).is_some_and(|v| !v.is_null()) {
+                return Err(ApiError::invalid(
+                    format!("{param}.{key}"),
+                    "tool calling is not supported yet; send the assistant's turn as text content",
+                )
+                .with_code("unsupported_parameter"));
+            }
+        }
         let role = if role == "developer" { "system" } else { role };
         let content = content_text(m.get("content"), &param, role)?;
         out.push(json!({"role": role, "content": content}));
@@ -172,6 +229,18 @@ mod tests {
             (r#"{"messages": "hi"}"#, "messages"),
             (r#"{"messages": [{"content": "x"}]}"#, "messages[0].role"),
             (r#"{"messages": [{"role": "user"}]}"#, "messages[0].content"),
+            (
+                r#"{"messages": [{"role": "user", "content": "a"}, {"role": "wizard", "content": "x"}]}"#,
+                "messages[1].role",
+            ),
+            (
+                r#"{"messages": [{"role": "tool", "content": "x"}]}"#,
+                "messages[0].role",
+            ),
+            (
+                r#"{"messages": [{"role": "assistant", "content": null, "tool_calls": []}]}"#,
+                "messages[0].tool_calls",
+            ),
             (
                 r#"{"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}"#,
                 "messages[0].content[0]",

@@ -1,5 +1,7 @@
-//! `POST /v1/completions`: a prompt (text, or token ids) continued. Without `max_tokens` the
-//! plan's default applies (OpenAI's is 16).
+//! `POST /v1/completions`: a prompt (text, or token ids) continued. Without `max_tokens` it
+//! runs to the end-of-generation token or a full context, unless the plan sets
+//! `sampling.maxTokens` (see [`super::request::request_defaults`]; OpenAI's legacy default of
+//! 16 is not followed: the chat endpoint has none, and one rule for both is clearer).
 
 use std::sync::Arc;
 
@@ -10,7 +12,10 @@ use axum::response::Response;
 use ms_engine::generate::encode_prompt;
 use serde_json::Value;
 
-use super::request::{Sampling, refuse_unsupported};
+use super::models;
+use super::request::{
+    Sampling, refuse_tools, refuse_unknown, refuse_unsupported, request_defaults, top_logprobs,
+};
 use super::run::{self, Job, Kind};
 use crate::errors::{ApiError, body_rejection, json_kind, parse_object};
 use crate::state::AppState;
@@ -27,13 +32,21 @@ pub async fn handle(
 ) -> Result<Response, ApiError> {
     let body = body.map_err(|r| body_rejection(r, state.config.limits.max_body_bytes))?;
     let obj = parse_object(&body)?;
-    refuse_unsupported(&obj, &["logprobs", "echo", "suffix", "best_of"])?;
-    let sampling = Sampling::parse(&obj, &["max_tokens"])?;
+    refuse_tools(&obj)?;
+    refuse_unknown(
+        &obj,
+        &["prompt", "echo", "suffix", "best_of", "response_format"],
+    )?;
+    refuse_unsupported(&obj, &["echo", "suffix", "best_of"])?;
+    let mut sampling = Sampling::parse(&obj, &["max_tokens"])?;
+    sampling.logprobs = top_logprobs(&obj, "logprobs")?;
     let prompt = prompt(obj.get("prompt"))?;
     let (serving, _) = state.ready()?;
+    models::check(&obj, &state.config.model_id, &serving.model_names)?;
     let options = sampling.options(
-        &serving.loaded.plan.generate_options(),
+        &request_defaults(&serving.loaded.plan),
         serving.max_tokens,
+        serving.loaded.tokenizer.vocab_size(),
         "max_tokens",
     )?;
     let prompt = match prompt {

@@ -4,12 +4,14 @@
 //! A request's fields are checked here ([`request`]), its prompt built ([`chat`] renders the
 //! messages with the model's chat template, [`completions`] takes text or token ids), and
 //! [`run`] submits it to the scheduler and answers with the whole text or a stream ([`sse`]).
-//! Fields OpenAI has and we do not act on are accepted and ignored, except those whose absence
-//! of effect would mislead a client (`n` other than 1, `logprobs`, `echo`, `best_of`, `suffix`,
-//! a non-text `response_format`): those get 400 naming the field.
+//! No field is dropped silently ([`request`]): unknown fields, tool calling, `n` other than 1,
+//! `echo`, `best_of`, `suffix` and a non-text `response_format` get 400 naming the field;
+//! `logit_bias` and `logprobs` are honoured ([`logprobs`]); a `model` this server does not
+//! answer to is 404 `model_not_found` ([`models`]).
 
 pub mod chat;
 pub mod completions;
+pub mod logprobs;
 pub mod models;
 pub mod request;
 pub mod run;

@@ -1,11 +1,123 @@
 //! The request fields shared by completions and chat completions, checked one by one so that
-//! an error names the field (`param`), and turned into the engine's generation options over the
-//! plan's defaults.
+//! an error names the field (`param`), and turned into the engine's generation options over
+//! [`request_defaults`].
+//!
+//! No field is dropped silently: a field this server does not know is a 400 naming it
+//! (`unknown_parameter`), except the harmless bookkeeping fields of [`IGNORED`]; one it knows
+//! and cannot honour (tool calling, `echo`, `n` > 1, ...) is a 400 `unsupported_parameter`.
 
 use ms_engine::generate::GenerateOptions;
+use ms_engine::sampler::{MAX_LOGIT_BIAS, MAX_TOP_LOGPROBS};
+use ms_runtime::plan::{EffectivePlan, Origin};
 use serde_json::{Map, Value};
 
 use crate::errors::{ApiError, field, json_kind};
+
+/// OpenAI fields accepted and ignored: they ask nothing of the generation (an end-user id for
+/// abuse tracking, OpenAI-side storage and metadata, a processing tier, a cache hint).
+pub const IGNORED: [&str; 6] = [
+    "user",
+    "store",
+    "metadata",
+    "service_tier",
+    "safety_identifier",
+    "prompt_cache_key",
+];
+
+/// The fields both endpoints read (through [`Sampling::parse`]).
+pub const SHARED: [&str; 13] = [
+    "model",
+    "stream",
+    "stream_options",
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "stop",
+    "n",
+    "logit_bias",
+    "logprobs",
+];
+
+/// OpenAI's tool-calling fields: refused until a grammar-constrained decode exists.
+const TOOL_FIELDS: [&str; 4] = ["tools", "functions", "tool_choice", "function_call"];
+
+/// 400 `unsupported_parameter` for a tool-calling field that asks for something:
+/// `tool_choice`/`function_call` `"none"` without tools ask for nothing.
+pub fn refuse_tools(obj: &Map<String, Value>) -> Result<(), ApiError> {
+    for key in TOOL_FIELDS {
+        let asks = match obj.get(key) {
+            None | Some(Value::Null) => false,
+            Some(Value::Array(a)) => !a.is_empty(),
+            Some(Value::String(s)) if s == "none" => false,
+            Some(_) => true,
+        };
+        if asks {
+            return Err(ApiError::invalid(
+                key,
+                format!(
+                    "'{key}' is not supported: this server does not do tool (function) calling yet; leave out tools, functions, tool_choice and function_call"
+                ),
+            )
+            .with_code("unsupported_parameter"));
+        }
+    }
+    Ok(())
+}
+
+/// 400 `unknown_parameter` for the first field that is neither read (`known`, [`SHARED`]) nor
+/// harmless ([`IGNORED`]).
+pub fn refuse_unknown(obj: &Map<String, Value>, known: &[&str]) -> Result<(), ApiError> {
+    let allowed = |k: &str| {
+        SHARED.contains(&k)
+            || known.contains(&k)
+            || IGNORED.contains(&k)
+            || TOOL_FIELDS.contains(&k)
+    };
+    match obj.keys().find(|k| !allowed(k)) {
+        Some(k) => Err(ApiError::invalid(
+            k.as_str(),
+            format!(
+                "Unrecognized request argument supplied: '{k}'; this server does not know it (see /openapi.json) and does not ignore fields silently"
+            ),
+        )
+        .with_code("unknown_parameter")),
+        None => Ok(()),
+    }
+}
+
+/// The options a request starts from: OpenAI's defaults (temperature 1, top-p 1, no top-k or
+/// min-p, no token limit but the context), except for the values the plan (or the spec, or a
+/// flag) sets itself. modelspec's own defaults (origin `default`) never override OpenAI's. The
+/// seed is the plan's (0 unless set): identical requests get identical answers.
+pub fn request_defaults(plan: &EffectivePlan) -> GenerateOptions {
+    let mut o = plan.generate_options();
+    let defaulted = |key: &str| {
+        plan.status
+            .origins
+            .get(key)
+            .is_none_or(|&origin| origin == Origin::Default)
+    };
+    if defaulted("/sampling/temperature") {
+        o.sampling.temperature = 1.0;
+    }
+    if defaulted("/sampling/topP") {
+        o.sampling.top_p = 1.0;
+    }
+    if defaulted("/sampling/topK") {
+        o.sampling.top_k = 0;
+    }
+    if defaulted("/sampling/minP") {
+        o.sampling.min_p = 0.0;
+    }
+    if defaulted("/sampling/maxTokens") {
+        // Until the end-of-generation token or a full context (within the request limit).
+        o.max_tokens = 0;
+    }
+    o
+}
 
 /// Most stop strings per request (OpenAI allows 4).
 pub const MAX_STOP: usize = 4;
@@ -22,6 +134,11 @@ pub struct Sampling {
     pub presence_penalty: Option<f32>,
     pub frequency_penalty: Option<f32>,
     pub stop: Vec<String>,
+    /// Token id and bias (OpenAI's `logit_bias`).
+    pub logit_bias: Vec<(u32, f32)>,
+    /// Report log-probabilities with this many alternatives (set by each endpoint: chat's
+    /// `logprobs`/`top_logprobs`, completions' `logprobs`).
+    pub logprobs: Option<usize>,
 }
 
 impl Sampling {
@@ -34,7 +151,8 @@ impl Sampling {
             return Err(ApiError::invalid(
                 "n",
                 format!("'n' must be 1: this server generates one choice per request (got {n})"),
-            ));
+            )
+            .with_code("unsupported_parameter"));
         }
         let stream = field::<bool>(obj, "stream", "a boolean")?.unwrap_or(false);
         let include_usage = match obj.get("stream_options") {
@@ -74,6 +192,12 @@ impl Sampling {
         }
         let temperature = ranged(obj, "temperature", 0.0, 2.0)?;
         let top_p = ranged(obj, "top_p", 0.0, 1.0)?;
+        if top_p == Some(0.0) {
+            return Err(ApiError::invalid(
+                "top_p",
+                "'top_p' must be above 0 and at most 1 (got 0); use temperature 0 for greedy decoding",
+            ));
+        }
         let presence_penalty = ranged(obj, "presence_penalty", -2.0, 2.0)?;
         let frequency_penalty = ranged(obj, "frequency_penalty", -2.0, 2.0)?;
         let seed = match obj.get("seed") {
@@ -98,6 +222,8 @@ impl Sampling {
             presence_penalty,
             frequency_penalty,
             stop: stop_strings(obj)?,
+            logit_bias: logit_bias(obj)?,
+            logprobs: None,
         })
     }
 
@@ -107,9 +233,22 @@ impl Sampling {
         &self,
         defaults: &GenerateOptions,
         limit: usize,
+        n_vocab: usize,
         key: &str,
     ) -> Result<GenerateOptions, ApiError> {
         let mut o = defaults.clone();
+        if let Some((id, _)) = self
+            .logit_bias
+            .iter()
+            .find(|(id, _)| *id as usize >= n_vocab)
+        {
+            return Err(ApiError::invalid(
+                "logit_bias",
+                format!("'logit_bias' names token {id}, outside the vocabulary (0..{n_vocab})"),
+            ));
+        }
+        o.sampling.logit_bias.clone_from(&self.logit_bias);
+        o.sampling.logprobs = self.logprobs;
         match self.max_tokens {
             Some(n) if n > limit => {
                 return Err(ApiError::invalid(
@@ -120,7 +259,7 @@ impl Sampling {
                 ));
             }
             Some(n) => o.max_tokens = n,
-            // The plan's default (0 = until the context is full), within the limit.
+            // The default (0 = until the context is full), within the limit.
             None if o.max_tokens == 0 || o.max_tokens > limit => o.max_tokens = limit,
             None => {}
         }
@@ -161,7 +300,8 @@ pub fn refuse_unsupported(obj: &Map<String, Value>, keys: &[&str]) -> Result<(),
             return Err(ApiError::invalid(
                 *key,
                 format!("'{key}' is not supported by this server; leave it out"),
-            ));
+            )
+            .with_code("unsupported_parameter"));
         }
     }
     if let Some(format) = obj.get("response_format").filter(|v| !v.is_null()) {
@@ -169,11 +309,68 @@ pub fn refuse_unsupported(obj: &Map<String, Value>, keys: &[&str]) -> Result<(),
         if kind != Some("text") {
             return Err(ApiError::invalid(
                 "response_format",
-                "only response_format {\"type\": \"text\"} is supported; leave it out for plain text",
-            ));
+                "only response_format {\"type\": \"text\"} is supported (no JSON mode or schema yet); leave it out for plain text",
+            )
+            .with_code("unsupported_parameter"));
         }
     }
     Ok(())
+}
+
+/// `logit_bias`: an object from token ids (as strings, OpenAI's form) to biases in -100..100.
+fn logit_bias(obj: &Map<String, Value>) -> Result<Vec<(u32, f32)>, ApiError> {
+    let map = match obj.get("logit_bias") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Object(map)) => map,
+        Some(v) => {
+            return Err(ApiError::invalid(
+                "logit_bias",
+                format!(
+                    "'logit_bias' must be an object from token ids to biases, got {}",
+                    json_kind(v)
+                ),
+            ));
+        }
+    };
+    let mut out: Vec<(u32, f32)> = Vec::with_capacity(map.len());
+    for (k, v) in map {
+        let Ok(id) = k.trim().parse::<u32>() else {
+            return Err(ApiError::invalid(
+                "logit_bias",
+                format!("'logit_bias' key {k:?} is not a token id (an integer from 0)"),
+            ));
+        };
+        let bias = v.as_f64().filter(|b| b.abs() <= f64::from(MAX_LOGIT_BIAS));
+        let Some(bias) = bias else {
+            return Err(ApiError::invalid(
+                "logit_bias",
+                format!(
+                    "'logit_bias' of token {id} must be a number from -100 to 100, got {}",
+                    describe(v)
+                ),
+            ));
+        };
+        if out.iter().any(|(seen, _)| *seen == id) {
+            return Err(ApiError::invalid(
+                "logit_bias",
+                format!("'logit_bias' names token {id} twice"),
+            ));
+        }
+        out.push((id, bias as f32));
+    }
+    Ok(out)
+}
+
+/// A count of alternatives (`top_logprobs`, completions' `logprobs`): 0 to 20.
+pub fn top_logprobs(obj: &Map<String, Value>, key: &str) -> Result<Option<usize>, ApiError> {
+    match field::<i64>(obj, key, "an integer")? {
+        None => Ok(None),
+        Some(n) if (0..=MAX_TOP_LOGPROBS as i64).contains(&n) => Ok(Some(n as usize)),
+        Some(n) => Err(ApiError::invalid(
+            key,
+            format!("'{key}' must be between 0 and {MAX_TOP_LOGPROBS} (got {n})"),
+        )),
+    }
 }
 
 fn ranged(obj: &Map<String, Value>, key: &str, lo: f64, hi: f64) -> Result<Option<f32>, ApiError> {
@@ -267,7 +464,7 @@ mod tests {
         assert_eq!(s.seed, Some(u64::MAX));
         assert_eq!(s.stop, vec!["\n".to_string()]);
         let o = s
-            .options(&GenerateOptions::default(), 100, "max_tokens")
+            .options(&GenerateOptions::default(), 100, 1000, "max_tokens")
             .unwrap();
         assert_eq!(o.max_tokens, 7);
         assert_eq!(o.sampling.top_p, 0.5);
@@ -283,6 +480,11 @@ mod tests {
             (r#"{"seed": 1.5}"#, "seed"),
             (r#"{"stop": ["a", 1]}"#, "stop"),
             (r#"{"stop": ["a", "b", "c", "d", "e"]}"#, "stop"),
+            (r#"{"top_p": 0}"#, "top_p"),
+            (r#"{"logit_bias": {"x": 1}}"#, "logit_bias"),
+            (r#"{"logit_bias": {"5": 101}}"#, "logit_bias"),
+            (r#"{"logit_bias": {"5": "1"}}"#, "logit_bias"),
+            (r#"{"logit_bias": [1]}"#, "logit_bias"),
             (
                 r#"{"stream_options": {"include_usage": true}}"#,
                 "stream_options",
@@ -295,7 +497,7 @@ mod tests {
         }
         let e = parse(r#"{"max_tokens": 101}"#)
             .unwrap()
-            .options(&GenerateOptions::default(), 100, "max_tokens")
+            .options(&GenerateOptions::default(), 100, 1000, "max_tokens")
             .unwrap_err();
         assert_eq!(e.param.as_deref(), Some("max_tokens"));
         assert!(e.message.contains("limit of 100"), "{}", e.message);

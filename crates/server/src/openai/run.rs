@@ -11,10 +11,12 @@ use axum::http::HeaderValue;
 use axum::response::sse::Sse;
 use axum::response::{IntoResponse, Response};
 use ms_engine::generate::GenerateOptions;
+use ms_engine::sampler::TokenLogprobs;
 use ms_scheduler::{Event, Outcome, Request, SubmitError};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use super::logprobs::Writer;
 use super::sse::{self, ChunkHeader};
 use crate::errors::ApiError;
 use crate::state::{AppState, Serving};
@@ -141,6 +143,11 @@ pub async fn respond(
     job: Job,
 ) -> Result<Response, ApiError> {
     let (_, scheduler) = state.ready()?;
+    let writer = job
+        .options
+        .sampling
+        .logprobs
+        .map(|_| Writer::new(job.kind, serving.loaded.tokenizer.clone()));
     let timeout = state.config.limits.timeout;
     let trace = telemetry::current();
     let submitted = trace.as_ref().map(|_| SystemTime::now());
@@ -175,13 +182,14 @@ pub async fn respond(
         include_usage: job.include_usage,
     };
     let mut response = if job.stream {
-        Sse::new(sse::events(header, ticket, run, deadline)).into_response()
+        Sse::new(sse::events(header, ticket, run, deadline, writer)).into_response()
     } else {
         // Errors after submission carry the run id too: the run records what happened.
         match collect(ticket, &mut run, deadline).await {
-            Ok(outcome) => {
+            Ok((outcome, lps)) => {
                 run.finish(&outcome);
-                Json(body(&header, &outcome)).into_response()
+                let logprobs = writer.map(|mut w| w.render(&lps));
+                Json(body(&header, &outcome, logprobs)).into_response()
             }
             Err(e) => e.into_response(),
         }
@@ -192,12 +200,13 @@ pub async fn respond(
     Ok(response)
 }
 
-/// Waits for the end of a non-streaming request.
+/// Waits for the end of a non-streaming request; its tokens' log-probabilities, if asked for.
 async fn collect(
     mut ticket: ms_scheduler::Ticket,
     run: &mut RunGuard,
     deadline: Instant,
-) -> Result<Outcome, ApiError> {
+) -> Result<(Outcome, Vec<TokenLogprobs>), ApiError> {
+    let mut lps = Vec::new();
     loop {
         match tokio::time::timeout_at(deadline, ticket.next()).await {
             Err(_) => {
@@ -209,8 +218,8 @@ async fn collect(
                 run.fail(&e.message);
                 return Err(e);
             }
-            Ok(Some(Event::Token { .. })) => {}
-            Ok(Some(Event::Finished(outcome))) => return Ok(outcome),
+            Ok(Some(Event::Token { logprobs, .. })) => lps.extend(logprobs),
+            Ok(Some(Event::Finished(outcome))) => return Ok((outcome, lps)),
             Ok(Some(Event::Failed(message))) => {
                 run.fail(&message);
                 return Err(failed(message));
@@ -220,16 +229,17 @@ async fn collect(
 }
 
 /// The non-streaming answer.
-fn body(h: &ChunkHeader, o: &Outcome) -> Value {
+fn body(h: &ChunkHeader, o: &Outcome, logprobs: Option<Value>) -> Value {
+    let logprobs = logprobs.unwrap_or(Value::Null);
     let choice = match h.kind {
         Kind::Chat => json!({
             "index": 0,
             "message": {"role": "assistant", "content": o.text, "refusal": null},
-            "logprobs": null,
+            "logprobs": logprobs,
             "finish_reason": o.stop,
         }),
         Kind::Completion => json!({
-            "index": 0, "text": o.text, "logprobs": null, "finish_reason": o.stop,
+            "index": 0, "text": o.text, "logprobs": logprobs, "finish_reason": o.stop,
         }),
     };
     json!({

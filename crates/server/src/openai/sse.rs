@@ -15,6 +15,7 @@ use ms_scheduler::{Event, Ticket};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use super::logprobs::Writer;
 use super::run::{Kind, RunGuard, usage};
 use crate::errors::ApiError;
 
@@ -59,12 +60,17 @@ impl ChunkHeader {
     }
 
     pub fn text(&self, text: &str) -> Value {
+        self.text_with(text, Value::Null)
+    }
+
+    /// A piece of text and the log-probabilities of the token that made it.
+    pub fn text_with(&self, text: &str, logprobs: Value) -> Value {
         self.chunk(match self.kind {
             Kind::Chat => json!([{
-                "index": 0, "delta": {"content": text}, "logprobs": null, "finish_reason": null,
+                "index": 0, "delta": {"content": text}, "logprobs": logprobs, "finish_reason": null,
             }]),
             Kind::Completion => json!([{
-                "index": 0, "text": text, "logprobs": null, "finish_reason": null,
+                "index": 0, "text": text, "logprobs": logprobs, "finish_reason": null,
             }]),
         })
     }
@@ -94,6 +100,8 @@ struct StreamState {
     deadline: Instant,
     pending: VecDeque<String>,
     done: bool,
+    /// Set when the request asked for log-probabilities.
+    logprobs: Option<Writer>,
 }
 
 impl StreamState {
@@ -117,8 +125,17 @@ impl StreamState {
             Ok(None) => self.end_with_error(ApiError::internal(
                 "the request ended without a result (the scheduler stopped)",
             )),
-            Ok(Some(Event::Token { text, .. })) => {
-                if !text.is_empty() {
+            Ok(Some(Event::Token { text, logprobs, .. })) => {
+                // A token with log-probabilities gets its chunk even when its text is held
+                // back (part of a character, a possible stop string): one entry per token.
+                let lp = match (&mut self.logprobs, logprobs) {
+                    (Some(w), Some(lp)) if w.lists(&lp) => Some(w.render(&[lp])),
+                    _ => None,
+                };
+                if let Some(lp) = lp {
+                    let chunk = self.header.text_with(&text, lp);
+                    self.push(&chunk);
+                } else if !text.is_empty() {
                     let chunk = self.header.text(&text);
                     self.push(&chunk);
                 }
@@ -147,6 +164,7 @@ pub fn events(
     ticket: Ticket,
     run: RunGuard,
     deadline: Instant,
+    logprobs: Option<Writer>,
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> {
     let mut state = StreamState {
         header,
@@ -155,6 +173,7 @@ pub fn events(
         deadline,
         pending: VecDeque::new(),
         done: false,
+        logprobs,
     };
     if state.header.kind == Kind::Chat {
         let role = state.header.role();

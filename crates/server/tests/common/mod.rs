@@ -97,7 +97,7 @@ pub fn connect(addr: SocketAddr) -> TcpStream {
 
 pub fn write_request(s: &mut TcpStream, method: &str, path: &str, body: &[u8], extra: &str) {
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n",
         body.len()
     );
     s.write_all(head.as_bytes()).unwrap();
@@ -155,6 +155,27 @@ fn read_body(r: &mut impl BufRead, headers: &[(String, String)]) -> Vec<u8> {
 pub fn request(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> Reply {
     let mut s = connect(addr);
     write_request(&mut s, method, path, body, "");
+    let mut r = BufReader::new(s);
+    let (status, headers) = read_head(&mut r);
+    let body = read_body(&mut r, &headers);
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A request written as given: `head` is the request line and headers without the blank line
+/// (no Content-Length: it is added).
+pub fn raw_request(addr: SocketAddr, head: &str, body: &[u8]) -> Reply {
+    let mut s = connect(addr);
+    let head = format!(
+        "{head}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    s.flush().unwrap();
     let mut r = BufReader::new(s);
     let (status, headers) = read_head(&mut r);
     let body = read_body(&mut r, &headers);

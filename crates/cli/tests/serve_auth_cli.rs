@@ -1,0 +1,120 @@
+//! `modelspec serve --api-key`, `--api-key-file` and `MODELSPEC_API_KEYS` as a user runs them
+//! (issue 22 point 4): every source of keys works, the keys are never printed, a key file
+//! without keys is an error before binding, and a public address without a key is warned about.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn shared() -> PathBuf {
+    std::env::var_os("MODELSPEC_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")))
+}
+
+fn model() -> String {
+    shared()
+        .join("oracle/models/llama-spm-tiny.q4_k_m.gguf")
+        .display()
+        .to_string()
+}
+
+fn get(addr: &str, path: &str, auth: Option<&str>) -> u16 {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let auth = auth.map_or(String::new(), |k| format!("Authorization: Bearer {k}\r\n"));
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Starts the server and reads its start-up lines up to "Ctrl-C stops"; the address and all
+/// that was printed.
+fn serve(cmd: &mut Command) -> (Child, String, String) {
+    let mut child = cmd
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (mut addr, mut printed) = (None, String::new());
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        printed.push_str(&line);
+        printed.push('\n');
+        if let Some(rest) = line.strip_prefix("modelspec serve: listening on http://") {
+            addr = rest.split_whitespace().next().map(str::to_string);
+        }
+        if line.starts_with("Ctrl-C stops") {
+            break;
+        }
+    }
+    let addr = addr.unwrap_or_else(|| panic!("no address printed:\n{printed}"));
+    // Keep the pipe drained so the server never blocks writing to it.
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr, printed)
+}
+
+fn stop(mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn keys_from_flags_file_and_environment_are_required_and_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("keys.txt");
+    std::fs::write(&file, "# team keys\nsk-from-file-3\n\n").unwrap();
+    let (child, addr, printed) = serve(
+        Command::new(env!("CARGO_BIN_EXE_modelspec"))
+            .args(["serve", &model(), "--port", "0", "--threads", "1"])
+            .args(["--api-key", "sk-flag-1", "--api-key-file"])
+            .arg(&file)
+            .env("MODELSPEC_API_KEYS", "sk-env-2a, sk-env-2b"),
+    );
+    assert!(printed.contains("4 API key(s)"), "{printed}");
+    for key in ["sk-flag-1", "sk-env-2a", "sk-env-2b", "sk-from-file-3"] {
+        assert!(!printed.contains(key), "key {key} printed:\n{printed}");
+        assert_eq!(get(&addr, "/v1/models", Some(key)), 200, "{key}");
+    }
+    assert_eq!(get(&addr, "/v1/models", None), 401);
+    assert_eq!(get(&addr, "/v1/models", Some("sk-flag")), 401);
+    assert_eq!(get(&addr, "/healthz/ready", None), 200);
+    assert_eq!(get(&addr, "/metrics", None), 200);
+    stop(child);
+}
+
+#[test]
+fn an_empty_key_file_stops_before_binding_and_a_public_address_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("empty.txt");
+    std::fs::write(&file, "# nothing yet\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_modelspec"))
+        .args(["serve", &model(), "--port", "0", "--api-key-file"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("no API key"), "{stderr}");
+    assert!(!stderr.contains("listening"), "{stderr}");
+
+    let (child, _, printed) = serve(
+        Command::new(env!("CARGO_BIN_EXE_modelspec"))
+            .args(["serve", &model(), "--port", "0", "--threads", "1"])
+            .args(["--host", "0.0.0.0"])
+            .env_remove("MODELSPEC_API_KEYS"),
+    );
+    assert!(
+        printed.contains("WARNING: listening on 0.0.0.0") && printed.contains("--api-key"),
+        "{printed}"
+    );
+    stop(child);
+}

@@ -1,6 +1,6 @@
 """End-to-end check of `modelspec serve` with the official `openai` Python package.
 
-Usage: python openai_client.py BASE_URL MODEL_ID
+Usage: python openai_client.py BASE_URL MODEL_ID API_KEY
 Exits 0 when every check holds; prints what failed otherwise. Run by tests/e2e.rs.
 """
 
@@ -9,8 +9,8 @@ import sys
 import openai
 from openai import OpenAI
 
-base_url, model = sys.argv[1], sys.argv[2]
-client = OpenAI(base_url=base_url + "/v1", api_key="not-needed", max_retries=0, timeout=120)
+base_url, model, api_key = sys.argv[1], sys.argv[2], sys.argv[3]
+client = OpenAI(base_url=base_url + "/v1", api_key=api_key, max_retries=0, timeout=120)
 messages = [
     {"role": "system", "content": "You answer in one short sentence."},
     {"role": "user", "content": "What is the capital of France?"},
@@ -23,6 +23,14 @@ def check(cond, what):
         print("FAILED:", what, file=sys.stderr)
         sys.exit(1)
 
+
+# API keys: a wrong one is refused as OpenAI refuses it.
+stranger = OpenAI(base_url=base_url + "/v1", api_key="sk-wrong", max_retries=0, timeout=120)
+try:
+    stranger.models.list()
+    check(False, "a wrong API key should be refused")
+except openai.AuthenticationError as e:
+    check(e.status_code == 401 and e.code == "invalid_api_key", f"wrong key: {e}")
 
 # Models.
 ids = [m.id for m in client.models.list()]
@@ -91,5 +99,28 @@ try:
     check(False, "empty messages should be refused")
 except openai.BadRequestError as e:
     check(e.param == "messages", f"messages: {e}")
+
+try:
+    client.chat.completions.create(messages=messages, **{**params, "model": "gpt-4o"})
+    check(False, "an unknown model should be 404")
+except openai.NotFoundError as e:
+    check(e.code == "model_not_found", f"unknown model: {e}")
+tools = [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}]
+try:
+    client.chat.completions.create(messages=messages, tools=tools, **params)
+    check(False, "tools should be refused")
+except openai.BadRequestError as e:
+    check(e.param == "tools" and e.code == "unsupported_parameter", f"tools: {e}")
+
+# Log-probabilities, as the client parses them; a bias that bans nothing visible.
+lp = client.chat.completions.create(
+    messages=messages, logprobs=True, top_logprobs=2, logit_bias={"0": -100}, **params
+)
+content = lp.choices[0].logprobs.content
+check(len(content) == lp.usage.completion_tokens, f"logprobs {len(content)} vs {lp.usage}")
+check(all(t.logprob <= 0 and len(t.top_logprobs) == 2 for t in content), "logprob entries")
+check("".join(t.token for t in content) == lp.choices[0].message.content, "logprob tokens")
+clp = client.completions.create(prompt=prompt, logprobs=1, **params).choices[0].logprobs
+check(len(clp.tokens) == len(clp.token_logprobs) == len(clp.text_offset), f"completion logprobs {clp}")
 
 print(f"ok: chat {choice.message.content!r}, completion {text!r}, run {run_id}")

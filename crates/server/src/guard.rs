@@ -183,7 +183,15 @@ pub async fn check(State(state): State<Arc<AppState>>, req: Request, next: Next)
         return next.run(req).await;
     }
     if let Err(e) = admit(&state, &req) {
-        return e.into_response();
+        let unauthorized = e.status == StatusCode::UNAUTHORIZED;
+        let mut response = e.into_response();
+        if unauthorized {
+            // RFC 9110: a 401 names the scheme it expects.
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        return response;
     }
     next.run(req).await
 }

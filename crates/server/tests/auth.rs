@@ -43,6 +43,7 @@ fn api_keys_guard_the_api_but_not_probes_or_metrics() {
     // No key, a wrong key, another scheme: 401 as OpenAI answers, the key never echoed.
     let r = send(addr, "GET", "/v1/models", &[HOST], "");
     error_of(&r, 401, "invalid_api_key");
+    assert_eq!(r.header("www-authenticate"), Some("Bearer"));
     let r = send(
         addr,
         "GET",

@@ -14,7 +14,6 @@
 //! - [`cost`]: cost per 1000 tokens from energy and an electricity price.
 //! - [`run`]: the sequence of checks; [`checks`]: the checks, a module per group.
 //! - [`sampler`]: the server's memory and batch gauges read during the load.
-//! - [`tracing_check`]: an OTLP/HTTP receiver for the tracing declaration (MV0605).
 
 pub mod artifacts;
 pub mod check;
@@ -29,7 +28,6 @@ pub mod report;
 pub mod run;
 pub mod sampler;
 pub mod spec_file;
-pub mod tracing_check;
 
 use std::path::PathBuf;
 use std::time::Duration;

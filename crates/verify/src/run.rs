@@ -1,7 +1,8 @@
 //! The sequence of checks. Everything after the artifacts goes over HTTP, whether the server
 //! was started here or runs elsewhere: the order is probes, the plan's context, the load
 //! (latency, throughput, energy), the longest declared sequence, then memory, the machine and
-//! precision. The checks themselves live in [`crate::checks`], a module per group.
+//! precision; the spans a declared tracing exports are counted once the server has stopped. The
+//! checks themselves live in [`crate::checks`], a module per group.
 
 use std::time::{Duration, Instant};
 
@@ -9,6 +10,7 @@ use serde_json::Value;
 
 use crate::artifacts;
 use crate::check::{self, Check, Verdict};
+use crate::checks::tracing::Tracing;
 use crate::checks::traffic::Measured;
 use crate::checks::{self as groups, Ctx};
 use crate::client::Client;
@@ -16,7 +18,6 @@ use crate::load;
 use crate::report::{Report, Target};
 use crate::sampler::Sampler;
 use crate::spec_file::SpecFile;
-use crate::tracing_check::Tracing;
 use crate::{MAX_DURATION, Options, VerifyError, prom};
 
 /// Longest a single request may take before it counts as failed.

@@ -10,6 +10,8 @@
 //! - [`energy`]: energy cost per 1000 tokens.
 //! - [`machine`]: batch size, CPU cores and features against the serving machine and plan.
 //! - [`precision`]: the precision of the weights that ran.
+//! - [`tracing`]: spans exported over OTLP (MV0605); its receiver starts before the server
+//!   (which is pointed at it) and the check is decided after the server stops.
 
 pub mod energy;
 pub mod limits;
@@ -17,6 +19,7 @@ pub mod machine;
 pub mod memory;
 pub mod precision;
 pub mod probes;
+pub mod tracing;
 pub mod traffic;
 
 use serde_json::Value;

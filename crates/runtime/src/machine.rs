@@ -19,16 +19,20 @@ pub struct Machine {
 impl Machine {
     pub fn detect() -> Self {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
         Self {
             os: std::env::consts::OS,
             arch: std::env::consts::ARCH,
             cpu_model: cpu_model(&cpuinfo).unwrap_or_else(|| std::env::consts::ARCH.to_string()),
             cpu_features: cpu_features(),
             logical_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            memory_bytes: mem_total(&meminfo),
+            memory_bytes: total_memory(),
         }
     }
+}
+
+/// The machine's total memory in bytes (MemTotal of /proc/meminfo), when known.
+pub fn total_memory() -> Option<u64> {
+    mem_total(&std::fs::read_to_string("/proc/meminfo").unwrap_or_default())
 }
 
 /// The first `model name` (x86) or `Model`/`Hardware` (ARM) line of /proc/cpuinfo.

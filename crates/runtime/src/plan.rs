@@ -205,6 +205,10 @@ pub struct PlanStatus {
     pub available_backends: Vec<&'static str>,
     pub cpu_features: String,
     pub cores: u64,
+    /// The machine's total memory in bytes (MemTotal), when known: what a client such as
+    /// `verify --url` compares with a declared `resources.memoryGb`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
     /// The model's trained context length, when a model was given.
     pub model_context_length: Option<u64>,
     /// Where each field came from, by JSON pointer into `spec`.
@@ -548,6 +552,7 @@ pub fn resolve(name: &str, layers: &[Layer], ctx: &Context) -> Result<EffectiveP
             available_backends: BackendKind::available().iter().map(|b| b.name()).collect(),
             cpu_features: cpu_features_text(),
             cores,
+            memory_bytes: crate::machine::total_memory(),
             model_context_length: model_ctx,
             origins: m.origins,
             files: layers.iter().filter_map(|l| l.file.clone()).collect(),
@@ -953,6 +958,20 @@ mod tests {
         };
         let eff = resolve("p", &[layer(Origin::Plan, spec)], &ok).unwrap();
         assert_eq!(eff.quantization(), Quantization::Q8_0);
+    }
+
+    #[test]
+    fn the_status_reports_the_machine_memory() {
+        let eff = resolve("p", &[], &Context::default()).unwrap();
+        assert_eq!(eff.status.memory_bytes, crate::machine::total_memory());
+        if cfg!(target_os = "linux") {
+            assert!(eff.status.memory_bytes.is_some_and(|b| b > 0));
+            let json = serde_json::to_value(&eff).unwrap();
+            assert_eq!(
+                json.pointer("/status/memoryBytes").and_then(|v| v.as_u64()),
+                eff.status.memory_bytes
+            );
+        }
     }
 
     #[test]

@@ -103,27 +103,35 @@ fn cpu_cores(ctx: &mut Ctx) {
     });
 }
 
-/// The declared memory against the serving machine's total memory.
+/// The declared memory against the serving machine's total memory: `status.memoryBytes` of
+/// the plan the server reports, else (a local server without it) this machine's.
 fn machine_memory(ctx: &mut Ctx) {
     let Some(c) = ctx.take(check::MACHINE_MEMORY) else {
         return;
     };
     let gb = ctx.spec.info.resources.memory_gb.unwrap_or(0.0);
     let declared = gb * BYTES_PER_GB;
-    if !ctx.local {
-        ctx.push(c.not_checked(
-            "the server does not report its machine's memory; run `modelspec verify` without --url on the serving machine to check it",
-        ));
-        return;
-    }
-    let Some(total) = Machine::detect().memory_bytes else {
-        ctx.push(
-            c.not_checked("this machine's total memory is unknown (no MemTotal in /proc/meminfo)"),
-        );
+    let (total, method) = match ctx.plan_u64("/status/memoryBytes") {
+        Some(n) => (
+            Some(n),
+            "status.memoryBytes of the effective plan (GET /v1/plan): the serving machine's MemTotal (1 GiB = 2^30 bytes)",
+        ),
+        None if ctx.local => (
+            ms_runtime::machine::total_memory(),
+            "MemTotal of /proc/meminfo on this machine, which hosts the server (1 GiB = 2^30 bytes)",
+        ),
+        None => (None, ""),
+    };
+    let Some(total) = total else {
+        ctx.push(c.not_checked(if ctx.local {
+            "this machine's total memory is unknown (no MemTotal in /proc/meminfo)"
+        } else {
+            "the server does not report its machine's memory (status.memoryBytes of GET /v1/plan); run `modelspec verify` without --url on the serving machine to check it"
+        }));
         return;
     };
     let c = c
-        .method("MemTotal of /proc/meminfo on this machine, which hosts the server (1 GiB = 2^30 bytes)")
+        .method(method)
         .measured(
             format!("{} GiB", num(total as f64 / BYTES_PER_GB)),
             at_least(total as f64, declared),

@@ -118,3 +118,78 @@ fn an_empty_key_file_stops_before_binding_and_a_public_address_is_warned_about()
     );
     stop(child);
 }
+
+/// `verify --url` against a keyed server: the key from `MODELSPEC_API_KEY` (or `--api-key`)
+/// is sent, `OPENAI_API_KEY` is not read, a missing key is one clear MV0201 violation naming
+/// 401, `--api-key` without `--url` is a usage error, and the key is never printed.
+#[test]
+fn verify_reaches_a_keyed_server_with_its_key_only() {
+    const KEY: &str = "sk-verify-cli-9b";
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("keyed.modelspec.yaml");
+    std::fs::write(
+        &spec,
+        "apiVersion: modelspec/v1\nkind: ModelSpec\nmetadata:\n  name: keyed\nspec:\n  identity:\n    model:\n      id: tiny\n      family: llama\n      task: text-generation\n      framework: llama.cpp\n  runtime:\n    accelerator: {type: cpu, count: 1}\n  operations:\n    serving: {maxConcurrency: 1}\n",
+    )
+    .unwrap();
+    let (child, addr, _) = serve(
+        Command::new(env!("CARGO_BIN_EXE_modelspec"))
+            .args(["serve", &model(), "--port", "0", "--threads", "1"])
+            .args(["--api-key", KEY])
+            .env_remove("MODELSPEC_API_KEYS"),
+    );
+    let url = format!("http://{addr}");
+    let verify = |env: &[(&str, &str)], extra: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_modelspec"));
+        cmd.arg("verify")
+            .arg(&spec)
+            .args(["--duration", "1", "--max-tokens", "2", "--format", "json"])
+            .args(extra)
+            .env_remove("MODELSPEC_API_KEY")
+            .env_remove("OPENAI_API_KEY");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            !stdout.contains(KEY) && !stderr.contains(KEY),
+            "key printed:\n{stdout}\n{stderr}"
+        );
+        (out.status.code(), stdout, stderr)
+    };
+    let ready = |stdout: &str| -> serde_json::Value {
+        let report: serde_json::Value = serde_json::from_str(stdout).expect("a JSON report");
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["code"] == "MV0201")
+            .cloned()
+            .unwrap_or_else(|| panic!("no MV0201 in {stdout}"))
+    };
+
+    // OPENAI_API_KEY is not sent to the server under test.
+    let (code, stdout, _) = verify(&[("OPENAI_API_KEY", KEY)], &["--url", &url]);
+    assert_eq!(code, Some(1), "{stdout}");
+    let c = ready(&stdout);
+    assert_eq!(c["verdict"], "violated", "{c:#}");
+    let why = c["reason"].as_str().unwrap_or("");
+    assert!(why.contains("401") && why.contains("--api-key"), "{c:#}");
+
+    let (code, stdout, stderr) = verify(&[("MODELSPEC_API_KEY", KEY)], &["--url", &url]);
+    assert_eq!(ready(&stdout)["verdict"], "held", "{stdout}\n{stderr}");
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+
+    let (code, _, stderr) = verify(&[], &["--url", &url, "--api-key", KEY]);
+    assert_eq!(code, Some(0), "{stderr}");
+
+    let (code, _, stderr) = verify(&[], &["--api-key", KEY]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--api-key applies to a server given with --url"),
+        "{stderr}"
+    );
+    stop(child);
+}

@@ -51,10 +51,50 @@ impl Outcome {
     }
 }
 
+/// An API key for a server that requires one (`serve --api-key`). Kept out of every rendering:
+/// `Debug` shows a placeholder, and the key is only ever written into the `Authorization`
+/// header.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// The environment variable `verify` reads a key from when `--api-key` is not given.
+    pub const ENV: &'static str = "MODELSPEC_API_KEY";
+
+    /// A key as given; surrounding spaces are trimmed. An empty key, or one with spaces or
+    /// control characters (which a header cannot carry), is refused.
+    pub fn new(key: &str) -> Result<Self, String> {
+        let key = key.trim();
+        if key.is_empty() {
+            return Err("the API key is empty; give the key the server was started with".into());
+        }
+        if key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(
+                "the API key contains a space or control character; an HTTP header cannot carry it"
+                    .into(),
+            );
+        }
+        Ok(ApiKey(key.to_string()))
+    }
+
+    fn bearer(&self) -> String {
+        format!("Bearer {}", self.0)
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+/// Deliberately not `Debug`: it holds the `Authorization` header's value.
 #[derive(Clone)]
 pub struct Client {
     base: String,
     agent: Agent,
+    /// `Bearer KEY`, sent with every request when a key is given.
+    authorization: Option<String>,
 }
 
 impl Client {
@@ -71,7 +111,15 @@ impl Client {
         Client {
             base: base.trim_end_matches('/').to_string(),
             agent,
+            authorization: None,
         }
+    }
+
+    /// This client, sending `Authorization: Bearer KEY` with every request (probes and
+    /// metrics too: they are open on modelspec's server, and a proxy in front may want it).
+    pub fn with_api_key(mut self, key: Option<&ApiKey>) -> Self {
+        self.authorization = key.map(ApiKey::bearer);
+        self
     }
 
     pub fn base(&self) -> &str {
@@ -92,19 +140,21 @@ impl Client {
     }
 
     pub fn get_url(&self, url: &str) -> Result<Reply, String> {
-        let resp = self
-            .agent
-            .get(url)
-            .call()
-            .map_err(|e| format!("GET {url}: {e}"))?;
+        let mut req = self.agent.get(url);
+        if let Some(a) = &self.authorization {
+            req = req.header("authorization", a);
+        }
+        let resp = req.call().map_err(|e| format!("GET {url}: {e}"))?;
         read_reply(resp).map_err(|e| format!("GET {url}: {e}"))
     }
 
     pub fn post_json(&self, path: &str, body: &Value) -> Result<Reply, String> {
         let url = self.url(path);
-        let resp = self
-            .agent
-            .post(&url)
+        let mut req = self.agent.post(&url);
+        if let Some(a) = &self.authorization {
+            req = req.header("authorization", a);
+        }
+        let resp = req
             .header("content-type", "application/json")
             .send(body.to_string())
             .map_err(|e| format!("POST {url}: {e}"))?;
@@ -120,6 +170,9 @@ impl Client {
         let mut req = self.agent.post(&url);
         if let Some(t) = timeout {
             req = req.config().timeout_global(Some(t)).build();
+        }
+        if let Some(a) = &self.authorization {
+            req = req.header("authorization", a);
         }
         let resp = match req
             .header("content-type", "application/json")
@@ -252,6 +305,15 @@ mod tests {
         assert_eq!((o.prompt_tokens, o.completion_tokens), (Some(12), Some(3)));
         read_usage(&serde_json::json!({"usage": null}), &mut o);
         assert_eq!(o.prompt_tokens, Some(12));
+    }
+
+    #[test]
+    fn api_keys_are_checked_and_never_shown() {
+        let key = ApiKey::new("  sk-secret-1 ").unwrap();
+        assert_eq!(key.bearer(), "Bearer sk-secret-1");
+        assert!(!format!("{key:?}").contains("secret"));
+        assert!(ApiKey::new(" ").is_err());
+        assert!(ApiKey::new("a b").is_err());
     }
 
     #[test]

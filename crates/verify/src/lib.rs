@@ -33,6 +33,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use check::{Check, Tally, Verdict};
+pub use client::ApiKey;
 pub use report::Report;
 pub use run::verify;
 
@@ -62,6 +63,9 @@ pub struct Options {
     /// With `url`: listen here for the server's OTLP spans (MV0605); a local server always
     /// gets a receiver on a free loopback port.
     pub otlp_receiver: Option<std::net::SocketAddr>,
+    /// With `url`: sent as `Authorization: Bearer KEY` on every request (the server verify
+    /// starts itself has no keys). Never rendered: its `Debug` is redacted.
+    pub api_key: Option<client::ApiKey>,
 }
 
 impl Options {
@@ -75,6 +79,7 @@ impl Options {
             max_tokens: DEFAULT_MAX_TOKENS,
             usd_per_kwh: None,
             otlp_receiver: None,
+            api_key: None,
         }
     }
 }

@@ -63,6 +63,9 @@ fn check_options(opts: &Options) -> Result<(), VerifyError> {
             ));
         }
     }
+    if opts.api_key.is_some() && opts.url.is_none() {
+        return usage("--api-key applies to a server given with --url; the server verify starts itself has no keys".into());
+    }
     if let Some(p) = &opts.plan {
         if !p.is_file() {
             return usage(format!("--plan {}: no such file", p.display()));
@@ -154,7 +157,7 @@ pub fn verify(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Report, Verif
             }
         }
     };
-    let client = Client::new(&base, REQUEST_TIMEOUT);
+    let client = Client::new(&base, REQUEST_TIMEOUT).with_api_key(opts.api_key.as_ref());
     let local = matches!(served, Served::Local(_));
     let mut ctx = Ctx::new(&spec, opts, &client, local, weights.as_ref());
     run(&mut ctx, &mut report, ready, log);
@@ -209,6 +212,19 @@ fn run(ctx: &mut Ctx, report: &mut Report, ready: Check, log: &mut dyn FnMut(&st
             } else {
                 ready.method(format!("GET {} answered 200", ctx.client.url("/v1/models")))
             }
+        }
+        Ok(r) if matches!(r.status, 401 | 403) => {
+            // Every later request would be refused the same way: say why once, check what
+            // is open (the probes), and leave the rest not checked rather than failed.
+            let why = access_refused(r.status, &r.body, ctx.opts.api_key.is_some());
+            ctx.push(
+                ready
+                    .measured(format!("HTTP {}", r.status), Verdict::Violated)
+                    .reason(why),
+            );
+            groups::probes::check(ctx);
+            ctx.abandon("the server refused access (see MV0201)");
+            return;
         }
         Ok(r) => ready
             .measured(format!("HTTP {}", r.status), Verdict::Violated)
@@ -276,6 +292,22 @@ fn run(ctx: &mut Ctx, report: &mut Report, ready: Check, log: &mut dyn FnMut(&st
     groups::energy::check(ctx, &measured);
     groups::machine::check(ctx, &peaks);
     groups::precision::check(ctx);
+}
+
+/// Why the server answered `status` (401 or 403) to `GET /v1/models`, and what to do.
+fn access_refused(status: u16, body: &str, key_given: bool) -> String {
+    let said = crate::client::error_text(body);
+    match (status, key_given) {
+        (401, false) => format!(
+            "the server requires an API key (HTTP 401: {said}): give it with --api-key KEY or the environment variable {}",
+            crate::ApiKey::ENV
+        ),
+        (401, true) => format!(
+            "the server refused the API key given (HTTP 401: {said}): give one of the keys it was started with (--api-key or {})",
+            crate::ApiKey::ENV
+        ),
+        _ => format!("the server refused access (HTTP {status}): {said}"),
+    }
 }
 
 fn metrics(client: &Client) -> Option<Vec<prom::Sample>> {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::ValueEnum;
-use ms_verify::{MAX_DURATION, Options, VerifyError};
+use ms_verify::{ApiKey, MAX_DURATION, Options, VerifyError};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Format {
@@ -62,6 +62,12 @@ pub struct Args {
     /// local server gets a receiver on a free loopback port without it.
     #[arg(long, value_name = "ADDR")]
     pub otlp_receiver: Option<std::net::SocketAddr>,
+    /// With --url: the API key of a server started with `serve --api-key`, sent as
+    /// `Authorization: Bearer KEY` on every request [env: MODELSPEC_API_KEY]. Never printed.
+    /// OPENAI_API_KEY is not read: verify may be pointed at any server, which must not get
+    /// another service's secret.
+    #[arg(long, value_name = "KEY")]
+    pub api_key: Option<String>,
     /// Declarations that could not be checked fail the run too.
     #[arg(long)]
     pub strict: bool,
@@ -88,7 +94,29 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(n))
 }
 
+/// The key of `--api-key`, else of `MODELSPEC_API_KEY` when a server is given with `--url` (the
+/// environment is ignored for the server verify starts, which has no keys).
+fn api_key(args: &Args) -> Result<Option<ApiKey>, String> {
+    let (key, source) = match &args.api_key {
+        Some(k) => (k.clone(), "--api-key".to_string()),
+        None => match std::env::var(ApiKey::ENV) {
+            Ok(k) if args.url.is_some() => (k, ApiKey::ENV.to_string()),
+            _ => return Ok(None),
+        },
+    };
+    ApiKey::new(&key)
+        .map(Some)
+        .map_err(|e| format!("{source}: {e}"))
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let api_key = match api_key(&args) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let opts = Options {
         spec: args.spec.clone(),
         plan: args.plan.clone(),
@@ -98,6 +126,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         max_tokens: args.max_tokens,
         usd_per_kwh: args.usd_per_kwh,
         otlp_receiver: args.otlp_receiver,
+        api_key,
     };
     let quiet = args.quiet;
     let mut log = |m: &str| {

@@ -205,6 +205,8 @@ pub struct Snapshot {
     pub timed_out_total: u64,
     /// Prompt tokens evaluated.
     pub prompt_tokens_total: u64,
+    /// Tokens sampled, each request's end-of-generation token included (a request's
+    /// [`Outcome::completion_tokens`] leaves it out).
     pub generated_tokens_total: u64,
     /// Batch evaluations run.
     pub steps_total: u64,

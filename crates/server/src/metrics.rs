@@ -30,7 +30,13 @@ pub const BATCH_SIZE: &str = "modelspec_batch_size";
 pub const TTFT: &str = "modelspec_time_to_first_token_seconds";
 pub const INTER_TOKEN: &str = "modelspec_inter_token_latency_seconds";
 pub const DURATION: &str = "modelspec_request_duration_seconds";
+/// Every token sampled, the end-of-generation token included: the work done (what energy per
+/// token divides by). A response's `usage.completion_tokens` leaves the end-of-generation token
+/// out, as OpenAI counts, so this total exceeds the sum of `completion_tokens` by up to one per
+/// request.
 pub const GENERATED: &str = "modelspec_generated_tokens_total";
+/// [`GENERATED`]'s help text: says how it differs from `usage.completion_tokens`.
+const GENERATED_HELP: &str = "Tokens sampled, each request's end-of-generation token included (usage.completion_tokens leaves it out, so this exceeds their sum by up to one per request)";
 pub const PROMPT: &str = "modelspec_prompt_tokens_total";
 pub const ENERGY: &str = "modelspec_energy_joules_total";
 pub const RSS: &str = "modelspec_process_resident_memory_bytes";
@@ -77,7 +83,7 @@ impl ServerMetrics {
             );
             describe_histogram!(INTER_TOKEN, "Time between consecutive generated tokens");
             describe_histogram!(DURATION, "Submission to the end of a completed request");
-            describe_counter!(GENERATED, "Tokens generated");
+            describe_counter!(GENERATED, GENERATED_HELP);
             describe_counter!(PROMPT, "Prompt tokens evaluated");
             describe_gauge!(RSS, "Resident memory of the server process");
             describe_counter!(
@@ -166,4 +172,22 @@ pub async fn scrape(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         )],
         state.metrics.render(&state),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_tokens_help_sets_them_apart_from_completion_tokens() {
+        let m = ServerMetrics::new();
+        m.with(|| counter!(GENERATED).absolute(3));
+        let text = m.handle.render();
+        let help = text
+            .lines()
+            .find(|l| l.starts_with(&format!("# HELP {GENERATED} ")))
+            .unwrap_or_else(|| panic!("no HELP line for {GENERATED} in\n{text}"));
+        assert!(help.contains("end-of-generation"), "{help}");
+        assert!(help.contains("usage.completion_tokens"), "{help}");
+    }
 }

@@ -27,7 +27,9 @@ use crate::energy::rapl_readable;
 pub use crate::plan_problem::{PlanError, PlanProblem};
 use crate::quantization::Quantization;
 
-/// Requests evaluated together by default: the engine runs one request at a time today.
+/// Requests evaluated together when neither the plan nor the spec's
+/// `runtime.batch.maxBatchSize` says: one, so that a plan that never asked for batching gets
+/// each request's latency alone (the scheduler batches continuously, up to `scheduler.maxBatch`).
 pub const DEFAULT_MAX_BATCH: u64 = 1;
 /// Requests waiting by default.
 pub const DEFAULT_MAX_QUEUE: u64 = 64;

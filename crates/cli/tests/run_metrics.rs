@@ -185,6 +185,8 @@ fn the_token_digest_does_not_depend_on_threads() {
                     "Q4_K_M",
                     "--threads",
                     t,
+                    // 3 threads on a 2-core machine: on purpose.
+                    "--oversubscribe",
                     "--temperature",
                     "0.8",
                 ],

@@ -87,7 +87,11 @@ pub(crate) fn run(n_tasks: usize, threads: usize, task: &Task<'_>) {
         };
         if slot.as_ref().is_none_or(|p| p.workers.len() != threads - 1) {
             *slot = None; // joins the old workers first
-            *slot = Some(Pool::new(threads - 1));
+            // A failed start has joined the workers it started: nothing leaks, and the next
+            // call tries again. The caller (the scheduler) turns the panic into a failed step.
+            let pool = Pool::new(threads - 1)
+                .unwrap_or_else(|e| panic!("cannot start {} worker threads: {e}", threads - 1));
+            *slot = Some(pool);
         }
         if let Some(pool) = slot.as_ref() {
             pool.run(n_tasks, task);
@@ -96,7 +100,21 @@ pub(crate) fn run(n_tasks: usize, threads: usize, task: &Task<'_>) {
 }
 
 impl Pool {
-    fn new(n_workers: usize) -> Pool {
+    /// Starts `n_workers` workers; when one cannot be started, stops and joins those that
+    /// were before returning the error.
+    fn new(n_workers: usize) -> std::io::Result<Pool> {
+        Pool::start(n_workers, |id, f| {
+            thread::Builder::new()
+                .name(format!("ms-engine-{id}"))
+                .spawn(f)
+        })
+    }
+
+    /// [`Pool::new`] with the thread creation given (tests make it fail).
+    fn start(
+        n_workers: usize,
+        mut spawn: impl FnMut(usize, Box<dyn FnOnce() + Send>) -> std::io::Result<JoinHandle<()>>,
+    ) -> std::io::Result<Pool> {
         let shared = Arc::new(Shared {
             state: Padded(AtomicU64::new(CLOSED)),
             next: Padded(AtomicUsize::new(0)),
@@ -110,16 +128,20 @@ impl Pool {
             shutdown: AtomicBool::new(false),
             panicked: AtomicBool::new(false),
         });
-        let workers = (0..n_workers)
-            .map(|id| {
-                let shared = Arc::clone(&shared);
-                thread::Builder::new()
-                    .name(format!("ms-engine-{id}"))
-                    .spawn(move || worker(&shared, id))
-                    .unwrap_or_else(|e| panic!("cannot start a worker thread: {e}"))
-            })
-            .collect();
-        Pool { shared, workers }
+        let mut pool = Pool {
+            shared,
+            workers: Vec::with_capacity(n_workers),
+        };
+        for id in 0..n_workers {
+            let shared = Arc::clone(&pool.shared);
+            let spawned = spawn(id, Box::new(move || worker(&shared, id)));
+            match spawned {
+                Ok(w) => pool.workers.push(w),
+                // Dropping the pool shuts down and joins the workers started so far.
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(pool)
     }
 
     fn run(&self, n_tasks: usize, task: &Task<'_>) {
@@ -336,6 +358,31 @@ mod tests {
         });
         assert_eq!(outer.load(Ordering::Relaxed), 64 * 3);
         assert_eq!(threads_seen.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_failed_start_joins_the_workers_it_started() {
+        let running = Arc::new(AtomicUsize::new(0));
+        let mut started = 0;
+        let result = Pool::start(8, |id, f| {
+            if id == 5 {
+                return Err(std::io::Error::other("no more threads"));
+            }
+            started += 1;
+            let running = Arc::clone(&running);
+            running.fetch_add(1, Ordering::SeqCst);
+            thread::Builder::new().spawn(move || {
+                f();
+                running.fetch_sub(1, Ordering::SeqCst);
+            })
+        });
+        let Err(e) = result else {
+            panic!("the start should fail")
+        };
+        assert_eq!(e.to_string(), "no more threads");
+        assert_eq!(started, 5);
+        // Joined before the error returned: no worker thread is left running (or parked).
+        assert_eq!(running.load(Ordering::SeqCst), 0);
     }
 
     #[test]

@@ -68,6 +68,14 @@ codes! {
     INVALID_SAMPLING = "MR0109" "invalid-sampling" E
     "The effective sampling settings are out of the sampler's range."
     "E.g. topP must be in (0, 1] and temperature at least 0. The message names the setting.";
+    /// `spec.threads` above the machine's cores without `oversubscribe: true`.
+    THREADS_EXCEED_CORES = "MR0110" "threads-exceed-cores" E
+    "The plan asks for more threads than the machine has cores."
+    "More threads than cores only take turns on them (slower, same results), and a typo such as 100000 would exhaust the process. Give at most the machine's cores (the message says how many), or set `oversubscribe: true` in the plan's spec (`--oversubscribe` on the command line) to run up to 4 threads per core on purpose.";
+    /// `spec.threads` above 4 per core, even with `oversubscribe: true`.
+    THREADS_EXCEED_CEILING = "MR0111" "threads-exceed-ceiling" E
+    "The plan asks for more than 4 threads per core."
+    "Beyond 4 threads per core oversubscription only costs (thread stacks, switches) and thousands of threads exhaust the process's address space; `oversubscribe: true` does not lift this ceiling. Give at most the machine's cores.";
     /// A candidate exceeds a limit the ModelSpec declares (`batch.maxSequenceLengthTokens`,
     /// `batch.maxBatchSize`, `resources.cpuCores`).
     EXCEEDS_SPEC = "MR0201" "plan-exceeds-spec" E
@@ -93,7 +101,7 @@ codes! {
     /// More threads than cores: they share the cores.
     THREADS_OVERSUBSCRIBED = "MR0301" "threads-oversubscribed" W
     "The plan runs more threads than the machine has cores."
-    "The threads take turns on the cores: slower, with the same results. Give at most the machine's cores.";
+    "Given with `oversubscribe: true`: the threads take turns on the cores, slower, with the same results. Give at most the machine's cores to avoid it.";
     /// `scheduler.maxBatch` above `limits.maxQueue` (after merging).
     BATCH_EXCEEDS_QUEUE = "MR0302" "batch-exceeds-queue" W
     "The effective scheduler.maxBatch exceeds limits.maxQueue."

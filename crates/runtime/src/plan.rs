@@ -189,6 +189,8 @@ pub struct EffectiveSpec {
     pub backend: &'static str,
     pub quantization: &'static str,
     pub threads: u64,
+    /// More threads than cores were asked for on purpose.
+    pub oversubscribe: bool,
     /// `null` only when no model was given to resolve it.
     pub context_length: Option<u64>,
     pub scheduler: EffectiveScheduler,
@@ -265,6 +267,67 @@ fn cores() -> u64 {
     std::thread::available_parallelism().map_or(1, |n| n.get() as u64)
 }
 
+/// Threads per core a plan may ask for with `oversubscribe: true`: beyond it the threads only
+/// take turns (and thousands of them exhaust the process's address space).
+pub const MAX_THREADS_PER_CORE: u64 = 4;
+
+/// The thread count against the machine: at most its cores, or [`MAX_THREADS_PER_CORE`] per
+/// core with `oversubscribe: true` (then a warning). The problem names the field, the cores
+/// and the fix.
+pub fn machine_threads(
+    threads: u64,
+    cores: u64,
+    oversubscribe: bool,
+) -> Result<Option<PlanProblem>, PlanProblem> {
+    let ceiling = cores.saturating_mul(MAX_THREADS_PER_CORE);
+    let at = "/spec/threads";
+    if threads == 0 {
+        return Err(PlanProblem::error(
+            codes::NO_THREADS,
+            at,
+            "spec.threads: 0 threads cannot run anything; give at least 1",
+        )
+        .with_expected("at least 1")
+        .with_found(0));
+    }
+    if threads > ceiling {
+        return Err(PlanProblem::error(
+            codes::THREADS_EXCEED_CEILING,
+            at,
+            format!(
+                "spec.threads: {threads} threads (/spec/threads) exceed the ceiling of {ceiling} ({MAX_THREADS_PER_CORE} per core) on this machine with {cores} cores, even with `oversubscribe: true`; give at most {cores}"
+            ),
+        )
+        .with_expected(format!("at most {cores}"))
+        .with_found(threads));
+    }
+    if threads <= cores {
+        return Ok(None);
+    }
+    if !oversubscribe {
+        return Err(PlanProblem::error(
+            codes::THREADS_EXCEED_CORES,
+            at,
+            format!(
+                "spec.threads: {threads} threads (/spec/threads) exceed this machine's {cores} cores; give at most {cores}, or set `oversubscribe: true` in the plan's spec (at most {ceiling}) to share the cores on purpose"
+            ),
+        )
+        .with_expected(format!("at most {cores}"))
+        .with_found(threads));
+    }
+    Ok(Some(
+        PlanProblem::warning(
+            codes::THREADS_OVERSUBSCRIBED,
+            at,
+            format!(
+                "spec.threads: {threads} threads on a machine with {cores} cores (oversubscribe: true): they share cores and run slower (results are the same)"
+            ),
+        )
+        .with_expected(format!("at most {cores}"))
+        .with_found(threads),
+    ))
+}
+
 /// The effective plan of `layers` (lowest priority first) in `ctx`, or every reason it cannot
 /// run.
 pub fn resolve(name: &str, layers: &[Layer], ctx: &Context) -> Result<EffectivePlan, PlanError> {
@@ -337,28 +400,15 @@ pub fn resolve(name: &str, layers: &[Layer], ctx: &Context) -> Result<EffectiveP
     }
 
     let threads = m.pick("/threads", |s| s.threads, (cores, Origin::Engine));
-    if threads == 0 {
-        problems.push(
-            PlanProblem::error(
-                codes::NO_THREADS,
-                "/spec/threads",
-                "spec.threads: 0 threads cannot run anything; give at least 1",
-            )
-            .with_expected("at least 1")
-            .with_found(0),
-        );
-    } else if threads > cores {
-        warnings.push(
-            PlanProblem::warning(
-                codes::THREADS_OVERSUBSCRIBED,
-                "/spec/threads",
-                format!(
-                    "spec.threads: {threads} threads on a machine with {cores} cores: they share cores and run slower (results are the same)"
-                ),
-            )
-            .with_expected(format!("at most {cores}"))
-            .with_found(threads),
-        );
+    let oversubscribe = m.pick(
+        "/oversubscribe",
+        |s| s.oversubscribe,
+        (false, Origin::Default),
+    );
+    match machine_threads(threads, cores, oversubscribe) {
+        Err(problem) => problems.push(problem),
+        Ok(Some(warning)) => warnings.push(warning),
+        Ok(None) => {}
     }
 
     let model_ctx = ctx.model.as_ref().map(|f| f.context_length as u64);
@@ -518,6 +568,7 @@ pub fn resolve(name: &str, layers: &[Layer], ctx: &Context) -> Result<EffectiveP
         backend: backend_name,
         quantization,
         threads,
+        oversubscribe,
         context_length,
         scheduler: EffectiveScheduler {
             policy: policy.name(),
@@ -977,10 +1028,29 @@ mod tests {
     }
 
     #[test]
-    fn threads_above_cores_warn() {
+    fn threads_above_cores_need_oversubscribe_and_stay_under_the_ceiling() {
         let spec = PlanSpec {
             threads: Some(cores() + 1),
             ..PlanSpec::default()
+        };
+        let err = resolve(
+            "p",
+            &[layer(Origin::Plan, spec.clone())],
+            &Context::default(),
+        )
+        .unwrap_err();
+        let p = &err.problems[0];
+        assert_eq!(
+            (p.code, p.pointer.as_str()),
+            (codes::THREADS_EXCEED_CORES, "/spec/threads")
+        );
+        let e = err.to_string();
+        assert!(e.contains("spec.threads:"), "{e}");
+        assert!(e.contains(&format!("{} cores", cores())), "{e}");
+        assert!(e.contains("oversubscribe: true"), "{e}");
+        let spec = PlanSpec {
+            oversubscribe: Some(true),
+            ..spec
         };
         let eff = resolve("p", &[layer(Origin::Flag, spec)], &Context::default()).unwrap();
         let w = &eff.status.warnings[0];
@@ -989,6 +1059,15 @@ mod tests {
             (w.code, w.pointer.as_str()),
             (codes::THREADS_OVERSUBSCRIBED, "/spec/threads")
         );
+        assert_eq!(eff.status.origins["/oversubscribe"], Origin::Flag);
+        let spec = PlanSpec {
+            threads: Some(100_000),
+            oversubscribe: Some(true),
+            ..PlanSpec::default()
+        };
+        let err = resolve("p", &[layer(Origin::Plan, spec)], &Context::default()).unwrap_err();
+        assert_eq!(err.problems[0].code, codes::THREADS_EXCEED_CEILING);
+        assert!(err.to_string().contains("ceiling"), "{err}");
         assert_eq!(eff.spec.context_length, None);
         let spec = PlanSpec {
             threads: Some(1),

@@ -266,7 +266,7 @@ fn limits_of_the_machine_the_spec_the_current_plan_and_the_workload_are_enforced
     assert!(current.spec.is_some());
     let cores = std::thread::available_parallelism().unwrap().get();
     let candidate = format!(
-        "  scheduler: {{maxBatch: 4}}\n  threads: {}\n  limits: {{maxTokensPerRequest: 500, maxQueue: 8}}\n  sampling: {{maxTokens: 16}}\n",
+        "  scheduler: {{maxBatch: 4}}\n  threads: {}\n  oversubscribe: true\n  limits: {{maxTokensPerRequest: 500, maxQueue: 8}}\n  sampling: {{maxTokens: 16}}\n",
         cores + 1
     );
     let err = evaluate(&current, inline("greedy", &candidate), &small_workload()).unwrap_err();

@@ -180,6 +180,10 @@ pub enum SubmitError {
     Invalid(String),
     #[error("the scheduler is shutting down")]
     ShuttingDown,
+    /// The batch loop stopped on its own (its thread could not be started); the server's
+    /// supervision restarts it ([`Scheduler::restart`]).
+    #[error("the batch loop is not running: {0}")]
+    Stopped(String),
 }
 
 /// The scheduler's state for `/metrics`.
@@ -211,6 +215,8 @@ pub struct Snapshot {
     /// Batch evaluations run.
     pub steps_total: u64,
     pub joules_total: f64,
+    /// Panics caught in the batch loop (each failed the requests of its step).
+    pub panics_total: u64,
 }
 
 /// Submits requests and hands out their [`Ticket`]s; cheap to clone (all clones drive the same
@@ -247,6 +253,9 @@ pub(crate) struct State {
     running: usize,
     draining: usize,
     shutdown: bool,
+    /// Why the batch loop stopped without being asked to (no thread); see [`Scheduler::health`].
+    stopped: Option<String>,
+    faults: Faults,
     next_id: u64,
     completions: VecDeque<Instant>,
     totals: Totals,
@@ -265,6 +274,17 @@ struct Totals {
     generated_tokens: u64,
     steps: u64,
     joules: f64,
+    panics: u64,
+}
+
+/// Failures to simulate, for the tests of the recovery paths ([`Scheduler::inject_faults`]).
+#[doc(hidden)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Faults {
+    /// The next batch thread starts fail.
+    pub thread_starts: usize,
+    /// The next batch steps panic.
+    pub step_panics: usize,
 }
 
 /// A request waiting for a batch slot.
@@ -314,22 +334,36 @@ impl Shared {
 
     fn spawn_worker(self: &Arc<Self>, engine: Engine, generation: u64) {
         let shared = Arc::clone(self);
-        let thread = std::thread::Builder::new()
-            .name(format!("ms-scheduler-{generation}"))
-            .spawn(move || worker::run(&shared, engine, generation));
+        let injected = {
+            let mut st = self.lock();
+            let fail = st.faults.thread_starts > 0;
+            st.faults.thread_starts = st.faults.thread_starts.saturating_sub(1);
+            fail
+        };
+        let thread = if injected {
+            Err(std::io::Error::other("injected failure"))
+        } else {
+            std::thread::Builder::new()
+                .name(format!("ms-scheduler-{generation}"))
+                .spawn(move || worker::run(&shared, engine, generation))
+        };
         let mut threads = self.threads.lock().unwrap_or_else(|e| e.into_inner());
         threads.retain(|t| !t.is_finished());
         match thread {
             Ok(t) => threads.push(t),
             Err(e) => {
-                // No thread, no progress: fail what waits rather than hang.
+                // No thread, no progress: fail what waits rather than hang, and say so to the
+                // health check (the server restarts the loop).
                 drop(threads);
+                let why = format!("cannot start the batch thread: {e}");
                 let mut st = self.lock();
-                st.shutdown = true;
-                for q in st.queue.drain(..) {
-                    let _ = q
-                        .events
-                        .send(Event::Failed(format!("cannot start the batch thread: {e}")));
+                if st.generation == generation {
+                    for q in st.queue.drain(..) {
+                        let _ = q.events.send(Event::Failed(why.clone()));
+                    }
+                    st.stopped = Some(why);
+                } else {
+                    st.draining = st.draining.saturating_sub(1);
                 }
             }
         }
@@ -350,6 +384,8 @@ impl Scheduler {
             running: 0,
             draining: 0,
             shutdown: false,
+            stopped: None,
+            faults: Faults::default(),
             next_id: 1,
             completions: VecDeque::new(),
             totals: Totals::default(),
@@ -387,6 +423,9 @@ impl Scheduler {
         let mut st = shared.lock();
         if st.shutdown {
             return Err(SubmitError::ShuttingDown);
+        }
+        if let Some(why) = &st.stopped {
+            return Err(SubmitError::Stopped(why.clone()));
         }
         if let Some((i, &t)) = request
             .prompt
@@ -479,7 +518,43 @@ impl Scheduler {
             generated_tokens_total: t.generated_tokens,
             steps_total: t.steps,
             joules_total: t.joules,
+            panics_total: t.panics,
         }
+    }
+
+    /// Makes the next thread starts fail or the next steps panic: the recovery paths'
+    /// tests use it (they cannot exhaust the machine's threads).
+    #[doc(hidden)]
+    pub fn inject_faults(&self, faults: Faults) {
+        self.shared().lock().faults = faults;
+    }
+
+    /// `Ok` while the batch loop runs (or was shut down on purpose); the reason it stopped
+    /// otherwise.
+    pub fn health(&self) -> Result<(), String> {
+        match &self.shared().lock().stopped {
+            Some(why) => Err(why.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Starts a new batch loop on `engine` after the last one stopped on its own (see
+    /// [`Scheduler::health`]); does nothing while one runs or after a shutdown.
+    pub fn restart(&self, engine: Engine) {
+        let shared = self.shared();
+        let generation = {
+            let mut st = shared.lock();
+            if st.shutdown || st.stopped.take().is_none() {
+                return;
+            }
+            st.generation += 1;
+            st.plan = engine.plan_name.clone();
+            st.context_length = engine.model.info().context_length;
+            st.n_vocab = engine.model.info().n_vocab;
+            st.generation
+        };
+        shared.spawn_worker(engine, generation);
+        shared.wake.notify_all();
     }
 
     /// The config new requests are admitted under.

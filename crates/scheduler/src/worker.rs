@@ -88,6 +88,7 @@ struct Tally {
     generated_tokens: u64,
     steps: u64,
     joules: f64,
+    panics: u64,
     completions: Vec<Instant>,
 }
 
@@ -104,6 +105,7 @@ impl Tally {
         totals.generated_tokens += t.generated_tokens;
         totals.steps += t.steps;
         totals.joules += t.joules;
+        totals.panics += t.panics;
         for c in t.completions {
             if st.completions.len() == RETRY_WINDOW {
                 st.completions.pop_front();
@@ -137,11 +139,8 @@ pub(crate) fn run(shared: &Arc<Shared>, engine: Engine, generation: u64) {
     }));
     if let Err(panic) = served {
         // A bug, not a request's fault: fail the batch, keep serving the queue on a new loop.
-        let what = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a panic".to_string());
+        let what = panic_message(&*panic);
+        tally.panics += 1;
         for a in active.drain(..) {
             tally.fail(&a.events, format!("the batch loop failed: {what}"));
         }
@@ -187,10 +186,43 @@ fn serve<'t>(
                 active.push(a);
             }
         }
-        if !active.is_empty() {
-            step(shared, meter, active, policy, &engine.plan_name, tally);
+        if active.is_empty() {
+            continue;
+        }
+        // A panic inside a step (the engine, a sampler) fails the requests of that step only:
+        // their sessions are in an unknown state; the loop itself goes on with the queue.
+        let stepped = catch_unwind(AssertUnwindSafe(|| {
+            injected_panic(shared);
+            step(shared, meter, active, policy, &engine.plan_name, tally)
+        }));
+        if let Err(panic) = stepped {
+            let what = panic_message(&*panic);
+            for a in active.drain(..) {
+                tally.fail(&a.events, format!("the batch step failed: {what}"));
+            }
+            tally.panics += 1;
+            tally.apply(&mut shared.lock());
         }
     }
+}
+
+/// Panics when a test asked for it ([`crate::Scheduler::inject_faults`]).
+fn injected_panic(shared: &Shared) {
+    let mut st = shared.lock();
+    if st.faults.step_panics > 0 {
+        st.faults.step_panics -= 1;
+        drop(st);
+        panic!("injected step panic");
+    }
+}
+
+/// The text of a panic's payload.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_string())
 }
 
 /// Under the lock: takes out cancelled and timed-out requests, admits waiting ones (or waits

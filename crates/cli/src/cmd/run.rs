@@ -73,6 +73,9 @@ pub struct Args {
     /// Worker threads (default: all cores).
     #[arg(long, short = 't')]
     pub threads: Option<u64>,
+    /// Allow more threads than cores (up to 4 per core); the plan's `oversubscribe: true`.
+    #[arg(long)]
+    pub oversubscribe: bool,
     /// Context length in tokens (default: the model's, at most 4096).
     #[arg(long)]
     pub ctx: Option<u64>,
@@ -168,6 +171,7 @@ fn flag_plan(args: &Args) -> PlanSpec {
         backend: args.backend,
         quantization: args.quantization_flag,
         threads: args.threads,
+        oversubscribe: args.oversubscribe.then_some(true),
         context_length: args.ctx,
         sampling: (sampling != Sampling::default()).then_some(sampling),
         seed: args.seed,

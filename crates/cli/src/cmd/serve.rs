@@ -35,6 +35,9 @@ pub struct Args {
     /// Worker threads of the engine (over the plan's).
     #[arg(long, short = 't')]
     pub threads: Option<u64>,
+    /// Allow more threads than cores (up to 4 per core); the plan's `oversubscribe: true`.
+    #[arg(long)]
+    pub oversubscribe: bool,
     /// Largest request body in bytes.
     #[arg(long, value_name = "BYTES")]
     pub max_body_bytes: Option<usize>,
@@ -86,6 +89,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         plan: args.plan.clone().map(PlanSource::File),
         flags: PlanSpec {
             threads: args.threads,
+            oversubscribe: args.oversubscribe.then_some(true),
             ..PlanSpec::default()
         },
     };

@@ -81,6 +81,10 @@ pub struct PlanSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub threads: Option<u64>,
+    /// Allow more `threads` than the machine has cores (up to 4 per core). Without it a plan
+    /// asking for more threads than cores is refused before anything is loaded. Default: false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oversubscribe: Option<bool>,
     /// Context length in tokens. Default: the model's, at most 4096.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]

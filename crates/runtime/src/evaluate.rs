@@ -46,6 +46,7 @@
 //! cache, so applying it afterwards with [`crate::load::load_with_plan`] only maps it).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use ms_engine::generate::{GenerateOptions, Generator, encode_prompt};
@@ -198,6 +199,10 @@ pub enum EvaluateError {
     /// Generation failed while measuring.
     #[error("running the workload under plan {plan}: {message}")]
     Run { plan: String, message: String },
+    /// The caller cancelled (e.g. the HTTP client went away): the work stopped at the next
+    /// token.
+    #[error("the evaluation of {plan} was cancelled after {tokens} generated tokens")]
+    Cancelled { plan: String, tokens: usize },
 }
 
 fn list(findings: &[PlanFinding]) -> String {
@@ -242,7 +247,22 @@ pub fn evaluate(
     candidate: PlanSource,
     workload: &Workload,
 ) -> Result<Evaluation, EvaluateError> {
+    evaluate_until(current, candidate, workload, &AtomicBool::new(false))
+}
+
+/// [`evaluate`] that stops with [`EvaluateError::Cancelled`] once `cancel` is set: checked
+/// before the load, before each prompt and at every generated token.
+pub fn evaluate_until(
+    current: &Loaded,
+    candidate: PlanSource,
+    workload: &Workload,
+    cancel: &AtomicBool,
+) -> Result<Evaluation, EvaluateError> {
     let name = candidate.display_name();
+    let cancelled = |tokens: usize| EvaluateError::Cancelled {
+        plan: name.clone(),
+        tokens,
+    };
     let prompts = encode_workload(current, workload)?;
 
     // 1. Validate and resolve, collecting warnings.
@@ -315,6 +335,10 @@ pub fn evaluate(
         });
     };
 
+    if cancel.load(Ordering::Acquire) {
+        return Err(cancelled(0));
+    }
+
     // 3. Load.
     let request = LoadRequest {
         plan: Some(candidate),
@@ -340,7 +364,8 @@ pub fn evaluate(
 
     // 4. Measure, prompt by prompt: current, then candidate.
     let [(cur, cur_tokens), (cand, cand_tokens)] =
-        measure_both(current, &loaded, &prompts, workload.max_tokens)?;
+        measure_both(current, &loaded, &prompts, workload.max_tokens, cancel)?
+            .map_err(cancelled)?;
     let first_difference =
         cur_tokens
             .iter()
@@ -604,7 +629,12 @@ impl<'a> Side<'a> {
     }
 
     /// Generates without measuring (pages the weights in, starts the thread pool).
-    fn warm_up(&mut self, prompt: &[u32], opts: &GenerateOptions) -> Result<(), EvaluateError> {
+    fn warm_up(
+        &mut self,
+        prompt: &[u32],
+        opts: &GenerateOptions,
+        cancel: &AtomicBool,
+    ) -> Result<(), EvaluateError> {
         let opts = GenerateOptions {
             max_tokens: 2,
             ..opts.clone()
@@ -612,18 +642,27 @@ impl<'a> Side<'a> {
         self.generator.reset();
         let r = self
             .generator
-            .generate(&self.loaded.tokenizer, prompt, &opts, |_| true);
+            .generate(&self.loaded.tokenizer, prompt, &opts, |_| {
+                !cancel.load(Ordering::Acquire)
+            });
         r.map(|_| ()).map_err(|e| self.fail(e))
     }
 
     /// One measured prompt from an empty context.
-    fn run(&mut self, prompt: &[u32], opts: &GenerateOptions) -> Result<(), EvaluateError> {
+    fn run(
+        &mut self,
+        prompt: &[u32],
+        opts: &GenerateOptions,
+        cancel: &AtomicBool,
+    ) -> Result<(), EvaluateError> {
         self.generator.reset();
         let meter = EnergyMeter::start();
         let start = Instant::now();
         let out = self
             .generator
-            .generate(&self.loaded.tokenizer, prompt, opts, |_| true);
+            .generate(&self.loaded.tokenizer, prompt, opts, |_| {
+                !cancel.load(Ordering::Acquire)
+            });
         let wall = start.elapsed();
         let energy = meter.finish();
         let out = out.map_err(|e| self.fail(e))?;
@@ -718,30 +757,44 @@ fn total_energy(parts: &[Energy], wall: Duration) -> Energy {
 }
 
 /// Runs the workload on both sides, prompt by prompt: current, then candidate (so that a
-/// change in the machine's load hits both alike).
+/// change in the machine's load hits both alike). `Ok(Err(tokens))` when `cancel` was set:
+/// the tokens generated until then.
 fn measure_both(
     current: &Loaded,
     candidate: &Loaded,
     prompts: &[Vec<u32>],
     max_tokens: usize,
-) -> Result<[Measured; 2], EvaluateError> {
+    cancel: &AtomicBool,
+) -> Result<Result<[Measured; 2], usize>, EvaluateError> {
     let opts = GenerateOptions {
         sampling: SamplingParams::greedy(),
         max_tokens,
         stop: Vec::new(),
     };
     let mut sides = [Side::new(current), Side::new(candidate)];
+    let generated = |sides: &[Side<'_>; 2]| {
+        sides
+            .iter()
+            .map(|s| s.tokens.iter().map(Vec::len).sum::<usize>())
+            .sum::<usize>()
+    };
     if let Some(first) = prompts.first() {
         for side in &mut sides {
-            side.warm_up(first, &opts)?;
+            side.warm_up(first, &opts, cancel)?;
         }
     }
     for p in prompts {
         for side in &mut sides {
-            side.run(p, &opts)?;
+            if cancel.load(Ordering::Acquire) {
+                return Ok(Err(generated(&sides)));
+            }
+            side.run(p, &opts, cancel)?;
         }
     }
-    Ok(sides.map(Side::finish))
+    if cancel.load(Ordering::Acquire) {
+        return Ok(Err(generated(&sides)));
+    }
+    Ok(Ok(sides.map(Side::finish)))
 }
 
 fn ratios(cur: &PlanMeasurement, cand: &PlanMeasurement) -> Ratios {

@@ -33,7 +33,9 @@ pub mod report;
 pub mod requantize;
 
 pub use energy::{Energy, EnergyMeter, EnergySource, EstimateModel, rapl_readable};
-pub use evaluate::{EvaluateError, Evaluation, PlanMeasurement, Workload, evaluate};
+pub use evaluate::{
+    EvaluateError, Evaluation, PlanMeasurement, Workload, evaluate, evaluate_until,
+};
 pub use load::{
     LoadError, LoadProgress, LoadRequest, Loaded, ModelSpecInfo, PlanFinding, PlanSource,
     PreparedArtifact, load, load_with_plan,

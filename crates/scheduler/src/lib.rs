@@ -35,9 +35,12 @@
 //!
 //! `max_queue` bounds the requests waiting for a slot: a request is refused at once with
 //! [`SubmitError::QueueFull`] when the waiting requests already fill `max_queue` plus the free
-//! slots of the batch. Its `retry_after` is the mean time between the last
-//! [`RETRY_WINDOW`] completed requests (the time until the next slot is expected to free), rounded
-//! up to whole seconds and kept within 1 to 60 s; 1 s before any request has completed.
+//! slots of the batch. Its `retry_after` estimates when the queue ahead of it will have
+//! drained: (waiting requests + 1) × the mean service time (admission to completion, an
+//! exponentially weighted mean over completed requests, [`SERVICE_EWMA_WEIGHT`] for the newest)
+//! / `max_batch` slots, rounded up to whole seconds and kept within 1 to
+//! [`MAX_RETRY_AFTER`]; 1 s per batch of waiting requests before any request has completed.
+//! Idle time between requests does not count (it is not service time).
 //!
 //! A request's `timeout` runs from its submission (queue time included); when it passes, the
 //! request ends with [`Event::Failed`] at the next token boundary (or while waiting).
@@ -80,8 +83,10 @@ use tokio::sync::mpsc;
 
 pub use policy::{ENERGY_WINDOW, LATENCY_PREFILL_CHUNK, Policy, UnknownPolicy};
 
-/// Completed requests the `retry_after` estimate looks back on.
-pub const RETRY_WINDOW: usize = 16;
+/// Weight of the newest completed request in the mean service time of `retry_after`.
+pub const SERVICE_EWMA_WEIGHT: f64 = 0.2;
+/// Longest `retry_after`.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 
 /// A loaded model ready to serve, and the name of the plan it was loaded under.
 #[derive(Clone)]
@@ -257,7 +262,8 @@ pub(crate) struct State {
     stopped: Option<String>,
     faults: Faults,
     next_id: u64,
-    completions: VecDeque<Instant>,
+    /// Mean service time (admission to completion) in seconds, once a request completed.
+    service_ewma: Option<f64>,
     totals: Totals,
 }
 
@@ -285,6 +291,8 @@ pub struct Faults {
     pub thread_starts: usize,
     /// The next batch steps panic.
     pub step_panics: usize,
+    /// The next token boundaries panic (outside a step: the loop's thread is replaced).
+    pub loop_panics: usize,
 }
 
 /// A request waiting for a batch slot.
@@ -332,29 +340,37 @@ impl Shared {
         }
     }
 
-    fn spawn_worker(self: &Arc<Self>, engine: Engine, generation: u64) {
+    /// Starts a batch thread for `generation` (it waits for the state lock, which the caller
+    /// may hold: a replace then changes nothing when the thread cannot start).
+    fn start_thread(
+        self: &Arc<Self>,
+        st: &mut State,
+        engine: Engine,
+        generation: u64,
+    ) -> std::io::Result<JoinHandle<()>> {
+        if st.faults.thread_starts > 0 {
+            st.faults.thread_starts -= 1;
+            return Err(std::io::Error::other("injected failure"));
+        }
         let shared = Arc::clone(self);
-        let injected = {
-            let mut st = self.lock();
-            let fail = st.faults.thread_starts > 0;
-            st.faults.thread_starts = st.faults.thread_starts.saturating_sub(1);
-            fail
-        };
-        let thread = if injected {
-            Err(std::io::Error::other("injected failure"))
-        } else {
-            std::thread::Builder::new()
-                .name(format!("ms-scheduler-{generation}"))
-                .spawn(move || worker::run(&shared, engine, generation))
-        };
+        std::thread::Builder::new()
+            .name(format!("ms-scheduler-{generation}"))
+            .spawn(move || worker::run(&shared, engine, generation))
+    }
+
+    fn keep_thread(&self, t: JoinHandle<()>) {
         let mut threads = self.threads.lock().unwrap_or_else(|e| e.into_inner());
         threads.retain(|t| !t.is_finished());
+        threads.push(t);
+    }
+
+    fn spawn_worker(self: &Arc<Self>, engine: Engine, generation: u64) {
+        let thread = self.start_thread(&mut self.lock(), engine, generation);
         match thread {
-            Ok(t) => threads.push(t),
+            Ok(t) => self.keep_thread(t),
             Err(e) => {
                 // No thread, no progress: fail what waits rather than hang, and say so to the
                 // health check (the server restarts the loop).
-                drop(threads);
                 let why = format!("cannot start the batch thread: {e}");
                 let mut st = self.lock();
                 if st.generation == generation {
@@ -387,7 +403,7 @@ impl Scheduler {
             stopped: None,
             faults: Faults::default(),
             next_id: 1,
-            completions: VecDeque::new(),
+            service_ewma: None,
             totals: Totals::default(),
         };
         let shared = Arc::new(Shared {
@@ -449,7 +465,7 @@ impl Scheduler {
         if st.queue.len() >= st.config.max_queue + free {
             st.totals.rejected += 1;
             return Err(SubmitError::QueueFull {
-                retry_after: retry_after(&st.completions),
+                retry_after: retry_after(st.service_ewma, st.queue.len(), st.config.max_batch),
             });
         }
         let id = st.next_id;
@@ -475,25 +491,40 @@ impl Scheduler {
     }
 
     /// New and waiting requests run on `engine` under `config`; requests already admitted
-    /// finish on the old engine.
-    pub fn replace(&self, engine: Engine, config: Config) {
+    /// finish on the old engine. When the new batch thread cannot be started nothing changes
+    /// (the old engine keeps serving) and the error says why.
+    pub fn replace(&self, engine: Engine, config: Config) -> Result<(), String> {
         let shared = self.shared();
-        let generation = {
+        {
             let mut st = shared.lock();
             if st.shutdown {
-                return;
+                return Err("the scheduler is shutting down".to_string());
             }
+            let generation = st.generation + 1;
+            let (plan, context_length, n_vocab) = (
+                engine.plan_name.clone(),
+                engine.model.info().context_length,
+                engine.model.info().n_vocab,
+            );
+            // Started under the lock: the old loop cannot see a new generation before the
+            // new loop exists.
+            let thread = shared
+                .start_thread(&mut st, engine, generation)
+                .map_err(|e| format!("cannot start the batch thread of the new plan: {e}"))?;
             st.config = sanitize(config);
-            st.generation += 1;
-            st.plan = engine.plan_name.clone();
-            st.context_length = engine.model.info().context_length;
-            st.n_vocab = engine.model.info().n_vocab;
-            // The old loop counts itself out when it has drained.
-            st.draining += 1;
-            st.generation
-        };
-        shared.spawn_worker(engine, generation);
+            st.generation = generation;
+            st.plan = plan;
+            st.context_length = context_length;
+            st.n_vocab = n_vocab;
+            // The old loop counts itself out when it has drained (a stopped one is gone).
+            if st.stopped.take().is_none() {
+                st.draining += 1;
+            }
+            drop(st);
+            shared.keep_thread(thread);
+        }
         shared.wake.notify_all();
+        Ok(())
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -575,17 +606,26 @@ fn sanitize(mut config: Config) -> Config {
     config
 }
 
-/// See the crate docs: the mean gap between the last completions, whole seconds in 1..=60.
-fn retry_after(completions: &VecDeque<Instant>) -> Duration {
-    let (Some(first), Some(last)) = (completions.front(), completions.back()) else {
-        return Duration::from_secs(1);
-    };
-    let gaps = completions.len().saturating_sub(1);
-    if gaps == 0 {
-        return Duration::from_secs(1);
+/// See the crate docs: when `waiting` requests and one more will have been served by
+/// `slots` at `service` seconds each, whole seconds in 1..=[`MAX_RETRY_AFTER`].
+fn retry_after(service: Option<f64>, waiting: usize, slots: usize) -> Duration {
+    let service = service.unwrap_or(1.0);
+    let batches = (waiting + 1) as f64 / slots.max(1) as f64;
+    let secs = (service * batches).ceil();
+    let max = MAX_RETRY_AFTER.as_secs();
+    Duration::from_secs(if secs.is_finite() {
+        (secs as u64).clamp(1, max)
+    } else {
+        max
+    })
+}
+
+/// The mean service time with one more completed request.
+fn service_mean(mean: Option<f64>, secs: f64) -> f64 {
+    match mean {
+        None => secs,
+        Some(m) => m + SERVICE_EWMA_WEIGHT * (secs - m),
     }
-    let mean = last.duration_since(*first).as_secs_f64() / gaps as f64;
-    Duration::from_secs((mean.ceil() as u64).clamp(1, 60))
 }
 
 /// A submitted request's handle: its events, in order. Dropping it (or [`Ticket::cancel`])
@@ -648,23 +688,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn retry_after_is_the_mean_completion_gap_in_whole_seconds() {
-        let t0 = Instant::now();
-        let at = |ms: u64| t0 + Duration::from_millis(ms);
-        assert_eq!(retry_after(&VecDeque::new()), Duration::from_secs(1));
-        assert_eq!(retry_after(&[at(0)].into()), Duration::from_secs(1));
-        assert_eq!(
-            retry_after(&[at(0), at(2500), at(5000)].into()),
-            Duration::from_secs(3)
-        );
-        assert_eq!(
-            retry_after(&[at(0), at(100)].into()),
-            Duration::from_secs(1)
-        );
-        assert_eq!(
-            retry_after(&[at(0), at(1_000_000)].into()),
-            Duration::from_secs(60)
-        );
+    fn retry_after_grows_with_the_queue_and_stays_within_bounds() {
+        let s = Duration::from_secs;
+        // Before any completion: 1 s per batch of waiting requests.
+        assert_eq!(retry_after(None, 0, 1), s(1));
+        assert_eq!(retry_after(None, 7, 4), s(2));
+        // 3 s per request, 2 slots: (waiting + 1) * 3 / 2.
+        let grows: Vec<Duration> = [0, 1, 3, 9]
+            .iter()
+            .map(|&w| retry_after(Some(3.0), w, 2))
+            .collect();
+        assert_eq!(grows, [s(2), s(3), s(6), s(15)]);
+        assert_eq!(retry_after(Some(0.01), 0, 8), s(1));
+        assert_eq!(retry_after(Some(50.0), 1000, 1), MAX_RETRY_AFTER);
+        assert_eq!(retry_after(Some(f64::INFINITY), 3, 1), MAX_RETRY_AFTER);
+    }
+
+    #[test]
+    fn the_mean_service_time_follows_completions_not_idle_time() {
+        let mut m = None;
+        for _ in 0..50 {
+            m = Some(service_mean(m, 2.0));
+        }
+        assert!((m.unwrap() - 2.0).abs() < 1e-9);
+        // A slower request moves the mean a fifth of the way.
+        assert!((service_mean(m, 7.0) - 3.0).abs() < 1e-9);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use ms_runtime::energy::{EnergyMeter, EnergySource, POWERCAP_ROOT, tdp_watts_fro
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::policy::{Admit, Boundary};
-use crate::{Engine, Event, Outcome, Policy, Queued, RETRY_WINDOW, Shared, State, stop_strings};
+use crate::{Engine, Event, Outcome, Policy, Queued, Shared, State, service_mean, stop_strings};
 
 /// A request in the batch.
 struct Active<'t> {
@@ -89,7 +89,8 @@ struct Tally {
     steps: u64,
     joules: f64,
     panics: u64,
-    completions: Vec<Instant>,
+    /// Service times (admission to completion) of the requests completed.
+    completions: Vec<Duration>,
 }
 
 impl Tally {
@@ -107,10 +108,7 @@ impl Tally {
         totals.joules += t.joules;
         totals.panics += t.panics;
         for c in t.completions {
-            if st.completions.len() == RETRY_WINDOW {
-                st.completions.pop_front();
-            }
-            st.completions.push_back(c);
+            st.service_ewma = Some(service_mean(st.service_ewma, c.as_secs_f64()));
         }
     }
 
@@ -238,6 +236,11 @@ fn boundary<'t>(
     let mut st = shared.lock();
     loop {
         let now = Instant::now();
+        if st.faults.loop_panics > 0 && !st.queue.is_empty() {
+            st.faults.loop_panics -= 1;
+            drop(st);
+            panic!("injected loop panic");
+        }
         if st.shutdown {
             for a in active.drain(..) {
                 tally.fail(&a.events, "the scheduler shut down".to_string());
@@ -546,7 +549,9 @@ fn step(
                     events.push((i, Event::Finished(a.outcome(&stop, plan, end))));
                     tally.completed += 1;
                     tally.left += 1;
-                    tally.completions.push(end);
+                    tally
+                        .completions
+                        .push(end.saturating_duration_since(a.admitted));
                     finished.push(i);
                 }
             }

@@ -1,6 +1,7 @@
 //! The batch loop survives its failures: a panic inside a step fails that step's requests and
-//! the loop goes on; a batch thread that cannot be started is reported by `health` (not as a
-//! shutdown), and `restart` brings the loop back.
+//! the loop goes on; a replace whose batch thread cannot start changes nothing; a loop that
+//! died and could not be restarted is reported by `health` (not as a shutdown), and `restart`
+//! brings it back.
 
 mod common;
 
@@ -33,15 +34,47 @@ fn a_panicking_step_fails_its_requests_and_the_loop_goes_on() {
 }
 
 #[test]
-fn a_batch_thread_that_cannot_start_is_unhealthy_until_restarted() {
-    let engine = tiny(256, "tiny");
+fn a_replace_that_cannot_start_its_thread_changes_nothing() {
+    let engine = tiny(256, "old");
     let scheduler = Scheduler::start(engine.clone(), config(Policy::Fifo, 1, 8));
     scheduler.inject_faults(Faults {
         thread_starts: 1,
         ..Faults::default()
     });
-    // A plan change whose new loop cannot start.
-    scheduler.replace(engine.clone(), config(Policy::Fifo, 1, 8));
+    let new = tiny(256, "new");
+    let e = scheduler
+        .replace(new, config(Policy::Latency, 2, 8))
+        .unwrap_err();
+    assert!(e.contains("injected failure"), "{e}");
+    assert_eq!(scheduler.health(), Ok(()));
+    let snap = scheduler.snapshot();
+    assert_eq!((snap.plan.as_str(), snap.max_batch), ("old", 1), "{snap:?}");
+    assert_eq!(snap.draining_engines, 0);
+    let c = collect(
+        &mut scheduler
+            .submit(request(&engine, "Hello", greedy(2)))
+            .unwrap(),
+    );
+    assert_eq!(c.outcome().plan, "old");
+}
+
+#[test]
+fn a_dead_loop_is_unhealthy_until_restarted() {
+    let engine = tiny(256, "tiny");
+    let scheduler = Scheduler::start(engine.clone(), config(Policy::Fifo, 1, 8));
+    // The loop panics outside a step, and its replacement thread cannot start.
+    scheduler.inject_faults(Faults {
+        loop_panics: 1,
+        thread_starts: 1,
+        ..Faults::default()
+    });
+    let mut t = scheduler
+        .submit(request(&engine, "Hello", greedy(2)))
+        .unwrap();
+    match collect(&mut t).end {
+        End::Failed(m) => assert!(m.contains("cannot start the batch thread"), "{m}"),
+        other => panic!("expected a failure, got {other:?}"),
+    }
     let why = scheduler.health().unwrap_err();
     assert!(why.contains("cannot start the batch thread"), "{why}");
     match scheduler.submit(request(&engine, "Hello", greedy(2))) {
@@ -57,4 +90,5 @@ fn a_batch_thread_that_cannot_start_is_unhealthy_until_restarted() {
             .unwrap(),
     );
     assert_eq!(c.outcome().completion_tokens, 2);
+    assert_eq!(scheduler.snapshot().panics_total, 1);
 }

@@ -167,7 +167,9 @@ fn replace_lets_admitted_requests_finish_on_the_old_engine() {
     let read = first_token(&mut inflight);
     let mut endless_old = scheduler.submit(endless(&old)).unwrap();
     let endless_read = first_token(&mut endless_old);
-    scheduler.replace(new.clone(), config(Policy::Latency, 3, 5));
+    scheduler
+        .replace(new.clone(), config(Policy::Latency, 3, 5))
+        .unwrap();
     let snap = scheduler.snapshot();
     assert_eq!(
         (snap.plan.as_str(), snap.policy, snap.max_batch),

@@ -39,12 +39,70 @@ impl Default for Limits {
     }
 }
 
+/// Guards of each connection (see [`crate::connections`]); `modelspec serve` flags set them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// A request head must arrive whole within it (the first one from the connection's start).
+    pub header_read: Duration,
+    /// A request body must arrive whole within it of its head; then 408.
+    pub body_read: Duration,
+    /// A connection with no request in flight is closed after it (keep-alive).
+    pub idle: Duration,
+    /// Connections open at once; beyond it new ones get 503 and are closed.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    /// Like a production server's: 20 s for a head, 60 s for a body, 75 s idle, and
+    /// connections up to the open-file limit less [`RESERVED_FDS`].
+    fn default() -> Self {
+        Self {
+            header_read: Duration::from_secs(20),
+            body_read: Duration::from_secs(60),
+            idle: Duration::from_secs(75),
+            max_connections: default_max_connections(),
+        }
+    }
+}
+
+/// File descriptors kept for everything but client connections (the model file, the cache,
+/// the listener, metrics readers, the runtime).
+pub const RESERVED_FDS: u64 = 128;
+/// Connections at most, whatever the open-file limit.
+pub const MAX_CONNECTIONS_CEILING: u64 = 16_384;
+
+/// The open-file limit (RLIMIT_NOFILE, soft) less [`RESERVED_FDS`], within 16 and
+/// [`MAX_CONNECTIONS_CEILING`].
+pub fn default_max_connections() -> usize {
+    let nofile = open_file_limit().unwrap_or(1024);
+    nofile
+        .saturating_sub(RESERVED_FDS)
+        .clamp(16, MAX_CONNECTIONS_CEILING) as usize
+}
+
+#[cfg(unix)]
+fn open_file_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the limit into the struct we own; no other memory is touched.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0;
+    (ok && lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur as u64)
+}
+
+#[cfg(not(unix))]
+fn open_file_limit() -> Option<u64> {
+    None
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
     pub host: IpAddr,
     /// 0 = any free port.
     pub port: u16,
     pub limits: Limits,
+    pub connections: ConnectionLimits,
     pub live_path: String,
     pub ready_path: String,
     pub metrics_path: String,
@@ -67,6 +125,7 @@ impl ServerConfig {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 8080,
             limits: Limits::default(),
+            connections: ConnectionLimits::default(),
             live_path: "/healthz/live".into(),
             ready_path: "/healthz/ready".into(),
             metrics_path: "/metrics".into(),
@@ -159,6 +218,17 @@ impl ServerConfig {
                     "the {what} and {other} paths are both {p:?}; give them different paths"
                 )));
             }
+        }
+        let c = &self.connections;
+        if c.header_read.is_zero() || c.body_read.is_zero() || c.idle.is_zero() {
+            return Err(ServerError::Config(
+                "the header-read, body-read and idle timeouts must be above 0".into(),
+            ));
+        }
+        if c.max_connections == 0 {
+            return Err(ServerError::Config(
+                "the connection limit must be at least 1".into(),
+            ));
         }
         if self.limits.max_body_bytes == 0 || self.limits.max_tokens == 0 {
             return Err(ServerError::Config(

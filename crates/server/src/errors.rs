@@ -146,6 +146,24 @@ impl ApiError {
         .with_code("invalid_plan")
     }
 
+    /// An answer to a request the HTTP layer could not read (malformed, too long, too slow):
+    /// 4xx are the client's (`invalid_request_error`), the code says which.
+    pub fn protocol(status: StatusCode, message: impl Into<String>) -> Self {
+        let kind = if status.is_client_error() {
+            "invalid_request_error"
+        } else {
+            "server_error"
+        };
+        let code = match status {
+            StatusCode::REQUEST_TIMEOUT => "request_timeout",
+            StatusCode::URI_TOO_LONG => "uri_too_long",
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "headers_too_large",
+            StatusCode::PAYLOAD_TOO_LARGE => "request_too_large",
+            _ => "malformed_request",
+        };
+        Self::new(status, kind, message).with_code(code)
+    }
+
     pub fn with_findings(mut self, findings: Value) -> Self {
         self.findings = Some(findings);
         self
@@ -190,13 +208,28 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A body that could not be read: too large (413) or a broken connection (400).
+/// A body that could not be read: too large (413), too slow (408, see
+/// [`crate::connections`]) or a broken connection (400).
 pub fn body_rejection(rejection: BytesRejection, limit: usize) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::too_large(limit)
+    } else if let Some(t) = timeout_cause(&rejection) {
+        ApiError::protocol(StatusCode::REQUEST_TIMEOUT, t.to_string())
     } else {
         ApiError::bad_request(format!("could not read the request body: {rejection}"))
     }
+}
+
+/// The body read's deadline, when that is why the body could not be read.
+fn timeout_cause(rejection: &BytesRejection) -> Option<&crate::connections::BodyTimeout> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(e) = cause {
+        if let Some(t) = e.downcast_ref::<crate::connections::BodyTimeout>() {
+            return Some(t);
+        }
+        cause = e.source();
+    }
+    None
 }
 
 /// The request body as a JSON object.

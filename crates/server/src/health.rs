@@ -1,5 +1,6 @@
 //! Probes: live answers 200 while the process serves HTTP; ready answers 200 once the model is
-//! loaded and 503 before (and after a failed load, with the error).
+//! loaded and 503 before (and after a failed load, with the error), and 503 while the batch
+//! loop is down (it is restarted: see [`crate::state::AppState::supervise`]).
 
 use std::sync::Arc;
 
@@ -15,6 +16,16 @@ pub async fn live() -> Json<Value> {
 }
 
 pub async fn ready(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
+    if let Some(why) = state.scheduler_problem() {
+        // Not ready while the batch loop is down; ask for a restart (the next probe sees it).
+        state.supervise();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(
+                json!({"status": "scheduler_stopped", "model": state.config.model_id, "error": why}),
+            ),
+        );
+    }
     match state.phase() {
         PhaseView::Ready(s) => (
             StatusCode::OK,

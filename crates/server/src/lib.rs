@@ -10,6 +10,7 @@
 //! (OpenTelemetry traces over OTLP/HTTP when enabled).
 
 pub mod config;
+pub mod connections;
 pub mod errors;
 pub mod guard;
 pub mod health;
@@ -33,7 +34,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use ms_runtime::LoadRequest;
 
-pub use config::{Limits, ServerConfig};
+pub use config::{ConnectionLimits, Limits, ServerConfig};
 pub use ms_runtime::{Loaded, PlanSource};
 
 use crate::errors::ApiError;
@@ -114,6 +115,12 @@ impl ServerHandle {
         &self.state.config
     }
 
+    /// The scheduler, once the model is loaded (tests inject faults through it).
+    #[doc(hidden)]
+    pub fn scheduler(&self) -> Option<ms_scheduler::Scheduler> {
+        self.state.scheduler().cloned()
+    }
+
     /// Blocks until Ctrl-C (SIGINT) or, on Unix, SIGTERM (how container runtimes stop a
     /// process); the caller then shuts down.
     pub fn wait_for_ctrl_c(&self) -> std::io::Result<()> {
@@ -185,6 +192,8 @@ pub fn start(config: ServerConfig, load: LoadRequest) -> Result<ServerHandle, Se
     state.telemetry = telemetry;
     let state = Arc::new(state);
     let app = router(state.clone());
+    let limits = state.config.connections.clone();
+    let supervised = state.clone();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let listener = {
         let _guard = runtime.enter();
@@ -194,18 +203,13 @@ pub fn start(config: ServerConfig, load: LoadRequest) -> Result<ServerHandle, Se
         .name("ms-server-main".into())
         .spawn(move || {
             runtime.block_on(async move {
-                let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
-                let graceful = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
+                tokio::spawn(async move {
                     let _ = stop_rx.await;
                     let _ = stopping_tx.send(true);
                 });
-                tokio::select! {
-                    _ = graceful => {}
-                    _ = async {
-                        let _ = stopping_rx.wait_for(|s| *s).await;
-                        tokio::time::sleep(SHUTDOWN_GRACE).await;
-                    } => {}
-                }
+                tokio::spawn(supervise(supervised));
+                connections::serve(listener, app, limits, stopping_rx, SHUTDOWN_GRACE).await;
             });
             runtime.shutdown_timeout(Duration::from_secs(1));
         })
@@ -222,6 +226,18 @@ pub fn start(config: ServerConfig, load: LoadRequest) -> Result<ServerHandle, Se
         stop: Some(stop_tx),
         thread: Some(thread),
     })
+}
+
+/// How often supervision looks at the batch loop (requests and readiness probes look too).
+const SUPERVISION_PERIOD: Duration = Duration::from_secs(1);
+
+/// Restarts the batch loop whenever it stopped on its own.
+async fn supervise(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(SUPERVISION_PERIOD);
+    loop {
+        tick.tick().await;
+        state.supervise();
+    }
 }
 
 fn load_model(state: &AppState, req: &LoadRequest) {

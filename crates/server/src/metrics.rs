@@ -41,6 +41,9 @@ pub const PROMPT: &str = "modelspec_prompt_tokens_total";
 pub const ENERGY: &str = "modelspec_energy_joules_total";
 pub const RSS: &str = "modelspec_process_resident_memory_bytes";
 pub const SCHEDULER_REQUESTS: &str = "modelspec_scheduler_requests_total";
+pub const EVALUATIONS: &str = "modelspec_plan_evaluations_total";
+pub const EVALUATIONS_RUNNING: &str = "modelspec_plan_evaluations_running";
+pub const BATCH_PANICS: &str = "modelspec_batch_loop_panics_total";
 
 /// Seconds: from a fast token (1 ms) to a long request (5 min).
 const LATENCY_BUCKETS: &[f64] = &[
@@ -91,7 +94,20 @@ impl ServerMetrics {
                 "Requests by how they ended in the scheduler"
             );
             // Present from the first scrape, before any request.
+            describe_counter!(
+                EVALUATIONS,
+                "Plan evaluations by how they ended (completed, cancelled, failed)"
+            );
+            describe_gauge!(
+                EVALUATIONS_RUNNING,
+                "Plan evaluations running (at most one: they hold the plan lock until they stop)"
+            );
+            describe_counter!(
+                BATCH_PANICS,
+                "Panics caught in the batch loop (each failed the requests of its step)"
+            );
             counter!(REQUESTS, "status" => "200").absolute(0);
+            gauge!(EVALUATIONS_RUNNING).set(0.0);
         });
         m
     }
@@ -105,6 +121,18 @@ impl ServerMetrics {
     }
 
     /// A finished request's latencies.
+    pub fn evaluation_started(&self) {
+        self.with(|| gauge!(EVALUATIONS_RUNNING).increment(1.0));
+    }
+
+    /// `outcome`: completed, cancelled or failed.
+    pub fn evaluation_ended(&self, outcome: &'static str) {
+        self.with(|| {
+            counter!(EVALUATIONS, "outcome" => outcome).increment(1);
+            gauge!(EVALUATIONS_RUNNING).decrement(1.0);
+        });
+    }
+
     pub fn outcome(&self, o: &Outcome) {
         self.with(|| {
             histogram!(TTFT).record(o.ttft_ms / 1e3);
@@ -125,6 +153,7 @@ impl ServerMetrics {
                 gauge!(BATCH_SIZE).set(s.running as f64);
                 counter!(GENERATED).absolute(s.generated_tokens_total);
                 counter!(PROMPT).absolute(s.prompt_tokens_total);
+                counter!(BATCH_PANICS).absolute(s.panics_total);
                 for (outcome, n) in [
                     ("admitted", s.admitted_total),
                     ("completed", s.completed_total),

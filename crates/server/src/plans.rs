@@ -7,6 +7,7 @@
 //! `{"plan": {...} | "yaml text"}` (evaluate also takes `"workload"` there).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Json;
 use axum::body::Bytes;
@@ -93,9 +94,23 @@ pub async fn evaluate(
     let (source, rest) = plan_body(&body, "candidate")?;
     let (current, _) = state.ready()?;
     let workload = workload(&rest, current.max_tokens)?;
-    let _one_at_a_time = state.plan_lock.lock().await;
+    let one_at_a_time = state.plan_lock.clone().lock_owned().await;
+    // Set when this handler is dropped (the client went away): the evaluation stops at its
+    // next token, and only then releases the lock it carries.
+    let cancel = Arc::new(AtomicBool::new(false));
+    let _cancel_on_drop = CancelOnDrop(Arc::clone(&cancel));
+    let metrics_state = state.clone();
     let evaluation = tokio::task::spawn_blocking(move || {
-        ms_runtime::evaluate(&current.loaded, source, &workload)
+        let _one_at_a_time = one_at_a_time;
+        let metrics = &metrics_state.metrics;
+        metrics.evaluation_started();
+        let result = ms_runtime::evaluate_until(&current.loaded, source, &workload, &cancel);
+        metrics.evaluation_ended(match &result {
+            Ok(_) => "completed",
+            Err(EvaluateError::Cancelled { .. }) => "cancelled",
+            Err(_) => "failed",
+        });
+        result
     })
     .await
     .map_err(|e| ApiError::internal(format!("evaluating the plan: {e}")))?
@@ -111,6 +126,15 @@ pub async fn evaluate(
     serde_json::to_value(&evaluation)
         .map(Json)
         .map_err(|e| ApiError::internal(format!("writing the evaluation as JSON: {e}")))
+}
+
+/// Sets its flag when dropped.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
 }
 
 /// `"workload": {"prompts": [...], "maxTokens": n}` of a wrapped body, else the default one.
@@ -170,7 +194,10 @@ pub async fn apply(
     let config = scheduler_config(&loaded, limits);
     let serving = Serving::new(loaded, limits);
     let plan = plan_json(&serving)?;
-    state.replace(serving, config);
+    state.replace(serving, config).map_err(|e| {
+        ApiError::unavailable(format!("{e}; the previous plan keeps serving"))
+            .with_code("plan_not_applied")
+    })?;
     Ok(Json(json!({
         "previous": current.plan_name(),
         "plan": plan,

@@ -67,8 +67,9 @@ pub struct AppState {
     phase: RwLock<Phase>,
     scheduler: OnceLock<Scheduler>,
     shutting_down: AtomicBool,
-    /// One plan change (or evaluation) at a time.
-    pub plan_lock: tokio::sync::Mutex<()>,
+    /// One plan change (or evaluation) at a time; an evaluation's blocking work holds it
+    /// until it has stopped.
+    pub plan_lock: Arc<tokio::sync::Mutex<()>>,
     /// The trace exporter; off unless the config enables tracing.
     pub telemetry: Telemetry,
 }
@@ -82,7 +83,7 @@ impl AppState {
             phase: RwLock::new(Phase::Loading),
             scheduler: OnceLock::new(),
             shutting_down: AtomicBool::new(false),
-            plan_lock: tokio::sync::Mutex::new(()),
+            plan_lock: Arc::new(tokio::sync::Mutex::new(())),
             telemetry: Telemetry::default(),
         }
     }
@@ -94,7 +95,17 @@ impl AppState {
         }
         let phase = self.phase.read().unwrap_or_else(|e| e.into_inner());
         match (&*phase, self.scheduler.get()) {
-            (Phase::Ready(s), Some(sched)) => Ok((s.clone(), sched)),
+            (Phase::Ready(s), Some(sched)) => {
+                if let Err(why) = sched.health() {
+                    sched.restart(s.engine());
+                    if sched.health().is_err() {
+                        return Err(ApiError::unavailable(format!(
+                            "{why}; restarting, retry in a moment"
+                        )));
+                    }
+                }
+                Ok((s.clone(), sched))
+            }
             (Phase::Failed(e), _) => Err(ApiError::unavailable(format!(
                 "the model could not be loaded: {e}"
             ))),
@@ -118,6 +129,24 @@ impl AppState {
         self.scheduler.get()
     }
 
+    /// Why the batch loop is not running, when it stopped on its own (readiness is 503 then).
+    pub fn scheduler_problem(&self) -> Option<String> {
+        self.scheduler.get().and_then(|s| s.health().err())
+    }
+
+    /// Supervision: restarts a batch loop that stopped on its own, on the plan being served.
+    pub fn supervise(&self) {
+        if self.shutting_down.load(Ordering::Acquire) {
+            return;
+        }
+        let (Some(sched), PhaseView::Ready(serving)) = (self.scheduler.get(), self.phase()) else {
+            return;
+        };
+        if sched.health().is_err() {
+            sched.restart(serving.engine());
+        }
+    }
+
     /// The first load finished: start the scheduler on it.
     pub fn loaded(&self, serving: Serving, sched_config: ms_scheduler::Config) {
         if self.shutting_down.load(Ordering::Acquire) {
@@ -134,12 +163,18 @@ impl AppState {
     }
 
     /// A new plan is loaded: new requests run on it, admitted ones finish on the old one.
-    pub fn replace(&self, serving: Serving, sched_config: ms_scheduler::Config) {
+    /// When its batch loop cannot start, the old plan keeps serving and the error says why.
+    pub fn replace(
+        &self,
+        serving: Serving,
+        sched_config: ms_scheduler::Config,
+    ) -> Result<(), String> {
         let serving = Arc::new(serving);
         if let Some(s) = self.scheduler.get() {
-            s.replace(serving.engine(), sched_config);
+            s.replace(serving.engine(), sched_config)?;
         }
         *self.phase.write().unwrap_or_else(|e| e.into_inner()) = Phase::Ready(serving);
+        Ok(())
     }
 
     pub fn shutdown(&self) {

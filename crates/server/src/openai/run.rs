@@ -161,6 +161,10 @@ pub async fn respond(
             SubmitError::QueueFull { retry_after } => ApiError::rate_limited(retry_after),
             SubmitError::Invalid(m) => ApiError::bad_request(m),
             SubmitError::ShuttingDown => ApiError::unavailable("the server is shutting down"),
+            SubmitError::Stopped(why) => {
+                state.supervise();
+                ApiError::unavailable(format!("{why}; restarting, retry in a moment"))
+            }
         })?;
     let id = ticket.id;
     let plan = serving.plan_name().to_string();

@@ -88,7 +88,10 @@ fn open_file_limit() -> Option<u64> {
     };
     // SAFETY: getrlimit writes the limit into the struct we own; no other memory is touched.
     let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0;
-    (ok && lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur as u64)
+    // rlim_t is u64 here but not on every Unix.
+    #[allow(clippy::unnecessary_cast)]
+    let soft = lim.rlim_cur as u64;
+    (ok && lim.rlim_cur != libc::RLIM_INFINITY).then_some(soft)
 }
 
 #[cfg(not(unix))]

@@ -58,6 +58,18 @@ pub struct Args {
     /// (repeatable; '*' accepts any, which re-opens DNS rebinding).
     #[arg(long = "allowed-host", value_name = "NAME")]
     pub allowed_hosts: Vec<String>,
+    /// Seconds a client has to send a request's headers (the first from connecting) [default: 20].
+    #[arg(long, value_name = "SECS")]
+    pub header_timeout: Option<f64>,
+    /// Seconds a client has to send a request's body after its headers; then 408 [default: 60].
+    #[arg(long, value_name = "SECS")]
+    pub body_timeout: Option<f64>,
+    /// Seconds a keep-alive connection may stay idle [default: 75].
+    #[arg(long, value_name = "SECS")]
+    pub idle_timeout: Option<f64>,
+    /// Connections open at once; more get 503 [default: the open-file limit less 128].
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
 }
 
 /// The keys of the flags, the file and the environment, together.
@@ -78,6 +90,19 @@ fn api_keys(args: &Args) -> Result<ApiKeys> {
         keys.extend(ApiKeys::new(listed).map_err(|e| anyhow::anyhow!("{API_KEYS_ENV}: {e}"))?);
     }
     Ok(keys)
+}
+
+/// A positive number of seconds from a flag.
+fn seconds(flag: &str, value: Option<f64>) -> Result<Option<Duration>> {
+    match value {
+        None => Ok(None),
+        Some(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => {
+            Ok(Some(Duration::from_secs_f64(s)))
+        }
+        Some(s) => {
+            bail!("--{flag} must be a number of seconds above 0 and at most 86400 (got {s})")
+        }
+    }
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -125,6 +150,22 @@ pub fn run(args: Args) -> Result<ExitCode> {
         AllowedHosts::new(&args.allowed_hosts).map_err(|e| anyhow::anyhow!("{e}"))?;
     for warning in config.warnings() {
         eprintln!("{warning}");
+    }
+    let c = &mut config.connections;
+    for (flag, value, slot) in [
+        ("header-timeout", args.header_timeout, &mut c.header_read),
+        ("body-timeout", args.body_timeout, &mut c.body_read),
+        ("idle-timeout", args.idle_timeout, &mut c.idle),
+    ] {
+        if let Some(d) = seconds(flag, value)? {
+            *slot = d;
+        }
+    }
+    if let Some(n) = args.max_connections {
+        if n == 0 {
+            bail!("--max-connections must be at least 1");
+        }
+        c.max_connections = n;
     }
     let server = ms_server::start(config, request)?;
     let base = format!("http://{}", server.addr);

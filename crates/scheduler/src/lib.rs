@@ -62,7 +62,16 @@
 //! requests go to it, while the requests already admitted finish on the old engine in a draining
 //! batch loop that ends when its last request does (the two loops share the cores meanwhile,
 //! and the old one's requests do not count against the new `max_batch`). Each `Outcome` names
-//! the plan it ran under.
+//! the plan it ran under. The new loop's thread is started before anything changes: if it
+//! cannot be, `replace` fails and the old engine keeps serving.
+//!
+//! # Failures
+//!
+//! A panic inside a batch step (engine, sampler) fails the requests of that step
+//! ([`Snapshot::panics_total`]) and the loop goes on; a panic elsewhere in the loop fails its
+//! batch and starts a new loop thread. When no thread can be started, [`Scheduler::health`]
+//! says why and submissions get [`SubmitError::Stopped`] until [`Scheduler::restart`] (the
+//! server supervises this).
 
 mod policy;
 mod worker;

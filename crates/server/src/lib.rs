@@ -7,7 +7,9 @@
 //! chat, SSE, models), [`plans`], [`runs`], [`health`], [`metrics`], [`openapi`], [`errors`]
 //! (OpenAI-style error objects), [`config`] (addresses, paths, limits, keys), [`guard`] (Host,
 //! API key and Content-Type checks before any handler), [`state`], [`telemetry`]
-//! (OpenTelemetry traces over OTLP/HTTP when enabled).
+//! (OpenTelemetry traces over OTLP/HTTP when enabled), [`connections`] (the accept loop:
+//! connection limit, header/body/idle timeouts, JSON bodies on hyper's own errors). A
+//! supervision task restarts the batch loop if it stops on its own.
 
 pub mod config;
 pub mod connections;

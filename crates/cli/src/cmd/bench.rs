@@ -19,6 +19,9 @@ pub struct Args {
     /// Worker threads [default: the number of CPU cores].
     #[arg(long, short = 't')]
     threads: Option<usize>,
+    /// Allow more threads than cores (up to 4 per core), to measure oversubscription.
+    #[arg(long)]
+    oversubscribe: bool,
     /// Prompt tokens evaluated at once (BOS included).
     #[arg(long, default_value_t = 128)]
     pp: usize,
@@ -56,6 +59,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         plan: None,
         flags: PlanSpec {
             threads: args.threads.map(|t| t as u64),
+            oversubscribe: args.oversubscribe.then_some(true),
             context_length: Some((args.pp + args.tg) as u64),
             backend,
             // What the benchmark generates (no sampling happens: the tokens are fixed).

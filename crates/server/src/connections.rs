@@ -40,12 +40,26 @@ use tower::ServiceExt;
 use crate::config::ConnectionLimits;
 use crate::errors::ApiError;
 
+/// What happened to connections, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct ConnectionStats {
+    /// Open now.
+    pub open: AtomicUsize,
+    /// Refused at the connection limit.
+    pub refused: AtomicU64,
+    /// Closed for a head that did not arrive in time.
+    pub header_timeouts: AtomicU64,
+    /// Closed after the idle timeout.
+    pub idle_timeouts: AtomicU64,
+}
+
 /// Serves `app` on `listener` until `stop` turns true, then lets open connections finish
 /// their requests for at most `grace`.
 pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ConnectionLimits,
+    stats: Arc<ConnectionStats>,
     mut stop: watch::Receiver<bool>,
     grace: Duration,
 ) {
@@ -71,12 +85,16 @@ pub(crate) async fn serve(
                 let app = app.clone();
                 let limits = limits.clone();
                 let stop = stop.clone();
+                let stats = Arc::clone(&stats);
                 tasks.spawn(async move {
-                    connection(stream, app, &limits, stop).await;
+                    stats.open.fetch_add(1, Ordering::Relaxed);
+                    connection(stream, app, &limits, &stats, stop).await;
+                    stats.open.fetch_sub(1, Ordering::Relaxed);
                     drop(permit);
                 });
             }
             Err(_) => {
+                stats.refused.fetch_add(1, Ordering::Relaxed);
                 tasks.spawn(refuse(stream, limits.max_connections));
             }
         }
@@ -181,7 +199,7 @@ impl Activity {
     }
 
     /// Why the connection should be closed now, if it should.
-    fn expired(&self, limits: &ConnectionLimits) -> Option<&'static str> {
+    fn expired(&self, limits: &ConnectionLimits) -> Option<Expired> {
         if self.in_flight.load(Ordering::Acquire) > 0 {
             return None;
         }
@@ -189,18 +207,26 @@ impl Activity {
         let head = self.head_since.load(Ordering::Acquire);
         if head != 0 {
             let waited = Duration::from_millis(now.saturating_sub(head - 1));
-            return (waited >= limits.header_read).then_some("header read timeout");
+            return (waited >= limits.header_read).then_some(Expired::Header);
         }
         let idle =
             Duration::from_millis(now.saturating_sub(self.idle_since.load(Ordering::Acquire)));
-        (idle >= limits.idle).then_some("idle timeout")
+        (idle >= limits.idle).then_some(Expired::Idle)
     }
+}
+
+/// Which timeout closed a connection.
+#[derive(Debug, Clone, Copy)]
+enum Expired {
+    Header,
+    Idle,
 }
 
 async fn connection(
     stream: TcpStream,
     app: Router,
     limits: &ConnectionLimits,
+    stats: &ConnectionStats,
     mut stop: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
@@ -249,15 +275,21 @@ async fn connection(
     let watchdog = async {
         loop {
             tokio::time::sleep(tick).await;
-            if activity.expired(limits).is_some() {
-                return;
+            if let Some(why) = activity.expired(limits) {
+                return why;
             }
         }
     };
     tokio::select! {
         _ = conn.as_mut() => {}
         // Dropping the connection closes the socket.
-        () = watchdog => {}
+        why = watchdog => {
+            let counter = match why {
+                Expired::Header => &stats.header_timeouts,
+                Expired::Idle => &stats.idle_timeouts,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
         () = async { let _ = stop.wait_for(|s| *s).await; } => {
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;

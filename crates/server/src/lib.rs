@@ -196,6 +196,7 @@ pub fn start(config: ServerConfig, load: LoadRequest) -> Result<ServerHandle, Se
     let app = router(state.clone());
     let limits = state.config.connections.clone();
     let supervised = state.clone();
+    let stats = state.connections.clone();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let listener = {
         let _guard = runtime.enter();
@@ -211,7 +212,7 @@ pub fn start(config: ServerConfig, load: LoadRequest) -> Result<ServerHandle, Se
                     let _ = stopping_tx.send(true);
                 });
                 tokio::spawn(supervise(supervised));
-                connections::serve(listener, app, limits, stopping_rx, SHUTDOWN_GRACE).await;
+                connections::serve(listener, app, limits, stats, stopping_rx, SHUTDOWN_GRACE).await;
             });
             runtime.shutdown_timeout(Duration::from_secs(1));
         })

@@ -10,6 +10,7 @@
 //! (`modelspec_scheduler_requests_total{outcome}`).
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::extract::State;
 use axum::http::header;
@@ -44,6 +45,8 @@ pub const SCHEDULER_REQUESTS: &str = "modelspec_scheduler_requests_total";
 pub const EVALUATIONS: &str = "modelspec_plan_evaluations_total";
 pub const EVALUATIONS_RUNNING: &str = "modelspec_plan_evaluations_running";
 pub const BATCH_PANICS: &str = "modelspec_batch_loop_panics_total";
+pub const CONNECTIONS_OPEN: &str = "modelspec_connections_open";
+pub const CONNECTIONS_CLOSED: &str = "modelspec_connections_closed_total";
 
 /// Seconds: from a fast token (1 ms) to a long request (5 min).
 const LATENCY_BUCKETS: &[f64] = &[
@@ -105,6 +108,11 @@ impl ServerMetrics {
             describe_counter!(
                 BATCH_PANICS,
                 "Panics caught in the batch loop (each failed the requests of its step)"
+            );
+            describe_gauge!(CONNECTIONS_OPEN, "Client connections open");
+            describe_counter!(
+                CONNECTIONS_CLOSED,
+                "Connections the server closed or refused, by reason (limit, header_timeout, idle_timeout)"
             );
             counter!(REQUESTS, "status" => "200").absolute(0);
             gauge!(EVALUATIONS_RUNNING).set(0.0);
@@ -172,6 +180,16 @@ impl ServerMetrics {
             }
             if let Some(rss) = resident_memory_bytes() {
                 gauge!(RSS).set(rss as f64);
+            }
+            let c = &state.connections;
+            gauge!(CONNECTIONS_OPEN).set(c.open.load(Ordering::Relaxed) as f64);
+            for (reason, n) in [
+                ("limit", &c.refused),
+                ("header_timeout", &c.header_timeouts),
+                ("idle_timeout", &c.idle_timeouts),
+            ] {
+                counter!(CONNECTIONS_CLOSED, "reason" => reason)
+                    .absolute(n.load(Ordering::Relaxed));
             }
         });
         let mut text = self.handle.render();

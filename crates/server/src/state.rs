@@ -72,6 +72,8 @@ pub struct AppState {
     pub plan_lock: Arc<tokio::sync::Mutex<()>>,
     /// The trace exporter; off unless the config enables tracing.
     pub telemetry: Telemetry,
+    /// Open, refused and timed-out connections (see [`crate::connections`]).
+    pub connections: Arc<crate::connections::ConnectionStats>,
 }
 
 impl AppState {
@@ -85,6 +87,7 @@ impl AppState {
             shutting_down: AtomicBool::new(false),
             plan_lock: Arc::new(tokio::sync::Mutex::new(())),
             telemetry: Telemetry::default(),
+            connections: Arc::default(),
         }
     }
 

@@ -198,6 +198,16 @@ fn silent_slow_and_idle_connections_are_closed() {
         .unwrap();
     let answer = String::from_utf8(read_until_closed(&mut s)).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    let m = get(addr, "/metrics").text();
+    let closed = |reason: &str| {
+        metric(
+            &m,
+            &format!("modelspec_connections_closed_total{{reason=\"{reason}\"}}"),
+        )
+        .unwrap_or(0.0)
+    };
+    assert!(closed("header_timeout") >= 2.0, "{m}");
+    assert!(closed("idle_timeout") >= 1.0, "{m}");
 
     // A request in flight is not cut by the idle timeout: a stream longer than it completes.
     let body = json!({"prompt": "Tell me a story", "max_tokens": 64, "stream": true});
@@ -227,6 +237,11 @@ fn connections_over_the_limit_are_refused_and_slots_free_up() {
     )
     .status
         == 200));
+    let m = get(addr, "/metrics").text();
+    assert!(
+        metric(&m, "modelspec_connections_closed_total{reason=\"limit\"}") >= Some(2.0),
+        "{m}"
+    );
     drop(held);
 }
 

@@ -167,7 +167,7 @@ fn silent_slow_and_idle_connections_are_closed() {
     // Headers byte by byte, slower than the timeout allows in total.
     let mut s = connect(addr);
     let head =
-        b"GET /healthz/live HTTP/1.1\r\nHost: test\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+        b"GET /healthz/live HTTP/1.1\r\nHost: localhost\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
     let mut sent = 0;
     for b in head {
         if s.write_all(&[*b]).is_err() {
@@ -185,7 +185,7 @@ fn silent_slow_and_idle_connections_are_closed() {
 
     // A body that stalls: 408 with an OpenAI error, then the connection closes.
     let mut s = connect(addr);
-    s.write_all(b"POST /v1/completions HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"prompt\":")
+    s.write_all(b"POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"prompt\":")
         .unwrap();
     let answer = String::from_utf8(read_until_closed(&mut s)).unwrap();
     assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
@@ -194,7 +194,7 @@ fn silent_slow_and_idle_connections_are_closed() {
 
     // Keep-alive: served, then closed once idle.
     let mut s = connect(addr);
-    s.write_all(b"GET /healthz/live HTTP/1.1\r\nHost: test\r\n\r\n")
+    s.write_all(b"GET /healthz/live HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .unwrap();
     let answer = String::from_utf8(read_until_closed(&mut s)).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
@@ -271,16 +271,16 @@ fn the_http_layers_own_errors_are_openai_json() {
     let addr = server.addr;
     let cases: Vec<(Vec<u8>, u16)> = vec![
         (
-            b"GET /v1/models HTTP/1.1\r\nHost: test\r\nBad\x01Header: y\r\n\r\n".to_vec(),
+            b"GET /v1/models HTTP/1.1\r\nHost: localhost\r\nBad\x01Header: y\r\n\r\n".to_vec(),
             400,
         ),
         (
-            b"POST /v1/completions HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!".to_vec(),
+            b"POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!".to_vec(),
             400,
         ),
         (
             format!(
-                "GET /{} HTTP/1.1\r\nHost: test\r\n\r\n",
+                "GET /{} HTTP/1.1\r\nHost: localhost\r\n\r\n",
                 "a".repeat(70_000)
             )
             .into_bytes(),
@@ -288,7 +288,7 @@ fn the_http_layers_own_errors_are_openai_json() {
         ),
         (
             format!(
-                "GET /v1/models HTTP/1.1\r\nHost: test\r\nX-Big: {}\r\n\r\n",
+                "GET /v1/models HTTP/1.1\r\nHost: localhost\r\nX-Big: {}\r\n\r\n",
                 "b".repeat(600_000)
             )
             .into_bytes(),

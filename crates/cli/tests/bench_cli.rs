@@ -1,20 +1,12 @@
 //! `modelspec bench` end to end on the tiny oracle model: the JSON object `compare.sh` reads,
 //! the table, and clear errors for bad arguments.
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn shared() -> PathBuf {
-    std::env::var_os("MODELSPEC_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")))
-}
+use ms_test_support::oracle_model;
 
 fn tiny() -> String {
-    shared()
-        .join("oracle/models/llama-spm-tiny.q8_0.gguf")
-        .display()
-        .to_string()
+    oracle_model("llama-spm-tiny.q8_0").display().to_string()
 }
 
 fn bench(args: &[&str]) -> Output {

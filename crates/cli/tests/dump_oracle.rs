@@ -4,15 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn shared() -> PathBuf {
-    std::env::var_os("MODELSPEC_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")))
-}
+use ms_test_support::shared_dir;
 
 /// Dumps `model` with the shared prompts and checks the result against `oracle_name`.json.
 fn dump_and_check(model: &Path, oracle_name: &str) {
-    let oracle = shared().join("oracle");
+    let oracle = shared_dir().join("oracle");
     let dir = tempfile::tempdir().unwrap();
     let ours = dir.path().join(format!("{oracle_name}.json"));
     let out = Command::new(env!("CARGO_BIN_EXE_modelspec"))
@@ -46,7 +42,9 @@ fn dump_and_check(model: &Path, oracle_name: &str) {
 }
 
 fn shared_model(name: &str) -> PathBuf {
-    shared().join("oracle/models").join(format!("{name}.gguf"))
+    shared_dir()
+        .join("oracle/models")
+        .join(format!("{name}.gguf"))
 }
 
 #[test]

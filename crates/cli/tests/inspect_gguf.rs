@@ -1,16 +1,11 @@
 //! `modelspec inspect` on real files: the default model (Gemma 3 270M) and the shared tiny
 //! llama, in text and JSON; figures are checked against the tensor index read independently.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use ms_gguf::GgufFile;
-
-fn shared() -> PathBuf {
-    std::env::var_os("MODELSPEC_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared").into())
-}
+use ms_test_support::oracle_model;
 
 fn inspect(args: &[&std::ffi::OsStr]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_modelspec"))
@@ -116,7 +111,7 @@ fn default_model_json_matches_the_index() {
 
 #[test]
 fn shared_tiny_llama_with_gqa() {
-    let model = shared().join("oracle/models/llama-spm-tiny.q4_k_m.gguf");
+    let model = oracle_model("llama-spm-tiny.q4_k_m");
     let j = inspect_json(&model, &[]);
     let a = &j["architecture"];
     assert_eq!(a["name"], "llama");

@@ -6,16 +6,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use ms_test_support::oracle_model;
 use serde_json::Value;
 
-fn shared() -> PathBuf {
-    std::env::var_os("MODELSPEC_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")))
-}
-
 fn tiny() -> PathBuf {
-    shared().join("oracle/models/llama-spm-tiny.f16.gguf")
+    oracle_model("llama-spm-tiny.f16")
 }
 
 fn modelspec(cache: &Path, args: &[&str]) -> Output {

@@ -4,17 +4,13 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-fn shared() -> PathBuf {
-    std::env::var_os("MODELSPEC_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")))
-}
+use ms_test_support::oracle_model;
 
 fn pull(cache: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_modelspec"));
@@ -58,7 +54,7 @@ fn list_shows_the_catalog_and_the_cache() {
 #[test]
 fn local_file_with_digest_is_checked_and_used_in_place() {
     let cache = tempfile::tempdir().unwrap();
-    let tiny = shared().join("oracle/models/llama-spm-tiny.q8_0.gguf");
+    let tiny = oracle_model("llama-spm-tiny.q8_0");
     let sha = ms_fetch::sha256_file(&tiny).unwrap();
     let uri = format!("file://{}", tiny.display());
     let out = stdout_ok(&pull(cache.path(), &[&uri, "--sha256", &sha], &[]));
@@ -201,7 +197,7 @@ fn model_spec_artifact_from_a_python_package() {
 #[test]
 fn relative_artifact_paths_are_relative_to_the_spec() {
     let dir = tempfile::tempdir().unwrap();
-    let tiny = shared().join("oracle/models/llama-spm-tiny.q8_0.gguf");
+    let tiny = oracle_model("llama-spm-tiny.q8_0");
     std::os::unix::fs::symlink(
         std::fs::canonicalize(&tiny).unwrap(),
         dir.path().join("m.gguf"),

@@ -5,17 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use half::{bf16, f16};
-use ms_gguf::{GgmlType, GgufFile, GgufWriter, Metadata, TensorDesc, Value};
-
-fn shared() -> PathBuf {
-    std::env::var_os("MODELSPEC_SHARED").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")),
-        PathBuf::from,
-    )
-}
+use ms_gguf::{GgmlType, GgufFile, Value};
+use ms_test_support::{TinyGguf, shared_dir};
 
 fn model(name: &str) -> PathBuf {
-    shared().join("oracle/models").join(name)
+    shared_dir().join("oracle/models").join(name)
 }
 
 fn quantize(args: &[&str]) -> Output {
@@ -148,45 +142,17 @@ fn q4_k_m_matches_llama_cpp_types_and_metadata_and_ignores_thread_count() {
 /// A Gemma-like model: 640-wide rows (not a multiple of 256), tied embeddings, BF16 and F32
 /// weights, an F32 norm.
 fn gemma_like(dir: &Path) -> (PathBuf, Vec<f32>) {
-    let mut md = Metadata::default();
-    md.insert("general.architecture", Value::String("gemma3".into()));
-    md.insert("gemma3.block_count", Value::U32(1));
-    md.insert("general.file_type", Value::U32(32));
-    let n = 640 * 8;
-    let vals: Vec<f32> = (0..n)
+    let vals: Vec<f32> = (0..640 * 8)
         .map(|i| ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * 0.2)
         .collect();
-    let bf: Vec<u8> = vals
-        .iter()
-        .flat_map(|&v| bf16::from_f32(v).to_le_bytes())
-        .collect();
-    let f32s: Vec<u8> = vals.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let norm: Vec<u8> = (0..640).flat_map(|_| 1.0f32.to_le_bytes()).collect();
-    let tensors = [
-        (
-            TensorDesc::new("token_embd.weight", vec![640, 8], GgmlType::Bf16),
-            bf.clone(),
-        ),
-        (
-            TensorDesc::new("blk.0.attn_q.weight", vec![640, 8], GgmlType::F32),
-            f32s,
-        ),
-        (
-            TensorDesc::new("blk.0.attn_v.weight", vec![640, 8], GgmlType::Bf16),
-            bf,
-        ),
-        (
-            TensorDesc::new("blk.0.attn_norm.weight", vec![640], GgmlType::F32),
-            norm,
-        ),
-    ];
-    let path = dir.join("gemma-like.gguf");
-    let descs: Vec<TensorDesc> = tensors.iter().map(|(d, _)| d.clone()).collect();
-    let mut w = GgufWriter::create(&path, &md, &descs).unwrap();
-    for (d, data) in &tensors {
-        w.write_tensor(&d.name, data).unwrap();
-    }
-    w.finish().unwrap();
+    let path = TinyGguf::arch("gemma3")
+        .meta("gemma3.block_count", Value::U32(1))
+        .meta("general.file_type", Value::U32(32))
+        .tensor_bf16("token_embd.weight", &[640, 8], &vals)
+        .tensor_f32("blk.0.attn_q.weight", &[640, 8], &vals)
+        .tensor_bf16("blk.0.attn_v.weight", &[640, 8], &vals)
+        .tensor_f32("blk.0.attn_norm.weight", &[640], &[1.0; 640])
+        .write(dir.join("gemma-like.gguf"));
     let rounded = vals.iter().map(|&v| bf16::from_f32(v).to_f32()).collect();
     (path, rounded)
 }
@@ -311,13 +277,9 @@ fn bad_inputs_give_clear_errors_and_leave_no_files() {
     assert!(err.contains("is a directory"), "{err}");
 
     // A 2-D tensor in a type we cannot read.
-    let mut md = Metadata::default();
-    md.insert("general.architecture", Value::String("llama".into()));
-    let odd = d.join("i32.gguf");
-    let desc = TensorDesc::new("blk.0.ffn_up.weight", vec![32, 2], GgmlType::I32);
-    let mut w = GgufWriter::create(&odd, &md, std::slice::from_ref(&desc)).unwrap();
-    w.write_tensor(&desc.name, &[0u8; 256]).unwrap();
-    w.finish().unwrap();
+    let odd = TinyGguf::arch("llama")
+        .tensor("blk.0.ffn_up.weight", &[32, 2], GgmlType::I32, vec![0; 256])
+        .write(d.join("i32.gguf"));
     let err = fails(&[s(&odd), s(&d.join("o.gguf")), "--to", "Q8_0"]);
     assert!(
         err.contains("blk.0.ffn_up.weight") && err.contains("I32") && err.contains("F16"),

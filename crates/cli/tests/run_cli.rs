@@ -5,17 +5,10 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-fn shared() -> PathBuf {
-    std::env::var_os("MODELSPEC_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")))
-}
+use ms_test_support::{oracle_model, shared_dir};
 
 fn tiny() -> String {
-    shared()
-        .join("oracle/models/llama-spm-tiny.q8_0.gguf")
-        .display()
-        .to_string()
+    oracle_model("llama-spm-tiny.q8_0").display().to_string()
 }
 
 fn modelspec(args: &[&str], stdin: Option<&[u8]>) -> Output {
@@ -126,7 +119,7 @@ fn default_model_greedy_matches_llama_cpp() {
         "{err}"
     );
     let oracle: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(shared().join("oracle/gemma3-270m-q4_k_m.json")).unwrap(),
+        &std::fs::read(shared_dir().join("oracle/gemma3-270m-q4_k_m.json")).unwrap(),
     )
     .unwrap();
     let case = &oracle["generate"][0];

@@ -6,13 +6,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use ms_test_support::shared_dir;
 use serde_json::Value;
-
-fn shared() -> PathBuf {
-    std::env::var_os("MODELSPEC_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")))
-}
 
 struct Env {
     dir: tempfile::TempDir,
@@ -23,7 +18,7 @@ impl Env {
     fn new(name: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let model = dir.path().join(name);
-        fs::copy(shared().join("oracle/models").join(name), &model).unwrap();
+        fs::copy(shared_dir().join("oracle/models").join(name), &model).unwrap();
         Self { dir, model }
     }
 

@@ -3,15 +3,10 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn shared() -> PathBuf {
-    std::env::var_os("MODELSPEC_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")))
-}
+use ms_test_support::oracle_model;
 
 fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
@@ -29,7 +24,7 @@ fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
 }
 
 fn serve_and_stop(signal: &str) {
-    let model = shared().join("oracle/models/llama-spm-tiny.q4_k_m.gguf");
+    let model = oracle_model("llama-spm-tiny.q4_k_m");
     let mut child = Command::new(env!("CARGO_BIN_EXE_modelspec"))
         .args([
             "serve",
@@ -114,7 +109,7 @@ fn an_invalid_plan_stops_before_binding() {
         "apiVersion: modelspec/v1\nkind: ExecutionPlan\nmetadata: {name: bad}\nspec:\n  threads: 0\n",
     )
     .unwrap();
-    let model = shared().join("oracle/models/llama-spm-tiny.q4_k_m.gguf");
+    let model = oracle_model("llama-spm-tiny.q4_k_m");
     let out = Command::new(env!("CARGO_BIN_EXE_modelspec"))
         .args(["serve", model.to_str().unwrap(), "--port", "0", "--plan"])
         .arg(&plan)

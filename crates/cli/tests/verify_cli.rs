@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;
 
+use ms_test_support::oracle_model;
 use serde_json::Value;
 
 const DEFAULT_SHA256: &str = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818";
@@ -27,12 +28,6 @@ fn modelspec(args: &[&str]) -> Output {
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-fn shared() -> PathBuf {
-    std::env::var_os("MODELSPEC_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")))
 }
 
 fn default_model() -> PathBuf {
@@ -542,7 +537,7 @@ fn plan_flag_changes_what_runs_and_precision_follows() {
     // The tiny F16 model declared as f16, served under a plan that requantizes it to Q8_0:
     // the artifact is what it says, but what ran is not the declared precision.
     let dir = tempfile::tempdir().unwrap();
-    let tiny = shared().join("oracle/models/llama-spm-tiny.f16.gguf");
+    let tiny = oracle_model("llama-spm-tiny.f16");
     let sha = ms_fetch::sha256_file(&tiny).unwrap();
     let yaml = format!(
         "apiVersion: modelspec/v1

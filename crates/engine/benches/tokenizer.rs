@@ -7,12 +7,7 @@ use std::path::PathBuf;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ms_engine::tokenizer::Tokenizer;
 use ms_gguf::GgufFile;
-
-fn shared() -> PathBuf {
-    std::env::var_os("MODELSPEC_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")))
-}
+use ms_test_support::oracle_model;
 
 /// About 64 KiB of mixed prose, code, accents and CJK, with line breaks.
 fn sample_text() -> String {
@@ -27,11 +22,10 @@ fn sample_text() -> String {
 }
 
 fn models() -> Vec<(&'static str, PathBuf)> {
-    let m = shared().join("oracle/models");
     vec![
         ("gemma3", ms_fetch::default_model().expect("default model")),
-        ("llama-spm", m.join("llama-spm-tiny.q8_0.gguf")),
-        ("gpt2-bpe", m.join("qwen2-bpe-tiny.q8_0.gguf")),
+        ("llama-spm", oracle_model("llama-spm-tiny.q8_0")),
+        ("gpt2-bpe", oracle_model("qwen2-bpe-tiny.q8_0")),
     ]
 }
 

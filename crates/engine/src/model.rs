@@ -664,8 +664,6 @@ fn load_vector(file: &GgufFile, name: &str, len: usize) -> Result<Vec<f32>, Engi
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
     use super::*;
 
     #[test]
@@ -732,23 +730,18 @@ mod tests {
 
     #[test]
     fn llama_uses_normal_rope_and_qwen2_neox() {
-        let dir = PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/oracle/models"
-        ));
-        let dir = std::env::var_os("MODELSPEC_SHARED")
-            .map(|s| PathBuf::from(s).join("oracle/models"))
-            .unwrap_or(dir);
         let opts = LoadOptions {
             threads: 1,
             context_length: None,
             ..LoadOptions::default()
         };
-        let llama = Model::load(dir.join("llama-spm-tiny.q8_0.gguf"), &opts).unwrap();
+        let llama =
+            Model::load(ms_test_support::oracle_model("llama-spm-tiny.q8_0"), &opts).unwrap();
         assert_eq!(llama.inner.hp.rope.style, RopeStyle::Normal);
         assert_eq!(llama.info().context_length, 2048);
         assert!(llama.inner.w.layers[0].bq.is_none());
-        let qwen = Model::load(dir.join("qwen2-bpe-tiny.q8_0.gguf"), &opts).unwrap();
+        let qwen =
+            Model::load(ms_test_support::oracle_model("qwen2-bpe-tiny.q8_0"), &opts).unwrap();
         assert_eq!(qwen.inner.hp.rope.style, RopeStyle::Neox);
         assert!(qwen.inner.w.layers[0].bq.is_some());
         // Tied output: the head reads the embedding matrix.

@@ -20,7 +20,7 @@ fn load(path: &Path, threads: usize, context_length: usize) -> Model {
 }
 
 fn tiny(name: &str) -> std::path::PathBuf {
-    common::oracle_dir().join("models").join(name)
+    ms_test_support::oracle_dir().join("models").join(name)
 }
 
 fn bits(v: &[f32]) -> Vec<u32> {

@@ -5,7 +5,7 @@ mod common;
 use ms_engine::{LoadOptions, Model, Session};
 
 fn load(name: &str, threads: usize) -> Model {
-    let path = common::oracle_dir().join("models").join(name);
+    let path = ms_test_support::oracle_dir().join("models").join(name);
     Model::load(
         path,
         &LoadOptions {

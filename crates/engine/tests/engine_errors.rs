@@ -3,9 +3,10 @@
 mod common;
 
 use ms_engine::{EngineError, LoadOptions, Model, Session};
+use ms_test_support::TinyGguf;
 
 fn llama(context_length: usize) -> Model {
-    let path = common::oracle_dir().join("models/llama-spm-tiny.q8_0.gguf");
+    let path = ms_test_support::oracle_model("llama-spm-tiny.q8_0");
     Model::load(
         path,
         &LoadOptions {
@@ -65,7 +66,7 @@ fn empty_input_and_unknown_token_ids_are_errors() {
 
 #[test]
 fn context_length_beyond_training_and_zero_threads_are_refused() {
-    let path = common::oracle_dir().join("models/llama-spm-tiny.q8_0.gguf");
+    let path = ms_test_support::oracle_model("llama-spm-tiny.q8_0");
     let err = Model::load(
         &path,
         &LoadOptions {
@@ -88,29 +89,10 @@ fn context_length_beyond_training_and_zero_threads_are_refused() {
     assert!(err.to_string().contains("threads"), "{err}");
 }
 
-/// A GGUF v3 file with only string metadata and no tensors.
-fn gguf_with(kvs: &[(&str, &str)]) -> Vec<u8> {
-    let mut b = b"GGUF".to_vec();
-    b.extend(3u32.to_le_bytes());
-    b.extend(0u64.to_le_bytes());
-    b.extend((kvs.len() as u64).to_le_bytes());
-    for (k, v) in kvs {
-        b.extend((k.len() as u64).to_le_bytes());
-        b.extend(k.as_bytes());
-        b.extend(8u32.to_le_bytes()); // string
-        b.extend((v.len() as u64).to_le_bytes());
-        b.extend(v.as_bytes());
-    }
-    b
-}
-
 #[test]
 fn an_unsupported_architecture_lists_the_supported_ones() {
-    let file = ms_gguf::GgufFile::from_bytes(
-        "mamba.gguf",
-        gguf_with(&[("general.architecture", "mamba")]),
-    )
-    .unwrap();
+    let file =
+        ms_gguf::GgufFile::from_bytes("mamba.gguf", TinyGguf::arch("mamba").bytes()).unwrap();
     let err = Model::from_gguf(file, &LoadOptions::default()).unwrap_err();
     let msg = err.to_string();
     assert!(
@@ -122,9 +104,7 @@ fn an_unsupported_architecture_lists_the_supported_ones() {
 
 #[test]
 fn missing_hyper_parameters_and_tensors_are_named() {
-    let file =
-        ms_gguf::GgufFile::from_bytes("x.gguf", gguf_with(&[("general.architecture", "llama")]))
-            .unwrap();
+    let file = ms_gguf::GgufFile::from_bytes("x.gguf", TinyGguf::arch("llama").bytes()).unwrap();
     let msg = Model::from_gguf(file, &LoadOptions::default())
         .unwrap_err()
         .to_string();

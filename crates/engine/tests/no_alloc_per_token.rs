@@ -77,7 +77,7 @@ fn a_generated_token_allocates_nothing() {
         "qwen2-bpe-tiny.q8_0.gguf",
         "llama-spm-tiny.f16.gguf",
     ]
-    .map(|name| common::oracle_dir().join("models").join(name))
+    .map(|name| ms_test_support::oracle_dir().join("models").join(name))
     .into_iter()
     .chain([ms_fetch::default_model().expect("the default model can be fetched")]);
     for path in models {

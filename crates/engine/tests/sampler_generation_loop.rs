@@ -1,21 +1,15 @@
 //! The generation loop on the tiny llama oracle model: determinism, max tokens, stop strings,
 //! streaming, prefix reuse, and the errors for empty and too long prompts.
 
-use std::path::PathBuf;
+use ms_test_support::{oracle_model, shared_dir};
 
 use ms_engine::generate::{GenerateError, GenerateOptions, Generator, StopReason, encode_prompt};
 use ms_engine::sampler::SamplingParams;
 use ms_engine::tokenizer::Tokenizer;
 use ms_engine::{LoadOptions, Model};
 
-fn shared() -> PathBuf {
-    std::env::var_os("MODELSPEC_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")))
-}
-
 fn load(ctx: Option<usize>) -> (Model, Tokenizer) {
-    let path = shared().join("oracle/models/llama-spm-tiny.q8_0.gguf");
+    let path = oracle_model("llama-spm-tiny.q8_0");
     let model = Model::load(
         &path,
         &LoadOptions {
@@ -70,7 +64,7 @@ fn same_seed_same_text_and_streaming_adds_up() {
 fn greedy_matches_the_oracle_continuation() {
     let (model, tok) = load(Some(512));
     let oracle: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(shared().join("oracle/llama-spm-tiny.q8_0.json")).unwrap(),
+        &std::fs::read(shared_dir().join("oracle/llama-spm-tiny.q8_0.json")).unwrap(),
     )
     .unwrap();
     let case = &oracle["generate"][0];

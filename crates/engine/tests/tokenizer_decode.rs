@@ -1,16 +1,11 @@
 //! Decoding: round trips through real vocabularies, control tokens, bad ids, and streaming
 //! decode of characters split across byte tokens.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ms_engine::tokenizer::{StreamDecoder, Tokenizer, TokenizerError, TokenizerKind};
 use ms_gguf::GgufFile;
-
-fn shared() -> PathBuf {
-    std::env::var_os("MODELSPEC_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")))
-}
+use ms_test_support::oracle_model;
 
 fn load(path: &Path) -> Tokenizer {
     let file = GgufFile::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -18,11 +13,11 @@ fn load(path: &Path) -> Tokenizer {
 }
 
 fn llama_spm() -> Tokenizer {
-    load(&shared().join("oracle/models/llama-spm-tiny.q8_0.gguf"))
+    load(&oracle_model("llama-spm-tiny.q8_0"))
 }
 
 fn qwen2_bpe() -> Tokenizer {
-    load(&shared().join("oracle/models/qwen2-bpe-tiny.q8_0.gguf"))
+    load(&oracle_model("qwen2-bpe-tiny.q8_0"))
 }
 
 fn gemma() -> Tokenizer {
@@ -198,8 +193,9 @@ fn empty_text() {
 /// the key.
 #[test]
 fn files_with_missing_or_malformed_tokenizers() {
-    use ms_gguf::{Array, GgufWriter, Value};
-    let src = GgufFile::open(shared().join("oracle/models/llama-spm-tiny.q8_0.gguf")).unwrap();
+    use ms_gguf::{Array, Value};
+    use ms_test_support::TinyGguf;
+    let src = GgufFile::open(oracle_model("llama-spm-tiny.q8_0")).unwrap();
     let dir = std::env::temp_dir().join(format!("ms-tokenizer-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     type Edit = fn(&mut ms_gguf::Metadata);
@@ -232,11 +228,7 @@ fn files_with_missing_or_malformed_tokenizers() {
     for (name, edit, key) in cases {
         let mut meta = src.metadata().clone();
         edit(&mut meta);
-        let path = dir.join(name);
-        GgufWriter::create(&path, &meta, &[])
-            .unwrap()
-            .finish()
-            .unwrap();
+        let path = TinyGguf::with_metadata(meta).write(dir.join(name));
         let file = GgufFile::open(&path).unwrap();
         let err = Tokenizer::from_gguf(&file).unwrap_err().to_string();
         assert!(err.contains(name) && err.contains(key), "{err}");

@@ -1,17 +1,12 @@
 //! Our tokenizers against llama.cpp: the vocabulary test vectors of llama.cpp's own tokenizer
 //! tests, and every tokenization and detokenization in the oracle files.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ms_engine::tokenizer::{PreTokenizer, Tokenizer, TokenizerKind};
 use ms_gguf::GgufFile;
+use ms_test_support::{oracle_model, shared_dir};
 use serde_json::Value;
-
-fn shared() -> PathBuf {
-    std::env::var_os("MODELSPEC_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")))
-}
 
 fn load(path: &Path) -> Tokenizer {
     let file = GgufFile::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -29,7 +24,7 @@ fn ids(v: &Value) -> Vec<u32> {
 /// llama.cpp's `test-tokenizer-0` vectors: `.inp` cases separated by a marker line, `.out` one
 /// line of ids per case, encoded without BOS and without parsing special tokens.
 fn check_vocab_vectors(name: &str, expected_kind: TokenizerKind) {
-    let dir = shared().join("oracle/vocab");
+    let dir = shared_dir().join("oracle/vocab");
     let tok = load(&dir.join(name));
     assert_eq!(tok.kind(), expected_kind);
     let inp = std::fs::read_to_string(dir.join(format!("{name}.inp"))).unwrap();
@@ -73,7 +68,7 @@ fn vocab_vectors_gpt2() {
 
 /// Every tokenization in an oracle file, and the decoding of its greedy continuations.
 fn check_oracle(tok: &Tokenizer, oracle_name: &str) {
-    let path = shared().join("oracle").join(oracle_name);
+    let path = shared_dir().join("oracle").join(oracle_name);
     let oracle: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(oracle["n_vocab"].as_u64(), Some(tok.vocab_size() as u64));
     assert_eq!(oracle["bos_id"].as_u64().map(|b| b as u32), tok.bos());
@@ -123,14 +118,14 @@ fn check_oracle(tok: &Tokenizer, oracle_name: &str) {
 #[test]
 fn oracle_llama_spm_tiny() {
     for quant in ["f16", "q4_k_m", "q8_0"] {
-        let tok = load(&shared().join(format!("oracle/models/llama-spm-tiny.{quant}.gguf")));
+        let tok = load(&shared_dir().join(format!("oracle/models/llama-spm-tiny.{quant}.gguf")));
         check_oracle(&tok, &format!("llama-spm-tiny.{quant}.json"));
     }
 }
 
 #[test]
 fn oracle_qwen2_bpe_tiny() {
-    let tok = load(&shared().join("oracle/models/qwen2-bpe-tiny.q8_0.gguf"));
+    let tok = load(&oracle_model("qwen2-bpe-tiny.q8_0"));
     assert_eq!(tok.kind(), TokenizerKind::Bpe(PreTokenizer::Gpt2));
     check_oracle(&tok, "qwen2-bpe-tiny.q8_0.json");
 }

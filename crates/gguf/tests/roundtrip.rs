@@ -4,15 +4,10 @@
 use std::path::PathBuf;
 
 use ms_gguf::{Array, GgmlType, GgufFile, GgufWriter, Metadata, TensorDesc, Value};
-
-fn shared() -> PathBuf {
-    std::env::var_os("MODELSPEC_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared").into())
-}
+use ms_test_support::shared_dir;
 
 fn shared_files() -> Vec<PathBuf> {
-    let s = shared();
+    let s = shared_dir();
     [
         "oracle/models/llama-spm-tiny.f16.gguf",
         "oracle/models/llama-spm-tiny.q4_k_m.gguf",
@@ -308,7 +303,7 @@ fn files_and_metadata_can_be_shared_between_threads() {
     shareable::<GgufFile>();
     shareable::<Metadata>();
     // A lazily read vocabulary is materialized once even when threads race for it.
-    let src = shared().join("oracle/vocab/ggml-vocab-llama-spm.gguf");
+    let src = shared_dir().join("oracle/vocab/ggml-vocab-llama-spm.gguf");
     let f = GgufFile::open(src).unwrap();
     let lens: Vec<usize> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..2)

@@ -4,19 +4,13 @@
 
 use std::collections::BTreeSet;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ms_gguf::GgufFile;
 use ms_quant::dequantize_to_vec;
+use ms_test_support::shared_dir;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-
-fn shared() -> PathBuf {
-    std::env::var_os("MODELSPEC_SHARED").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")),
-        PathBuf::from,
-    )
-}
 
 fn digests() -> Value {
     let text = include_str!("py/gguf_py_dequant.json");
@@ -86,7 +80,7 @@ fn oracle_models_match_gguf_py() {
         "llama-spm-tiny.q8_0.gguf",
         "qwen2-bpe-tiny.q8_0.gguf",
     ] {
-        types.extend(check(&shared().join("oracle/models").join(name), &all));
+        types.extend(check(&shared_dir().join("oracle/models").join(name), &all));
     }
     assert_eq!(
         types.into_iter().collect::<Vec<_>>(),

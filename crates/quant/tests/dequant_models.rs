@@ -3,17 +3,10 @@
 
 mod dequant_spec;
 
-use std::path::PathBuf;
+use ms_test_support::shared_dir;
 
 use ms_gguf::GgufFile;
 use ms_quant::dequantize_row;
-
-fn shared() -> PathBuf {
-    std::env::var_os("MODELSPEC_SHARED").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")),
-        PathBuf::from,
-    )
-}
 
 /// Dequantizes every row of every tensor both ways and compares all values; returns the
 /// number of values compared per type name.
@@ -52,7 +45,7 @@ fn check_file(path: &std::path::Path) -> std::collections::BTreeMap<&'static str
 
 #[test]
 fn oracle_models_dequantize_like_the_spec() {
-    let dir = shared().join("oracle/models");
+    let dir = shared_dir().join("oracle/models");
     let mut seen = std::collections::BTreeSet::new();
     for name in [
         "llama-spm-tiny.f16.gguf",

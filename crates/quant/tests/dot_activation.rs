@@ -1,19 +1,12 @@
 //! Activation quantization: hand-computed blocks, llama.cpp's own Q8_0 output, properties of
 //! Q8_K, and buffer reuse.
 
-use std::path::PathBuf;
+use ms_test_support::shared_dir;
 
 use ms_gguf::GgufFile;
 use ms_quant::activation::{quantize_row_q8_0, quantize_row_q8_1, quantize_row_q8_k};
 use ms_quant::{GgmlType, QuantError, QuantizedRow, dequantize_row, dequantize_to_vec};
 use proptest::prelude::*;
-
-fn shared() -> PathBuf {
-    std::env::var_os("MODELSPEC_SHARED").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")),
-        PathBuf::from,
-    )
-}
 
 fn f16_of(b: &[u8]) -> f32 {
     half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()
@@ -90,7 +83,7 @@ fn q8_k_by_hand_uses_the_signed_max_and_ties_to_even() {
 fn q8_0_equals_llama_cpp_on_the_oracle_model() {
     // llama.cpp made llama-spm-tiny.q8_0.gguf from the F16 file with quantize_row_q8_0_ref,
     // the same function its CPU backend's reference applies to activations.
-    let dir = shared().join("oracle/models");
+    let dir = shared_dir().join("oracle/models");
     let f16 = GgufFile::open(dir.join("llama-spm-tiny.f16.gguf")).unwrap();
     let q8 = GgufFile::open(dir.join("llama-spm-tiny.q8_0.gguf")).unwrap();
     let mut checked = 0;

@@ -5,18 +5,12 @@ mod dequant_spec;
 mod dot_contract;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use dot_contract::{Rng, contract, exact_and_bound};
 use ms_gguf::GgufFile;
 use ms_quant::{QuantizedRow, dot, vec_dot};
-
-fn shared() -> PathBuf {
-    std::env::var_os("MODELSPEC_SHARED").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")),
-        PathBuf::from,
-    )
-}
+use ms_test_support::shared_dir;
 
 /// Checks rows 0, 1, a middle one and the last of every 2-D tensor with a dot kernel, against
 /// activations shaped like a hidden state (mostly small, a few large outliers).
@@ -63,7 +57,7 @@ fn oracle_model_rows() {
         "llama-spm-tiny.q8_0.gguf",
         "qwen2-bpe-tiny.q8_0.gguf",
     ] {
-        seen.extend(check(&shared().join("oracle/models").join(name)));
+        seen.extend(check(&shared_dir().join("oracle/models").join(name)));
     }
     assert_eq!(
         seen.into_iter().collect::<Vec<_>>(),

@@ -2,22 +2,15 @@
 //! `llama-spm-tiny.q8_0.gguf` and `llama-spm-tiny.q4_k_m.gguf` were made by llama.cpp's
 //! quantizer from `llama-spm-tiny.f16.gguf`.
 
-use std::path::PathBuf;
+use ms_test_support::shared_dir;
 
 use half::f16;
 use ms_gguf::{GgufFile, TensorInfo};
 use ms_quant::GgmlType;
 use ms_quant::quantize::{Algorithm, quantize_rows};
 
-fn shared() -> PathBuf {
-    std::env::var_os("MODELSPEC_SHARED").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")),
-        PathBuf::from,
-    )
-}
-
 fn open(name: &str) -> GgufFile {
-    let p = shared().join("oracle/models").join(name);
+    let p = shared_dir().join("oracle/models").join(name);
     GgufFile::open(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 

@@ -2,11 +2,12 @@
 //! bytes (extreme, subnormal and non-finite scales, -128 quants), every length class, and every
 //! row of every 2-D tensor of the oracle models and the default model.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ms_gguf::GgufFile;
 use ms_quant::dot::{self, Backend, SimdLevel};
 use ms_quant::{GgmlType, QuantizedRow};
+use ms_test_support::shared_dir;
 use proptest::prelude::*;
 
 const TYPES: [GgmlType; 11] = [
@@ -461,13 +462,6 @@ fn restore_heads(ty: GgmlType, v: &mut [u8], from: &[u8]) {
     }
 }
 
-fn shared() -> PathBuf {
-    std::env::var_os("MODELSPEC_SHARED").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")),
-        PathBuf::from,
-    )
-}
-
 /// Every row of every 2-D tensor with a kernel, against a hidden-state-like activation
 /// (small values with large outliers) quantized for its type; returns the types seen.
 fn check_model(path: &Path) -> Vec<&'static str> {
@@ -593,7 +587,7 @@ fn simd_equals_scalar_on_every_row_of_the_oracle_models() {
         "llama-spm-tiny.q8_0.gguf",
         "qwen2-bpe-tiny.q8_0.gguf",
     ] {
-        seen.extend(check_model(&shared().join("oracle/models").join(name)));
+        seen.extend(check_model(&shared_dir().join("oracle/models").join(name)));
     }
     seen.sort();
     seen.dedup();

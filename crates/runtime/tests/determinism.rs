@@ -76,7 +76,7 @@ fn token_digest_is_the_same_for_1_2_and_3_threads() {
 
 #[test]
 fn token_digest_is_the_same_for_any_thread_count_on_k_quants_too() {
-    let path = common::shared().join("oracle/models/llama-spm-tiny.q4_k_m.gguf");
+    let path = ms_test_support::oracle_model("llama-spm-tiny.q4_k_m");
     let sampling = SamplingParams {
         temperature: 0.7,
         seed: 99,

@@ -23,7 +23,9 @@ spec:
 ";
 
 fn digest(model_file: &str, backend: Backend, threads: u64) -> (String, usize) {
-    let path = common::shared().join("oracle/models").join(model_file);
+    let path = ms_test_support::oracle_dir()
+        .join("models")
+        .join(model_file);
     let dir = tempfile::tempdir().unwrap();
     let plan_file = dir.path().join("p.plan.yaml");
     std::fs::write(&plan_file, PLAN).unwrap();

@@ -8,11 +8,12 @@ use std::cell::Cell;
 use std::fs;
 use std::path::PathBuf;
 
-use ms_gguf::{GgmlType, GgufFile, GgufWriter, Metadata, TensorDesc, Value};
+use ms_gguf::{GgmlType, GgufFile};
 use ms_quant::quantize::Algorithm;
 use ms_quant::recipe::Target;
 use ms_runtime::requantize::{Progress, quantize_file};
 use ms_runtime::{CacheStatus, QuantCache, QuantCacheError, Quantization, artifact_sha256};
+use ms_test_support::TinyGguf;
 
 struct Setup {
     dir: tempfile::TempDir,
@@ -250,13 +251,9 @@ fn a_failed_conversion_leaves_nothing_and_names_the_artifact() {
     );
 
     // Fails before writing: a tensor type that cannot be read.
-    let mut md = Metadata::default();
-    md.insert("general.architecture", Value::String("llama".into()));
-    let odd = s.dir.path().join("i32.gguf");
-    let desc = TensorDesc::new("blk.0.ffn_up.weight", vec![32, 2], GgmlType::I32);
-    let mut w = GgufWriter::create(&odd, &md, std::slice::from_ref(&desc)).unwrap();
-    w.write_tensor(&desc.name, &[0u8; 256]).unwrap();
-    w.finish().unwrap();
+    let odd = TinyGguf::arch("llama")
+        .tensor("blk.0.ffn_up.weight", &[32, 2], GgmlType::I32, vec![0; 256])
+        .write(s.dir.path().join("i32.gguf"));
     let odd_sha = artifact_sha256(&s.cache_root, &odd).unwrap();
     let err = cache
         .prepare(

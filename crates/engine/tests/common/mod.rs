@@ -3,16 +3,7 @@
 
 use std::path::PathBuf;
 
-/// The team's read-only shared directory (`MODELSPEC_SHARED` overrides).
-pub fn shared() -> PathBuf {
-    std::env::var_os("MODELSPEC_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")))
-}
-
-pub fn oracle_dir() -> PathBuf {
-    shared().join("oracle")
-}
+use ms_test_support::oracle_dir;
 
 /// The oracle models: (name of the oracle file without `.json`, GGUF path).
 pub fn oracle_models() -> Vec<(&'static str, PathBuf)> {

@@ -2,7 +2,6 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,11 +11,7 @@ use ms_engine::tokenizer::Tokenizer;
 use ms_engine::{LoadOptions, Model};
 use ms_scheduler::{Config, Engine, Event, Outcome, Policy, Request, Scheduler, Ticket};
 
-pub fn shared() -> PathBuf {
-    std::env::var_os("MODELSPEC_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")))
-}
+use ms_test_support::oracle_model;
 
 pub fn load(path: &std::path::Path, ctx: usize, threads: usize, plan: &str) -> Engine {
     let model = Model::load(
@@ -40,12 +35,7 @@ pub fn load(path: &std::path::Path, ctx: usize, threads: usize, plan: &str) -> E
 /// side by side on few cores, and a pool's hand-offs would cost more than this model's work
 /// (results do not depend on the thread count).
 pub fn tiny(ctx: usize, plan: &str) -> Engine {
-    load(
-        &shared().join("oracle/models/llama-spm-tiny.q8_0.gguf"),
-        ctx,
-        1,
-        plan,
-    )
+    load(&oracle_model("llama-spm-tiny.q8_0"), ctx, 1, plan)
 }
 
 pub fn config(policy: Policy, max_batch: usize, max_queue: usize) -> Config {

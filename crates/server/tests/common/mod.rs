@@ -8,32 +8,21 @@ pub mod venv;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use ms_server::{ServerConfig, ServerHandle};
 use serde_json::Value;
 
-pub fn shared() -> PathBuf {
-    std::env::var_os("MODELSPEC_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")))
-}
+use ms_test_support::oracle_model;
 
 /// The tiny random-weight llama of the oracle (11 M parameters, 2048 context): random weights
 /// almost never sample the end-of-generation token, so generations run their full length.
 pub fn tiny_model() -> String {
-    shared()
-        .join("oracle/models/llama-spm-tiny.q4_k_m.gguf")
-        .display()
-        .to_string()
+    oracle_model("llama-spm-tiny.q4_k_m").display().to_string()
 }
 
 pub fn tiny_f16() -> String {
-    shared()
-        .join("oracle/models/llama-spm-tiny.f16.gguf")
-        .display()
-        .to_string()
+    oracle_model("llama-spm-tiny.f16").display().to_string()
 }
 
 /// Starts a server on a free loopback port and waits for the model.

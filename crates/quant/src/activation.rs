@@ -5,11 +5,16 @@
 //! Note: llama.cpp's x86 SIMD build quantizes Q8_0 activations slightly differently from its
 //! own reference (`id = 127 / amax` instead of `1 / (amax / 127)`, and ties rounded to even
 //! instead of away from zero), so its runtime Q8_0 activations can differ from these by one
-//! step on rare values. (Whether its x86 Q8_K path equals its reference was not checked.)
+//! step on rare values; [`quantize_row_q8_0_x86`] reproduces that x86 code. (Whether its x86
+//! Q8_K path equals its reference was not checked.)
 
 #[cfg(target_arch = "x86_64")]
 #[path = "activation_simd.rs"]
 mod simd;
+#[path = "activation_x86.rs"]
+mod x86;
+
+pub use x86::quantize_row_q8_0_x86;
 
 use crate::GgmlType;
 use crate::dot::Backend;

@@ -49,7 +49,10 @@
 //! arithmetic, and so every bit, is the AVX2 kernels'. [`rows_kernel_at`] hands out each level's
 //! kernels so that tests check every family the CPU runs.
 
+// The x86-64 kernels live in `x86/`: `avx2.rs` (one weight row), `rows.rs` (many rows, AVX2)
+// and `rows/avx512.rs` (AVX-512 VNNI); the module names say the instruction set.
 #[cfg(target_arch = "x86_64")]
+#[path = "x86/avx2.rs"]
 mod avx2;
 mod cpu;
 pub mod scalar;

@@ -817,6 +817,7 @@ macro_rules! entry_rows {
     )*};
 }
 
+#[path = "rows/avx512.rs"]
 mod avx512;
 pub(in crate::dot) use avx512::{
     bf16_bf16_rows_512, f16_f16_rows_512, f32_f32_rows_512, q4_k_q8_k_rows_512, q5_0_q8_0_rows_512,

@@ -741,6 +741,7 @@ entry_float! {
     bf16_bf16, bf16_bf16_x4, bf16_bf16_x8 => bf16_impl;
 }
 
+#[path = "rows.rs"]
 mod rows;
 pub(super) use rows::{
     bf16_bf16_rows_512, f16_f16_rows_512, f32_f32_rows_512, q4_0_q8_0_rows, q4_k_q8_k_rows,

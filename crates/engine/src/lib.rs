@@ -40,6 +40,7 @@ mod kernels;
 mod kv_cache;
 mod matmul;
 mod model;
+#[path = "attention/mod.rs"]
 mod ops;
 mod parallel;
 mod pool;

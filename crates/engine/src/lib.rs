@@ -30,6 +30,7 @@
 //! bit for bit for any thread count and any split of the input into batches.
 
 mod arch;
+mod attention;
 pub mod backend;
 mod batch;
 pub mod bench;
@@ -40,7 +41,6 @@ mod kernels;
 mod kv_cache;
 mod matmul;
 mod model;
-#[path = "attention/mod.rs"]
 mod ops;
 mod parallel;
 mod pool;

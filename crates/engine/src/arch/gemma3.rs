@@ -3,8 +3,9 @@
 //! layers (those with their own RoPE base). The GGUF norm weights already include Gemma's +1.
 
 use super::{Pass, Segment};
+use crate::attention::AttnShape;
 use crate::buf::Buf;
-use crate::ops::{self, AttnShape};
+use crate::ops;
 
 pub(crate) fn forward(p: &Pass, segs: &mut [Segment<'_>], tokens: &[u32]) -> Option<Buf> {
     let hp = &p.m.hp;

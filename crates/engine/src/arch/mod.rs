@@ -6,12 +6,13 @@ mod gemma3;
 mod llama;
 mod qwen2;
 
+use crate::attention::{self, AttnSeq, AttnShape};
 use crate::backend::WeightMatrix;
 use crate::buf::Buf;
 use crate::kv_cache::KvCache;
 use crate::matmul;
 use crate::model::{Architecture, Matrix, ModelInner, Rope};
-use crate::ops::{self, AttnSeq, AttnShape};
+use crate::ops;
 use crate::parallel::run_chunks;
 
 /// Fewest values for an element-wise step to be spread over the pool (a generated token's
@@ -208,13 +209,13 @@ impl Pass<'_> {
         // One segment (a generated token) without a list on the heap.
         if let [one] = &*segs {
             let seqs = [seq(one, il, 0)];
-            ops::attention(q, &seqs, shape, &mut out, self.threads);
+            attention::attention(q, &seqs, shape, &mut out, self.threads);
         } else {
             let seqs: Vec<AttnSeq> = rows_of(segs)
                 .zip(segs.iter())
                 .map(|((first_row, _), s)| seq(s, il, first_row))
                 .collect();
-            ops::attention(q, &seqs, shape, &mut out, self.threads);
+            attention::attention(q, &seqs, shape, &mut out, self.threads);
         }
         out
     }

@@ -1,8 +1,9 @@
 //! qwen2: llama's block with biases on Q, K and V, and NEOX-style RoPE.
 
 use super::{Pass, Segment};
+use crate::attention::AttnShape;
 use crate::buf::Buf;
-use crate::ops::{self, AttnShape};
+use crate::ops;
 
 pub(crate) fn forward(p: &Pass, segs: &mut [Segment<'_>], tokens: &[u32]) -> Option<Buf> {
     let hp = &p.m.hp;

@@ -3,10 +3,10 @@
 //! Model code (the forward passes in `arch/`) never picks kernels: every product of a weight
 //! matrix with activations goes through the [`Backend`] the model was loaded with
 //! ([`LoadOptions::backend`](crate::LoadOptions)). Matrix products are nearly all of the work;
-//! norms, RoPE and attention stay on the CPU for now.
+//! norms, RoPE and attention are the engine's own code (`ops`, `attention`).
 //!
-//! Two backends exist: `cpu-scalar` (ms-quant's reference kernels) and `cpu-simd` (its AVX2 +
-//! F16C kernels, which give the same bits). A new backend (e.g. `cuda`) adds a
+//! Two backends exist: `cpu-scalar` (ms-quant's reference kernels) and `cpu-simd` (its SIMD
+//! kernels, AVX2 + F16C or AVX-512 VNNI as the CPU has them, which give the same bits). A new backend (e.g. `cuda`) adds a
 //! [`BackendKind`] variant and a type implementing [`Backend`]; nothing in `arch/` changes.
 
 use std::fmt;
@@ -54,7 +54,7 @@ pub trait Backend: Send + Sync + fmt::Debug {
 pub enum BackendKind {
     /// ms-quant's scalar reference kernels: every CPU.
     CpuScalar,
-    /// ms-quant's SIMD kernels (AVX2 + F16C), bit-identical to the reference.
+    /// ms-quant's SIMD kernels (AVX2 + F16C, or AVX-512 VNNI), bit-identical to the reference.
     CpuSimd,
 }
 

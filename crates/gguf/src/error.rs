@@ -1,3 +1,5 @@
+//! [`GgufError`]: why a GGUF file could not be read or written, with the file and byte offset.
+
 use std::path::PathBuf;
 
 use crate::ValueType;

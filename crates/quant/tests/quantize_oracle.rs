@@ -26,7 +26,7 @@ fn h(b: &[u8], at: usize) -> f32 {
     f16::from_le_bytes([b[at], b[at + 1]]).to_f32()
 }
 
-/// Test-only decoders written from the format definitions (design.md §6), independent of
+/// Test-only decoders written from the format definitions (GGML's block layouts), independent of
 /// the quantizers under test.
 fn dequantize(ty: GgmlType, data: &[u8]) -> Vec<f32> {
     let mut out = Vec::new();

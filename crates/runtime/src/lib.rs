@@ -1,6 +1,6 @@
 //! What happens around a forward pass at run time, kept out of the engine: quantization at load
 //! (requantized artifacts cached on disk), per-run metrics with energy, the machine
-//! description, and the run report that records all of it (issue 6, design.md §5 and §6).
+//! description, and the run report that records all of it.
 //!
 //! - [`requantize`]: the file-level quantization pipeline (`modelspec quantize`).
 //! - [`quant_cache`]: `quantization: Q8_0 | Q6_K | Q4_K_M | source` at load: keys, builds

@@ -6,8 +6,9 @@
 //! F16 with F16, BF16 with BF16, F32 with F32.
 //!
 //! # Arithmetic, fixed once for every backend
-//! Results must not depend on the kernel that computed them (scalar today, SIMD later chosen at
-//! runtime), so the order of every float operation is part of the contract:
+//! Results must not depend on the kernel that computed them (the scalar reference, AVX2 or
+//! AVX-512 VNNI, chosen at runtime), so the order of every float operation is part of the
+//! contract:
 //!
 //! * **Block types.** Inside a block everything is integer, as in llama.cpp's scalar code:
 //!   `isum = Σ q_w · q_a` (for K-quants `Σ_sub scale_sub · Σ q_w · q_a`, and for Q4_K / Q5_K

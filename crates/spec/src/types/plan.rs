@@ -1,4 +1,4 @@
-//! `kind: ExecutionPlan` (design.md §5): the execution decisions. Only the document shape lives
+//! `kind: ExecutionPlan`: the execution decisions. Only the document shape lives
 //! here; what the engine does with it belongs to the engine.
 
 use schemars::JsonSchema;

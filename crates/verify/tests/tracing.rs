@@ -10,16 +10,11 @@ use std::time::Duration;
 use ms_runtime::LoadRequest;
 use ms_server::ServerConfig;
 use ms_server::telemetry::{TraceExport, traces_url};
+use ms_test_support::oracle_model;
 use ms_verify::{Options, Verdict};
 
-fn shared() -> PathBuf {
-    std::env::var_os("MODELSPEC_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")))
-}
-
 fn tiny_model() -> PathBuf {
-    shared().join("oracle/models/llama-spm-tiny.q4_k_m.gguf")
+    oracle_model("llama-spm-tiny.q4_k_m")
 }
 
 fn traced_spec(dir: &Path) -> PathBuf {

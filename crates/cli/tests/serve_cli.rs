@@ -123,7 +123,7 @@ fn an_invalid_plan_stops_before_binding() {
 
 #[test]
 fn a_bad_otlp_endpoint_stops_it_before_it_binds() {
-    let model = shared().join("oracle/models/llama-spm-tiny.q4_k_m.gguf");
+    let model = oracle_model("llama-spm-tiny.q4_k_m");
     let out = Command::new(env!("CARGO_BIN_EXE_modelspec"))
         .args(["serve", model.to_str().unwrap(), "--port", "0"])
         .args(["--otlp-endpoint", "collector:4318"])

@@ -10,13 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use ms_test_support::shared_dir;
 use serde_json::Value;
-
-fn shared() -> PathBuf {
-    std::env::var_os("MODELSPEC_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")))
-}
 
 const TINY: &str = "llama-spm-tiny.q8_0.gguf";
 
@@ -186,7 +181,7 @@ fn serve_ready(model: &str, env: &[(String, String)]) {
 #[test]
 fn every_model_command_accepts_every_form_and_they_resolve_to_the_same_file() {
     let dir = tempfile::tempdir().unwrap();
-    let tiny = std::fs::canonicalize(shared().join("oracle/models").join(TINY)).unwrap();
+    let tiny = std::fs::canonicalize(shared_dir().join("oracle/models").join(TINY)).unwrap();
     let sha = sha256(&tiny);
     let spec = write_spec(dir.path(), tiny.to_str().unwrap(), &sha);
     let base = serve_file(std::fs::read(&tiny).unwrap());

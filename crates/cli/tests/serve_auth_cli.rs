@@ -4,21 +4,13 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-fn shared() -> PathBuf {
-    std::env::var_os("MODELSPEC_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")))
-}
+use ms_test_support::oracle_model;
 
 fn model() -> String {
-    shared()
-        .join("oracle/models/llama-spm-tiny.q4_k_m.gguf")
-        .display()
-        .to_string()
+    oracle_model("llama-spm-tiny.q4_k_m").display().to_string()
 }
 
 fn get(addr: &str, path: &str, auth: Option<&str>) -> u16 {

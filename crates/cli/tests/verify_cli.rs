@@ -270,7 +270,7 @@ fn reasonable_spec_holds_in_text_and_sarif() {
 
 /// The tiny model's spec with `runtime` under `spec.runtime` (after the accelerator).
 fn tiny_spec(dir: &Path, runtime: &str) -> PathBuf {
-    let tiny = shared().join("oracle/models/llama-spm-tiny.f16.gguf");
+    let tiny = oracle_model("llama-spm-tiny.f16");
     let sha = ms_fetch::sha256_file(&tiny).unwrap();
     let yaml = format!(
         "apiVersion: modelspec/v1

@@ -88,16 +88,16 @@ fn logprobs_are_the_log_softmax_of_the_raw_logits() {
 }
 
 fn tiny() -> (Model, Tokenizer) {
-    let dir = std::env::var_os("MODELSPEC_SHARED")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared").into());
     let options = LoadOptions {
         threads: 1,
         context_length: Some(128),
         ..LoadOptions::default()
     };
-    let model = Model::load(dir.join("oracle/models/llama-spm-tiny.q8_0.gguf"), &options)
-        .expect("the tiny oracle model under MODELSPEC_SHARED");
+    let model = Model::load(
+        ms_test_support::oracle_model("llama-spm-tiny.q8_0"),
+        &options,
+    )
+    .expect("the tiny oracle model under MODELSPEC_SHARED");
     let tok = Tokenizer::from_gguf(model.gguf()).unwrap();
     (model, tok)
 }

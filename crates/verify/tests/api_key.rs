@@ -10,18 +10,13 @@ use std::time::Duration;
 use ms_runtime::LoadRequest;
 use ms_server::ServerConfig;
 use ms_server::guard::ApiKeys;
+use ms_test_support::oracle_model;
 use ms_verify::{ApiKey, Options, Verdict};
 
 const KEY: &str = "sk-verify-test-7f3a91";
 
-fn shared() -> PathBuf {
-    std::env::var_os("MODELSPEC_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")))
-}
-
 fn tiny_model() -> PathBuf {
-    shared().join("oracle/models/llama-spm-tiny.q4_k_m.gguf")
+    oracle_model("llama-spm-tiny.q4_k_m")
 }
 
 /// A spec declaring little memory (any machine has it) and a readiness probe.

@@ -1,20 +1,12 @@
 //! `run` and `serve` check a plan's threads against the machine before loading or binding
 //! anything: more threads than cores only with `oversubscribe: true`, never past the ceiling.
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn shared() -> PathBuf {
-    std::env::var_os("MODELSPEC_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")))
-}
+use ms_test_support::oracle_model;
 
 fn tiny() -> String {
-    shared()
-        .join("oracle/models/llama-spm-tiny.q4_k_m.gguf")
-        .display()
-        .to_string()
+    oracle_model("llama-spm-tiny.q4_k_m").display().to_string()
 }
 
 fn cores() -> usize {

@@ -341,11 +341,18 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let meter = EnergyMeter::start_with(&root.path().join("absent"), 40.0, 4);
         assert_eq!(meter.source(), EnergySource::Estimated);
-        // Burn some CPU time so that the estimate has something to count.
+        // Burn some CPU time so that the estimate has something to count. The loop counts the
+        // process's CPU time, not the wall clock: on a loaded machine 50 ms of wall time can hold
+        // far less than 20 ms of CPU time for this thread.
+        let cpu0 = process_cpu_time().unwrap();
         let t = Instant::now();
         let mut x = 1u64;
-        while t.elapsed() < Duration::from_millis(50) {
-            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        while process_cpu_time().unwrap() - cpu0 < Duration::from_millis(30)
+            && t.elapsed() < Duration::from_secs(30)
+        {
+            for _ in 0..10_000 {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
         }
         let e = meter.finish();
         let model = e.model.clone().unwrap();
@@ -353,10 +360,12 @@ mod tests {
         assert_eq!((model.tdp_watts, model.logical_cores), (40.0, 4));
         assert!(model.cpu_seconds >= 0.02, "{}", model.cpu_seconds);
         assert!((e.joules - model.cpu_seconds * 10.0).abs() < 1e-12);
-        // A quarter of the TDP per busy core (other tests may run on other threads meanwhile).
+        // At most a quarter of the TDP per busy core (other tests may run on other threads
+        // meanwhile); the lower bound only says the estimate counted something, since how much
+        // of the wall time this thread got depends on the machine's load.
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
         assert!(
-            e.average_watts > 2.0 && e.average_watts <= 10.0 * cores * 1.05,
+            e.average_watts > 0.0 && e.average_watts <= 10.0 * cores * 1.05,
             "{}",
             e.average_watts
         );

@@ -304,7 +304,7 @@ fn a_modelspec_names_its_default_plan_and_the_plan_file_overrides_it() {
 
 #[test]
 fn the_spec_sizes_batches_and_context_of_the_default_plan() {
-    // Issue 22: examples/03-batching declares maxBatchSize 8, and the default plan batched
+    // Regression: examples/03-batching declares maxBatchSize 8, and the default plan batched
     // one request at a time. Its weights are the default model (cache shared with the other
     // tests that use it).
     ms_fetch::default_model().expect("the default model (downloaded once into the cache)");

@@ -101,7 +101,7 @@ fn http_pull_caches_and_the_second_pull_makes_no_request() {
     let blob = cache.path().join("blobs/sha256").join(sha256_hex(&body));
     assert_eq!(first.trim(), blob.display().to_string());
     assert_eq!(std::fs::read(&blob).unwrap(), body);
-    // Issue 22: stderr is not a terminal here, so no progress bar, but one line says that a
+    // Regression: stderr is not a terminal here, so no progress bar, but one line says that a
     // download starts, what and where to.
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(

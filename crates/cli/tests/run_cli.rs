@@ -173,7 +173,7 @@ fn chat_mode_keeps_a_conversation_on_piped_stdin() {
         err.contains("no chat template; using the built-in llama2 format"),
         "{err}"
     );
-    // Issue 22: a model without a template is probably a base model; the catalog's chat
+    // Regression: a model without a template is probably a base model; the catalog's chat
     // model is named, once for the whole conversation.
     assert_eq!(err.matches("probably a base model").count(), 1, "{err}");
     assert!(err.contains("modelspec run smollm2-135m --chat"), "{err}");

@@ -1,5 +1,5 @@
-//! `modelspec serve --api-key`, `--api-key-file` and `MODELSPEC_API_KEYS` as a user runs them
-//! (issue 22 point 4): every source of keys works, the keys are never printed, a key file
+//! `modelspec serve --api-key`, `--api-key-file` and `MODELSPEC_API_KEYS` as a user runs them:
+//! every source of keys works, the keys are never printed, a key file
 //! without keys is an error before binding, and a public address without a key is warned about.
 
 use std::io::{BufRead, BufReader, Read, Write};

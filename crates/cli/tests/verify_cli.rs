@@ -298,7 +298,7 @@ spec:
 
 #[test]
 fn a_machine_with_less_than_declared_is_violated() {
-    // Issue 22: "CPU cores: declared 4, measured 2 threads" was held on a 2-core machine.
+    // Regression: "CPU cores: declared 4, measured 2 threads" was held on a 2-core machine.
     // No machine has 100000 cores or a petabyte of memory.
     let dir = tempfile::tempdir().unwrap();
     let path = tiny_spec(
@@ -381,7 +381,7 @@ fn a_machine_with_less_than_declared_is_violated() {
 
 #[test]
 fn a_load_whose_requests_are_cut_off_does_not_pass() {
-    // Issue 22: PASSED with 14 of 26 load requests cut off. Here every request asks for more
+    // Regression: PASSED with 14 of 26 load requests cut off. Here every request asks for more
     // tokens than fit in the 1 s the load and its 1 s tail allow.
     let dir = tempfile::tempdir().unwrap();
     let model = default_model();

@@ -293,7 +293,7 @@ fn sessions_of_different_models_are_refused() {
     .unwrap_err();
     assert_eq!(err.index, 2);
     assert!(err.to_string().contains("same loaded model"), "{err}");
-    // Its own kind, not an invalid option (issue 22 point 8).
+    // Its own kind, not an invalid option.
     assert!(
         matches!(err.source, EngineError::MixedModels { index: 2 }),
         "{err:?}"

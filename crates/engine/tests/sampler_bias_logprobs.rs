@@ -1,4 +1,4 @@
-//! OpenAI's `logit_bias` and `logprobs` in the sampler (issue 22 point 5): a bias is added to
+//! OpenAI's `logit_bias` and `logprobs` in the sampler: a bias is added to
 //! the raw logits before the chain (-100 bans a token, +100 forces it), and log-probabilities
 //! are the log-softmax of the raw logits, the same bits whatever was sampled.
 

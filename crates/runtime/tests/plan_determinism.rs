@@ -1,4 +1,4 @@
-//! Issue 6, point 5: the same plan gives the same tokens (and token digest) with 1, 2 and 3
+//! The same plan gives the same tokens (and token digest) with 1, 2 and 3
 //! threads and on both CPU backends (the SIMD kernels are bit-identical to the scalar
 //! reference), with sampling on, for weights in F16, Q8_0 and Q4_K_M.
 

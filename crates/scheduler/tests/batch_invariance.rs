@@ -1,4 +1,4 @@
-//! Issue 7 point 2 on the default model (Gemma 3 270M): eight concurrent requests with
+//! On the default model (Gemma 3 270M): eight concurrent requests with
 //! different prompts, lengths, stop strings and sampling (greedy and seeded temperature/top-p)
 //! give exactly the tokens and text they give one by one (max batch 1).
 

@@ -1,4 +1,4 @@
-//! Issue 22 points 5 and 8 through the scheduler on the tiny llama: log-probabilities and
+//! Through the scheduler on the tiny llama: log-probabilities and
 //! logit biases give the same bits batched or alone, and a request that ends with its
 //! end-of-generation token does not count that token in `completion_tokens`.
 

@@ -1,4 +1,4 @@
-//! Issue 22 point 4 on the real server over raw HTTP: API keys (`Authorization: Bearer`), the
+//! On the real server over raw HTTP: API keys (`Authorization: Bearer`), the
 //! `Host` check against DNS rebinding, `Content-Type` on the routes that read a body, and the
 //! plan routes on a non-loopback address without a key. Probes and metrics stay open.
 

@@ -1,4 +1,4 @@
-//! Issue 22 points 5 and 8 on the real server: no request field is dropped silently (tool
+//! On the real server: no request field is dropped silently (tool
 //! calling, unknown fields, roles, models, `top_p: 0`), `logit_bias` and `logprobs` work
 //! (streamed too, the same bits batched or alone), OpenAI's defaults apply where the plan sets
 //! nothing, and an end-of-generation token is not a completion token.

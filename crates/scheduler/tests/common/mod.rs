@@ -140,7 +140,7 @@ pub fn collect_after(ticket: &mut Ticket, read: (Vec<u32>, String)) -> Collected
                     "streamed tokens differ from the outcome's"
                 );
                 assert_eq!(o.text, text, "streamed text differs from the outcome's");
-                // An end-of-generation token is streamed but not counted (issue 22 point 8).
+                // An end-of-generation token is streamed but not counted.
                 let eog = usize::from(o.stop_detail == "eog");
                 assert_eq!(o.completion_tokens + eog, tokens.len());
                 return Collected {

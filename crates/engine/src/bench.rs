@@ -35,7 +35,7 @@ impl Default for BenchOptions {
     }
 }
 
-/// Speeds measured by [`bench`], in tokens per second.
+/// Speeds measured by [`bench()`], in tokens per second.
 #[derive(Clone, Debug)]
 pub struct BenchResult {
     pub pp_tokens: usize,

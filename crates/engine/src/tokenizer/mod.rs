@@ -2,7 +2,7 @@
 //! (`tokenizer.ggml.model = llama`) and GPT-2 byte-level BPE (`gpt2`) with the pre-tokenizer
 //! named by `tokenizer.ggml.pre`.
 //!
-//! Encoding first splits special tokens out of the text ([`special`]), then runs the model's
+//! Encoding first splits special tokens out of the text (module `special`), then runs the model's
 //! tokenizer on the text between them. Decoding concatenates token pieces; [`StreamDecoder`]
 //! does it token by token without ever emitting half of a UTF-8 character.
 

@@ -17,8 +17,8 @@
 //!
 //! Spans go through the SDK's batch span processor (its own thread; a full queue drops spans
 //! rather than wait), and [`Telemetry::shutdown`] flushes them when the server stops. The
-//! endpoint, service name and batch settings follow the standard `OTEL_*` variables
-//! ([`export`]).
+//! endpoint, service name and batch settings follow the standard `OTEL_*` variables (module
+//! `export`).
 
 mod export;
 mod request;
@@ -84,7 +84,8 @@ impl Telemetry {
         self.inner.is_some()
     }
 
-    /// Exports the spans still queued and stops the exporter (at most [`FLUSH_TIMEOUT`]).
+    /// Exports the spans still queued and stops the exporter (waiting at most
+    /// `FLUSH_TIMEOUT`, so that a stuck collector cannot hold the shutdown up).
     pub fn shutdown(&self) {
         let Some(inner) = &self.inner else { return };
         let provider = inner

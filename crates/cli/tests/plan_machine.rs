@@ -1,5 +1,6 @@
 //! `run` and `serve` check a plan's threads against the machine before loading or binding
-//! anything: more threads than cores only with `oversubscribe: true`, never past the ceiling.
+//! anything: more threads than cores only with `oversubscribe: true`, never past the ceiling;
+//! the refusal points at the plan file's line and column.
 
 use std::process::{Command, Output};
 
@@ -52,6 +53,9 @@ fn more_threads_than_cores_are_refused_with_the_pointer_the_cores_and_the_fix() 
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains("/spec/threads"), "{stderr}");
+        // Compiler-style, as `modelspec validate` prints: where in the plan file, and the code.
+        assert!(stderr.contains(&format!("{over}:5:3")), "{stderr}");
+        assert!(stderr.contains("error[MR0110]"), "{stderr}");
         assert!(stderr.contains(&format!("{} cores", cores())), "{stderr}");
         assert!(stderr.contains("oversubscribe: true"), "{stderr}");
         assert!(!stderr.contains("listening"), "{stderr}");
@@ -78,4 +82,6 @@ fn more_threads_than_cores_are_refused_with_the_pointer_the_cores_and_the_fix() 
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("ceiling"), "{stderr}");
+    assert!(stderr.contains(&format!("{huge}:5:3")), "{stderr}");
+    assert!(stderr.contains("error[MR0111]"), "{stderr}");
 }

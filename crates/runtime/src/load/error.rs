@@ -30,10 +30,13 @@ pub enum LoadError {
         text: String,
         findings: Vec<PlanFinding>,
     },
-    /// The effective plan cannot run on this machine or model (every reason).
-    #[error("{error}")]
+    /// The effective plan cannot run on this machine or model (every reason); `text` is the
+    /// problems rendered as `modelspec validate` renders findings, each at the `file:line:col`
+    /// of the document that set the field.
+    #[error("the execution plan cannot run:\n{text}")]
     CannotRun {
         error: PlanError,
+        text: String,
         /// The problems located in the documents that set them, where one did.
         findings: Vec<PlanFinding>,
     },

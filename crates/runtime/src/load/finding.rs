@@ -73,6 +73,52 @@ impl From<&Diagnostic> for PlanFinding {
     }
 }
 
+/// The problems of a plan that cannot run, located (`findings`, in the same order), as
+/// `modelspec validate` prints findings: `file:line:col`, code, message, the line with a caret,
+/// expected and found. `sources` are the texts of the documents the findings point into.
+pub(crate) fn render_problems(
+    problems: &[PlanProblem],
+    findings: &[PlanFinding],
+    sources: &[Option<Source>],
+) -> String {
+    let mut results: Vec<ms_spec::FileResult> = Vec::new();
+    for (p, f) in problems.iter().zip(findings) {
+        let diag = Diagnostic {
+            code: p.code,
+            severity: p.severity,
+            file: f.source.clone(),
+            line: f.line,
+            column: f.column,
+            end_line: 0,
+            end_column: 0,
+            document: 0,
+            pointer: f.pointer.clone(),
+            message: f.message.clone(),
+            expected: f.expected.clone(),
+            found: f.found.clone(),
+            hint: f.hint.clone(),
+        };
+        match results.iter_mut().find(|r| r.name == f.source) {
+            Some(r) => r.diagnostics.push(diag),
+            None => results.push(ms_spec::FileResult {
+                name: f.source.clone(),
+                source: sources
+                    .iter()
+                    .flatten()
+                    .find(|s| {
+                        s.name == f.source
+                            || s.path
+                                .as_ref()
+                                .is_some_and(|p| p.display().to_string() == f.source)
+                    })
+                    .cloned(),
+                diagnostics: vec![diag],
+            }),
+        }
+    }
+    ms_spec::report::text(&results, false)
+}
+
 /// Findings as `modelspec validate` prints them (with source snippets when the text is known).
 pub(crate) fn render(name: &str, source: Option<Source>, diags: &[Diagnostic]) -> String {
     let result = ms_spec::FileResult {

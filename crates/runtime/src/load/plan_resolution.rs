@@ -10,7 +10,7 @@ use ms_spec::Source;
 use ms_spec::types::plan::PlanSpec;
 
 use super::error::LoadError;
-use super::finding::PlanFinding;
+use super::finding::{PlanFinding, render_problems};
 use super::model_ref::{ResolvedModel, fetch_spec_weights, read_spec_if_any, resolve_model};
 use super::plan_document::read_plan;
 use super::progress::LoadProgress;
@@ -85,9 +85,13 @@ pub fn resolve_plan(
         spec_max_sequence,
         spec_max_batch,
     };
-    let plan = resolve(&name, &layers, &ctx).map_err(|error| LoadError::CannotRun {
-        findings: locate_problems(&error, &layers, &sources),
-        error,
+    let plan = resolve(&name, &layers, &ctx).map_err(|error| {
+        let findings = locate_problems(&error, &layers, &sources);
+        LoadError::CannotRun {
+            text: render_problems(&error.problems, &findings, &sources),
+            findings,
+            error,
+        }
     })?;
     for w in &plan.status.warnings {
         progress(LoadProgress::Warning(w));

@@ -111,8 +111,8 @@ fn an_empty_key_file_stops_before_binding_and_a_public_address_is_warned_about()
     stop(child);
 }
 
-/// `verify --url` against a keyed server: the key from `MODELSPEC_API_KEY` (or `--api-key`)
-/// is sent, `OPENAI_API_KEY` is not read, a missing key is one clear MV0201 violation naming
+/// `verify --url` against a keyed server: the key from `MODELSPEC_API_KEY` (or `--api-key`,
+/// or, when `MODELSPEC_API_KEY` is unset, the first of `serve`'s `MODELSPEC_API_KEYS`) is sent, `OPENAI_API_KEY` is not read, a missing key is one clear MV0201 violation naming
 /// 401, `--api-key` without `--url` is a usage error, and the key is never printed.
 #[test]
 fn verify_reaches_a_keyed_server_with_its_key_only() {
@@ -138,6 +138,7 @@ fn verify_reaches_a_keyed_server_with_its_key_only() {
             .args(["--duration", "1", "--max-tokens", "2", "--format", "json"])
             .args(extra)
             .env_remove("MODELSPEC_API_KEY")
+            .env_remove("MODELSPEC_API_KEYS")
             .env_remove("OPENAI_API_KEY");
         for (k, v) in env {
             cmd.env(k, v);
@@ -176,6 +177,12 @@ fn verify_reaches_a_keyed_server_with_its_key_only() {
 
     let (code, _, stderr) = verify(&[], &["--url", &url, "--api-key", KEY]);
     assert_eq!(code, Some(0), "{stderr}");
+
+    // One shell for both: the variable `serve` reads, its first key.
+    let keys = format!(" {KEY} , sk-other-key");
+    let (code, stdout, stderr) = verify(&[("MODELSPEC_API_KEYS", &keys)], &["--url", &url]);
+    assert_eq!(ready(&stdout)["verdict"], "held", "{stdout}\n{stderr}");
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
 
     let (code, _, stderr) = verify(&[], &["--api-key", KEY]);
     assert_eq!(code, Some(2), "{stderr}");

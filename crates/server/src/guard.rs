@@ -75,6 +75,12 @@ impl ApiKeys {
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
     }
 
+    /// Keys from a comma-separated list (the value of [`API_KEYS_ENV`]); blank entries are
+    /// skipped.
+    pub fn comma_separated(text: &str) -> impl Iterator<Item = &str> {
+        text.split(',').map(str::trim).filter(|k| !k.is_empty())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -86,7 +86,7 @@ fn api_keys(args: &Args) -> Result<ApiKeys> {
         keys.extend(from_file);
     }
     if let Ok(env) = std::env::var(API_KEYS_ENV) {
-        let listed: Vec<&str> = env.split(',').filter(|k| !k.trim().is_empty()).collect();
+        let listed = ApiKeys::comma_separated(&env);
         keys.extend(ApiKeys::new(listed).map_err(|e| anyhow::anyhow!("{API_KEYS_ENV}: {e}"))?);
     }
     Ok(keys)

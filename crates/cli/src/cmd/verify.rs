@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::ValueEnum;
+use ms_server::guard::{API_KEYS_ENV, ApiKeys};
 use ms_verify::{ApiKey, MAX_DURATION, Options, VerifyError};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -63,7 +64,8 @@ pub struct Args {
     #[arg(long, value_name = "ADDR")]
     pub otlp_receiver: Option<std::net::SocketAddr>,
     /// With --url: the API key of a server started with `serve --api-key`, sent as
-    /// `Authorization: Bearer KEY` on every request [env: MODELSPEC_API_KEY]. Never printed.
+    /// `Authorization: Bearer KEY` on every request [env: MODELSPEC_API_KEY, else the first
+    /// key of MODELSPEC_API_KEYS, the variable `serve` reads]. Never printed.
     /// OPENAI_API_KEY is not read: verify may be pointed at any server, which must not get
     /// another service's secret.
     #[arg(long, value_name = "KEY")]
@@ -94,14 +96,22 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(n))
 }
 
-/// The key of `--api-key`, else of `MODELSPEC_API_KEY` when a server is given with `--url` (the
-/// environment is ignored for the server verify starts, which has no keys).
+/// The key of `--api-key`, else of `MODELSPEC_API_KEY`, else the first of `MODELSPEC_API_KEYS`
+/// (so that the shell that starts `serve` can run `verify` too), when a server is given with
+/// `--url` (the environment is ignored for the server verify starts, which has no keys).
 fn api_key(args: &Args) -> Result<Option<ApiKey>, String> {
     let (key, source) = match &args.api_key {
         Some(k) => (k.clone(), "--api-key".to_string()),
+        None if args.url.is_none() => return Ok(None),
         None => match std::env::var(ApiKey::ENV) {
-            Ok(k) if args.url.is_some() => (k, ApiKey::ENV.to_string()),
-            _ => return Ok(None),
+            Ok(k) => (k, ApiKey::ENV.to_string()),
+            Err(_) => match std::env::var(API_KEYS_ENV) {
+                Ok(keys) => match ApiKeys::comma_separated(&keys).next() {
+                    Some(first) => (first.to_string(), API_KEYS_ENV.to_string()),
+                    None => return Err(format!("{API_KEYS_ENV}: no key in the list")),
+                },
+                Err(_) => return Ok(None),
+            },
         },
     };
     ApiKey::new(&key)

@@ -44,7 +44,9 @@ pub use error::LoadError;
 pub use finding::PlanFinding;
 pub(crate) use loading::load_resolved;
 pub use loading::{Loaded, load, load_with, load_with_plan};
-pub use model_ref::{ResolvedModel, read_spec_if_any, resolve_model, resolve_model_pinned};
+pub use model_ref::{
+    ResolvedModel, known_names, read_spec_if_any, resolve_model, resolve_model_pinned,
+};
 pub use plan_document::{PlanDocument, read_plan};
 pub(crate) use plan_resolution::locate;
 pub use plan_resolution::{ResolvedPlan, resolve_plan};

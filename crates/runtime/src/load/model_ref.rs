@@ -90,3 +90,65 @@ pub fn resolve_model_pinned(model: &str, sha256: Option<&str>) -> Result<Resolve
     let path = ms_fetch::resolve(&cache, model, sha256, &FetchOptions::from_env())?;
     Ok(ResolvedModel { path, spec: None })
 }
+
+/// The other names a served model is known by, besides its reference and file names: the
+/// catalog entry's name and aliases (the entry named by `model`, or the one whose artifact has
+/// `sha256`), and the file names of a ModelSpec's weights addresses (`.../x.gguf` gives `x.gguf`
+/// and `x`). A client may send any of them as a request's `model`.
+pub fn known_names(model: &str, sha256: Option<&str>, spec: Option<&ModelSpecInfo>) -> Vec<String> {
+    let mut out = Vec::new();
+    let entries = ms_fetch::catalog::find(model)
+        .into_iter()
+        .chain(sha256.and_then(ms_fetch::catalog::find_by_sha256));
+    for e in entries {
+        out.push(e.name.to_string());
+        out.extend(e.aliases.iter().map(|a| a.to_string()));
+    }
+    for a in spec.iter().flat_map(|s| &s.artifacts) {
+        if a.role != "weights" {
+            continue;
+        }
+        let address = a.uri.split(['?', '#']).next().unwrap_or_default();
+        if let Some(name) = address.rsplit('/').next().filter(|n| !n.is_empty()) {
+            out.push(name.to_string());
+            out.push(name.strip_suffix(".gguf").unwrap_or(name).to_string());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_aliases_and_digest_name_the_model() {
+        let names = known_names("gemma3-270m", None, None);
+        assert!(names.iter().any(|n| n == "gemma-3-270m"), "{names:?}");
+        let sha = ms_fetch::catalog::find("gemma3-270m")
+            .and_then(|e| e.artifact.sha256)
+            .unwrap();
+        let names = known_names("/some/blob", Some(&sha), None);
+        assert!(names.iter().any(|n| n == "gemma3-270m"), "{names:?}");
+        assert!(known_names("/some/blob", None, None).is_empty());
+    }
+
+    #[test]
+    fn a_specs_weights_address_gives_its_file_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.modelspec.yaml");
+        std::fs::write(
+            &path,
+            "apiVersion: modelspec/v1\nkind: ModelSpec\nmetadata:\n  name: m\nspec:\n  \
+             identity:\n    model:\n      id: m-1\n      family: gemma3\n      \
+             task: text-generation\n      framework: llama.cpp\n      artifacts:\n        \
+             - name: weights\n          role: weights\n          \
+             uri: pypi://some-package/dir/model-q4.gguf\n          format: gguf\n  \
+             runtime:\n    accelerator:\n      type: cpu\n      count: 1\n",
+        )
+        .unwrap();
+        let spec = ModelSpecInfo::read(&path).unwrap();
+        let names = known_names(path.to_str().unwrap(), None, Some(&spec));
+        assert_eq!(names, ["model-q4.gguf", "model-q4"], "{names:?}");
+    }
+}

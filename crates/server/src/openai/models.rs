@@ -2,7 +2,9 @@
 //! its id; the other names it answers to are accepted in a request's `model` (and by
 //! `GET /v1/models/{id}`): the model reference it was started with (a catalog name, or a path
 //! and its file name with and without `.gguf`), the ModelSpec's `metadata.name` and model id,
-//! and the loaded GGUF's file name with and without `.gguf`. Any other `model` is a 404
+//! the loaded GGUF's file name with and without `.gguf`, the catalog entry's name and aliases
+//! (by name or by the file's digest) and the file names of the spec's weights addresses
+//! ([`ms_runtime::load::known_names`]). Any other `model` is a 404
 //! `model_not_found`, as OpenAI answers.
 
 use std::path::Path;
@@ -59,6 +61,14 @@ pub fn names(l: &Loaded) -> Vec<String> {
         out.push(spec.name.clone());
         out.push(spec.model_id.clone());
     }
+    out.extend(ms_runtime::load::known_names(
+        &l.request.model,
+        l.artifact
+            .artifact_sha256
+            .as_deref()
+            .or(l.artifact.loaded_sha256.as_deref()),
+        l.spec.as_deref(),
+    ));
     out.retain(|n| !n.is_empty());
     out.sort();
     out.dedup();

@@ -460,7 +460,8 @@ fn json_files_are_strict_json() {
     std::fs::write(dir.path().join("comma.json"), &comma).unwrap();
     let o = modelspec(dir.path(), &["validate", "comma.json"]);
     assert_eq!(o.status.code(), Some(1));
-    let col = comma.lines().nth(2).unwrap().find(",}").unwrap() + 2;
+    // The caret is on the comma to remove (1-based column).
+    let col = comma.lines().nth(2).unwrap().find(",}").unwrap() + 1;
     assert!(
         stdout(&o).contains(&format!("comma.json:3:{col}")),
         "{}",

@@ -105,6 +105,21 @@ fn syntax_error(src: &Source, e: &serde_json::Error) -> Diagnostic {
         col: col + u32::from(at.is_some()),
         offset,
     };
+    // serde_json stops at the bracket after a trailing comma, often on the next line: the
+    // finding points at the comma itself, which is what has to go.
+    let (pos, end) = match (slip, prev) {
+        (Some(("a trailing comma", _)), Some(',')) => {
+            let comma = src.text[..offset.min(src.text.len())].trim_end().len() - 1;
+            let at = pos_at(&src.text, comma);
+            let after = Pos {
+                col: at.col + 1,
+                offset: comma + 1,
+                ..at
+            };
+            (at, after)
+        }
+        _ => (pos, end),
+    };
     match slip {
         Some((what, hint)) if code == codes::SYNTAX => {
             Diagnostic::new(code, &src.name, pos, format!("invalid JSON: {what}"))
@@ -113,6 +128,19 @@ fn syntax_error(src: &Source, e: &serde_json::Error) -> Diagnostic {
                 .with_hint(hint)
         }
         _ => Diagnostic::new(code, &src.name, pos, message).with_end(end),
+    }
+}
+
+/// The line and character column of a byte offset of `text` (1-based, as findings count).
+fn pos_at(text: &str, offset: usize) -> Pos {
+    let before = &text[..offset];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = before.matches('\n').count() + 1;
+    let col = before[line_start..].chars().count() + 1;
+    Pos {
+        line: u32::try_from(line).unwrap_or(u32::MAX),
+        col: u32::try_from(col).unwrap_or(u32::MAX),
+        offset,
     }
 }
 
@@ -401,9 +429,11 @@ mod tests {
 
     #[test]
     fn trailing_comma_and_comments_are_errors_at_their_position() {
-        let parsed = p("{\n  \"a\": 1,\n}\n");
+        // The caret is on the comma (line 2), not on the bracket serde_json stopped at.
+        let parsed = p("{\n  \"é\": 1,\n}\n");
         let d = &parsed.diagnostics[0];
-        assert_eq!((d.code, d.line, d.column), (codes::SYNTAX, 3, 1));
+        assert_eq!((d.code, d.line, d.column), (codes::SYNTAX, 2, 9));
+        assert_eq!((d.end_line, d.end_column), (2, 10), "{d:?}");
         assert_eq!(d.message, "invalid JSON: a trailing comma");
         assert!(
             d.hint.as_deref().unwrap().contains("trailing comma"),

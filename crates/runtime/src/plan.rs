@@ -291,14 +291,17 @@ pub fn machine_threads(
         .with_found(0));
     }
     if threads > ceiling {
+        // The fix names what this plan may have: the ceiling when it oversubscribes on purpose,
+        // the cores otherwise.
+        let most = if oversubscribe { ceiling } else { cores };
         return Err(PlanProblem::error(
             codes::THREADS_EXCEED_CEILING,
             at,
             format!(
-                "spec.threads: {threads} threads (/spec/threads) exceed the ceiling of {ceiling} ({MAX_THREADS_PER_CORE} per core) on this machine with {cores} cores, even with `oversubscribe: true`; give at most {cores}"
+                "spec.threads: {threads} threads (/spec/threads) exceed the ceiling of {ceiling} ({MAX_THREADS_PER_CORE} per core) on this machine with {cores} cores, even with `oversubscribe: true`; give at most {most}"
             ),
         )
-        .with_expected(format!("at most {cores}"))
+        .with_expected(format!("at most {most}"))
         .with_found(threads));
     }
     if threads <= cores {
@@ -1068,6 +1071,17 @@ mod tests {
         let err = resolve("p", &[layer(Origin::Plan, spec)], &Context::default()).unwrap_err();
         assert_eq!(err.problems[0].code, codes::THREADS_EXCEED_CEILING);
         assert!(err.to_string().contains("ceiling"), "{err}");
+        // With oversubscribe the fix is the ceiling, not the cores.
+        let ceiling = cores() * MAX_THREADS_PER_CORE;
+        assert_eq!(
+            err.problems[0].expected.as_deref(),
+            Some(format!("at most {ceiling}").as_str()),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains(&format!("give at most {ceiling}")),
+            "{err}"
+        );
         assert_eq!(eff.spec.context_length, None);
         let spec = PlanSpec {
             threads: Some(1),

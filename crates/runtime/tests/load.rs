@@ -145,7 +145,7 @@ fn a_modelspec_example_loads_with_its_default_plan_and_typed_fields() {
     let s = l.spec.as_deref().expect("the typed spec");
     assert_eq!(s.path, spec);
     assert_eq!(s.name, "support-chat-prod");
-    assert_eq!(s.model_id, "gemma-3-270m-it");
+    assert_eq!(s.model_id, "gemma-3-270m");
     assert_eq!(s.precision.as_deref(), Some("q4_k_m"));
     assert_eq!(s.quantization.as_deref(), Some("Q4_K_M"));
     assert_eq!(s.artifacts.len(), 1);

@@ -188,6 +188,23 @@ fn chat_mode_keeps_a_conversation_on_piped_stdin() {
 }
 
 #[test]
+fn the_base_model_warning_names_the_model_as_the_user_gave_it() {
+    // The default Gemma file is a base model; the warning speaks of `gemma3-270m`, not of the
+    // cache blob it resolved to.
+    let out = modelspec(
+        &["gemma3-270m", "--chat", "-n", "1", "--temperature", "0"],
+        Some(b"Hello\n"),
+    );
+    ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: gemma3-270m has no chat template, so it is probably a base model"),
+        "{err}"
+    );
+    assert!(!err.contains("blobs/sha256"), "{err}");
+}
+
+#[test]
 fn a_model_spec_whose_artifact_resolves_runs() {
     let dir = tempfile::tempdir().unwrap();
     let sha = ms_fetch::sha256_file(std::path::Path::new(&tiny())).unwrap();

@@ -263,7 +263,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    let template = chat_template(&model, tok, format, args.verbose)?;
+    let template = chat_template(&model, &args.model, tok, format, args.verbose)?;
     let mut opts = opts;
     opts.stop.extend(template.stop_strings());
     let mut messages = Vec::new();
@@ -507,6 +507,7 @@ fn chat_format_choice(name: &str) -> Result<Option<ChatFormat>> {
 
 fn chat_template(
     model: &Model,
+    name: &str,
     tok: &Tokenizer,
     choice: Option<ChatFormat>,
     verbose: bool,
@@ -520,7 +521,7 @@ fn chat_template(
         // say so once, rather than let its answers look like our bug.
         eprintln!(
             "warning: {} has no chat template, so it is probably a base model: it continues text rather than answering; for chat, use an instruction-tuned model such as `modelspec run {} --chat`",
-            model.path().display(),
+            name,
             ms_fetch::catalog::CHAT_MODEL
         );
     }
@@ -529,7 +530,7 @@ fn chat_template(
             if source.is_none() {
                 eprintln!(
                     "note: {} has no chat template; using the built-in {} format (--chat-format to choose)",
-                    model.path().display(),
+                    name,
                     auto.format.name()
                 );
             }

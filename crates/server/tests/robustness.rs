@@ -237,7 +237,14 @@ fn connections_over_the_limit_are_refused_and_slots_free_up() {
     )
     .status
         == 200));
-    let m = get(addr, "/metrics").text();
+    // The server counts a closed connection once it sees the close, which may come after the
+    // client's next connect: read the metrics through the same wait.
+    let mut m = String::new();
+    assert!(eventually(Duration::from_secs(10), || {
+        let r = get(addr, "/metrics");
+        m = r.text();
+        r.status == 200
+    }));
     assert!(
         metric(&m, "modelspec_connections_closed_total{reason=\"limit\"}") >= Some(2.0),
         "{m}"

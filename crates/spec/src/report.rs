@@ -131,6 +131,7 @@ fn write_diag(out: &mut String, st: &Style, d: &Diagnostic, src: Option<&Source>
         } else {
             1
         };
+        let (line, caret_at, carets) = snippet_window(&line, caret_at, carets);
         let _ = writeln!(out, "{pad} {bar}");
         let _ = writeln!(
             out,
@@ -159,6 +160,35 @@ fn write_diag(out: &mut String, st: &Style, d: &Diagnostic, src: Option<&Source>
         let _ = writeln!(out, "{pad} {eq} {} {h}", st.paint("1;36", "hint:"));
     }
     let _ = writeln!(out);
+}
+
+/// The most characters of a source line a finding shows: a minified or hostile file (one line
+/// of megabytes) must not flood the terminal.
+const SNIPPET_CHARS: usize = 120;
+
+/// The part of `line` to print around the caret, with `…` where it was cut, and the caret's
+/// column and width within it.
+fn snippet_window(line: &str, caret_at: usize, carets: usize) -> (String, usize, usize) {
+    let len = line.chars().count();
+    if len <= SNIPPET_CHARS {
+        return (line.to_owned(), caret_at, carets);
+    }
+    // Some context before the caret, the rest after it.
+    let start = caret_at
+        .saturating_sub(SNIPPET_CHARS / 3)
+        .min(len - SNIPPET_CHARS);
+    let end = start + SNIPPET_CHARS;
+    let mut shown = String::new();
+    if start > 0 {
+        shown.push('…');
+    }
+    shown.extend(line.chars().skip(start).take(SNIPPET_CHARS));
+    if end < len {
+        shown.push('…');
+    }
+    let at = caret_at - start + usize::from(start > 0);
+    let width = carets.min(end - caret_at.min(end)).max(1);
+    (shown, at, width)
 }
 
 /// `{"files":N,"errors":E,"warnings":W,"diagnostics":[...]}`.
@@ -255,5 +285,31 @@ fn sarif_level(s: Severity) -> &'static str {
         Severity::Error => "error",
         Severity::Warning => "warning",
         Severity::Off => "none",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_lines_are_cut_around_the_caret() {
+        let line = format!("{}key: {}", "a".repeat(5_000), "b".repeat(20_000));
+        let (shown, at, width) = snippet_window(&line, 5_000, 3);
+        assert!(
+            shown.chars().count() <= SNIPPET_CHARS + 2,
+            "{}",
+            shown.len()
+        );
+        assert!(shown.starts_with('…') && shown.ends_with('…'), "{shown}");
+        let under: String = shown.chars().skip(at).take(width).collect();
+        assert_eq!(under, "key");
+        // Short lines are shown whole; a caret at the start of a long line keeps its column.
+        assert_eq!(snippet_window("a: b", 3, 1), ("a: b".to_owned(), 3, 1));
+        let (shown, at, _) = snippet_window(&line, 0, 1);
+        assert_eq!((shown.chars().next(), at), (Some('a'), 0));
+        // A caret past the end of the window (at the end of the line) stays visible.
+        let (shown, at, width) = snippet_window(&line, line.chars().count(), 1);
+        assert!(at <= shown.chars().count() && width == 1, "{at} {shown}");
     }
 }

@@ -136,19 +136,8 @@ fn serve_ready(model: &str, env: &[(String, String)]) {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().unwrap();
-    let mut printed = String::new();
-    let mut addr = None;
-    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
-        let line = line.unwrap();
-        printed.push_str(&line);
-        printed.push('\n');
-        if let Some(rest) = line.strip_prefix("modelspec serve: listening on http://") {
-            addr = rest.split_whitespace().next().map(str::to_string);
-        }
-        if line.starts_with("Ctrl-C stops") {
-            break;
-        }
-    }
+    let ms_test_support::ServeBanner { addr, printed, .. } =
+        ms_test_support::serve_banner(&mut child);
     let Some(addr) = addr else {
         let _ = child.kill();
         panic!("serve {model}: no address printed:\n{printed}");

@@ -2,7 +2,7 @@
 //! every source of keys works, the keys are never printed, a key file
 //! without keys is an error before binding, and a public address without a key is warned about.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -35,19 +35,11 @@ fn serve(cmd: &mut Command) -> (Child, String, String) {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let (mut addr, mut printed) = (None, String::new());
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        printed.push_str(&line);
-        printed.push('\n');
-        if let Some(rest) = line.strip_prefix("modelspec serve: listening on http://") {
-            addr = rest.split_whitespace().next().map(str::to_string);
-        }
-        if line.starts_with("Ctrl-C stops") {
-            break;
-        }
-    }
+    let ms_test_support::ServeBanner {
+        addr,
+        printed,
+        rest: lines,
+    } = ms_test_support::serve_banner(&mut child);
     let addr = addr.unwrap_or_else(|| panic!("no address printed:\n{printed}"));
     // Keep the pipe drained so the server never blocks writing to it.
     std::thread::spawn(move || for _ in lines {});

@@ -1,7 +1,7 @@
 //! `modelspec serve` as a user runs it: prints where it listens, serves, stops cleanly on
 //! Ctrl-C (SIGINT) and SIGTERM; a bad plan stops it before it binds.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -38,20 +38,11 @@ fn serve_and_stop(signal: &str) {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut addr = None;
-    let mut printed = String::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        printed.push_str(&line);
-        printed.push('\n');
-        if let Some(rest) = line.strip_prefix("modelspec serve: listening on http://") {
-            addr = rest.split_whitespace().next().map(str::to_string);
-        }
-        if line.starts_with("Ctrl-C stops") {
-            break;
-        }
-    }
+    let ms_test_support::ServeBanner {
+        addr,
+        printed,
+        rest: lines,
+    } = ms_test_support::serve_banner(&mut child);
     let addr = addr.unwrap_or_else(|| panic!("no address printed:\n{printed}"));
     assert!(printed.contains("model: "), "{printed}");
     assert!(

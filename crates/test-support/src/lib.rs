@@ -1,8 +1,11 @@
 //! What the workspace's tests share, so that no test writes it out again: where the shared
 //! oracle files and tiny models are ([`shared_dir`], [`oracle_model`]), and a builder of tiny
-//! synthetic GGUF files ([`TinyGguf`]). A dev-dependency only (`publish = false`).
+//! synthetic GGUF files ([`TinyGguf`]), and the start-up lines of a `modelspec serve` child
+//! ([`serve_banner`]). A dev-dependency only (`publish = false`).
 
+use std::io::{BufRead, BufReader, Lines};
 use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStderr};
 
 use half::bf16;
 use ms_gguf::{GgmlType, GgufWriter, Metadata, TensorDesc, Value};
@@ -24,6 +27,44 @@ pub fn oracle_dir() -> PathBuf {
 /// An oracle model by its name without `.gguf`, e.g. `llama-spm-tiny.q8_0`.
 pub fn oracle_model(name: &str) -> PathBuf {
     oracle_dir().join("models").join(format!("{name}.gguf"))
+}
+
+/// What `modelspec serve` printed on stderr up to its "Ctrl-C stops" line.
+pub struct ServeBanner {
+    /// `host:port` from the "listening on http://…" line, if it was printed.
+    pub addr: Option<String>,
+    /// Every line read, each ending in a newline.
+    pub printed: String,
+    /// The rest of stderr, for tests that read what the server says later (drain it, or
+    /// hand it to a thread, so that the server never blocks writing).
+    pub rest: Lines<BufReader<ChildStderr>>,
+}
+
+/// Reads a `modelspec serve` child's stderr (spawned with `Stdio::piped()` for stderr) up to
+/// the line that says it is serving.
+pub fn serve_banner(child: &mut Child) -> ServeBanner {
+    let stderr = child
+        .stderr
+        .take()
+        .expect("serve spawned with a piped stderr");
+    let mut rest = BufReader::new(stderr).lines();
+    let (mut addr, mut printed) = (None, String::new());
+    for line in rest.by_ref() {
+        let Ok(line) = line else { break };
+        printed.push_str(&line);
+        printed.push('\n');
+        if let Some(at) = line.strip_prefix("modelspec serve: listening on http://") {
+            addr = at.split_whitespace().next().map(str::to_string);
+        }
+        if line.starts_with("Ctrl-C stops") {
+            break;
+        }
+    }
+    ServeBanner {
+        addr,
+        printed,
+        rest,
+    }
 }
 
 /// A tiny synthetic GGUF file: metadata and tensors given by the test, written with ms-gguf's

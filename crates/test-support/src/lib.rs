@@ -1,7 +1,16 @@
 //! What the workspace's tests share, so that no test writes it out again: where the shared
 //! oracle files and tiny models are ([`shared_dir`], [`oracle_model`]), and a builder of tiny
 //! synthetic GGUF files ([`TinyGguf`]), and the start-up lines of a `modelspec serve` child
-//! ([`serve_banner`]). A dev-dependency only (`publish = false`).
+//! ([`serve_banner`]); and the real servers and tools tests run against: a SeaweedFS S3 server
+//! ([`seaweed`]), the pinned Python tools ([`python`]), and processes that die with the test
+//! process ([`tied_child`]). A dev-dependency only (`publish = false`).
+
+pub mod python;
+pub mod seaweed;
+
+mod ports;
+mod s3_request;
+pub mod tied_child;
 
 use std::io::{BufRead, BufReader, Lines};
 use std::path::{Path, PathBuf};

@@ -10,6 +10,7 @@
 //! suite runs against both.
 
 pub mod api;
+pub mod blob;
 pub mod digest;
 pub mod entity;
 pub mod error;

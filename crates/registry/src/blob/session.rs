@@ -1,0 +1,245 @@
+//! An upload in progress, and the loop that streams bytes into it. The persisted
+//! [`SessionState`] is the truth about a session: its offset, the SHA-256 state over exactly
+//! those bytes, the chunk digests so far and (S3) the parts stored. It is written only after
+//! the bytes it counts are durable, so a restart resumes from it without re-reading anything.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncReadExt;
+
+use crate::api::ByteReader;
+use crate::blob::backend::Storage;
+use crate::blob::codes::*;
+use crate::blob::hash::{ChunkHasher, Sha256State};
+use crate::digest::Digest;
+use crate::entity::{ArtifactUpload, UploadSession};
+use crate::error::{ErrorKind, RegistryError, Result};
+
+/// The state file of a session (`uploads/<id>/state.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionState {
+    pub version: u32,
+    pub upload_id: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub request: ArtifactUpload,
+    /// Bytes durably stored.
+    pub offset: u64,
+    pub sha256: Sha256State,
+    pub chunks: ChunkHasher,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3Progress>,
+}
+
+/// What an S3 session has stored: a multipart upload's parts and the bytes after the last
+/// part (fewer than S3's minimum part size) as a small object of their own.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct S3Progress {
+    /// Where the multipart upload goes: the blob's own key when the digest was declared
+    /// (completing it publishes the blob), else a staging key copied into place at the end.
+    pub target: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multipart_id: Option<String>,
+    #[serde(default)]
+    pub parts: Vec<PartRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail: Option<TailRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PartRecord {
+    pub etag: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TailRecord {
+    pub key: String,
+    pub len: u64,
+}
+
+pub fn now() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+impl SessionState {
+    pub fn new(upload_id: &str, request: ArtifactUpload, chunk_size: u64) -> SessionState {
+        let at = now();
+        SessionState {
+            version: 1,
+            upload_id: upload_id.to_string(),
+            created_at: at.clone(),
+            updated_at: at,
+            request,
+            offset: 0,
+            sha256: Sha256State::new(),
+            chunks: ChunkHasher::new(chunk_size),
+            s3: None,
+        }
+    }
+
+    pub fn session(&self) -> UploadSession {
+        UploadSession {
+            upload_id: self.upload_id.clone(),
+            offset: self.offset,
+            request: self.request.clone(),
+            created_at: self.created_at.clone(),
+        }
+    }
+
+    pub fn to_json(&self) -> Bytes {
+        Bytes::from(serde_json::to_vec(self).expect("session state serializes"))
+    }
+}
+
+/// Where an upload's bytes go, per backend.
+#[async_trait]
+pub trait Sink: Send {
+    /// Bytes that may still be written before the next [`Sink::checkpoint`].
+    fn room(&self) -> u64;
+    async fn write(&mut self, buf: Bytes) -> Result<()>;
+    /// Makes what was written durable and records it in `state` (called when `room()` is 0,
+    /// and at the end of each chunk with `end_of_chunk`).
+    async fn checkpoint(&mut self, state: &mut SessionState, end_of_chunk: bool) -> Result<()>;
+    /// Makes the verified bytes visible as blob `digest` (its chunk index is already written).
+    async fn publish(self: Box<Self>, state: &mut SessionState, digest: &Digest) -> Result<()>;
+}
+
+/// Limits checked while streaming.
+pub struct Limits {
+    pub max_blob_size: u64,
+    pub buffer_size: usize,
+}
+
+pub fn too_large(max: u64, what: &str) -> RegistryError {
+    RegistryError::new(
+        ErrorKind::TooLarge,
+        MG0105,
+        format!("{what} exceeds the store's maximum blob size of {max} bytes"),
+    )
+    .hint("split the artifact, or raise the store's maximum blob size")
+}
+
+fn size_exceeded(declared: u64) -> RegistryError {
+    RegistryError::new(
+        ErrorKind::Integrity,
+        MG0107,
+        format!("more bytes arrived than the declared size of {declared}"),
+    )
+    .at("/size")
+    .hint("declare the file's real size")
+}
+
+/// Below this, hashing inline is cheaper than handing the buffer to other threads.
+const PARALLEL_HASH_MIN: usize = 256 * 1024;
+
+/// Streams `reader` to its end into `sink`, hashing as it goes. After every checkpoint
+/// `persist` is called with the state (a session saves it there); bytes after the last
+/// checkpoint are lost if this fails, and the persisted state does not count them.
+pub async fn ingest(
+    state: &mut SessionState,
+    sink: &mut dyn Sink,
+    reader: &mut ByteReader,
+    limits: &Limits,
+    persist: Option<(&dyn Storage, &str)>,
+) -> Result<()> {
+    let declared = state.request.size;
+    loop {
+        let room = sink.room();
+        let want = (limits.buffer_size as u64).min(room).max(1) as usize;
+        let mut buf = vec![0u8; want];
+        let mut filled = 0;
+        let mut eof = false;
+        while filled < want {
+            match reader.read(&mut buf[filled..]).await {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => filled += n,
+                Err(e) => {
+                    return Err(RegistryError::new(
+                        ErrorKind::Invalid,
+                        MG0115,
+                        format!(
+                            "the upload stream failed after {} bytes: {e}",
+                            state.offset + filled as u64
+                        ),
+                    )
+                    .hint(format!(
+                        "resume from the session's offset ({} bytes are stored)",
+                        state.offset
+                    )));
+                }
+            }
+        }
+        buf.truncate(filled);
+        let total = state.offset + filled as u64;
+        if total > limits.max_blob_size {
+            return Err(too_large(limits.max_blob_size, "the uploaded stream"));
+        }
+        if let Some(d) = declared
+            && total > d
+        {
+            return Err(size_exceeded(d));
+        }
+        if filled > 0 {
+            let bytes = Bytes::from(buf);
+            if filled < PARALLEL_HASH_MIN {
+                state.sha256.update(&bytes);
+                state.chunks.update(&bytes);
+                sink.write(bytes).await?;
+            } else {
+                let mut sha = std::mem::take(&mut state.sha256);
+                let mut chunks = std::mem::replace(&mut state.chunks, ChunkHasher::new(1));
+                let (b1, b2) = (bytes.clone(), bytes.clone());
+                let h1 = tokio::task::spawn_blocking(move || {
+                    sha.update(&b1);
+                    sha
+                });
+                let h2 = tokio::task::spawn_blocking(move || {
+                    chunks.update(&b2);
+                    chunks
+                });
+                let (r1, r2, rw) = tokio::join!(h1, h2, sink.write(bytes));
+                state.sha256 = r1.map_err(join_error)?;
+                state.chunks = r2.map_err(join_error)?;
+                rw?;
+            }
+            state.offset = total;
+            if sink.room() == 0 && !eof {
+                sink.checkpoint(state, false).await?;
+                state.updated_at = now();
+                save(state, persist).await?;
+            }
+        }
+        if eof {
+            sink.checkpoint(state, true).await?;
+            state.updated_at = now();
+            save(state, persist).await?;
+            return Ok(());
+        }
+    }
+}
+
+async fn save(state: &SessionState, persist: Option<(&dyn Storage, &str)>) -> Result<()> {
+    match persist {
+        Some((storage, key)) => storage.put_small(key, state.to_json()).await,
+        None => Ok(()),
+    }
+}
+
+pub fn join_error(e: tokio::task::JoinError) -> RegistryError {
+    RegistryError::new(
+        ErrorKind::Internal,
+        MG0112,
+        format!("a blob store task failed: {e}"),
+    )
+}

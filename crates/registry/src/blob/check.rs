@@ -66,7 +66,7 @@ fn uploads(entries: Vec<Entry>, problems: &mut Vec<CheckProblem>) -> Vec<Upload>
                 .strip_suffix(".tmp")
                 .and_then(|s| UploadId::parse(s).ok())
         };
-        if id.is_none() && !(first.ends_with(".tmp") && !nested) {
+        if id.is_none() {
             problems.push(problem(
                 MG0153,
                 format!("file:{}", e.key),

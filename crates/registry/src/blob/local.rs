@@ -6,7 +6,6 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -307,8 +306,10 @@ impl Storage for Local {
             file: Some(file),
             root: self.root.clone(),
             key: layout::data_key(id),
+            state_key: durable.then(|| layout::state_key(id)),
             since_checkpoint: 0,
             part_size: if durable { self.part_size } else { u64::MAX },
+            pending: None,
         }))
     }
 
@@ -342,13 +343,57 @@ pub fn busy(id: &str) -> RegistryError {
     .hint("wait for it, then ask the session's status and continue from its offset")
 }
 
-/// Appends to `uploads/<id>/data`; a checkpoint is an fsync.
+/// Appends to `uploads/<id>/data`. A session's checkpoint (an fsync, then the state saved)
+/// runs in the background while the next bytes are written; the next checkpoint waits for it.
 struct LocalSink {
     file: Option<File>,
     root: PathBuf,
     key: String,
+    /// Where a session's state is saved; `None` for a one-shot put.
+    state_key: Option<String>,
     since_checkpoint: u64,
     part_size: u64,
+    pending: Option<tokio::task::JoinHandle<Result<()>>>,
+}
+
+impl LocalSink {
+    async fn wait_pending(&mut self) -> Result<()> {
+        match self.pending.take() {
+            Some(h) => h.await.map_err(join_error)?,
+            None => Ok(()),
+        }
+    }
+
+    /// fsyncs what was written, then saves `state` (if a session's).
+    fn durable_task(&self, state: Option<Bytes>) -> Result<impl FnOnce() -> Result<()> + use<>> {
+        let k = self.key.clone();
+        let file = self
+            .file
+            .as_ref()
+            .expect("sink file present between calls")
+            .try_clone()
+            .map_err(|e| unavailable("fsync", &k, e))?;
+        let target = self
+            .state_key
+            .as_ref()
+            .map(|s| (self.root.join(s), s.clone()));
+        let root = self.root.clone();
+        Ok(move || {
+            file.sync_data().map_err(|e| unavailable("fsync", &k, e))?;
+            if let (Some((path, key)), Some(json)) = (target, state) {
+                write_atomically(&root, &path, &json).map_err(|e| unavailable("write", &key, e))?;
+            }
+            Ok(())
+        })
+    }
+}
+
+impl Drop for LocalSink {
+    fn drop(&mut self) {
+        if let Some(h) = &self.pending {
+            h.abort();
+        }
+    }
 }
 
 #[async_trait]
@@ -371,23 +416,38 @@ impl Sink for LocalSink {
         Ok(())
     }
 
-    async fn checkpoint(&mut self, _state: &mut SessionState, end_of_chunk: bool) -> Result<()> {
-        if self.part_size == u64::MAX && !end_of_chunk {
+    async fn checkpoint(&mut self, state: &SessionState) -> Result<()> {
+        self.since_checkpoint = 0;
+        if self.state_key.is_none() {
             return Ok(());
         }
-        let f = Arc::new(self.file.take().expect("sink file present between calls"));
-        let (f2, k) = (f.clone(), self.key.clone());
-        let r = blocking(move || f2.sync_data().map_err(|e| unavailable("fsync", &k, e))).await;
-        self.file = Some(Arc::try_unwrap(f).expect("the fsync task has ended"));
-        self.since_checkpoint = 0;
-        r
+        self.wait_pending().await?;
+        let task = self.durable_task(Some(state.to_json()))?;
+        self.pending = Some(tokio::task::spawn_blocking(task));
+        Ok(())
     }
 
-    async fn publish(self: Box<Self>, _state: &mut SessionState, digest: &Digest) -> Result<()> {
+    async fn flush(&mut self, state: &mut SessionState) -> Result<()> {
+        self.wait_pending().await?;
+        let json = self.state_key.is_some().then(|| state.to_json());
+        let task = self.durable_task(json)?;
+        blocking(task).await
+    }
+
+    async fn settle(&mut self) {
+        let _ = self.wait_pending().await;
+    }
+
+    async fn publish(
+        mut self: Box<Self>,
+        _state: &mut SessionState,
+        digest: &Digest,
+    ) -> Result<()> {
+        self.wait_pending().await?;
         let from = self.root.join(&self.key);
         let to = self.root.join(layout::blob_key(digest));
         let k = layout::blob_key(digest);
-        let file = self.file;
+        let file = self.file.take();
         blocking(move || {
             let f = match file {
                 Some(f) => f,

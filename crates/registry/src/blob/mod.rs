@@ -218,7 +218,7 @@ impl BlobStore {
         let mut state = SessionState::new(id.as_str(), req.clone(), self.opts.chunk_size);
         let result = async {
             let mut sink = self.storage.sink(&id, &mut state, false).await?;
-            session::ingest(&mut state, sink.as_mut(), &mut body, &self.limits(), None).await?;
+            session::ingest(&mut state, sink.as_mut(), &mut body, &self.limits()).await?;
             self.complete(&id, &mut state, sink).await
         }
         .await;
@@ -368,15 +368,7 @@ impl BlobStore {
             .hint(format!("send the bytes from offset {}", state.offset)));
         }
         let mut sink = self.storage.sink(&id, &mut state, true).await?;
-        let key = layout::state_key(&id);
-        session::ingest(
-            &mut state,
-            sink.as_mut(),
-            &mut body,
-            &self.limits(),
-            Some((self.storage.as_ref(), &key)),
-        )
-        .await?;
+        session::ingest(&mut state, sink.as_mut(), &mut body, &self.limits()).await?;
         Ok(state.session())
     }
 

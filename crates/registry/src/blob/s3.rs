@@ -3,6 +3,7 @@
 //! the low-level [`MultipartStore`] calls so that a session can continue in another process
 //! from the part list in its state.
 
+use std::collections::VecDeque;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -242,10 +243,12 @@ impl Storage for S3 {
             multipart_key: self.path(&multipart_key(id)),
             multipart: progress.multipart_id.clone(),
             parts: progress.parts.clone(),
+            tail: progress.tail.clone(),
             prefix: self.prefix.clone(),
             buf,
             buffered,
             durable,
+            inflight: VecDeque::new(),
             part_size: self.part_size,
             first_part: self.first_part,
         }))
@@ -288,8 +291,20 @@ struct MultipartRecord {
     multipart_id: String,
 }
 
-/// Collects bytes into parts; a part is stored when full, and at the end of a chunk what is
-/// left is stored as a part (at least 5 MiB) or as the session's tail object.
+/// Parts stored concurrently by one session (each holds a part's bytes in memory).
+const PARTS_IN_FLIGHT: usize = 3;
+
+/// A part being stored, and the session state to save once it (and every part before it)
+/// is stored.
+struct InFlight {
+    size: u64,
+    task: tokio::task::JoinHandle<Result<PartId>>,
+    state: Option<SessionState>,
+}
+
+/// Collects bytes into parts; full parts are stored in the background (a few at once, their
+/// states saved in order as they complete); at the end of a chunk what is left is stored as a
+/// part (at least 5 MiB) or as the session's tail object.
 struct S3Sink {
     store: Arc<AmazonS3>,
     id: UploadId,
@@ -297,12 +312,24 @@ struct S3Sink {
     target: Path,
     multipart_key: Path,
     multipart: Option<String>,
+    /// Parts stored, in order.
     parts: Vec<PartRecord>,
+    /// The tail object the last saved state names.
+    tail: Option<TailRecord>,
     buf: Vec<Bytes>,
     buffered: u64,
     durable: bool,
     part_size: u64,
     first_part: u64,
+    inflight: VecDeque<InFlight>,
+}
+
+impl Drop for S3Sink {
+    fn drop(&mut self) {
+        for f in &self.inflight {
+            f.task.abort();
+        }
+    }
 }
 
 impl S3Sink {
@@ -311,14 +338,6 @@ impl S3Sink {
             Path::from(key)
         } else {
             Path::from(format!("{}/{key}", self.prefix))
-        }
-    }
-
-    fn limit(&self) -> u64 {
-        if self.parts.is_empty() {
-            self.first_part
-        } else {
-            self.part_size
         }
     }
 
@@ -334,51 +353,103 @@ impl S3Sink {
         }
     }
 
-    async fn put_part(&mut self) -> Result<()> {
+    /// Parts started, stored or not.
+    fn parts_started(&self) -> usize {
+        self.parts.len() + self.inflight.len()
+    }
+
+    fn limit(&self) -> u64 {
+        if self.parts_started() == 0 {
+            self.first_part
+        } else {
+            self.part_size
+        }
+    }
+
+    async fn multipart_id(&mut self) -> Result<String> {
+        if let Some(m) = &self.multipart {
+            return Ok(m.clone());
+        }
         let target_key = self.rel(&self.target);
-        let mp = match &self.multipart {
-            Some(m) => m.clone(),
-            None => {
-                let m = self
-                    .store
-                    .create_multipart(&self.target)
-                    .await
-                    .map_err(|e| unavailable("start multipart upload of", &target_key, e))?;
-                let rec = MultipartRecord {
-                    target: target_key.clone(),
-                    multipart_id: m.clone(),
-                };
-                let json = serde_json::to_vec(&rec).expect("record serializes");
-                self.store
-                    .put(&self.multipart_key, PutPayload::from(json))
-                    .await
-                    .map_err(|e| unavailable("write", &self.rel(&self.multipart_key), e))?;
-                self.multipart = Some(m.clone());
-                m
-            }
-        };
-        let payload: PutPayload = std::mem::take(&mut self.buf).into_iter().collect();
-        let part = self
+        let m = self
             .store
-            .put_part(&self.target, &mp, self.parts.len(), payload)
+            .create_multipart(&self.target)
             .await
-            .map_err(|e| unavailable("store a part of", &target_key, e))?;
-        self.parts.push(PartRecord {
-            etag: part.content_id,
-            size: self.buffered,
+            .map_err(|e| unavailable("start a multipart upload of", &target_key, e))?;
+        let rec = MultipartRecord {
+            target: target_key,
+            multipart_id: m.clone(),
+        };
+        let json = serde_json::to_vec(&rec).expect("record serializes");
+        self.store
+            .put(&self.multipart_key, PutPayload::from(json))
+            .await
+            .map_err(|e| unavailable("write", &self.rel(&self.multipart_key), e))?;
+        self.multipart = Some(m.clone());
+        Ok(m)
+    }
+
+    /// Starts storing the buffered bytes as the next part; `state` is saved once it is stored.
+    async fn start_part(&mut self, state: Option<SessionState>) -> Result<()> {
+        while self.inflight.len() >= PARTS_IN_FLIGHT {
+            self.complete_oldest().await?;
+        }
+        let mp = self.multipart_id().await?;
+        let payload: PutPayload = std::mem::take(&mut self.buf).into_iter().collect();
+        let (store, target, idx) = (
+            self.store.clone(),
+            self.target.clone(),
+            self.parts_started(),
+        );
+        let target_key = self.rel(&self.target);
+        let task = tokio::spawn(async move {
+            store
+                .put_part(&target, &mp, idx, payload)
+                .await
+                .map_err(|e| unavailable("store a part of", &target_key, e))
         });
-        self.buffered = 0;
+        self.inflight.push_back(InFlight {
+            size: std::mem::take(&mut self.buffered),
+            task,
+            state,
+        });
         Ok(())
     }
 
-    fn record(&self, state: &mut SessionState, tail: Option<TailRecord>) {
-        let p = state
-            .s3
-            .as_mut()
-            .expect("S3 state set when the sink opened");
+    /// Waits for the oldest part in flight, records it and saves the state that counts it.
+    async fn complete_oldest(&mut self) -> Result<()> {
+        let Some(f) = self.inflight.pop_front() else {
+            return Ok(());
+        };
+        let part = f.task.await.map_err(crate::blob::session::join_error)??;
+        self.parts.push(PartRecord {
+            etag: part.content_id,
+            size: f.size,
+        });
+        if let Some(mut state) = f.state {
+            // Its bytes now all lie in stored parts: the state names no tail.
+            self.tail = None;
+            self.record(&mut state);
+            self.save(&state).await?;
+        }
+        Ok(())
+    }
+
+    fn record(&self, state: &mut SessionState) {
+        let p = state.s3.get_or_insert_with(S3Progress::default);
+        p.target = self.rel(&self.target);
         p.multipart_id = self.multipart.clone();
         p.parts = self.parts.clone();
-        p.tail = tail;
+        p.tail = self.tail.clone();
+    }
+
+    async fn save(&self, state: &SessionState) -> Result<()> {
+        let key = layout::state_key(&self.id);
+        self.store
+            .put(&self.abs(&key), PutPayload::from(state.to_json()))
+            .await
+            .map(drop)
+            .map_err(|e| unavailable("write", &key, e))
     }
 }
 
@@ -394,44 +465,59 @@ impl Sink for S3Sink {
         Ok(())
     }
 
-    async fn checkpoint(&mut self, state: &mut SessionState, end_of_chunk: bool) -> Result<()> {
-        let full = self.buffered > 0 && self.room() == 0;
-        if full || (self.durable && end_of_chunk && self.buffered >= S3_MIN_PART) {
-            self.put_part().await?;
-            self.record(state, None);
-            return Ok(());
+    async fn checkpoint(&mut self, state: &SessionState) -> Result<()> {
+        let snapshot = self.durable.then(|| state.clone());
+        self.start_part(snapshot).await
+    }
+
+    async fn flush(&mut self, state: &mut SessionState) -> Result<()> {
+        if self.durable && self.buffered >= S3_MIN_PART {
+            self.start_part(None).await?;
         }
-        if !self.durable || self.buffered == 0 {
-            // A one-shot upload keeps what is left in memory until it publishes.
-            let tail = state.s3.as_ref().and_then(|p| p.tail.clone());
-            self.record(state, if self.buffered == 0 { None } else { tail });
-            return Ok(());
+        while !self.inflight.is_empty() {
+            self.complete_oldest().await?;
         }
-        // The end of a session's chunk with fewer than 5 MiB left: a tail object named by its
-        // position, so that a saved state naming an older tail stays valid until the new state
-        // is saved.
-        let parts_end: u64 = self.parts.iter().map(|p| p.size).sum();
-        let key = format!(
-            "{}/tail-{parts_end}-{}",
-            layout::upload_dir(&self.id),
-            self.buffered
-        );
-        let bytes: PutPayload = self.buf.iter().cloned().collect();
-        self.store
-            .put(&self.abs(&key), bytes)
-            .await
-            .map_err(|e| unavailable("write", &key, e))?;
-        self.record(
-            state,
-            Some(TailRecord {
+        if self.durable && self.buffered > 0 {
+            // Fewer than 5 MiB left at the end of a chunk: a tail object named by its
+            // position, so that a saved state naming an older tail stays valid until the new
+            // state is saved.
+            let parts_end: u64 = self.parts.iter().map(|p| p.size).sum();
+            let key = format!(
+                "{}/tail-{parts_end}-{}",
+                layout::upload_dir(&self.id),
+                self.buffered
+            );
+            let bytes: PutPayload = self.buf.iter().cloned().collect();
+            self.store
+                .put(&self.abs(&key), bytes)
+                .await
+                .map_err(|e| unavailable("write", &key, e))?;
+            self.tail = Some(TailRecord {
                 key,
                 len: self.buffered,
-            }),
-        );
+            });
+        } else if self.buffered == 0 {
+            self.tail = None;
+        }
+        self.record(state);
+        if self.durable {
+            self.save(state).await?;
+        }
         Ok(())
     }
 
+    async fn settle(&mut self) {
+        while !self.inflight.is_empty() {
+            if self.complete_oldest().await.is_err() {
+                break;
+            }
+        }
+    }
+
     async fn publish(mut self: Box<Self>, state: &mut SessionState, digest: &Digest) -> Result<()> {
+        while !self.inflight.is_empty() {
+            self.complete_oldest().await?;
+        }
         let final_key = layout::blob_key(digest);
         let final_path = self.abs(&final_key);
         match self.multipart.clone() {
@@ -446,7 +532,8 @@ impl Sink for S3Sink {
             Some(mp) => {
                 if self.buffered > 0 {
                     // The last part may be of any size.
-                    self.put_part().await?;
+                    self.start_part(None).await?;
+                    self.complete_oldest().await?;
                 }
                 let target_key = self.rel(&self.target);
                 let parts = self
@@ -470,7 +557,8 @@ impl Sink for S3Sink {
                 }
             }
         }
-        self.record(state, None);
+        self.tail = None;
+        self.record(state);
         Ok(())
     }
 }

@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 
 use crate::api::ByteReader;
-use crate::blob::backend::Storage;
 use crate::blob::codes::*;
 use crate::blob::hash::{ChunkHasher, Sha256State};
 use crate::digest::Digest;
@@ -99,15 +98,22 @@ impl SessionState {
     }
 }
 
-/// Where an upload's bytes go, per backend.
+/// Where an upload's bytes go, per backend. A durable sink (a session's) saves the session
+/// state itself, each time the bytes a state counts have become durable.
 #[async_trait]
 pub trait Sink: Send {
     /// Bytes that may still be written before the next [`Sink::checkpoint`].
     fn room(&self) -> u64;
     async fn write(&mut self, buf: Bytes) -> Result<()>;
-    /// Makes what was written durable and records it in `state` (called when `room()` is 0,
-    /// and at the end of each chunk with `end_of_chunk`).
-    async fn checkpoint(&mut self, state: &mut SessionState, end_of_chunk: bool) -> Result<()>;
+    /// Called when `room()` is 0, with the state over everything written: starts making those
+    /// bytes durable and saves this state once they are. May return before that is done.
+    async fn checkpoint(&mut self, state: &SessionState) -> Result<()>;
+    /// The end of a chunk: returns once everything written is durable (a session: its state
+    /// saved), and records in `state` what the backend stored.
+    async fn flush(&mut self, state: &mut SessionState) -> Result<()>;
+    /// After a failure: lets checkpoints already started finish (and their states be saved),
+    /// so that a resumed session loses as little as possible. Best effort.
+    async fn settle(&mut self);
     /// Makes the verified bytes visible as blob `digest` (its chunk index is already written).
     async fn publish(self: Box<Self>, state: &mut SessionState, digest: &Digest) -> Result<()>;
 }
@@ -140,48 +146,101 @@ fn size_exceeded(declared: u64) -> RegistryError {
 /// Below this, hashing inline is cheaper than handing the buffer to other threads.
 const PARALLEL_HASH_MIN: usize = 256 * 1024;
 
-/// Streams `reader` to its end into `sink`, hashing as it goes. After every checkpoint
-/// `persist` is called with the state (a session saves it there); bytes after the last
-/// checkpoint are lost if this fails, and the persisted state does not count them.
+/// Reads up to `want` bytes (fewer only at the end of the stream).
+async fn read_buffer(reader: &mut ByteReader, want: usize) -> std::io::Result<(Bytes, bool)> {
+    let mut buf = vec![0u8; want];
+    let mut filled = 0;
+    while filled < want {
+        match reader.read(&mut buf[filled..]).await? {
+            0 => {
+                buf.truncate(filled);
+                return Ok((Bytes::from(buf), true));
+            }
+            n => filled += n,
+        }
+    }
+    Ok((Bytes::from(buf), false))
+}
+
+/// Hashes and writes `bytes`, cut at the sink's checkpoint boundaries so that each saved
+/// state's hash covers exactly the bytes made durable.
+async fn absorb(state: &mut SessionState, sink: &mut dyn Sink, mut bytes: Bytes) -> Result<()> {
+    while !bytes.is_empty() {
+        let take = (sink.room().max(1) as usize).min(bytes.len());
+        let piece = bytes.split_to(take);
+        if piece.len() < PARALLEL_HASH_MIN {
+            state.sha256.update(&piece);
+            state.chunks.update(&piece);
+            sink.write(piece).await?;
+        } else {
+            // Both digests and the write proceed at once (sha256 is the bottleneck).
+            let mut sha = std::mem::take(&mut state.sha256);
+            let mut chunks = std::mem::replace(&mut state.chunks, ChunkHasher::new(1));
+            let (b1, b2) = (piece.clone(), piece.clone());
+            let h1 = tokio::task::spawn_blocking(move || {
+                sha.update(&b1);
+                sha
+            });
+            let h2 = tokio::task::spawn_blocking(move || {
+                chunks.update(&b2);
+                chunks
+            });
+            let (r1, r2, rw) = tokio::join!(h1, h2, sink.write(piece));
+            state.sha256 = r1.map_err(join_error)?;
+            state.chunks = r2.map_err(join_error)?;
+            rw?;
+        }
+        state.offset += take as u64;
+        if sink.room() == 0 {
+            state.updated_at = now();
+            sink.checkpoint(state).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Streams `reader` to its end into `sink`, hashing as it goes; the next buffer is read while
+/// the previous one is hashed and written. A session's sink saves the state at every
+/// checkpoint; bytes after the last one are lost if this fails, and no saved state counts
+/// them.
 pub async fn ingest(
     state: &mut SessionState,
     sink: &mut dyn Sink,
     reader: &mut ByteReader,
     limits: &Limits,
-    persist: Option<(&dyn Storage, &str)>,
+) -> Result<()> {
+    let result = stream_into(state, sink, reader, limits).await;
+    if result.is_err() {
+        sink.settle().await;
+    }
+    result
+}
+
+async fn stream_into(
+    state: &mut SessionState,
+    sink: &mut dyn Sink,
+    reader: &mut ByteReader,
+    limits: &Limits,
 ) -> Result<()> {
     let declared = state.request.size;
+    let mut previous: Option<Bytes> = None;
     loop {
-        let room = sink.room();
-        let want = (limits.buffer_size as u64).min(room).max(1) as usize;
-        let mut buf = vec![0u8; want];
-        let mut filled = 0;
-        let mut eof = false;
-        while filled < want {
-            match reader.read(&mut buf[filled..]).await {
-                Ok(0) => {
-                    eof = true;
-                    break;
-                }
-                Ok(n) => filled += n,
-                Err(e) => {
-                    return Err(RegistryError::new(
-                        ErrorKind::Invalid,
-                        MG0115,
-                        format!(
-                            "the upload stream failed after {} bytes: {e}",
-                            state.offset + filled as u64
-                        ),
-                    )
-                    .hint(format!(
-                        "resume from the session's offset ({} bytes are stored)",
-                        state.offset
-                    )));
-                }
+        let (read, absorbed) = tokio::join!(read_buffer(reader, limits.buffer_size), async {
+            match previous.take() {
+                Some(b) => absorb(state, sink, b).await,
+                None => Ok(()),
             }
-        }
-        buf.truncate(filled);
-        let total = state.offset + filled as u64;
+        });
+        absorbed?;
+        let (bytes, eof) = read.map_err(|e| {
+            RegistryError::new(
+                ErrorKind::Invalid,
+                MG0115,
+                format!("the upload stream failed after {} bytes: {e}", state.offset),
+            )
+            .hint("ask the session's status and resume from its offset")
+        })?;
+        let total = state.offset + bytes.len() as u64;
         if total > limits.max_blob_size {
             return Err(too_large(limits.max_blob_size, "the uploaded stream"));
         }
@@ -190,49 +249,13 @@ pub async fn ingest(
         {
             return Err(size_exceeded(d));
         }
-        if filled > 0 {
-            let bytes = Bytes::from(buf);
-            if filled < PARALLEL_HASH_MIN {
-                state.sha256.update(&bytes);
-                state.chunks.update(&bytes);
-                sink.write(bytes).await?;
-            } else {
-                let mut sha = std::mem::take(&mut state.sha256);
-                let mut chunks = std::mem::replace(&mut state.chunks, ChunkHasher::new(1));
-                let (b1, b2) = (bytes.clone(), bytes.clone());
-                let h1 = tokio::task::spawn_blocking(move || {
-                    sha.update(&b1);
-                    sha
-                });
-                let h2 = tokio::task::spawn_blocking(move || {
-                    chunks.update(&b2);
-                    chunks
-                });
-                let (r1, r2, rw) = tokio::join!(h1, h2, sink.write(bytes));
-                state.sha256 = r1.map_err(join_error)?;
-                state.chunks = r2.map_err(join_error)?;
-                rw?;
-            }
-            state.offset = total;
-            if sink.room() == 0 && !eof {
-                sink.checkpoint(state, false).await?;
-                state.updated_at = now();
-                save(state, persist).await?;
-            }
-        }
         if eof {
-            sink.checkpoint(state, true).await?;
+            absorb(state, sink, bytes).await?;
             state.updated_at = now();
-            save(state, persist).await?;
+            sink.flush(state).await?;
             return Ok(());
         }
-    }
-}
-
-async fn save(state: &SessionState, persist: Option<(&dyn Storage, &str)>) -> Result<()> {
-    match persist {
-        Some((storage, key)) => storage.put_small(key, state.to_json()).await,
-        None => Ok(()),
+        previous = Some(bytes);
     }
 }
 

@@ -145,7 +145,23 @@ on_both!(
     damaged_blobs_are_detected_on_read_and_by_check,
     ranges_are_served_and_verified,
     abandoned_uploads_are_reported_and_collected,
+    one_writer_per_session,
 );
+
+/// The store is shared by a server's tasks: it and its futures must be `Send + Sync`.
+#[allow(dead_code)]
+fn store_and_futures_are_send(s: &BlobStore, d: &Digest, r: ByteReader, req: &ArtifactUpload) {
+    fn is_send<T: Send>(_: &T) {}
+    fn is_sync<T: Send + Sync>() {}
+    is_sync::<BlobStore>();
+    is_send(&s.put(req, r));
+    is_send(&s.read(d, None));
+    is_send(&s.append("x", 0, Box::new(Untouchable)));
+    is_send(&s.finish("x"));
+    is_send(&s.check());
+    is_send(&s.gc_uploads(Duration::ZERO));
+    is_send(&s.list());
+}
 
 /// Deterministic bytes that differ from position to position.
 fn data(n: usize, seed: u64) -> Vec<u8> {
@@ -761,4 +777,58 @@ async fn abandoned_uploads_are_reported_and_collected(f: Fixture) {
         codes::MG0103,
     );
     assert_empty(&strict).await;
+}
+
+/// A body that reports when it is first read.
+struct Signalling<R> {
+    inner: R,
+    started: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Signalling<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if let Some(tx) = self.started.take() {
+            let _ = tx.send(());
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+async fn one_writer_per_session(f: Fixture) {
+    let store = std::sync::Arc::new(f.open().await);
+    let s = store.begin(upload("busy")).await.unwrap();
+    // A client that sends a few bytes and then stalls.
+    let (mut client, server) = tokio::io::duplex(64 * 1024);
+    tokio::io::AsyncWriteExt::write_all(&mut client, b"hello")
+        .await
+        .unwrap();
+    let (tx, started) = tokio::sync::oneshot::channel();
+    let stalled = Signalling {
+        inner: server,
+        started: Some(tx),
+    };
+    let first = tokio::spawn({
+        let (store, id) = (store.clone(), s.upload_id.clone());
+        async move { store.append(&id, 0, Box::new(stalled)).await }
+    });
+    started.await.unwrap();
+    assert_err(
+        store.append(&s.upload_id, 0, body(b"x")).await,
+        ErrorKind::Conflict,
+        codes::MG0113,
+    );
+    assert_err(
+        store.finish(&s.upload_id).await,
+        ErrorKind::Conflict,
+        codes::MG0113,
+    );
+    drop(client);
+    let done = first.await.unwrap().unwrap();
+    assert_eq!(done.offset, 5);
+    let stored = store.finish(&s.upload_id).await.unwrap();
+    assert_eq!(stored.digest, Digest::of(b"hello"));
 }

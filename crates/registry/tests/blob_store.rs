@@ -479,6 +479,16 @@ async fn uploads_of_stored_bytes_are_deduplicated(f: Fixture) {
     let s = store.begin(upload("d")).await.unwrap();
     store.append(&s.upload_id, 0, body(&bytes)).await.unwrap();
     assert!(!store.finish(&s.upload_id).await.unwrap().created);
+    // Even when its bytes are gone, as after a crash between publishing the blob and removing
+    // the session: the retried finish finds the blob.
+    let s = store.begin(upload("e")).await.unwrap();
+    store.append(&s.upload_id, 0, body(&bytes)).await.unwrap();
+    if f.bucket.is_none() {
+        f.tamper(&format!("uploads/{}/data", s.upload_id), None)
+            .await;
+    }
+    let found = store.finish(&s.upload_id).await.unwrap();
+    assert_eq!((found.digest, found.created), (d, false));
     assert_eq!(store.list().await.unwrap(), vec![d]);
     let report = store.check().await.unwrap();
     assert!(report.problems.is_empty() && report.uploads_in_progress.is_empty());
@@ -829,6 +839,25 @@ async fn one_writer_per_session(f: Fixture) {
     drop(client);
     let done = first.await.unwrap().unwrap();
     assert_eq!(done.offset, 5);
+    // A request dropped midway (its client gone, the server cancels the handler) leaves the
+    // session usable at its durable offset.
+    let (mut client, server) = tokio::io::duplex(64 * 1024);
+    tokio::io::AsyncWriteExt::write_all(&mut client, b" world")
+        .await
+        .unwrap();
+    let (tx, started) = tokio::sync::oneshot::channel();
+    let stalled = Signalling {
+        inner: server,
+        started: Some(tx),
+    };
+    let cancelled = tokio::spawn({
+        let (store, id) = (store.clone(), s.upload_id.clone());
+        async move { store.append(&id, 5, Box::new(stalled)).await }
+    });
+    started.await.unwrap();
+    cancelled.abort();
+    assert!(cancelled.await.unwrap_err().is_cancelled());
+    assert_eq!(store.status(&s.upload_id).await.unwrap().offset, 5);
     let stored = store.finish(&s.upload_id).await.unwrap();
     assert_eq!(stored.digest, Digest::of(b"hello"));
 }

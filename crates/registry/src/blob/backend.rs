@@ -23,7 +23,9 @@ pub struct Entry {
     pub modified: SystemTime,
 }
 
-/// Holds a session's cross-process lock while alive (local stores).
+/// A session's cross-process lock (local stores: its data file, locked with `flock`; every
+/// task writing to the file holds a handle, so the lock outlives a cancelled request until
+/// its last write or fsync is over).
 pub type SessionLock = Option<std::fs::File>;
 
 #[async_trait]
@@ -51,6 +53,7 @@ pub trait Storage: Send + Sync {
         id: &UploadId,
         state: &mut SessionState,
         durable: bool,
+        lock: SessionLock,
     ) -> Result<Box<dyn Sink>>;
     /// Removes everything of the session (aborting an S3 multipart upload).
     async fn remove_upload(&self, id: &UploadId, state: Option<&SessionState>) -> Result<()>;

@@ -224,8 +224,12 @@ impl BlobStore {
             match &u.id {
                 Some(id) => {
                     let Ok(_held) = self.hold(id) else { continue };
-                    let Ok(_lock) = self.storage.lock_upload(id).await else {
-                        continue;
+                    // Busy: another process is writing it. Not found: a session that died
+                    // before its data file existed; remove what there is.
+                    let _lock = match self.storage.lock_upload(id).await {
+                        Ok(lock) => lock,
+                        Err(e) if e.code == MG0113 => continue,
+                        Err(_) => None,
                     };
                     let state = self.load(id).await.ok();
                     self.storage.remove_upload(id, state.as_ref()).await?;

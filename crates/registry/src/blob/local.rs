@@ -253,12 +253,13 @@ impl Storage for Local {
     }
 
     async fn lock_upload(&self, id: &UploadId) -> Result<SessionLock> {
-        let p = self.path(&format!("{}/lock", layout::upload_dir(id)));
+        let p = self.path(&layout::data_key(id));
         let k = id.as_str().to_string();
         blocking(move || {
             let f = match OpenOptions::new()
                 .create(true)
                 .truncate(false)
+                .read(true)
                 .write(true)
                 .open(&p)
             {
@@ -282,17 +283,23 @@ impl Storage for Local {
         id: &UploadId,
         state: &mut SessionState,
         durable: bool,
+        lock: SessionLock,
     ) -> Result<Box<dyn Sink>> {
-        let p = self.path(&layout::data_key(id));
         let k = layout::data_key(id);
         let offset = state.offset;
+        let mut f = lock.expect("local uploads are locked before writing");
         let file = blocking(move || {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .open(&p)
-                .map_err(|e| unavailable("open", &k, e))?;
+            let len = f.metadata().map_err(|e| unavailable("stat", &k, e))?.len();
+            if len < offset {
+                return Err(RegistryError::new(
+                    ErrorKind::Internal,
+                    MG0112,
+                    format!("{k} has {len} bytes, fewer than the session's offset {offset}"),
+                )
+                .hint("the upload's stored bytes were removed: cancel it and upload again"));
+            }
             // Bytes past the recorded offset belong to an interrupted chunk: drop them.
-            if f.metadata().map_err(|e| unavailable("stat", &k, e))?.len() != offset {
+            if len > offset {
                 f.set_len(offset)
                     .map_err(|e| unavailable("truncate", &k, e))?;
                 f.sync_all().map_err(|e| unavailable("fsync", &k, e))?;

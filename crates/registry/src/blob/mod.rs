@@ -214,10 +214,10 @@ impl BlobStore {
         let id = UploadId::random()?;
         self.storage.create_upload(&id).await?;
         // Held so that a concurrent `gc_uploads` (this or another process) leaves it alone.
-        let _lock = self.storage.lock_upload(&id).await?;
+        let lock = self.storage.lock_upload(&id).await?;
         let mut state = SessionState::new(id.as_str(), req.clone(), self.opts.chunk_size);
         let result = async {
-            let mut sink = self.storage.sink(&id, &mut state, false).await?;
+            let mut sink = self.storage.sink(&id, &mut state, false, lock).await?;
             session::ingest(&mut state, sink.as_mut(), &mut body, &self.limits()).await?;
             self.complete(&id, &mut state, sink).await
         }
@@ -228,23 +228,17 @@ impl BlobStore {
         result
     }
 
-    /// Verifies what a session or a put received and publishes it.
-    async fn complete(
-        &self,
-        id: &UploadId,
-        state: &mut SessionState,
-        sink: Box<dyn Sink>,
-    ) -> Result<Stored> {
+    /// Checks the received bytes against the declared size and digest; a mismatch ends the
+    /// upload (nothing stored). `Ok(Some(..))`: the blob is stored already (the upload is
+    /// ended too); `Ok(None)`: to be published.
+    async fn verify(&self, id: &UploadId, state: &SessionState) -> Result<Option<Stored>> {
         let digest = state.sha256.finish();
         let size = state.offset;
-        let refuse = |e: RegistryError| async {
-            let _ = self.storage.remove_upload(id, Some(state)).await;
-            Err(e)
-        };
+        let mut refusal = None;
         if let Some(declared) = state.request.size
             && declared != size
         {
-            return refuse(
+            refusal = Some(
                 RegistryError::new(
                     ErrorKind::Integrity,
                     MG0107,
@@ -254,13 +248,11 @@ impl BlobStore {
                 )
                 .at("/size")
                 .hint("declare the file's real size, or send it whole"),
-            )
-            .await;
-        }
-        if let Some(expected) = state.request.expected_digest
+            );
+        } else if let Some(expected) = state.request.expected_digest
             && expected != digest
         {
-            return refuse(
+            refusal = Some(
                 RegistryError::new(
                     ErrorKind::Integrity,
                     MG0106,
@@ -268,17 +260,36 @@ impl BlobStore {
                 )
                 .at("/expectedDigest")
                 .hint("check that the file is the one the digest was computed from, then upload it again"),
-            )
-            .await;
+            );
+        }
+        if let Some(e) = refusal {
+            let _ = self.storage.remove_upload(id, Some(state)).await;
+            return Err(e);
         }
         if self.stat(&digest).await?.is_some() {
             self.storage.remove_upload(id, Some(state)).await?;
-            return Ok(Stored {
+            return Ok(Some(Stored {
                 digest,
                 size,
                 created: false,
-            });
+            }));
         }
+        Ok(None)
+    }
+
+    /// Verifies what a session or a put received and publishes it: the chunk index first,
+    /// then the blob.
+    async fn complete(
+        &self,
+        id: &UploadId,
+        state: &mut SessionState,
+        sink: Box<dyn Sink>,
+    ) -> Result<Stored> {
+        if let Some(found) = self.verify(id, state).await? {
+            return Ok(found);
+        }
+        let digest = state.sha256.finish();
+        let size = state.offset;
         let index = ChunkIndex {
             digest,
             size,
@@ -353,7 +364,7 @@ impl BlobStore {
     ) -> Result<UploadSession> {
         let id = UploadId::parse(upload_id)?;
         let _held = self.hold(&id)?;
-        let _lock = self.storage.lock_upload(&id).await?;
+        let lock = self.storage.lock_upload(&id).await?;
         let mut state = self.load(&id).await?;
         if offset != state.offset {
             return Err(RegistryError::new(
@@ -367,7 +378,7 @@ impl BlobStore {
             .at("/offset")
             .hint(format!("send the bytes from offset {}", state.offset)));
         }
-        let mut sink = self.storage.sink(&id, &mut state, true).await?;
+        let mut sink = self.storage.sink(&id, &mut state, true, lock).await?;
         session::ingest(&mut state, sink.as_mut(), &mut body, &self.limits()).await?;
         Ok(state.session())
     }
@@ -378,9 +389,14 @@ impl BlobStore {
     pub async fn finish(&self, upload_id: &str) -> Result<Stored> {
         let id = UploadId::parse(upload_id)?;
         let _held = self.hold(&id)?;
-        let _lock = self.storage.lock_upload(&id).await?;
+        let lock = self.storage.lock_upload(&id).await?;
         let mut state = self.load(&id).await?;
-        let sink = self.storage.sink(&id, &mut state, true).await?;
+        // Settled before the bytes are touched: a finish retried after a crash that followed
+        // the publication finds the blob stored.
+        if let Some(found) = self.verify(&id, &state).await? {
+            return Ok(found);
+        }
+        let sink = self.storage.sink(&id, &mut state, true, lock).await?;
         self.complete(&id, &mut state, sink).await
     }
 

@@ -203,6 +203,7 @@ impl Storage for S3 {
         id: &UploadId,
         state: &mut SessionState,
         durable: bool,
+        _lock: SessionLock,
     ) -> Result<Box<dyn Sink>> {
         let progress = state.s3.get_or_insert_with(|| S3Progress {
             target: match &state.request.expected_digest {

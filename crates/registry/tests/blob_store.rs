@@ -861,3 +861,44 @@ async fn one_writer_per_session(f: Fixture) {
     let stored = store.finish(&s.upload_id).await.unwrap();
     assert_eq!(stored.digest, Digest::of(b"hello"));
 }
+
+#[test]
+fn s3_credentials_are_required_and_never_shown() {
+    let f = Fixture::s3();
+    run(async {
+        let missing = BlobStore::open_with(&f.url, S3Config::default(), Fixture::options())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (missing.kind, missing.code.as_str()),
+            (ErrorKind::Invalid, codes::MG0101)
+        );
+        assert!(missing.message.contains("AWS_ACCESS_KEY_ID"), "{missing}");
+
+        let wrong_secret = "wrong-secret-0123456789";
+        let mut s3 = f.s3.clone();
+        s3.secret_access_key = Some(Secret::new(wrong_secret));
+        let store = BlobStore::open_with(&f.url, s3.clone(), Fixture::options())
+            .await
+            .unwrap();
+        let e = store.put(&upload("x"), body(b"abc")).await.unwrap_err();
+        assert_eq!(
+            (e.kind, e.code.as_str()),
+            (ErrorKind::Unavailable, codes::MG0112),
+            "{e}"
+        );
+        for shown in [
+            e.to_string(),
+            format!("{e:?}"),
+            format!("{store:?}"),
+            store.url(),
+            format!("{s3:?}"),
+        ] {
+            assert!(!shown.contains(wrong_secret), "{shown}");
+            assert!(
+                !shown.contains(f.s3.secret_access_key.as_ref().unwrap().expose()),
+                "{shown}"
+            );
+        }
+    });
+}

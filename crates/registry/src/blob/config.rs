@@ -126,18 +126,18 @@ impl S3Config {
     /// From AWS_ENDPOINT_URL (or AWS_ENDPOINT), AWS_REGION (or AWS_DEFAULT_REGION),
     /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and AWS_ALLOW_HTTP.
     pub fn from_env() -> S3Config {
-        let var = |names: &[&str]| {
-            names
-                .iter()
-                .find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()))
-        };
-        let endpoint = var(&["AWS_ENDPOINT_URL", "AWS_ENDPOINT"]);
+        S3Config::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// As [`S3Config::from_env`], with the variables looked up by `get` (empty means unset).
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> S3Config {
+        let var = |names: &[&str]| names.iter().find_map(|n| get(n).filter(|v| !v.is_empty()));
         let allow_http = match var(&["AWS_ALLOW_HTTP"]) {
             Some(v) => matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"),
             None => false,
         };
         S3Config {
-            endpoint,
+            endpoint: var(&["AWS_ENDPOINT_URL", "AWS_ENDPOINT"]),
             region: var(&["AWS_REGION", "AWS_DEFAULT_REGION"]),
             access_key_id: var(&["AWS_ACCESS_KEY_ID"]),
             secret_access_key: var(&["AWS_SECRET_ACCESS_KEY"]).map(Secret),
@@ -281,6 +281,55 @@ mod tests {
             let e = StoreUrl::parse(bad).unwrap_err();
             assert_eq!(e.code, MG0100, "{bad}");
         }
+    }
+
+    #[test]
+    fn aws_variables() {
+        let vars = [
+            ("AWS_ENDPOINT", "http://127.0.0.1:9"),
+            ("AWS_DEFAULT_REGION", "eu-west-3"),
+            ("AWS_REGION", ""),
+            ("AWS_ACCESS_KEY_ID", "AKID"),
+            ("AWS_SECRET_ACCESS_KEY", "shh"),
+            ("AWS_ALLOW_HTTP", "TRUE"),
+        ];
+        let get = |n: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, v)| v.to_string())
+        };
+        let c = S3Config::from_vars(get);
+        assert_eq!(c.endpoint.as_deref(), Some("http://127.0.0.1:9"));
+        assert_eq!(
+            c.region.as_deref(),
+            Some("eu-west-3"),
+            "empty AWS_REGION is unset"
+        );
+        assert_eq!(c.access_key_id.as_deref(), Some("AKID"));
+        assert_eq!(c.secret_access_key, Some(Secret::new("shh")));
+        assert!(c.allow_http && c.session_token.is_none());
+        c.validate().unwrap();
+        let first = |n: &str| match n {
+            "AWS_ENDPOINT_URL" => Some("https://s3.example".to_string()),
+            "AWS_ENDPOINT" => Some("http://ignored".to_string()),
+            _ => None,
+        };
+        let c = S3Config::from_vars(first);
+        assert_eq!(c.endpoint.as_deref(), Some("https://s3.example"));
+        let e = c.validate().unwrap_err();
+        assert_eq!(e.code, MG0101);
+        assert!(e.message.contains("AWS_REGION") && e.message.contains("AWS_SECRET_ACCESS_KEY"));
+        let plain = S3Config {
+            allow_http: false,
+            ..S3Config::from_vars(get)
+        };
+        assert!(
+            plain
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("AWS_ALLOW_HTTP")
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The blob store's `MG01xx` codes: errors (MG0100–MG0129) and `check()` findings
-//! (MG0150–MG0169). The registry's catalog concatenates [`TABLE`] so that
+//! The blob store's `MG01xx` codes: errors (from MG0100) and `check()` findings
+//! (from MG0150). The registry's catalog concatenates [`TABLE`] so that
 //! `modelspec explain MG01nn` documents each.
 
 pub const MG0100: &str = "MG0100";
@@ -164,8 +164,9 @@ pub const TABLE: &[(&str, &str, &str)] = &[
         MG0154,
         "abandoned upload",
         "An upload session or a temporary upload file is older than the store's upload time \
-         limit: its writer is gone. It is invisible to readers. Fix: `gc_uploads` (run by \
-         `modelspec registry check --gc` when available) removes it.",
+         limit: its writer is gone. It is invisible to readers. Fix: delete it (`uploads/<id>` \
+         under the store's directory or prefix); the store's upload garbage collection \
+         (`gc_uploads`) does this, aborting S3 multipart uploads too.",
     ),
     (
         MG0155,
@@ -175,3 +176,24 @@ pub const TABLE: &[(&str, &str, &str)] = &[
          Fix: delete the file.",
     ),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_once_in_order_and_documented() {
+        let codes: Vec<&str> = TABLE.iter().map(|(c, _, _)| *c).collect();
+        let mut sorted = codes.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(codes, sorted, "sorted, no duplicates");
+        let source = include_str!("codes.rs");
+        for (code, title, text) in TABLE {
+            assert!(code.starts_with("MG01") && code.len() == 6, "{code}");
+            assert!(source.contains(&format!("pub const {code}: &str = \"{code}\";")));
+            assert!(!title.is_empty() && text.len() > 40, "{code}");
+        }
+        assert_eq!(source.matches("\npub const MG").count(), TABLE.len());
+    }
+}

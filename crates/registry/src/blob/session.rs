@@ -233,6 +233,10 @@ async fn stream_into(
         });
         absorbed?;
         let (bytes, eof) = read.map_err(|e| {
+            // A body that is itself a verified blob read fails with the store's own error.
+            if let Some(inner) = crate::blob::read::registry_error(&e) {
+                return inner.clone();
+            }
             RegistryError::new(
                 ErrorKind::Invalid,
                 MG0115,

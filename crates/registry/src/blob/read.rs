@@ -90,7 +90,24 @@ pub fn verify_full(inner: ByteStream, digest: Digest, size: u64) -> ByteStream {
         }
         match st.inner.next().await {
             Some(Ok(b)) => {
-                st.sha.update(&b);
+                if b.len() >= 256 * 1024 {
+                    // Off the async workers: a server streams many reads at once.
+                    let (mut sha, piece) = (std::mem::take(&mut st.sha), b.clone());
+                    match tokio::task::spawn_blocking(move || {
+                        sha.update(&piece);
+                        sha
+                    })
+                    .await
+                    {
+                        Ok(sha) => st.sha = sha,
+                        Err(e) => {
+                            st.done = true;
+                            return Some((Err(std::io::Error::other(e)), st));
+                        }
+                    }
+                } else {
+                    st.sha.update(&b);
+                }
                 if st.sha.len() > size {
                     st.done = true;
                     let e = damaged(&digest, format!("it is longer than {size} bytes"));

@@ -411,8 +411,26 @@ async fn size_mismatch_is_refused(f: Fixture) {
         codes::MG0107,
     );
     assert_eq!(store.status(&s.upload_id).await.unwrap().offset, 0);
-    store.cancel(&s.upload_id).await.unwrap();
-    assert_empty(&store).await;
+    // Finished too early, a session keeps its bytes and takes the rest.
+    store
+        .append(&s.upload_id, 0, body(&bytes[..4]))
+        .await
+        .unwrap();
+    let e = assert_err(
+        store.finish(&s.upload_id).await,
+        ErrorKind::Integrity,
+        codes::MG0107,
+    );
+    assert!(e.message.contains("4 of its declared 10"), "{e}");
+    store
+        .append(&s.upload_id, 4, body(&bytes[4..10]))
+        .await
+        .unwrap();
+    let stored = store.finish(&s.upload_id).await.unwrap();
+    assert_eq!(stored.digest, Digest::of(&bytes[..10]));
+    store.cancel(&s.upload_id).await.unwrap_err();
+    let report = store.check().await.unwrap();
+    assert!(report.problems.is_empty() && report.uploads_in_progress.is_empty());
 }
 
 async fn limits_are_enforced_before_and_while_reading(f: Fixture) {

@@ -236,6 +236,21 @@ impl BlobStore {
         let size = state.offset;
         let mut refusal = None;
         if let Some(declared) = state.request.size
+            && declared > size
+            && state.is_session()
+        {
+            // A session finished too early keeps its bytes: the client may send the rest.
+            return Err(RegistryError::new(
+                ErrorKind::Integrity,
+                MG0107,
+                format!("the upload has {size} of its declared {declared} bytes"),
+            )
+            .at("/size")
+            .hint(format!(
+                "send the rest from offset {size}, then finish again"
+            )));
+        }
+        if let Some(declared) = state.request.size
             && declared != size
         {
             refusal = Some(
@@ -313,7 +328,8 @@ impl BlobStore {
         self.check_declared(&req)?;
         let id = UploadId::random()?;
         self.storage.create_upload(&id).await?;
-        let state = SessionState::new(id.as_str(), req, self.opts.chunk_size);
+        let mut state = SessionState::new(id.as_str(), req, self.opts.chunk_size);
+        state.resumable = true;
         self.storage
             .put_small(&layout::state_key(&id), state.to_json())
             .await?;
@@ -384,8 +400,8 @@ impl BlobStore {
     }
 
     /// Verifies the session's bytes against its declared digest and size and publishes the
-    /// blob. A mismatch ends the session (nothing is stored); a store failure leaves it to
-    /// retry.
+    /// blob. Fewer bytes than declared: an error, the session stays (send the rest). A digest
+    /// mismatch ends the session with nothing stored. A store failure leaves it to retry.
     pub async fn finish(&self, upload_id: &str) -> Result<Stored> {
         let id = UploadId::parse(upload_id)?;
         let _held = self.hold(&id)?;

@@ -30,6 +30,9 @@ pub struct SessionState {
     pub chunks: ChunkHasher,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub s3: Option<S3Progress>,
+    /// True for sessions (`begin`), false for one-shot puts.
+    #[serde(default)]
+    pub resumable: bool,
 }
 
 /// What an S3 session has stored: a multipart upload's parts and the bytes after the last
@@ -81,7 +84,13 @@ impl SessionState {
             sha256: Sha256State::new(),
             chunks: ChunkHasher::new(chunk_size),
             s3: None,
+            resumable: false,
         }
+    }
+
+    /// Whether this is a resumable session (a one-shot put has no saved state).
+    pub fn is_session(&self) -> bool {
+        self.resumable
     }
 
     pub fn session(&self) -> UploadSession {

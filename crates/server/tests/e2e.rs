@@ -2,14 +2,14 @@
 //! serving the default model (Gemma 3 270M): models, chat and completions, streaming and not,
 //! stop strings, errors, API keys, logprobs and refused tool calls. The interpreter comes from
 //! MODELSPEC_E2E_PYTHON (CI sets it); without it the test makes a venv at target/e2e-venv with
-//! `openai` pinned ([`common::venv`]).
+//! `openai` pinned ([`ms_test_support::python`]).
 
 mod common;
 
 use std::process::Command;
 
 use common::start_with;
-use common::venv::python;
+use ms_test_support::python::python;
 
 #[test]
 fn the_official_openai_client_works_against_the_server() {

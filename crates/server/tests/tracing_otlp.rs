@@ -1,8 +1,8 @@
 //! The server's OpenTelemetry traces as a collector sees them: a ModelSpec that declares
 //! `observability.tracing.enabled: true`, the real server on loopback exporting over OTLP/HTTP
 //! to a receiver that decodes the protobuf with the official `opentelemetry-proto` Python
-//! package (tests/e2e/otlp_receiver.py, interpreter from [`common::venv`]), and requests that
-//! carry a W3C `traceparent`.
+//! package (tests/e2e/otlp_receiver.py, interpreter from [`ms_test_support::python`]), and
+//! requests that carry a W3C `traceparent`.
 
 mod common;
 
@@ -30,7 +30,7 @@ impl Receiver {
     fn start(dir: &Path) -> Receiver {
         let spans = dir.join("spans.jsonl");
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/otlp_receiver.py");
-        let mut child = Command::new(common::venv::python())
+        let mut child = Command::new(ms_test_support::python::python())
             .arg(script)
             .arg(&spans)
             .stdout(Stdio::piped())

@@ -4,8 +4,6 @@
 
 #![allow(dead_code)]
 
-pub mod venv;
-
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};

@@ -10,11 +10,23 @@
 //! suite runs against both.
 
 pub mod api;
+pub mod audit;
+pub mod auth;
 pub mod blob;
+pub mod canonical;
+pub mod check;
+pub mod codes;
+pub mod dataset;
+pub mod db;
 pub mod digest;
+pub mod embedded;
 pub mod entity;
 pub mod error;
+pub mod lineage;
+pub mod model;
+pub mod time;
 
 pub use api::Registry;
 pub use digest::Digest;
+pub use embedded::Embedded;
 pub use error::{ErrorKind, RegistryError, Result};

@@ -78,8 +78,27 @@ pub fn validate_inputs(inputs: &[String], config: LintConfig) -> Run {
 /// upgraded in memory). Errors are the findings that make it invalid.
 pub fn load_model_spec(path: &std::path::Path) -> Result<types::v1::ModelSpec, Vec<Diagnostic>> {
     let src = source::load(&path.display().to_string()).map_err(|e| vec![e.into_diagnostic()])?;
+    load_model_spec_source(&src, &[])
+}
+
+/// Like [`load_model_spec`], for a spec's text received from elsewhere (the registry gets it in
+/// a request): `name` is the file name that findings report (`.json` picks the JSON parser).
+/// Findings about relative references (specRef, executionPlan: MS0502, MS0701) are dropped:
+/// those files live beside the spec on the machine that sent it, which checked them.
+pub fn load_model_spec_str(
+    name: &str,
+    text: &str,
+) -> Result<types::v1::ModelSpec, Vec<Diagnostic>> {
+    load_model_spec_source(&Source::from_text(name, text), &["MS0502", "MS0701"])
+}
+
+fn load_model_spec_source(
+    src: &Source,
+    ignore: &[&str],
+) -> Result<types::v1::ModelSpec, Vec<Diagnostic>> {
     let mut checker = Checker::default();
-    let (mut diags, checked) = checker.check_raw(&src);
+    let (mut diags, checked) = checker.check_raw(src);
+    diags.retain(|d| !ignore.contains(&d.code));
     checker.config.apply(&mut diags);
     if diags.iter().any(|d| d.severity == Severity::Error) {
         return Err(diags);
@@ -108,4 +127,27 @@ pub fn load_model_spec(path: &std::path::Path) -> Result<types::v1::ModelSpec, V
             e.to_string(),
         )]
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spec_from_text_loads_and_its_errors_have_positions() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/08-full-production.modelspec.yaml"
+        ))
+        .unwrap();
+        let spec = load_model_spec_str("prod.yaml", &text).expect("the example is valid");
+        assert_eq!(spec.metadata.name, "support-chat-prod");
+
+        let bad = text.replacen("family: gemma3", "family: [gemma3]", 1);
+        let errs = load_model_spec_str("prod.yaml", &bad).unwrap_err();
+        let e = errs.iter().find(|d| d.severity == Severity::Error).unwrap();
+        assert_eq!(e.file, "prod.yaml");
+        assert!(e.line > 0 && e.column > 0, "{e:?}");
+        assert_eq!(e.pointer, "/spec/identity/model/family");
+    }
 }

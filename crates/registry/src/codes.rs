@@ -1,0 +1,146 @@
+//! The registry's error and finding codes (`MG` + 4 digits) with their documentation, read by
+//! `modelspec explain MG…`. Ranges: MG00xx request and database, MG01xx artifacts and the blob
+//! store (`blob::codes`), MG02xx models, MG03xx datasets and lineage, MG04xx authentication,
+//! MG05xx the HTTP layer, MG06xx `registry check` findings, MG07xx the CLI.
+
+/// One documented code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeInfo {
+    pub code: &'static str,
+    pub title: &'static str,
+    pub explanation: &'static str,
+}
+
+macro_rules! codes {
+    ($( $id:ident $title:literal $text:literal ;)*) => {
+        $( #[doc = $title] pub const $id: &str = stringify!($id); )*
+        /// The codes defined here, in code order.
+        pub const TABLE: &[CodeInfo] = &[ $( CodeInfo {
+            code: stringify!($id),
+            title: $title,
+            explanation: $text,
+        }, )* ];
+    };
+}
+
+codes! {
+    MG0001 "The registry's database failed or cannot be reached."
+    "Opening or querying the metadata database failed. The message says how (connection refused, disk full, locked). Check --db / MODELSPEC_REGISTRY (sqlite://PATH or postgres://USER@HOST:PORT/DB) and that the server is up; a busy SQLite database is retried before this error is given.";
+    MG0002 "The database was migrated by a different build."
+    "A schema migration recorded in `schema_migrations` has a checksum that differs from this binary's migration of the same version: someone edited a shipped migration, or a development build migrated this database. The registry refuses to guess; use the build that migrated it.";
+    MG0003 "The database is newer than this binary."
+    "The database has schema versions this modelspec does not know: a newer release migrated it. Use that release or a newer one; an older binary never writes to a newer schema.";
+    MG0009 "A stored record cannot be read back."
+    "A row of the database does not parse (a digest, a JSON column, a status). This is damage or a defect; run `modelspec registry check`.";
+    MG0010 "An artifact name is not allowed."
+    "Artifact names are file names: 1 to 255 bytes, no `/`, `\\`, NUL or control characters, not `.` or `..`. Pass the file's base name.";
+    MG0011 "An upload is larger than the registry accepts."
+    "The declared or streamed size is above the store's size limit; nothing was stored. Raise the limit where the registry is configured, or split the artifact.";
+    MG0012 "No such upload session."
+    "The upload id is unknown: it was finished, abandoned and cleaned up, or mistyped. Start a new upload; the bytes already stored as complete blobs are reused.";
+    MG0013 "Uploaded bytes do not match what was declared."
+    "The bytes hash to another digest, or their count differs from the declared size. Nothing was stored. Re-send the file; if it happens again, the file changed or the declared digest is wrong.";
+    MG0014 "An upload chunk starts at the wrong offset."
+    "Chunks must continue exactly where the session stands. The message gives the current offset: resume from there (`modelspec artifact push` does this itself).";
+    MG0015 "An artifact is not in the store."
+    "No artifact with this digest exists. Upload it with `modelspec artifact push FILE`.";
+    MG0201 "The spec is not a valid ModelSpec."
+    "Registration parses and validates the spec with the same rules as `modelspec validate`; the message gives the first error with its line, column and JSON pointer. Fix the spec and register again.";
+    MG0202 "The model id is not allowed."
+    "The model id is the spec's `metadata.name` and must match `[a-z0-9][a-z0-9._-]{0,127}` (it appears in URLs and lineage ids unescaped). Rename the model in the spec.";
+    MG0203 "A declared artifact is not in the store."
+    "Every artifact digest the spec declares (`spec.identity.model.artifacts[].sha256`) and every `artifactIds` entry must be uploaded before the version is registered, so that a version never points at bytes the registry does not hold. Push it with `modelspec artifact push FILE`, or register with `--artifact PATH`.";
+    MG0204 "No such model."
+    "No model with this id is registered. `modelspec model list` shows the registered models.";
+    MG0205 "No such model version."
+    "The model exists but the selector (a version number, a pointer such as prod, `latest`, or a sha256: digest) does not name one of its versions.";
+    MG0206 "A pointer name is not allowed."
+    "Pointers are `staging`, `prod`, or aliases matching `[a-z][a-z0-9-]{0,62}`; `latest` is reserved (it always means the newest version).";
+    MG0207 "A parent model reference is wrong or unknown."
+    "`lineage.parentModels` entries are `name@version` of registered versions. Register the parent first or fix the reference.";
+    MG0209 "A field of the registration is not allowed."
+    "codeRef, metrics (finite numbers with names up to 128 bytes) or the promotion reason is malformed; the pointer says which.";
+    MG0210 "A listing query is malformed."
+    "`limit` must be 1..=1000, `q` at most 256 bytes, and `page_token` exactly as a previous page returned it.";
+    MG0211 "The pointer is at that version already."
+    "Promoting a pointer to the version it already names changes nothing and is refused, so that the history only holds real moves.";
+    MG0301 "A dataset's file list is malformed."
+    "Manifest paths are relative, `/`-separated, without empty, `.` or `..` components, NUL or backslashes, at most 4096 bytes; a dataset has at least one file and at most 1,000,000.";
+    MG0302 "A dataset lists a file twice."
+    "Each path appears once in a manifest. Remove the duplicate.";
+    MG0303 "No such dataset."
+    "No dataset with this datasetId is registered. `modelspec dataset register PATH --license SPDX` registers one and prints its id.";
+    MG0304 "The license is not an SPDX identifier or expression."
+    "Give an SPDX license id (`CC-BY-4.0`, `Apache-2.0`), an expression (`MIT OR Apache-2.0`), or `LicenseRef-…` for your own.";
+    MG0305 "A dataset source is neither a URI nor a dataset id."
+    "`sourceRefs` entries are URIs with a scheme (https://, s3://, hf://…) or `sha256:` ids of registered datasets.";
+    MG0306 "A lineage query is too deep."
+    "Lineage queries walk at most 32 levels; ask for a smaller depth.";
+    MG0307 "A referenced dataset is not registered."
+    "A model's `lineage.datasetRefs` or a dataset's `sourceRefs` names a dataset id the registry does not have. Register that dataset first.";
+    MG0308 "A dataset directory contains a symbolic link."
+    "Links are refused: following them would digest files outside the dataset or loop. Copy the target in or remove the link.";
+    MG0309 "A dataset file cannot be read."
+    "Reading a file to digest it failed (permissions, a vanished file). The message names the file.";
+    MG0310 "A dataset name is not allowed."
+    "Dataset names are 1 to 128 letters, digits, `.`, `_` and `-`, starting with a letter or digit.";
+    MG0311 "A PII flag is not allowed."
+    "PII flags are lower-case words (letters, digits, `_`, `-`), up to 64 bytes: `email`, `names`, `health`.";
+    MG0312 "A transformation is malformed."
+    "Each transformation needs a non-empty `codeRef` (where the code is, pinned to a commit) and a `checksum` (sha256: of that code).";
+    MG0401 "Not authenticated."
+    "The call needs a bearer token and none, a malformed one or an unknown one was given. Pass `--token` or set MODELSPEC_REGISTRY_TOKEN; an admin creates tokens with `modelspec registry token create NAME --role ROLE`.";
+    MG0402 "The token was revoked."
+    "The token was revoked by an admin and no longer authenticates. Ask for a new one.";
+    MG0403 "The role does not allow the call."
+    "Roles nest: reader < writer (uploads, registrations) < approver (promotion) < admin (tokens, check). Use a token with the role the message names.";
+    MG0404 "No such token."
+    "No token has this id. `modelspec registry token list` shows token ids (never secrets).";
+    MG0405 "A token name is not allowed."
+    "Token names become `createdBy` of what their holder does: 1 to 128 letters, digits, `.`, `_`, `-`, `@`, not starting with `os:` (reserved for OS users of the embedded registry).";
+    MG0601 "An artifact's blob is missing."
+    "The database lists an artifact whose bytes are not in the blob store (deleted or never completed). Push the file again with `modelspec artifact push FILE`; its digest brings it back.";
+    MG0602 "A blob's bytes or size are wrong."
+    "A blob re-hashes to another digest, or its size differs from the artifact row: the store is damaged. Push the original file again.";
+    MG0603 "A version references an artifact that is not registered."
+    "A model version lists an artifact id with no artifact row: the database was damaged or edited by hand.";
+    MG0604 "A reference to a dataset does not resolve."
+    "A model version's datasetRefs, a dataset source or a lineage edge names a dataset that does not exist.";
+    MG0605 "A parent model reference does not resolve."
+    "A lineage edge or a version's parentModels names a model version that does not exist.";
+    MG0606 "A pointer names a version that does not exist."
+    "An environment pointer or alias points at a missing version.";
+    MG0607 "The audit log has a gap."
+    "Audit sequence numbers must run 1, 2, 3… without gaps; a missing number means an event was deleted.";
+    MG0608 "An audit event's digest does not recompute."
+    "The stored digest of an audit event differs from the sha256 of its canonical JSON: the event was edited after it was written.";
+    MG0609 "A record is half-written."
+    "A model without its versions, a latest_version that disagrees with its versions, a dataset whose file rows do not match its count, or a version whose artifact rows disagree with its list. Writes are transactional, so this means damage or manual edits.";
+}
+
+/// Every MG code of the registry: this table and the blob store's.
+pub fn all() -> Vec<&'static CodeInfo> {
+    TABLE.iter().collect()
+}
+
+/// The documentation of one code.
+pub fn lookup(code: &str) -> Option<&'static CodeInfo> {
+    all().into_iter().find(|c| c.code == code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_well_formed() {
+        let all = all();
+        let mut seen = std::collections::BTreeSet::new();
+        for c in &all {
+            assert!(c.code.len() == 6 && c.code.starts_with("MG"), "{}", c.code);
+            assert!(seen.insert(c.code), "{} twice", c.code);
+            assert!(!c.title.is_empty() && !c.explanation.is_empty());
+        }
+        assert!(lookup("MG0203").is_some());
+    }
+}

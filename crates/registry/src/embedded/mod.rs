@@ -1,0 +1,614 @@
+//! The embedded registry: a database and a blob store used in-process, acting as one
+//! principal. The CLI uses it directly (the OS user as admin); the control-plane server keeps
+//! one and makes a per-request view for each authenticated token with [`Embedded::acting_as`].
+
+pub mod blobs;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::json;
+use sqlx::Row;
+
+use crate::api::{ByteRange, ByteReader, Content, Registered, Registry};
+use crate::audit::{self, Change};
+use crate::auth::{self, require};
+use crate::codes;
+use crate::db::{Db, db_err};
+use crate::digest::Digest;
+use crate::entity::*;
+use crate::error::{ErrorKind, RegistryError, Result};
+use blobs::Blobs;
+
+/// Limits and defaults of an embedded registry.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Largest artifact accepted, in bytes (declared or streamed).
+    pub max_artifact_size: u64,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            max_artifact_size: 8 << 30,
+        }
+    }
+}
+
+struct Shared {
+    db: Db,
+    blobs: Box<dyn Blobs>,
+    options: Options,
+}
+
+/// A registry over a database and a blob store, acting as `principal`. Cheap to clone.
+#[derive(Clone)]
+pub struct Embedded {
+    shared: Arc<Shared>,
+    principal: Principal,
+}
+
+impl Embedded {
+    /// Opens (creating and migrating as needed) the database at `db_url` (`sqlite://PATH`, a
+    /// path, or `postgres://…`) and the blob store at `store_url` (`file:///DIR`, a directory,
+    /// or `s3://bucket/prefix`), acting as `principal`.
+    pub async fn open(db_url: &str, store_url: &str, principal: Principal) -> Result<Embedded> {
+        Embedded::open_with(db_url, store_url, principal, Options::default()).await
+    }
+
+    pub async fn open_with(
+        db_url: &str,
+        store_url: &str,
+        principal: Principal,
+        options: Options,
+    ) -> Result<Embedded> {
+        let db = Db::open(db_url).await?;
+        let dir = store_url.strip_prefix("file://").unwrap_or(store_url);
+        let blobs = blobs::Interim::open(PathBuf::from(dir))?;
+        Ok(Embedded {
+            shared: Arc::new(Shared {
+                db,
+                blobs: Box::new(blobs),
+                options,
+            }),
+            principal,
+        })
+    }
+
+    /// The same registry acting as someone else (the server: one view per request).
+    pub fn acting_as(&self, principal: Principal) -> Embedded {
+        Embedded {
+            shared: self.shared.clone(),
+            principal,
+        }
+    }
+
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    /// The database, for the server's health check and for tests that inject damage.
+    pub fn db(&self) -> &Db {
+        &self.shared.db
+    }
+
+    /// Who holds a bearer token (`mgt_…`); errors are Unauthenticated and never echo it.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal> {
+        auth::authenticate(&self.shared.db, token).await
+    }
+
+    fn need(&self, role: Role, what: &str) -> Result<()> {
+        require(&self.principal, role, what)
+    }
+
+    fn limit(&self) -> u64 {
+        self.shared.options.max_artifact_size
+    }
+
+    fn check_upload(&self, req: &ArtifactUpload) -> Result<()> {
+        validate_artifact_name(&req.name)?;
+        if let Some(mt) = &req.media_type
+            && (mt.is_empty() || mt.len() > 255 || !mt.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err(RegistryError::new(
+                ErrorKind::Invalid,
+                codes::MG0010,
+                format!("media type {mt:?} is not allowed"),
+            )
+            .at("/mediaType"));
+        }
+        if let Some(s) = req.size
+            && s > self.limit()
+        {
+            return Err(RegistryError::new(
+                ErrorKind::TooLarge,
+                codes::MG0011,
+                format!(
+                    "the declared size {s} is above the registry's limit of {} bytes",
+                    self.limit()
+                ),
+            )
+            .at("/size"));
+        }
+        Ok(())
+    }
+
+    /// Records an artifact whose blob is complete (or finds the existing record).
+    async fn record_artifact(
+        &self,
+        req: &ArtifactUpload,
+        digest: Digest,
+        size: u64,
+        upload_id: Option<&str>,
+    ) -> Result<Registered<Artifact>> {
+        let mut tx = self.shared.db.begin_write().await?;
+        if let Some(id) = upload_id {
+            sqlx::query("DELETE FROM upload_sessions WHERE upload_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        if let Some(a) = artifact_row(&mut tx, &digest).await? {
+            tx.commit().await.map_err(db_err)?;
+            return Ok(Registered {
+                created: false,
+                record: a,
+            });
+        }
+        let at = crate::time::now();
+        let a = Artifact {
+            artifact_id: digest,
+            size,
+            media_type: req
+                .media_type
+                .clone()
+                .unwrap_or_else(|| media_type_for(&req.name).into()),
+            name: req.name.clone(),
+            created_at: at.clone(),
+            created_by: self.principal.name.clone(),
+            provenance: req.provenance.clone(),
+        };
+        sqlx::query(
+            "INSERT INTO artifacts (artifact_id, size, media_type, name, created_at, created_by, \
+             provenance) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(digest.to_string())
+        .bind(size as i64)
+        .bind(&a.media_type)
+        .bind(&a.name)
+        .bind(&a.created_at)
+        .bind(&a.created_by)
+        .bind(a.provenance.as_ref().map(crate::canonical::to_string))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        audit::append(
+            &mut tx,
+            &self.principal,
+            &at,
+            Change {
+                action: "artifact.upload",
+                subject: format!("artifact:{digest}"),
+                before: None,
+                after: Some(digest),
+                details: json!({"name": a.name, "size": size, "mediaType": a.media_type}),
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(Registered {
+            created: true,
+            record: a,
+        })
+    }
+
+    async fn session_request(&self, upload_id: &str) -> Result<UploadSession> {
+        let row = sqlx::query(
+            "SELECT request, created_at, created_by FROM upload_sessions WHERE upload_id = $1",
+        )
+        .bind(upload_id)
+        .fetch_optional(self.shared.db.pool())
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| {
+            RegistryError::new(
+                ErrorKind::NotFound,
+                codes::MG0012,
+                format!("no upload session {upload_id:?}"),
+            )
+        })?;
+        let req: String = row.try_get("request").map_err(db_err)?;
+        let offset = self.shared.blobs.offset(upload_id).await?;
+        Ok(UploadSession {
+            upload_id: upload_id.to_string(),
+            offset,
+            request: serde_json::from_str(&req)
+                .map_err(|e| crate::dataset::internal(e.to_string()))?,
+            created_at: row.try_get("created_at").map_err(db_err)?,
+        })
+    }
+}
+
+/// Artifact names are file names.
+pub fn validate_artifact_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 255
+        && name != "."
+        && name != ".."
+        && !name
+            .chars()
+            .any(|c| c == '/' || c == '\\' || c.is_control());
+    if ok {
+        return Ok(());
+    }
+    Err(RegistryError::new(
+        ErrorKind::Invalid,
+        codes::MG0010,
+        format!(
+            "artifact name {:?} is not a file name",
+            name.escape_debug().to_string()
+        ),
+    )
+    .at("/name")
+    .hint("pass the file's base name: no `/`, `\\`, control characters, `.` or `..`"))
+}
+
+fn media_type_for(name: &str) -> &'static str {
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with(".gguf") {
+        "application/x-gguf"
+    } else if lower.ends_with(".json") {
+        "application/json"
+    } else if lower.ends_with(".yaml") || lower.ends_with(".yml") {
+        "application/yaml"
+    } else if lower.ends_with(".safetensors") {
+        "application/x-safetensors"
+    } else {
+        "application/octet-stream"
+    }
+}
+
+async fn artifact_row(tx: &mut crate::db::Tx, d: &Digest) -> Result<Option<Artifact>> {
+    let row = sqlx::query(
+        "SELECT size, media_type, name, created_at, created_by, provenance FROM artifacts \
+         WHERE artifact_id = $1",
+    )
+    .bind(d.to_string())
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    row.map(|r| artifact_from_row(d, &r)).transpose()
+}
+
+fn artifact_from_row(d: &Digest, r: &sqlx::any::AnyRow) -> Result<Artifact> {
+    let prov: Option<String> = r.try_get("provenance").map_err(db_err)?;
+    Ok(Artifact {
+        artifact_id: *d,
+        size: r.try_get::<i64, _>("size").map_err(db_err)? as u64,
+        media_type: r.try_get("media_type").map_err(db_err)?,
+        name: r.try_get("name").map_err(db_err)?,
+        created_at: r.try_get("created_at").map_err(db_err)?,
+        created_by: r.try_get("created_by").map_err(db_err)?,
+        provenance: prov
+            .map(|p| serde_json::from_str(&p))
+            .transpose()
+            .map_err(|e| crate::dataset::internal(e.to_string()))?,
+    })
+}
+
+fn artifact_not_found(d: &Digest) -> RegistryError {
+    RegistryError::new(
+        ErrorKind::NotFound,
+        codes::MG0015,
+        format!("no artifact {d}"),
+    )
+    .hint("modelspec artifact push FILE uploads it")
+}
+
+#[async_trait]
+impl Registry for Embedded {
+    async fn whoami(&self) -> Result<Principal> {
+        Ok(self.principal.clone())
+    }
+
+    async fn upload_artifact(
+        &self,
+        req: ArtifactUpload,
+        body: ByteReader,
+    ) -> Result<Registered<Artifact>> {
+        self.need(Role::Writer, "uploading an artifact")?;
+        self.check_upload(&req)?;
+        let (digest, size) = self
+            .shared
+            .blobs
+            .put(body, req.expected_digest, req.size, self.limit())
+            .await?;
+        self.record_artifact(&req, digest, size, None).await
+    }
+
+    async fn start_upload(&self, req: ArtifactUpload) -> Result<UploadSession> {
+        self.need(Role::Writer, "uploading an artifact")?;
+        self.check_upload(&req)?;
+        let id = self
+            .shared
+            .blobs
+            .begin(req.expected_digest, req.size)
+            .await?;
+        let at = crate::time::now();
+        sqlx::query(
+            "INSERT INTO upload_sessions (upload_id, request, created_at, created_by) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&id)
+        .bind(serde_json::to_string(&req).expect("serializes"))
+        .bind(&at)
+        .bind(&self.principal.name)
+        .execute(self.shared.db.pool())
+        .await
+        .map_err(db_err)?;
+        Ok(UploadSession {
+            upload_id: id,
+            offset: 0,
+            request: req,
+            created_at: at,
+        })
+    }
+
+    async fn upload_status(&self, upload_id: &str) -> Result<UploadSession> {
+        self.need(Role::Writer, "uploading an artifact")?;
+        self.session_request(upload_id).await
+    }
+
+    async fn upload_chunk(
+        &self,
+        upload_id: &str,
+        offset: u64,
+        body: ByteReader,
+    ) -> Result<UploadSession> {
+        self.need(Role::Writer, "uploading an artifact")?;
+        let mut s = self.session_request(upload_id).await?;
+        s.offset = self
+            .shared
+            .blobs
+            .append(upload_id, offset, body, self.limit())
+            .await?;
+        Ok(s)
+    }
+
+    async fn finish_upload(&self, upload_id: &str) -> Result<Registered<Artifact>> {
+        self.need(Role::Writer, "uploading an artifact")?;
+        let s = self.session_request(upload_id).await?;
+        let (digest, size) = self
+            .shared
+            .blobs
+            .finish(upload_id, s.request.expected_digest, s.request.size)
+            .await?;
+        self.record_artifact(&s.request, digest, size, Some(upload_id))
+            .await
+    }
+
+    async fn artifact(&self, id: &Digest) -> Result<Artifact> {
+        self.need(Role::Reader, "reading")?;
+        let row = sqlx::query(
+            "SELECT size, media_type, name, created_at, created_by, provenance FROM artifacts \
+             WHERE artifact_id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(self.shared.db.pool())
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| artifact_not_found(id))?;
+        artifact_from_row(id, &row)
+    }
+
+    async fn artifact_content(&self, id: &Digest, range: Option<ByteRange>) -> Result<Content> {
+        let artifact = self.artifact(id).await?;
+        let (start, end) = match range {
+            None => (0, artifact.size),
+            Some(r) => {
+                let end = r.end.unwrap_or(artifact.size).min(artifact.size);
+                if r.start >= artifact.size && artifact.size > 0 || r.start > end {
+                    return Err(RegistryError::new(
+                        ErrorKind::RangeNotSatisfiable,
+                        codes::MG0015,
+                        format!(
+                            "range {}..{:?} is outside the artifact's {} bytes",
+                            r.start, r.end, artifact.size
+                        ),
+                    ));
+                }
+                (r.start, end)
+            }
+        };
+        let body = self.shared.blobs.read(id, start, end).await?;
+        Ok(Content {
+            artifact,
+            start,
+            end,
+            body,
+        })
+    }
+
+    async fn register_dataset(&self, req: DatasetRegistration) -> Result<Registered<Dataset>> {
+        self.need(Role::Writer, "registering a dataset")?;
+        let at = crate::time::now();
+        let d = crate::dataset::build(&req, &at, &self.principal.name)?;
+        let mut tx = self.shared.db.begin_write().await?;
+        if crate::dataset::exists(&mut tx, &d.dataset_id).await? {
+            drop(tx);
+            let existing = crate::dataset::get(&self.shared.db, &d.dataset_id, true).await?;
+            return Ok(Registered {
+                created: false,
+                record: existing,
+            });
+        }
+        crate::dataset::insert(&mut tx, &d).await?;
+        audit::append(
+            &mut tx,
+            &self.principal,
+            &at,
+            Change {
+                action: "dataset.register",
+                subject: crate::dataset::node_id(&d.dataset_id),
+                before: None,
+                after: Some(d.dataset_id),
+                details: json!({"name": d.name, "checksum": d.checksum, "fileCount": d.file_count}),
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(Registered {
+            created: true,
+            record: d,
+        })
+    }
+
+    async fn dataset(&self, id: &Digest) -> Result<Dataset> {
+        self.need(Role::Reader, "reading")?;
+        crate::dataset::get(&self.shared.db, id, true).await
+    }
+
+    async fn register_model(&self, req: ModelRegistration) -> Result<Registered<ModelVersion>> {
+        self.need(Role::Writer, "registering a model version")?;
+        let p = crate::model::prepare(&req)?;
+        // The bytes first (outside the transaction: a store round trip per artifact).
+        for d in &p.artifact_ids {
+            if self.shared.blobs.stat(d).await?.is_none() {
+                return Err(crate::model::missing_artifact(d, &p.artifact_pointers[d]));
+            }
+        }
+        let at = crate::time::now();
+        let mut tx = self.shared.db.begin_write().await?;
+        let (version, created) = crate::model::register(&mut tx, &self.principal, &at, &p).await?;
+        tx.commit().await.map_err(db_err)?;
+        let mut record =
+            crate::model::version(&self.shared.db, &p.model_id, &version.to_string()).await?;
+        if !created {
+            record.spec = Some(p.spec);
+        }
+        Ok(Registered { created, record })
+    }
+
+    async fn model(&self, model_id: &str) -> Result<Model> {
+        self.need(Role::Reader, "reading")?;
+        crate::model::model(&self.shared.db, model_id).await
+    }
+
+    async fn model_version(&self, model_id: &str, selector: &str) -> Result<ModelVersion> {
+        self.need(Role::Reader, "reading")?;
+        crate::model::version(&self.shared.db, model_id, selector).await
+    }
+
+    async fn list_models(&self, query: ModelQuery) -> Result<Page<ModelVersion>> {
+        self.need(Role::Reader, "reading")?;
+        crate::model::list(&self.shared.db, &query).await
+    }
+
+    async fn history(&self, model_id: &str) -> Result<Vec<HistoryEntry>> {
+        self.need(Role::Reader, "reading")?;
+        crate::model::history(&self.shared.db, model_id).await
+    }
+
+    async fn promote(&self, model_id: &str, req: PromoteRequest) -> Result<PointerMove> {
+        self.need(Role::Approver, "promoting a model version")?;
+        let at = crate::time::now();
+        let mut tx = self.shared.db.begin_write().await?;
+        let mv = crate::model::promote(&mut tx, &self.principal, &at, model_id, &req).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(mv)
+    }
+
+    async fn lineage(&self, id: &str, direction: Direction, depth: u32) -> Result<LineageGraph> {
+        self.need(Role::Reader, "reading")?;
+        let root = if id.starts_with("sha256:") {
+            let d: Digest = id.parse().map_err(|e: crate::digest::BadDigest| {
+                RegistryError::new(ErrorKind::Invalid, codes::MG0305, e.to_string()).at("/id")
+            })?;
+            crate::dataset::get(&self.shared.db, &d, false).await?;
+            crate::dataset::node_id(&d)
+        } else {
+            let (name, sel) = id.rsplit_once('@').unwrap_or((id, "latest"));
+            crate::model::validate_model_id(name)
+                .map_err(|m| RegistryError::new(ErrorKind::Invalid, codes::MG0202, m).at("/id"))?;
+            let v = crate::model::resolve(&self.shared.db, name, sel).await?;
+            crate::model::node_id(name, v)
+        };
+        crate::lineage::walk(&self.shared.db, &root, direction, depth).await
+    }
+
+    async fn create_token(&self, req: TokenRequest) -> Result<CreatedToken> {
+        self.need(Role::Admin, "creating a token")?;
+        auth::validate_token_name(&req.name)?;
+        let at = crate::time::now();
+        let mut tx = self.shared.db.begin_write().await?;
+        let (token, info) =
+            auth::insert(&mut tx, &req.name, req.role, &self.principal.name, &at).await?;
+        audit::append(
+            &mut tx,
+            &self.principal,
+            &at,
+            Change {
+                action: "token.create",
+                subject: format!("token:{}", info.token_id),
+                before: None,
+                after: None,
+                details: json!({"name": info.name, "role": info.role}),
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(CreatedToken { token, info })
+    }
+
+    async fn revoke_token(&self, token_id: &str) -> Result<TokenInfo> {
+        self.need(Role::Admin, "revoking a token")?;
+        let at = crate::time::now();
+        let mut tx = self.shared.db.begin_write().await?;
+        let mut info = auth::get(&mut tx, token_id).await?;
+        if info.revoked_at.is_some() {
+            return Ok(info);
+        }
+        auth::mark_revoked(&mut tx, token_id, &at).await?;
+        audit::append(
+            &mut tx,
+            &self.principal,
+            &at,
+            Change {
+                action: "token.revoke",
+                subject: format!("token:{token_id}"),
+                before: None,
+                after: None,
+                details: json!({"name": info.name}),
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(db_err)?;
+        info.revoked_at = Some(at);
+        Ok(info)
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<TokenInfo>> {
+        self.need(Role::Admin, "listing tokens")?;
+        auth::list(&self.shared.db).await
+    }
+
+    async fn audit_events(&self, after: u64, limit: u32) -> Result<Vec<AuditEvent>> {
+        self.need(Role::Reader, "reading the audit log")?;
+        if limit == 0 || limit > 1000 {
+            return Err(RegistryError::new(
+                ErrorKind::Invalid,
+                codes::MG0210,
+                format!("limit {limit} is outside 1..=1000"),
+            )
+            .at("/limit"));
+        }
+        audit::list(&self.shared.db, after, limit).await
+    }
+
+    async fn check(&self) -> Result<CheckReport> {
+        self.need(Role::Admin, "checking the registry")?;
+        crate::check::run(&self.shared.db, self.shared.blobs.as_ref()).await
+    }
+}

@@ -14,6 +14,8 @@ mod ports;
 mod s3_request;
 pub mod tied_child;
 
+pub mod registry_suite;
+
 use std::io::{BufRead, BufReader, Lines};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr};

@@ -1,0 +1,155 @@
+//! The conformance suite against the embedded registry over SQLite and a local blob store.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ms_registry::entity::{Principal, Role};
+use ms_registry::{Digest, Embedded, Registry};
+use ms_test_support::registry_suite::{self as suite, Ctx, Damage};
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    ctx: Ctx,
+}
+
+struct LocalDamage {
+    reg: Embedded,
+    store: PathBuf,
+}
+
+impl LocalDamage {
+    fn blob_path(&self, d: &Digest) -> PathBuf {
+        self.store.join("blobs/sha256").join(d.hex())
+    }
+}
+
+#[async_trait::async_trait]
+impl Damage for LocalDamage {
+    async fn sql(&self, statement: &str) {
+        let mut conn = self.reg.db().pool().acquire().await.unwrap();
+        sqlx::raw_sql("PRAGMA foreign_keys = OFF")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_string()))
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        sqlx::raw_sql("PRAGMA foreign_keys = ON")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+    }
+    async fn delete_blob(&self, d: &Digest) {
+        std::fs::remove_file(self.blob_path(d)).unwrap();
+    }
+    async fn corrupt_blob(&self, d: &Digest) {
+        let p = self.blob_path(d);
+        let mut bytes = std::fs::read(&p).unwrap();
+        bytes[0] ^= 0xff;
+        std::fs::write(&p, bytes).unwrap();
+    }
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("registry.db").display());
+    let store = dir.path().join("store");
+    let admin = Principal {
+        name: "os:suite".into(),
+        role: Role::Admin,
+    };
+    let reg = Embedded::open(&db, &format!("file://{}", store.display()), admin)
+        .await
+        .unwrap();
+    let connect_reg = reg.clone();
+    let ctx = Ctx {
+        admin: Arc::new(reg.clone()),
+        connect: Box::new(move |token: String| {
+            let reg = connect_reg.clone();
+            Box::pin(async move {
+                let who = reg.authenticate(&token).await?;
+                Ok(Arc::new(reg.acting_as(who)) as Arc<dyn Registry>)
+            })
+        }),
+        damage: Some(Arc::new(LocalDamage { reg, store })),
+    };
+    Fixture { _dir: dir, ctx }
+}
+
+macro_rules! suite_tests {
+    ($($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let f = fixture().await;
+            suite::$name(&f.ctx).await;
+        }
+    )*};
+}
+
+suite_tests!(
+    artifacts,
+    models,
+    missing_artifact_refused,
+    invalid_spec_refused,
+    datasets,
+    lineage,
+    promote_and_history,
+    roles_and_tokens,
+    audit_trail,
+    hostile_input,
+    concurrent_registration,
+    check_finds_damage,
+);
+
+/// All checks one after another on one registry, as a long-lived registry sees them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_suite_on_one_registry() {
+    let f = fixture().await;
+    let c = &f.ctx;
+    suite::artifacts(c).await;
+    suite::models(c).await;
+    suite::missing_artifact_refused(c).await;
+    suite::invalid_spec_refused(c).await;
+    suite::datasets(c).await;
+    suite::lineage(c).await;
+    suite::promote_and_history(c).await;
+    suite::roles_and_tokens(c).await;
+    suite::audit_trail(c).await;
+    suite::hostile_input(c).await;
+    suite::concurrent_registration(c).await;
+    let report = c.admin.check().await.unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}
+
+#[tokio::test]
+async fn reopening_checks_the_migrations() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("r.db").display());
+    let store = dir.path().join("s").display().to_string();
+    let who = ms_registry::auth::os_principal();
+    let reg = Embedded::open(&db, &store, who.clone()).await.unwrap();
+    sqlx::query("UPDATE schema_migrations SET checksum = 'sha256:00' WHERE version = 1")
+        .execute(reg.db().pool())
+        .await
+        .unwrap();
+    let e = Embedded::open(&db, &store, who.clone())
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(e.code, "MG0002", "{e}");
+    sqlx::query("DELETE FROM schema_migrations")
+        .execute(reg.db().pool())
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO schema_migrations (version, name, checksum, applied_at) \
+         VALUES (999, 'future', 'x', 'now')",
+    )
+    .execute(reg.db().pool())
+    .await
+    .unwrap();
+    let e = Embedded::open(&db, &store, who).await.err().unwrap();
+    assert_eq!(e.code, "MG0003", "{e}");
+    assert!(e.message.contains("999"), "{e}");
+}

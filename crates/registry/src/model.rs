@@ -581,7 +581,7 @@ fn decode_token(t: &str) -> Result<(String, u64)> {
             "/page_token",
         )
     };
-    if t.len() % 2 != 0 || t.len() > 400 {
+    if !t.len().is_multiple_of(2) || t.len() > 400 {
         return Err(err());
     }
     let bytes: Vec<u8> = (0..t.len())

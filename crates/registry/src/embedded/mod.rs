@@ -483,11 +483,8 @@ impl Registry for Embedded {
         let mut tx = self.shared.db.begin_write().await?;
         let (version, created) = crate::model::register(&mut tx, &self.principal, &at, &p).await?;
         tx.commit().await.map_err(db_err)?;
-        let mut record =
+        let record =
             crate::model::version(&self.shared.db, &p.model_id, &version.to_string()).await?;
-        if !created {
-            record.spec = Some(p.spec);
-        }
         Ok(Registered { created, record })
     }
 

@@ -153,3 +153,16 @@ async fn reopening_checks_the_migrations() {
     assert_eq!(e.code, "MG0003", "{e}");
     assert!(e.message.contains("999"), "{e}");
 }
+
+#[tokio::test]
+async fn odd_file_names_and_missing_directories_are_fine() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new dir/a%b #1?.db");
+    let db = format!("sqlite://{}", path.display());
+    let store = dir.path().join("s").display().to_string();
+    let reg = Embedded::open(&db, &store, ms_registry::auth::os_principal())
+        .await
+        .unwrap();
+    suite::upload(&reg, "x.bin", b"x").await;
+    assert!(path.is_file(), "the file is where the user said");
+}

@@ -40,8 +40,9 @@ pub struct Db {
 const BUSY_RETRIES: u32 = 8;
 
 impl Db {
-    /// Opens (creating an SQLite file if missing) and migrates. `url`: `sqlite://PATH`,
-    /// `sqlite:PATH`, a bare path (SQLite), or `postgres://…` / `postgresql://…`.
+    /// Opens (creating an SQLite file and its directory if missing) and migrates. `url`:
+    /// `sqlite://PATH`, `sqlite:PATH` or a bare path (SQLite; PATH as the file system spells
+    /// it, not URL-encoded), or `postgres://…` / `postgresql://…`.
     pub async fn open(url: &str) -> Result<Db> {
         install_default_drivers();
         let (backend, url) = normalize_url(url)?;
@@ -147,12 +148,36 @@ fn normalize_url(url: &str) -> Result<(Backend, String)> {
         )
         .hint("use sqlite://PATH or postgres://USER@HOST:PORT/DB"));
     }
-    let (path, query) = path.split_once('?').unwrap_or((path, ""));
-    let mut out = format!("sqlite://{path}?mode=rwc");
-    if !query.is_empty() {
-        out = format!("sqlite://{path}?{query}");
+    if path.contains(":memory:") || path.contains("mode=memory") {
+        return Err(RegistryError::new(
+            ErrorKind::Invalid,
+            codes::MG0001,
+            "an in-memory SQLite database would vanish with each connection of the pool",
+        )
+        .hint("give a file path: sqlite:///path/to/registry.db"));
     }
-    Ok((Backend::Sqlite, out))
+    // The path is a file system path as typed (not URL-encoded): encode it for sqlx's URL
+    // parser, which decodes it again, so that `%`, `?`, `#` and spaces in names work.
+    let mut encoded = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"/._-~".contains(&b) {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if let Some(parent) = std::path::Path::new(path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent).map_err(|e| {
+            RegistryError::new(
+                ErrorKind::Unavailable,
+                codes::MG0001,
+                format!("cannot create {}: {e}", parent.display()),
+            )
+        })?;
+    }
+    Ok((Backend::Sqlite, format!("sqlite://{encoded}?mode=rwc")))
 }
 
 /// Drops a password from anything that looks like a URL with credentials, so that errors never
@@ -208,6 +233,11 @@ mod tests {
             normalize_url("/tmp/r.db").unwrap(),
             (Backend::Sqlite, "sqlite:///tmp/r.db?mode=rwc".into())
         );
+        assert_eq!(
+            normalize_url("sqlite:///tmp/a b%#?.db").unwrap().1,
+            "sqlite:///tmp/a%20b%25%23%3F.db?mode=rwc"
+        );
+        assert!(normalize_url("sqlite::memory:").is_err());
         assert_eq!(normalize_url("sqlite://x.db").unwrap().0, Backend::Sqlite);
         assert_eq!(
             normalize_url("postgres://u@h/db").unwrap().0,

@@ -23,6 +23,8 @@ struct Args {
     datasets: u64,
     trained_on: u64,
     samples: usize,
+    /// Keep the SQLite database here (and reuse it when it exists: no second load).
+    sqlite_path: Option<String>,
 }
 
 fn parse_args() -> Args {
@@ -33,6 +35,7 @@ fn parse_args() -> Args {
         datasets: 50_500,
         trained_on: 8,
         samples: 2000,
+        sqlite_path: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -44,6 +47,7 @@ fn parse_args() -> Args {
             "--datasets" => a.datasets = v().parse().unwrap(),
             "--trained-on" => a.trained_on = v().parse().unwrap(),
             "--samples" => a.samples = v().parse().unwrap(),
+            "--sqlite-path" => a.sqlite_path = Some(v()),
             "--bench" => {}
             other => panic!("unknown argument {other}"),
         }
@@ -331,7 +335,14 @@ async fn run(label: &str, db_url: &str, a: &Args) {
     };
     let reg = Embedded::open(db_url, &store, admin).await.unwrap();
     println!("{label}:");
-    load(&reg, a).await;
+    let loaded = sqlx::query("SELECT 1 FROM models LIMIT 1")
+        .fetch_optional(reg.db().pool())
+        .await
+        .unwrap()
+        .is_some();
+    if !loaded {
+        load(&reg, a).await;
+    }
     let (models, vpm, datasets) = (a.models, a.versions_per_model, a.datasets);
     measure("model (GET /models/{id})", a.samples, |x| {
         let reg = reg.clone();
@@ -382,7 +393,10 @@ fn main() {
     rt.block_on(async {
         if a.backend == "sqlite" || a.backend == "both" {
             let dir = tempfile::tempdir().unwrap();
-            let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+            let url = match &a.sqlite_path {
+                Some(p) => format!("sqlite://{p}"),
+                None => format!("sqlite://{}", dir.path().join("bench.db").display()),
+            };
             run("SQLite", &url, &a).await;
         }
         if a.backend == "postgres" || a.backend == "both" {

@@ -233,7 +233,8 @@ pub struct Model {
     pub latest_version: u64,
     /// Pointer name (`staging`, `prod`, or an alias) -> version.
     pub pointers: BTreeMap<String, u64>,
-    /// Newest first, without spec texts.
+    /// The newest 100 versions, newest first, without spec texts (`list_models` pages
+    /// through all of them).
     pub versions: Vec<ModelVersion>,
 }
 

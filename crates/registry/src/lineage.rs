@@ -32,24 +32,40 @@ pub(crate) async fn insert_edge(
     Ok(())
 }
 
-const UP: &str = "WITH RECURSIVE walk(child, parent, relation, depth) AS ( \
-    SELECT child, parent, relation, 1 FROM lineage_edges WHERE child = $1 \
-    UNION \
-    SELECT e.child, e.parent, e.relation, w.depth + 1 FROM lineage_edges e \
-    JOIN walk w ON e.child = w.parent WHERE w.depth <= $2) \
-    SELECT child, parent, relation, CAST(MIN(depth) AS BIGINT) AS d FROM walk \
-    GROUP BY child, parent, relation";
+/// The walk, one statement: edges up to `depth` hops (an edge's depth is the hop at which it
+/// is crossed), each with the label of its far end (a dataset's name) and, at the last hop,
+/// whether the far end has edges beyond (`truncated`). `NEAR`/`FAR` are `child`/`parent`
+/// walking up and the reverse walking down.
+fn walk_sql(direction: Direction) -> String {
+    let (near, far) = match direction {
+        Direction::Up => ("child", "parent"),
+        Direction::Down => ("parent", "child"),
+    };
+    format!(
+        "WITH RECURSIVE walk(child, parent, relation, depth) AS ( \
+         SELECT child, parent, relation, 1 FROM lineage_edges WHERE {near} = $1 \
+         UNION \
+         SELECT e.child, e.parent, e.relation, w.depth + 1 FROM lineage_edges e \
+         JOIN walk w ON e.{near} = w.{far} WHERE w.depth < $2) \
+         SELECT g.child, g.parent, g.relation, g.d, \
+         CASE WHEN g.{far} LIKE 'dataset:%' THEN \
+           (SELECT name FROM datasets WHERE dataset_id = SUBSTR(g.{far}, 9)) END AS label, \
+         CAST(CASE WHEN g.d = $2 AND EXISTS \
+           (SELECT 1 FROM lineage_edges x WHERE x.{near} = g.{far}) THEN 1 ELSE 0 END AS BIGINT) \
+           AS more \
+         FROM (SELECT child, parent, relation, CAST(MIN(depth) AS BIGINT) AS d FROM walk \
+         GROUP BY child, parent, relation) g"
+    )
+}
 
-const DOWN: &str = "WITH RECURSIVE walk(child, parent, relation, depth) AS ( \
-    SELECT child, parent, relation, 1 FROM lineage_edges WHERE parent = $1 \
-    UNION \
-    SELECT e.child, e.parent, e.relation, w.depth + 1 FROM lineage_edges e \
-    JOIN walk w ON e.parent = w.child WHERE w.depth <= $2) \
-    SELECT child, parent, relation, CAST(MIN(depth) AS BIGINT) AS d FROM walk \
-    GROUP BY child, parent, relation";
-
-/// Walks from `root` (a node id that exists).
-pub async fn walk(db: &Db, root: &str, direction: Direction, depth: u32) -> Result<LineageGraph> {
+/// Walks from `root` (a node id that exists; `root_label` its label).
+pub async fn walk(
+    db: &Db,
+    root: &str,
+    root_label: &str,
+    direction: Direction,
+    depth: u32,
+) -> Result<LineageGraph> {
     if depth > MAX_DEPTH {
         return Err(RegistryError::new(
             ErrorKind::Invalid,
@@ -58,12 +74,12 @@ pub async fn walk(db: &Db, root: &str, direction: Direction, depth: u32) -> Resu
         )
         .at("/depth"));
     }
-    let mut nodes: BTreeMap<String, u32> = BTreeMap::new();
-    nodes.insert(root.to_string(), 0);
+    let mut nodes: BTreeMap<String, (u32, Option<String>)> = BTreeMap::new();
+    nodes.insert(root.to_string(), (0, Some(root_label.to_string())));
     let mut edges = BTreeSet::new();
     let mut truncated = false;
-    {
-        let rows = sqlx::query(if direction == Direction::Up { UP } else { DOWN })
+    if depth > 0 {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(walk_sql(direction)))
             .bind(root)
             .bind(i64::from(depth))
             .fetch_all(db.pool())
@@ -74,33 +90,44 @@ pub async fn walk(db: &Db, root: &str, direction: Direction, depth: u32) -> Resu
             let parent: String = r.try_get("parent").map_err(db_err)?;
             let relation: String = r.try_get("relation").map_err(db_err)?;
             let d = r.try_get::<i64, _>("d").map_err(db_err)? as u32;
-            if d > depth {
-                truncated = true;
-                continue;
-            }
+            let label: Option<String> = r.try_get("label").map_err(db_err)?;
+            truncated |= r.try_get::<i64, _>("more").map_err(db_err)? != 0;
             let far = if direction == Direction::Up {
                 parent.clone()
             } else {
                 child.clone()
             };
-            let e = nodes.entry(far).or_insert(d);
-            *e = (*e).min(d);
+            let e = nodes.entry(far).or_insert((d, label));
+            e.0 = e.0.min(d);
             edges.insert(LineageEdge {
                 from: child,
                 to: parent,
                 relation,
             });
         }
+    } else {
+        let more = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT 1 FROM lineage_edges WHERE {} = $1 LIMIT 1",
+            if direction == Direction::Up {
+                "child"
+            } else {
+                "parent"
+            }
+        )))
+        .bind(root)
+        .fetch_optional(db.pool())
+        .await
+        .map_err(db_err)?;
+        truncated = more.is_some();
     }
-    let labels = dataset_names(db, nodes.keys()).await?;
     let mut out: Vec<LineageNode> = nodes
         .into_iter()
-        .map(|(id, depth)| {
-            let (kind, label) = describe(&id, &labels);
+        .map(|(id, (depth, label))| {
+            let (kind, fallback) = describe(&id);
             LineageNode {
                 id,
                 kind,
-                label,
+                label: label.unwrap_or(fallback),
                 depth,
             }
         })
@@ -116,41 +143,16 @@ pub async fn walk(db: &Db, root: &str, direction: Direction, depth: u32) -> Resu
     })
 }
 
-fn describe(id: &str, labels: &BTreeMap<String, String>) -> (String, String) {
+/// A node's kind and its label when the database has none (a model's id, a source's URI).
+fn describe(id: &str) -> (String, String) {
     if let Some(m) = id.strip_prefix("model:") {
         let name = m.rsplit_once('@').map(|(n, _)| n).unwrap_or(m);
         ("model".into(), name.into())
-    } else if let Some(d) = id.strip_prefix("dataset:") {
-        ("dataset".into(), labels.get(d).cloned().unwrap_or_default())
+    } else if id.starts_with("dataset:") {
+        ("dataset".into(), String::new())
     } else if let Some(s) = id.strip_prefix("source:") {
         ("source".into(), s.into())
     } else {
         ("unknown".into(), id.into())
     }
-}
-
-async fn dataset_names<'a>(
-    db: &Db,
-    ids: impl Iterator<Item = &'a String>,
-) -> Result<BTreeMap<String, String>> {
-    let ids: Vec<&str> = ids.filter_map(|i| i.strip_prefix("dataset:")).collect();
-    let mut out = BTreeMap::new();
-    for chunk in ids.chunks(500) {
-        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "SELECT dataset_id, name FROM datasets WHERE dataset_id IN ({})",
-            marks.join(", ")
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for id in chunk {
-            q = q.bind(id.to_string());
-        }
-        for r in q.fetch_all(db.pool()).await.map_err(db_err)? {
-            out.insert(
-                r.try_get("dataset_id").map_err(db_err)?,
-                r.try_get("name").map_err(db_err)?,
-            );
-        }
-    }
-    Ok(out)
 }

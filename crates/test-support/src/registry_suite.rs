@@ -211,8 +211,8 @@ pub async fn artifacts(ctx: &Ctx) {
         .unwrap();
     assert_eq!((c.start, c.end), (9, 14));
     assert_eq!(read_all(c.body).await.unwrap(), &bytes[9..14]);
-    expect_err(
-        reg.artifact_content(
+    let e = reg
+        .artifact_content(
             &first.record.artifact_id,
             Some(ByteRange {
                 start: 1000,
@@ -220,10 +220,9 @@ pub async fn artifacts(ctx: &Ctx) {
             }),
         )
         .await
-        .map(|c| c.start),
-        ErrorKind::RangeNotSatisfiable,
-        ms_registry::codes::MG0015,
-    );
+        .err()
+        .expect("a range past the end");
+    assert_eq!(e.kind, ErrorKind::RangeNotSatisfiable, "{e}");
 
     // Resumable: two chunks, a wrong offset refused with the current one, then finish.
     let big: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
@@ -967,11 +966,11 @@ pub async fn hostile_input(ctx: &Ctx) {
         .await
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Integrity, "{e}");
-    expect_err(
-        reg.artifact(&Digest::of(b"the real bytes")).await,
-        ErrorKind::NotFound,
-        "MG0015",
-    );
+    let e = reg
+        .artifact(&Digest::of(b"the real bytes"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
     let e = reg
         .upload_artifact(
             ArtifactUpload {

@@ -519,20 +519,20 @@ impl Registry for Embedded {
 
     async fn lineage(&self, id: &str, direction: Direction, depth: u32) -> Result<LineageGraph> {
         self.need(Role::Reader, "reading")?;
-        let root = if id.starts_with("sha256:") {
+        let (root, label) = if id.starts_with("sha256:") {
             let d: Digest = id.parse().map_err(|e: crate::digest::BadDigest| {
                 RegistryError::new(ErrorKind::Invalid, codes::MG0305, e.to_string()).at("/id")
             })?;
-            crate::dataset::get(&self.shared.db, &d, false).await?;
-            crate::dataset::node_id(&d)
+            let ds = crate::dataset::get(&self.shared.db, &d, false).await?;
+            (crate::dataset::node_id(&d), ds.name)
         } else {
             let (name, sel) = id.rsplit_once('@').unwrap_or((id, "latest"));
             crate::model::validate_model_id(name)
                 .map_err(|m| RegistryError::new(ErrorKind::Invalid, codes::MG0202, m).at("/id"))?;
             let v = crate::model::resolve(&self.shared.db, name, sel).await?;
-            crate::model::node_id(name, v)
+            (crate::model::node_id(name, v), name.to_string())
         };
-        crate::lineage::walk(&self.shared.db, &root, direction, depth).await
+        crate::lineage::walk(&self.shared.db, &root, &label, direction, depth).await
     }
 
     async fn create_token(&self, req: TokenRequest) -> Result<CreatedToken> {

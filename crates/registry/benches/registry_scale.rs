@@ -400,8 +400,8 @@ fn main() {
             run("SQLite", &url, &a).await;
         }
         if a.backend == "postgres" || a.backend == "both" {
-            let url =
-                std::env::var("MODELSPEC_BENCH_PG").expect("MODELSPEC_BENCH_PG: a postgres:// URL");
+            let url = std::env::var("MODELSPEC_BENCH_PG")
+                .unwrap_or_else(|_| ms_test_support::postgres::database());
             run("PostgreSQL", &url, &a).await;
         }
     });

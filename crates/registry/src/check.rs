@@ -7,10 +7,10 @@ use std::collections::HashSet;
 
 use sqlx::Row;
 
+use crate::blob::BlobStore;
 use crate::codes;
 use crate::db::{Db, db_err};
 use crate::digest::Digest;
-use crate::embedded::blobs::Blobs;
 use crate::entity::{CheckProblem, CheckReport};
 use crate::error::Result;
 
@@ -23,11 +23,11 @@ fn problem(code: &str, subject: impl Into<String>, message: impl Into<String>) -
 }
 
 /// Runs every check.
-pub async fn run(db: &Db, blobs: &dyn Blobs) -> Result<CheckReport> {
+pub async fn run(db: &Db, blobs: &BlobStore) -> Result<CheckReport> {
     let b = blobs.check().await?;
     let mut report = CheckReport {
-        blobs_checked: b.blobs,
-        bytes_hashed: b.bytes,
+        blobs_checked: b.blobs_checked,
+        bytes_hashed: b.bytes_hashed,
         rows_checked: 0,
         problems: b.problems,
     };

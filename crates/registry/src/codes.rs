@@ -34,16 +34,8 @@ codes! {
     "A row of the database does not parse (a digest, a JSON column, a status). This is damage or a defect; run `modelspec registry check`.";
     MG0010 "An artifact name is not allowed."
     "Artifact names are file names: 1 to 255 bytes, no `/`, `\\`, NUL or control characters, not `.` or `..`. Pass the file's base name.";
-    MG0011 "An upload is larger than the registry accepts."
-    "The declared or streamed size is above the store's size limit; nothing was stored. Raise the limit where the registry is configured, or split the artifact.";
-    MG0012 "No such upload session."
-    "The upload id is unknown: it was finished, abandoned and cleaned up, or mistyped. Start a new upload; the bytes already stored as complete blobs are reused.";
-    MG0013 "Uploaded bytes do not match what was declared."
-    "The bytes hash to another digest, or their count differs from the declared size. Nothing was stored. Re-send the file; if it happens again, the file changed or the declared digest is wrong.";
-    MG0014 "An upload chunk starts at the wrong offset."
-    "Chunks must continue exactly where the session stands. The message gives the current offset: resume from there (`modelspec artifact push` does this itself).";
-    MG0015 "An artifact is not in the store."
-    "No artifact with this digest exists. Upload it with `modelspec artifact push FILE`.";
+    MG0015 "No such artifact."
+    "No artifact with this digest is registered. Upload it with `modelspec artifact push FILE`.";
     MG0201 "The spec is not a valid ModelSpec."
     "Registration parses and validates the spec with the same rules as `modelspec validate`; the message gives the first error with its line, column and JSON pointer. Fix the spec and register again.";
     MG0202 "The model id is not allowed."
@@ -118,13 +110,24 @@ codes! {
     "A model without its versions, a latest_version that disagrees with its versions, a dataset whose file rows do not match its count, or a version whose artifact rows disagree with its list. Writes are transactional, so this means damage or manual edits.";
 }
 
-/// Every MG code of the registry: this table and the blob store's.
-pub fn all() -> Vec<&'static CodeInfo> {
-    TABLE.iter().collect()
+/// Every MG code of the registry: this table and the blob store's, in code order.
+pub fn all() -> Vec<CodeInfo> {
+    let mut out: Vec<CodeInfo> = TABLE.to_vec();
+    out.extend(
+        crate::blob::codes::TABLE
+            .iter()
+            .map(|&(code, title, explanation)| CodeInfo {
+                code,
+                title,
+                explanation,
+            }),
+    );
+    out.sort_by_key(|c| c.code);
+    out
 }
 
 /// The documentation of one code.
-pub fn lookup(code: &str) -> Option<&'static CodeInfo> {
+pub fn lookup(code: &str) -> Option<CodeInfo> {
     all().into_iter().find(|c| c.code == code)
 }
 
@@ -142,5 +145,6 @@ mod tests {
             assert!(!c.title.is_empty() && !c.explanation.is_empty());
         }
         assert!(lookup("MG0203").is_some());
+        assert!(lookup("MG0104").is_some(), "the blob store's codes are in");
     }
 }

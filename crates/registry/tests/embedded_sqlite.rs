@@ -19,7 +19,8 @@ struct LocalDamage {
 
 impl LocalDamage {
     fn blob_path(&self, d: &Digest) -> PathBuf {
-        self.store.join("blobs/sha256").join(d.hex())
+        let hex = d.hex();
+        self.store.join("blobs/sha256").join(&hex[..2]).join(hex)
     }
 }
 

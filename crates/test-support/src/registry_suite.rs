@@ -944,7 +944,12 @@ pub async fn hostile_input(ctx: &Ctx) {
         )
         .await
         .unwrap_err();
-    assert_eq!(e.kind, ErrorKind::TooLarge, "{e}");
+    // Above the store's limit: refused before reading; below it: refused when the body ends.
+    assert!(
+        matches!(e.kind, ErrorKind::TooLarge | ErrorKind::Integrity),
+        "{e}"
+    );
+    assert_eq!(e.pointer.as_deref(), Some("/size"), "{e}");
     let e = reg
         .start_upload(ArtifactUpload {
             name: "huge.bin".into(),
@@ -987,7 +992,10 @@ pub async fn hostile_input(ctx: &Ctx) {
         "{e}"
     );
     let e = reg.upload_status("../../../etc").await.unwrap_err();
-    assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
+    assert!(
+        matches!(e.kind, ErrorKind::Invalid | ErrorKind::NotFound),
+        "{e}"
+    );
     let e = reg.model_version("../etc", "1").await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
     let e = reg

@@ -10,13 +10,6 @@ CREATE TABLE artifacts (
     provenance TEXT
 );
 
-CREATE TABLE upload_sessions (
-    upload_id TEXT PRIMARY KEY,
-    request TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    created_by TEXT NOT NULL
-);
-
 CREATE TABLE datasets (
     dataset_id TEXT PRIMARY KEY,
     name TEXT NOT NULL,

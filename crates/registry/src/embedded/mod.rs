@@ -2,9 +2,6 @@
 //! principal. The CLI uses it directly (the OS user as admin); the control-plane server keeps
 //! one and makes a per-request view for each authenticated token with [`Embedded::acting_as`].
 
-pub mod blobs;
-
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -14,32 +11,16 @@ use sqlx::Row;
 use crate::api::{ByteRange, ByteReader, Content, Registered, Registry};
 use crate::audit::{self, Change};
 use crate::auth::{self, require};
+use crate::blob::BlobStore;
 use crate::codes;
 use crate::db::{Db, db_err};
 use crate::digest::Digest;
 use crate::entity::*;
 use crate::error::{ErrorKind, RegistryError, Result};
-use blobs::Blobs;
-
-/// Limits and defaults of an embedded registry.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Largest artifact accepted, in bytes (declared or streamed).
-    pub max_artifact_size: u64,
-}
-
-impl Default for Options {
-    fn default() -> Options {
-        Options {
-            max_artifact_size: 8 << 30,
-        }
-    }
-}
 
 struct Shared {
     db: Db,
-    blobs: Box<dyn Blobs>,
-    options: Options,
+    blobs: BlobStore,
 }
 
 /// A registry over a database and a blob store, acting as `principal`. Cheap to clone.
@@ -52,28 +33,19 @@ pub struct Embedded {
 impl Embedded {
     /// Opens (creating and migrating as needed) the database at `db_url` (`sqlite://PATH`, a
     /// path, or `postgres://…`) and the blob store at `store_url` (`file:///DIR`, a directory,
-    /// or `s3://bucket/prefix`), acting as `principal`.
+    /// or `s3://bucket/prefix` with the AWS environment variables), acting as `principal`.
     pub async fn open(db_url: &str, store_url: &str, principal: Principal) -> Result<Embedded> {
-        Embedded::open_with(db_url, store_url, principal, Options::default()).await
+        let db = Db::open(db_url).await?;
+        let blobs = BlobStore::open(store_url).await?;
+        Ok(Embedded::with_parts(db, blobs, principal))
     }
 
-    pub async fn open_with(
-        db_url: &str,
-        store_url: &str,
-        principal: Principal,
-        options: Options,
-    ) -> Result<Embedded> {
-        let db = Db::open(db_url).await?;
-        let dir = store_url.strip_prefix("file://").unwrap_or(store_url);
-        let blobs = blobs::Interim::open(PathBuf::from(dir))?;
-        Ok(Embedded {
-            shared: Arc::new(Shared {
-                db,
-                blobs: Box::new(blobs),
-                options,
-            }),
+    /// Over an open database and blob store (explicit S3 settings, limits).
+    pub fn with_parts(db: Db, blobs: BlobStore, principal: Principal) -> Embedded {
+        Embedded {
+            shared: Arc::new(Shared { db, blobs }),
             principal,
-        })
+        }
     }
 
     /// The same registry acting as someone else (the server: one view per request).
@@ -93,6 +65,11 @@ impl Embedded {
         &self.shared.db
     }
 
+    /// The blob store.
+    pub fn store(&self) -> &BlobStore {
+        &self.shared.blobs
+    }
+
     /// Who holds a bearer token (`mgt_…`); errors are Unauthenticated and never echo it.
     pub async fn authenticate(&self, token: &str) -> Result<Principal> {
         auth::authenticate(&self.shared.db, token).await
@@ -100,10 +77,6 @@ impl Embedded {
 
     fn need(&self, role: Role, what: &str) -> Result<()> {
         require(&self.principal, role, what)
-    }
-
-    fn limit(&self) -> u64 {
-        self.shared.options.max_artifact_size
     }
 
     fn check_upload(&self, req: &ArtifactUpload) -> Result<()> {
@@ -118,19 +91,6 @@ impl Embedded {
             )
             .at("/mediaType"));
         }
-        if let Some(s) = req.size
-            && s > self.limit()
-        {
-            return Err(RegistryError::new(
-                ErrorKind::TooLarge,
-                codes::MG0011,
-                format!(
-                    "the declared size {s} is above the registry's limit of {} bytes",
-                    self.limit()
-                ),
-            )
-            .at("/size"));
-        }
         Ok(())
     }
 
@@ -140,16 +100,8 @@ impl Embedded {
         req: &ArtifactUpload,
         digest: Digest,
         size: u64,
-        upload_id: Option<&str>,
     ) -> Result<Registered<Artifact>> {
         let mut tx = self.shared.db.begin_write().await?;
-        if let Some(id) = upload_id {
-            sqlx::query("DELETE FROM upload_sessions WHERE upload_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        }
         if let Some(a) = artifact_row(&mut tx, &digest).await? {
             tx.commit().await.map_err(db_err)?;
             return Ok(Registered {
@@ -201,32 +153,6 @@ impl Embedded {
         Ok(Registered {
             created: true,
             record: a,
-        })
-    }
-
-    async fn session_request(&self, upload_id: &str) -> Result<UploadSession> {
-        let row = sqlx::query(
-            "SELECT request, created_at, created_by FROM upload_sessions WHERE upload_id = $1",
-        )
-        .bind(upload_id)
-        .fetch_optional(self.shared.db.pool())
-        .await
-        .map_err(db_err)?
-        .ok_or_else(|| {
-            RegistryError::new(
-                ErrorKind::NotFound,
-                codes::MG0012,
-                format!("no upload session {upload_id:?}"),
-            )
-        })?;
-        let req: String = row.try_get("request").map_err(db_err)?;
-        let offset = self.shared.blobs.offset(upload_id).await?;
-        Ok(UploadSession {
-            upload_id: upload_id.to_string(),
-            offset,
-            request: serde_json::from_str(&req)
-                .map_err(|e| crate::dataset::internal(e.to_string()))?,
-            created_at: row.try_get("created_at").map_err(db_err)?,
         })
     }
 }
@@ -320,45 +246,19 @@ impl Registry for Embedded {
     ) -> Result<Registered<Artifact>> {
         self.need(Role::Writer, "uploading an artifact")?;
         self.check_upload(&req)?;
-        let (digest, size) = self
-            .shared
-            .blobs
-            .put(body, req.expected_digest, req.size, self.limit())
-            .await?;
-        self.record_artifact(&req, digest, size, None).await
+        let stored = self.shared.blobs.put(&req, body).await?;
+        self.record_artifact(&req, stored.digest, stored.size).await
     }
 
     async fn start_upload(&self, req: ArtifactUpload) -> Result<UploadSession> {
         self.need(Role::Writer, "uploading an artifact")?;
         self.check_upload(&req)?;
-        let id = self
-            .shared
-            .blobs
-            .begin(req.expected_digest, req.size)
-            .await?;
-        let at = crate::time::now();
-        sqlx::query(
-            "INSERT INTO upload_sessions (upload_id, request, created_at, created_by) \
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&id)
-        .bind(serde_json::to_string(&req).expect("serializes"))
-        .bind(&at)
-        .bind(&self.principal.name)
-        .execute(self.shared.db.pool())
-        .await
-        .map_err(db_err)?;
-        Ok(UploadSession {
-            upload_id: id,
-            offset: 0,
-            request: req,
-            created_at: at,
-        })
+        self.shared.blobs.begin(req).await
     }
 
     async fn upload_status(&self, upload_id: &str) -> Result<UploadSession> {
         self.need(Role::Writer, "uploading an artifact")?;
-        self.session_request(upload_id).await
+        self.shared.blobs.status(upload_id).await
     }
 
     async fn upload_chunk(
@@ -368,24 +268,15 @@ impl Registry for Embedded {
         body: ByteReader,
     ) -> Result<UploadSession> {
         self.need(Role::Writer, "uploading an artifact")?;
-        let mut s = self.session_request(upload_id).await?;
-        s.offset = self
-            .shared
-            .blobs
-            .append(upload_id, offset, body, self.limit())
-            .await?;
-        Ok(s)
+        self.shared.blobs.append(upload_id, offset, body).await
     }
 
     async fn finish_upload(&self, upload_id: &str) -> Result<Registered<Artifact>> {
         self.need(Role::Writer, "uploading an artifact")?;
-        let s = self.session_request(upload_id).await?;
-        let (digest, size) = self
-            .shared
-            .blobs
-            .finish(upload_id, s.request.expected_digest, s.request.size)
-            .await?;
-        self.record_artifact(&s.request, digest, size, Some(upload_id))
+        // The session keeps what the uploader said; read it before finishing ends it.
+        let session = self.shared.blobs.status(upload_id).await?;
+        let stored = self.shared.blobs.finish(upload_id).await?;
+        self.record_artifact(&session.request, stored.digest, stored.size)
             .await
     }
 
@@ -405,29 +296,12 @@ impl Registry for Embedded {
 
     async fn artifact_content(&self, id: &Digest, range: Option<ByteRange>) -> Result<Content> {
         let artifact = self.artifact(id).await?;
-        let (start, end) = match range {
-            None => (0, artifact.size),
-            Some(r) => {
-                let end = r.end.unwrap_or(artifact.size).min(artifact.size);
-                if r.start >= artifact.size && artifact.size > 0 || r.start > end {
-                    return Err(RegistryError::new(
-                        ErrorKind::RangeNotSatisfiable,
-                        codes::MG0015,
-                        format!(
-                            "range {}..{:?} is outside the artifact's {} bytes",
-                            r.start, r.end, artifact.size
-                        ),
-                    ));
-                }
-                (r.start, end)
-            }
-        };
-        let body = self.shared.blobs.read(id, start, end).await?;
+        let read = self.shared.blobs.read(id, range).await?;
         Ok(Content {
             artifact,
-            start,
-            end,
-            body,
+            start: read.start,
+            end: read.end,
+            body: read.body,
         })
     }
 
@@ -606,6 +480,6 @@ impl Registry for Embedded {
 
     async fn check(&self) -> Result<CheckReport> {
         self.need(Role::Admin, "checking the registry")?;
-        crate::check::run(&self.shared.db, self.shared.blobs.as_ref()).await
+        crate::check::run(&self.shared.db, &self.shared.blobs).await
     }
 }

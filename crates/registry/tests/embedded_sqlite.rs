@@ -167,3 +167,39 @@ async fn odd_file_names_and_missing_directories_are_fine() {
     suite::upload(&reg, "x.bin", b"x").await;
     assert!(path.is_file(), "the file is where the user said");
 }
+
+/// Eight registries opening one new database at once (as eight CLI processes do) all get it
+/// migrated once, then register versions of one model without a duplicate number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_openers_of_a_new_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("r.db").display());
+    let store = dir.path().join("s").display().to_string();
+    let first = Embedded::open(&db, &store, ms_registry::auth::os_principal())
+        .await
+        .unwrap();
+    let req = suite::model_fixture(&first, "race-open", "fam").await;
+    drop(first);
+    std::fs::remove_file(dir.path().join("r.db")).unwrap();
+    let _ = std::fs::remove_file(dir.path().join("r.db-wal"));
+    let _ = std::fs::remove_file(dir.path().join("r.db-shm"));
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let (db, store, mut req) = (db.clone(), store.clone(), req.clone());
+        tasks.push(tokio::spawn(async move {
+            let reg = Embedded::open(&db, &store, ms_registry::auth::os_principal())
+                .await
+                .unwrap();
+            // The artifact row went with the old database: upload it again (same bytes).
+            suite::upload(&reg, "race-open.gguf", b"weights of race-open").await;
+            req.metrics.insert("run".into(), f64::from(i));
+            reg.register_model(req).await.unwrap().record.version
+        }));
+    }
+    let mut versions = Vec::new();
+    for t in tasks {
+        versions.push(t.await.unwrap());
+    }
+    versions.sort();
+    assert_eq!(versions, (1..=8).collect::<Vec<u64>>());
+}

@@ -28,15 +28,16 @@ fn checksum(sql: &str) -> String {
 }
 
 pub(super) async fn apply(db: &Db) -> Result<()> {
+    // One writer migrates; the others wait on the write lock, then see it done. The table is
+    // created under the lock too: concurrent CREATE TABLE IF NOT EXISTS races in PostgreSQL.
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, \
          name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TEXT NOT NULL)",
     )
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await
     .map_err(db_err)?;
-    // One writer migrates; the others wait on the write lock, then see it done.
-    let mut tx = db.begin_write().await?;
     let applied: Vec<(i64, String)> =
         sqlx::query_as("SELECT version, checksum FROM schema_migrations ORDER BY version")
             .fetch_all(&mut *tx)

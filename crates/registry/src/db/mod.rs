@@ -72,11 +72,23 @@ impl Db {
             .hint("check --db / MODELSPEC_REGISTRY: sqlite://PATH or postgres://USER@HOST/DB")
         })?;
         if backend == Backend::Sqlite {
-            // Persistent in the file: set once, every later connection sees WAL.
-            sqlx::query("PRAGMA journal_mode = WAL")
-                .execute(&pool)
-                .await
-                .map_err(db_err)?;
+            // Persistent in the file: set once, every later connection sees WAL. Switching
+            // needs a moment alone with the file, which processes opening a new database at
+            // the same time contend for (SQLite answers busy without waiting): retry.
+            let mut attempt = 0;
+            loop {
+                match sqlx::query("PRAGMA journal_mode = WAL")
+                    .execute(&pool)
+                    .await
+                {
+                    Ok(_) => break,
+                    Err(e) if is_busy(&e) && attempt < 50 => {
+                        attempt += 1;
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    Err(e) => return Err(db_err(e)),
+                }
+            }
         }
         let db = Db { pool, backend };
         migrations::apply(&db).await?;

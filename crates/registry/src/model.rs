@@ -104,11 +104,18 @@ pub fn prepare(req: &ModelRegistration) -> Result<Prepared> {
         );
         let mut err_ptr = String::from("/spec");
         let mut hint = None;
+        let errors = diags
+            .iter()
+            .filter(|d| d.severity == ms_spec::Severity::Error)
+            .count();
         if let Some(d) = first {
             msg = format!(
                 "{}:{}:{}: {} {}",
                 d.file, d.line, d.column, d.code, d.message
             );
+            if errors > 1 {
+                msg.push_str(&format!(" (and {} more error(s))", errors - 1));
+            }
             if !d.pointer.is_empty() {
                 err_ptr = d.pointer.clone();
             }

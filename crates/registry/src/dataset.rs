@@ -413,6 +413,12 @@ pub(crate) fn internal(msg: String) -> RegistryError {
 /// below it, paths relative to it), hashed streaming, sorted by path. Symbolic links are
 /// refused: following them would digest bytes outside the dataset, or loop.
 pub fn manifest_of(root: &Path) -> Result<Vec<DatasetFile>> {
+    manifest_of_with(root, &mut |_| {})
+}
+
+/// [`manifest_of`], calling `on_bytes` with the number of bytes hashed since its last call
+/// (for a progress bar).
+pub fn manifest_of_with(root: &Path, on_bytes: &mut dyn FnMut(u64)) -> Result<Vec<DatasetFile>> {
     let io = |p: &Path, e: std::io::Error| {
         RegistryError::new(
             ErrorKind::Invalid,
@@ -427,7 +433,7 @@ pub fn manifest_of(root: &Path) -> Result<Vec<DatasetFile>> {
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
-        out.push(hash_file(root, name).map_err(|e| io(root, e))?);
+        out.push(hash_file(root, name, on_bytes).map_err(|e| io(root, e))?);
         return Ok(out);
     }
     let mut stack = vec![(root.to_path_buf(), String::new())];
@@ -463,7 +469,7 @@ pub fn manifest_of(root: &Path) -> Result<Vec<DatasetFile>> {
                 validate_path(&rel).map_err(|why| {
                     RegistryError::new(ErrorKind::Invalid, codes::MG0301, format!("{rel}: {why}"))
                 })?;
-                out.push(hash_file(&path, rel).map_err(|e| io(&path, e))?);
+                out.push(hash_file(&path, rel, on_bytes).map_err(|e| io(&path, e))?);
             }
         }
     }
@@ -478,7 +484,11 @@ pub fn manifest_of(root: &Path) -> Result<Vec<DatasetFile>> {
     Ok(out)
 }
 
-fn hash_file(path: &Path, rel: String) -> std::io::Result<DatasetFile> {
+fn hash_file(
+    path: &Path,
+    rel: String,
+    on_bytes: &mut dyn FnMut(u64),
+) -> std::io::Result<DatasetFile> {
     use sha2::{Digest as _, Sha256};
     let mut f = std::fs::File::open(path)?;
     let mut h = Sha256::new();
@@ -491,6 +501,7 @@ fn hash_file(path: &Path, rel: String) -> std::io::Result<DatasetFile> {
         }
         size += n as u64;
         h.update(&buf[..n]);
+        on_bytes(n as u64);
     }
     Ok(DatasetFile {
         path: rel,
@@ -551,7 +562,9 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("sub/deep")).unwrap();
         std::fs::write(dir.path().join("b.txt"), b"bb").unwrap();
         std::fs::write(dir.path().join("sub/deep/a.txt"), b"a").unwrap();
-        let m = manifest_of(dir.path()).unwrap();
+        let mut hashed = 0;
+        let m = manifest_of_with(dir.path(), &mut |n| hashed += n).unwrap();
+        assert_eq!(hashed, 3, "progress counts every byte hashed");
         let paths: Vec<_> = m.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths, ["b.txt", "sub/deep/a.txt"]);
         assert_eq!(m[0].sha256, Digest::of(b"bb"));

@@ -24,6 +24,7 @@ pub mod entity;
 pub mod error;
 pub mod lineage;
 pub mod model;
+pub mod remote;
 pub mod time;
 
 pub use api::Registry;

@@ -1,0 +1,80 @@
+//! The HTTP layer's codes (`MG05xx`): what the control plane's server answers before a request
+//! reaches the registry (malformed JSON, a missing token, an unknown route, limits) and what
+//! its client says when the server cannot be reached or answers something that is not the
+//! error shape. The catalog of every `MG` code concatenates [`TABLE`].
+
+/// `(code, title, explanation)`, in code order.
+pub type CodeInfo = (&'static str, &'static str, &'static str);
+
+macro_rules! codes {
+    ($( $(#[$doc:meta])* $id:ident = $code:literal $title:literal $text:literal ;)*) => {
+        $( $(#[$doc])* pub const $id: &str = $code; )*
+        /// Every HTTP-layer code with its explanation, in code order.
+        pub const TABLE: &[CodeInfo] = &[ $( ($code, $title, $text), )* ];
+    };
+}
+
+codes! {
+    /// The body is not JSON, or not the record the route expects.
+    BAD_JSON = "MG0501" "malformed JSON body"
+    "The request body is not valid JSON, or a field is missing, unknown or of the wrong type. The error's `pointer` names the field (a JSON pointer into the body) and the message the line and column for syntax errors. Send the record the API documents (GET /openapi.json), camelCase field names.";
+    /// The body has the wrong `Content-Type`.
+    BAD_CONTENT_TYPE = "MG0502" "wrong content type"
+    "JSON routes need `Content-Type: application/json`; `POST /artifact/upload` takes raw bytes (any other type) or `multipart/form-data` with a `metadata` part (JSON) then a `file` part.";
+    /// No usable credentials on a call that needs them.
+    NO_CREDENTIALS = "MG0503" "authentication required"
+    "Every call but GET /healthz and GET /openapi.json needs `Authorization: Bearer TOKEN` (a token from `modelspec registry token create`), or, when the server requires client certificates, a certificate whose subject CN has a role (`--cert-role CN=ROLE`).";
+    /// No such route.
+    NO_ROUTE = "MG0504" "no such route"
+    "The method and path are not part of the API. GET /openapi.json lists every route.";
+    /// A declared size above the limit, or a JSON body above the JSON limit.
+    BODY_TOO_LARGE = "MG0505" "request body too large"
+    "A JSON body may be at most the server's JSON limit (16 MiB by default), and an artifact at most the blob store's size limit; a declared `Content-Length` above it is refused before any byte is read. Large files go through POST /artifact/upload or a resumable upload session.";
+    /// A query parameter that cannot be read.
+    BAD_QUERY = "MG0506" "bad query parameter"
+    "A query parameter has the wrong type or an unknown value (the message names it). GET /openapi.json lists each route's parameters.";
+    /// A path segment that is not an id.
+    BAD_PATH = "MG0507" "bad identifier in the path"
+    "Ids in paths are model names, versions, `sha256:<64 hex>` digests or upload ids: no `/`, `\\`, `..` or control characters. Percent-encoded slashes are decoded before this check, so they are refused too.";
+    /// A `Range` or `Content-Range` header that cannot be read.
+    BAD_RANGE = "MG0508" "bad Range or Content-Range"
+    "`GET /artifact/{id}/content` takes one range: `Range: bytes=START-END`, `bytes=START-` or `bytes=-SUFFIX`. `PATCH /artifact/uploads/{id}` takes `Content-Range: bytes START-END/*` (or `Upload-Offset: START`), START being the session's offset.";
+    /// The request headers are above the limit.
+    HEADERS_TOO_LARGE = "MG0509" "request headers too large"
+    "The request's headers together are larger than the server accepts (32 KiB and 100 headers by default). Send fewer or shorter headers.";
+    /// The body stopped arriving.
+    BODY_TIMEOUT = "MG0510" "request body timed out"
+    "No byte of the request body arrived for longer than the server's body timeout; the request was abandoned. A resumable upload continues from `GET /artifact/uploads/{id}`'s offset.";
+    /// The client certificate's subject has no role.
+    UNMAPPED_CERTIFICATE = "MG0511" "client certificate without a role"
+    "The client certificate is valid but its subject CN is not given a role by `--cert-role CN=ROLE`; add one, or send a bearer token.";
+    /// The server refuses to listen where it was told to.
+    BIND_REFUSED = "MG0512" "refusing to listen"
+    "Without TLS (`--tls-cert`/`--tls-key`) the server binds only loopback addresses, since tokens would cross the network in clear text. Give TLS files, or `--insecure` to accept that risk (e.g. behind a TLS-terminating proxy).";
+    /// The TLS files cannot be used.
+    BAD_TLS = "MG0513" "TLS setup failed"
+    "`--tls-cert` must be a PEM certificate chain, `--tls-key` its PEM private key, `--client-ca` PEM CA certificates; both `--tls-cert` and `--tls-key` are needed, and `--client-ca` needs them.";
+    /// The control plane cannot be reached.
+    UNREACHABLE = "MG0514" "control plane unreachable"
+    "The client could not connect to the registry URL, or the connection broke. Check that `modelspec registry serve` runs there, the URL's scheme (http/https) and port, and the network.";
+    /// The server answered something that is not the API's.
+    BAD_RESPONSE = "MG0515" "unexpected response"
+    "The server's answer is not what the API documents (not JSON, or not the error shape). The URL may point at something other than `modelspec registry serve`, or at a different version of it.";
+    /// The method is not allowed on the route.
+    BAD_METHOD = "MG0516" "method not allowed"
+    "The path exists but not with this method. GET /openapi.json lists the methods of every route.";
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn codes_are_in_range_and_sorted() {
+        let mut last = "";
+        for (code, title, text) in super::TABLE {
+            assert!(code.starts_with("MG05") && code.len() == 6, "{code}");
+            assert!(*code > last, "{code} out of order");
+            assert!(!title.is_empty() && !text.is_empty());
+            last = code;
+        }
+    }
+}

@@ -162,6 +162,16 @@ pub struct Lineage {
     pub parent_models: Vec<String>,
 }
 
+fn metrics_with_null<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, f64>, D::Error> {
+    let raw: BTreeMap<String, Option<f64>> = Deserialize::deserialize(d)?;
+    Ok(raw
+        .into_iter()
+        .map(|(k, v)| (k, v.unwrap_or(f64::NAN)))
+        .collect())
+}
+
 /// What a client sends to register a model version.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -178,7 +188,10 @@ pub struct ModelRegistration {
     pub artifact_ids: Vec<Digest>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code_ref: Option<String>,
-    #[serde(default)]
+    /// JSON has no NaN or infinity: serde_json writes them as `null`, read back here as NaN so
+    /// that the registry's own rule (metrics are finite) refuses them with its code, the same
+    /// over HTTP as embedded.
+    #[serde(default, deserialize_with = "metrics_with_null")]
     pub metrics: BTreeMap<String, f64>,
     #[serde(default)]
     pub lineage: Lineage,

@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
-use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_RANGE, HeaderValue, RANGE};
+use reqwest::header::{AUTHORIZATION, CONTENT_RANGE, HeaderValue, RANGE};
 use reqwest::{Body, Client, Method, RequestBuilder, Response, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -273,10 +273,10 @@ impl Registry for Remote {
                 q.append_pair("provenance", &p.to_string());
             }
         }
-        let mut rb = self.request(Method::POST, url).body(streamed(body));
-        if let Some(size) = req.size {
-            rb = rb.header(CONTENT_LENGTH, size);
-        }
+        // The declared size travels in the query, the body chunked: a Content-Length that the
+        // reader then falls short of would be a client-side error before the server's answer
+        // (413 for a size above the limit, refused before reading) could be read.
+        let rb = self.request(Method::POST, url).body(streamed(body));
         self.json(rb).await
     }
 

@@ -35,7 +35,7 @@ codes! {
     "A query parameter has the wrong type or an unknown value (the message names it). GET /openapi.json lists each route's parameters.";
     /// A path segment that is not an id.
     BAD_PATH = "MG0507" "bad identifier in the path"
-    "Ids in paths are model names, versions, `sha256:<64 hex>` digests or upload ids: no `/`, `\\`, `..` or control characters. Percent-encoded slashes are decoded before this check, so they are refused too.";
+    "Artifacts and datasets are addressed by `sha256:` followed by 64 lowercase hex digits; the path segment is something else (or not valid percent-encoding). Other ids (model names, versions, upload ids) are looked up as given and are simply not found when they name nothing.";
     /// A `Range` or `Content-Range` header that cannot be read.
     BAD_RANGE = "MG0508" "bad Range or Content-Range"
     "`GET /artifact/{id}/content` takes one range: `Range: bytes=START-END`, `bytes=START-` or `bytes=-SUFFIX`. `PATCH /artifact/uploads/{id}` takes `Content-Range: bytes START-END/*` (or `Upload-Offset: START`), START being the session's offset.";

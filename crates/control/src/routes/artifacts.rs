@@ -174,6 +174,8 @@ async fn multipart(
         }
         text.extend_from_slice(&chunk);
     }
+    // multer hands out one field at a time: the metadata part must be gone before the next.
+    drop(metadata);
     let upload: ArtifactUpload = parse_json(&text)?;
     check_size(state, upload.size)?;
     let file = form

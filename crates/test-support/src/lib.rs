@@ -42,9 +42,10 @@ pub fn oracle_model(name: &str) -> PathBuf {
     oracle_dir().join("models").join(format!("{name}.gguf"))
 }
 
-/// What `modelspec serve` printed on stderr up to its "Ctrl-C stops" line.
+/// What `modelspec serve` (or `modelspec registry serve`) printed on stderr up to its
+/// "Ctrl-C stops" line.
 pub struct ServeBanner {
-    /// `host:port` from the "listening on http://…" line, if it was printed.
+    /// `host:port` from the "listening on http(s)://…" line, if it was printed.
     pub addr: Option<String>,
     /// Every line read, each ending in a newline.
     pub printed: String,
@@ -66,7 +67,13 @@ pub fn serve_banner(child: &mut Child) -> ServeBanner {
         let Ok(line) = line else { break };
         printed.push_str(&line);
         printed.push('\n');
-        if let Some(at) = line.strip_prefix("modelspec serve: listening on http://") {
+        // `modelspec serve: listening on http://…`, `modelspec registry serve: listening on
+        // https://…`.
+        if let Some((_, at)) = line.split_once(": listening on ")
+            && let Some(at) = at
+                .strip_prefix("http://")
+                .or_else(|| at.strip_prefix("https://"))
+        {
             addr = at.split_whitespace().next().map(str::to_string);
         }
         if line.starts_with("Ctrl-C stops") {

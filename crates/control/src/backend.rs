@@ -21,3 +21,46 @@ pub trait Backend: Send + Sync + 'static {
         None
     }
 }
+
+use ms_registry::embedded::Embedded;
+use ms_registry::entity::Role;
+
+/// The embedded registry (a database and a blob store) as the server's backend.
+pub struct EmbeddedBackend {
+    registry: Embedded,
+}
+
+impl EmbeddedBackend {
+    /// Opens (creating and migrating) the database at `db` and the blob store at `store`.
+    pub async fn open(db: &str, store: &str) -> ms_registry::Result<EmbeddedBackend> {
+        // The server itself acts only through per-request views; this principal is never
+        // used for a call.
+        let nobody = Principal {
+            name: "control-plane".into(),
+            role: Role::Reader,
+        };
+        let registry = Embedded::open(db, store, nobody).await?;
+        Ok(EmbeddedBackend::new(registry))
+    }
+
+    /// Over an embedded registry opened by the caller (explicit S3 settings, limits); the
+    /// principal it acts as is never used.
+    pub fn new(registry: Embedded) -> EmbeddedBackend {
+        EmbeddedBackend { registry }
+    }
+}
+
+#[async_trait]
+impl Backend for EmbeddedBackend {
+    async fn authenticate(&self, secret: &str) -> ms_registry::Result<Principal> {
+        self.registry.authenticate(secret).await
+    }
+
+    fn registry_for(&self, principal: Principal) -> Arc<dyn Registry> {
+        Arc::new(self.registry.acting_as(principal))
+    }
+
+    fn max_artifact_size(&self) -> Option<u64> {
+        Some(self.registry.store().options().max_blob_size)
+    }
+}

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use ms_registry::{ErrorKind, RegistryError};
 use tokio::sync::watch;
 
-pub use backend::Backend;
+pub use backend::{Backend, EmbeddedBackend};
 pub use config::{Limits, ServeConfig, TlsFiles};
 
 use crate::state::AppState;
@@ -74,6 +74,14 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
     }
+}
+
+/// Opens the registry at `config.db` and `config.store` and serves it.
+pub async fn serve(config: &ServeConfig) -> Result<Server, RegistryError> {
+    // The bind rule first: a refused address should not create a database.
+    listen::check_bind(config.host, config.tls.is_some(), config.insecure)?;
+    let backend = EmbeddedBackend::open(&config.db, &config.store).await?;
+    serve_backend(config, Arc::new(backend)).await
 }
 
 /// Serves `backend` as `config` says (its `db` and `store` are not read: the backend is

@@ -110,7 +110,8 @@ codes! {
     "A model without its versions, a latest_version that disagrees with its versions, a dataset whose file rows do not match its count, or a version whose artifact rows disagree with its list. Writes are transactional, so this means damage or manual edits.";
 }
 
-/// Every MG code of the registry: this table and the blob store's, in code order.
+/// Every MG code of the registry: this table, the blob store's and the HTTP layer's, in code
+/// order.
 pub fn all() -> Vec<CodeInfo> {
     let mut out: Vec<CodeInfo> = TABLE.to_vec();
     out.extend(
@@ -122,6 +123,7 @@ pub fn all() -> Vec<CodeInfo> {
                 explanation,
             }),
     );
+    out.extend_from_slice(crate::remote::codes::TABLE);
     out.sort_by_key(|c| c.code);
     out
 }

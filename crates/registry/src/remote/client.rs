@@ -1,11 +1,12 @@
 //! [`Remote`]: the registry over HTTP. Bodies stream both ways (an upload is read from its
 //! `ByteReader` as it is sent; content is a reader over the response); the server's
 //! `{"error": …}` bodies become the same [`RegistryError`] the embedded registry returns, so
-//! messages are identical either way; a server that cannot be reached is
+//! messages are identical either way; whole reads are verified against the digest here too;
+//! a server that cannot be reached is
 //! [`ErrorKind::Unavailable`] naming the URL (never the token).
 
 use async_trait::async_trait;
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use reqwest::header::{AUTHORIZATION, CONTENT_RANGE, HeaderValue, RANGE};
 use reqwest::{Body, Client, Method, RequestBuilder, Response, StatusCode, Url};
 use serde::Serialize;
@@ -329,7 +330,18 @@ impl Registry for Remote {
             };
             rb = rb.header(RANGE, header);
         }
-        let response = self.send(rb).await?;
+        let response = self.send(rb).await.map_err(|e| {
+            if e.code != codes::UNREACHABLE {
+                return e;
+            }
+            // The metadata came back a moment ago: the server is there, the transfer broke.
+            RegistryError::new(
+                ErrorKind::Unavailable,
+                codes::UNREACHABLE,
+                format!("the transfer of {id} from {} broke off: {}", self.base, e.message),
+            )
+            .hint("retry; if it breaks again, the stored blob may be damaged: run `modelspec registry check` on the server")
+        })?;
         let (start, mut end) = if response.status() == StatusCode::PARTIAL_CONTENT {
             content_range(&response).ok_or_else(|| {
                 RegistryError::new(
@@ -341,7 +353,19 @@ impl Registry for Remote {
         } else {
             (0, artifact.size)
         };
-        let mut body = body_reader(response);
+        // A whole read is hashed here too (the blob store's own verifier): bytes changed or
+        // cut short on the way end the reader with the same Integrity error as embedded.
+        let mut body = if range.is_none() {
+            let stream = response
+                .bytes_stream()
+                .map_err(|e| std::io::Error::other(error_chain(&e)))
+                .boxed();
+            let verified =
+                crate::blob::read::verify_full(stream, artifact.artifact_id, artifact.size);
+            Box::new(crate::blob::read::StreamReader::new(verified))
+        } else {
+            body_reader(response)
+        };
         if let Some(ByteRange {
             start: s,
             end: Some(e),

@@ -115,7 +115,27 @@ pub fn reader(body: Body) -> ByteReader {
     Box::new(StreamReader::new(stream))
 }
 
-/// An artifact's reader as a response body (chunks of 64 KiB).
+/// An artifact's reader as a response body (chunks of 64 KiB). Each chunk is sent only once
+/// the next one (or the reader's clean end) is in: the store's reader verifies the digest at
+/// the end of a whole read and ends with an error instead of EOF on a damaged blob, and
+/// holding the last chunk back turns that error into a body short of its `Content-Length` (the
+/// client sees a broken transfer), never a complete 200 of damaged bytes.
 pub fn response_body(reader: ByteReader) -> Body {
-    Body::from_stream(ReaderStream::with_capacity(reader, 64 * 1024))
+    let chunks = ReaderStream::with_capacity(reader, 64 * 1024);
+    let held =
+        futures_util::stream::unfold((chunks, None::<Bytes>), |(mut chunks, held)| async move {
+            use futures_util::StreamExt;
+            let mut held = held;
+            loop {
+                match chunks.next().await {
+                    Some(Ok(next)) => match held.replace(next) {
+                        Some(previous) => return Some((Ok(previous), (chunks, held))),
+                        None => continue,
+                    },
+                    Some(Err(e)) => return Some((Err(e), (chunks, None))),
+                    None => return held.map(|last| (Ok(last), (chunks, None))),
+                }
+            }
+        });
+    Body::from_stream(held)
 }

@@ -599,3 +599,50 @@ async fn non_loopback_without_tls_is_refused_unless_insecure() {
     assert!(server.addr().ip().is_unspecified());
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_blob_is_never_served_whole() {
+    use tokio::io::AsyncReadExt;
+    let p = plane().await;
+    let bytes = vec![42u8; 100_000];
+    upload(&p, "damaged.bin", &bytes).await;
+    let id = Digest::of(&bytes);
+    // Flip a byte of the stored blob behind the server's back (same size).
+    let path = p
+        .dir
+        .path()
+        .join("blobs")
+        .join(ms_registry::blob::layout::blob_key(&id));
+    let mut stored = std::fs::read(&path).unwrap();
+    stored[50_000] ^= 0xff;
+    std::fs::write(&path, stored).unwrap();
+    // A plain HTTP client sees a broken transfer (before or after the headers), never a
+    // complete body of damaged bytes.
+    let sent = p
+        .call(
+            Method::GET,
+            &format!("/artifact/{id}/content"),
+            Some(&p.reader),
+        )
+        .send()
+        .await;
+    if let Ok(r) = sent {
+        assert!(
+            r.bytes().await.is_err(),
+            "the damaged body must not arrive whole"
+        );
+    }
+    // Through Remote: the transfer breaks off (the server cannot change its status after the
+    // headers), or, when every byte did arrive, the client's own digest check says Integrity.
+    let remote = common::remote(&p, &p.reader);
+    match remote.artifact_content(&id, None).await {
+        Err(e) => assert!(e.message.contains("broke off"), "{e}"),
+        Ok(mut content) => {
+            let mut sink = Vec::new();
+            let e = content.body.read_to_end(&mut sink).await.unwrap_err();
+            if let Some(e) = ms_registry::blob::registry_error(&e) {
+                assert_eq!(e.kind, ms_registry::ErrorKind::Integrity, "{e}");
+            }
+        }
+    }
+}

@@ -49,6 +49,17 @@ enum Command {
     Verify(cmd::verify::Args),
     /// Serve a model over HTTP: OpenAI-compatible API, plans, runs, health, Prometheus metrics.
     Serve(cmd::serve::Args),
+    /// Model versions in the registry: register a ModelSpec, show, list, history, promote.
+    Model(cmd::model::Args),
+    /// Datasets in the registry: register a file or directory (a digested manifest), show.
+    //TMP Dataset(cmd::dataset::Args),
+    /// The registry's content-addressed artifact store: push, pull, show.
+    Artifact(cmd::artifact::Args),
+    /// The lineage graph of a model version or a dataset (up: what it was built from; down:
+    /// what was built on it).
+    Lineage(cmd::lineage::Args),
+    /// The registry itself: check (fsck), tokens, the audit trail.
+    Registry(cmd::registry::Args),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +79,11 @@ fn main() -> ExitCode {
         Command::Bench(a) => cmd::bench::run(a),
         Command::Verify(a) => cmd::verify::run(a),
         Command::Serve(a) => cmd::serve::run(a),
+        Command::Model(a) => cmd::model::run(a),
+        //TMP Command::Dataset(a) => cmd::dataset::run(a),
+        Command::Artifact(a) => cmd::artifact::run(a),
+        Command::Lineage(a) => cmd::lineage::run(a),
+        Command::Registry(a) => cmd::registry::run(a),
     };
     match result {
         Ok(code) => code,

@@ -197,6 +197,18 @@ pub fn resolve(settings: &Settings) -> Result<Location> {
     }
 }
 
+/// Opens the registry at `location`: the HTTP client of a control plane (with its token), or
+/// the embedded registry acting as the OS user ([`os_principal_name`], role admin: the files
+/// are theirs). A SQLite file's directory is created on first use.
+pub async fn open(location: &Location) -> Result<Box<dyn crate::Registry>> {
+    // Filled in when the embedded registry and the remote client land.
+    Err(RegistryError::new(
+        ErrorKind::Unavailable,
+        MG0701,
+        format!("{location}: not available in this build"),
+    ))
+}
+
 /// Checks a `--store` value and makes a `file://` path absolute.
 pub fn parse_store(store: &str) -> Result<String> {
     let bad = |why: &str| {

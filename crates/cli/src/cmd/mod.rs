@@ -1,15 +1,21 @@
 //! One module per subcommand.
 
+pub mod artifact;
 pub mod bench;
+pub mod connect;
 pub mod dump;
 pub mod explain;
 pub mod inspect;
+pub mod lineage;
+pub mod model;
 pub mod plan;
 pub mod pull;
 pub mod quantize;
+pub mod registry;
 pub mod run;
 pub mod schema;
 pub mod serve;
+pub mod transfer;
 pub mod upgrade;
 pub mod validate;
 pub mod verify;

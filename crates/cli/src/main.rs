@@ -29,7 +29,8 @@ enum Command {
     Validate(cmd::validate::Args),
     /// Print the JSON Schema of a document type.
     Schema(cmd::schema::Args),
-    /// Explain a finding code: MS (validate), MR (runtime), MV (verify); or list them all.
+    /// Explain a finding code: MS (validate), MR (runtime), MV (verify), MG (registry); or list
+    /// them all.
     Explain(cmd::explain::Args),
     /// Upgrade a piqc.ai/v1alpha1 ModelSpec to modelspec/v1, keeping comments.
     Upgrade(cmd::upgrade::Args),
@@ -52,7 +53,7 @@ enum Command {
     /// Model versions in the registry: register a ModelSpec, show, list, history, promote.
     Model(cmd::model::Args),
     /// Datasets in the registry: register a file or directory (a digested manifest), show.
-    //TMP Dataset(cmd::dataset::Args),
+    Dataset(cmd::dataset::Args),
     /// The registry's content-addressed artifact store: push, pull, show.
     Artifact(cmd::artifact::Args),
     /// The lineage graph of a model version or a dataset (up: what it was built from; down:
@@ -80,7 +81,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => cmd::verify::run(a),
         Command::Serve(a) => cmd::serve::run(a),
         Command::Model(a) => cmd::model::run(a),
-        //TMP Command::Dataset(a) => cmd::dataset::run(a),
+        Command::Dataset(a) => cmd::dataset::run(a),
         Command::Artifact(a) => cmd::artifact::run(a),
         Command::Lineage(a) => cmd::lineage::run(a),
         Command::Registry(a) => cmd::registry::run(a),

@@ -9,6 +9,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::client_codes::{MG0701, MG0702, MG0703, MG0704};
+use crate::entity::{Principal, Role};
 use crate::error::{ErrorKind, RegistryError, Result};
 
 /// The SQLite file of the default registry, inside the data directory.
@@ -201,12 +202,32 @@ pub fn resolve(settings: &Settings) -> Result<Location> {
 /// the embedded registry acting as the OS user ([`os_principal_name`], role admin: the files
 /// are theirs). A SQLite file's directory is created on first use.
 pub async fn open(location: &Location) -> Result<Box<dyn crate::Registry>> {
-    // Filled in when the embedded registry and the remote client land.
-    Err(RegistryError::new(
-        ErrorKind::Unavailable,
-        MG0701,
-        format!("{location}: not available in this build"),
-    ))
+    match location {
+        Location::Remote { url, .. } => Err(RegistryError::new(
+            ErrorKind::Unavailable,
+            MG0701,
+            format!("{url}: the remote client is not in this build"),
+        )),
+        Location::Embedded { db, store } => {
+            if let Database::Sqlite(path) = db
+                && let Some(dir) = path.parent()
+            {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    RegistryError::new(
+                        ErrorKind::Invalid,
+                        MG0704,
+                        format!("cannot create {}: {e}", dir.display()),
+                    )
+                })?;
+            }
+            let principal = Principal {
+                name: os_principal_name(),
+                role: Role::Admin,
+            };
+            let registry = crate::Embedded::open(&db.url(), store, principal).await?;
+            Ok(Box::new(registry))
+        }
+    }
 }
 
 /// Checks a `--store` value and makes a `file://` path absolute.
@@ -311,15 +332,30 @@ pub fn data_dir() -> Result<PathBuf> {
 }
 
 /// The OS user the embedded registry acts as: `os:<user>` (`$USER`, else `$LOGNAME`, else
-/// `uid<n>`).
+/// the name /etc/passwd gives the process's uid, else `uid<n>`).
 pub fn os_principal_name() -> String {
-    let user = env("USER").or_else(|| env("LOGNAME")).unwrap_or_else(|| {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::metadata("/proc/self")
-            .map(|m| format!("uid{}", m.uid()))
-            .unwrap_or_else(|_| "unknown".to_string())
-    });
+    let user = env("USER")
+        .or_else(|| env("LOGNAME"))
+        .unwrap_or_else(user_of_uid);
     format!("os:{user}")
+}
+
+fn user_of_uid() -> String {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(uid) = std::fs::metadata("/proc/self").map(|m| m.uid()) else {
+        return "unknown".to_string();
+    };
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            let id = f.nth(1)?.parse::<u32>().ok()?;
+            (id == uid && !name.is_empty()).then(|| name.to_string())
+        })
+        .next()
+        .unwrap_or_else(|| format!("uid{uid}"))
 }
 
 #[cfg(test)]

@@ -66,7 +66,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// `CODEREF:HEX` or `CODEREF:sha256:HEX` (the code ref itself may hold colons: a URL).
 fn parse_transform(t: &str) -> Result<Transformation, RegistryError> {
-    let bad = || bad_value("--transform", t, "CODEREF:SHA256 (64 hex digits, optionally prefixed with sha256:)");
+    let bad = || {
+        bad_value(
+            "--transform",
+            t,
+            "CODEREF:SHA256 (64 hex digits, optionally prefixed with sha256:)",
+        )
+    };
     let (code_ref, hex) = t.rsplit_once(':').ok_or_else(bad)?;
     let code_ref = code_ref.strip_suffix(":sha256").unwrap_or(code_ref);
     if code_ref.is_empty() {
@@ -84,7 +90,12 @@ fn register(a: RegisterArgs) -> anyhow::Result<ExitCode> {
     let json = a.registry.json;
     connect::run(&a.registry, |registry, _| async move {
         if a.license.trim().is_empty() {
-            return Err(bad_value("--license", &a.license, "an SPDX license id or expression, e.g. CC-BY-4.0").into());
+            return Err(bad_value(
+                "--license",
+                &a.license,
+                "an SPDX license id or expression, e.g. CC-BY-4.0",
+            )
+            .into());
         }
         let transformations = a
             .transforms
@@ -144,7 +155,14 @@ fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
 fn describe(d: &Dataset) -> String {
     let mut s = format!(
         "dataset    {}\nname       {}\nchecksum   {}\nlicense    {}\nfiles      {} ({} bytes)\ncreated    {} by {}\n",
-        d.dataset_id, d.name, d.checksum, d.license, d.file_count, d.total_size, d.created_at, d.created_by
+        d.dataset_id,
+        d.name,
+        d.checksum,
+        d.license,
+        d.file_count,
+        d.total_size,
+        d.created_at,
+        d.created_by
     );
     if !d.pii_flags.is_empty() {
         s.push_str(&format!("pii        {}\n", d.pii_flags.join(", ")));
@@ -158,7 +176,12 @@ fn describe(d: &Dataset) -> String {
     if let Some(files) = &d.files {
         s.push('\n');
         for f in files {
-            s.push_str(&format!("{}  {:>12}  {}\n", super::connect::short(&f.sha256), f.size, f.path));
+            s.push_str(&format!(
+                "{}  {:>12}  {}\n",
+                super::connect::short(&f.sha256),
+                f.size,
+                f.path
+            ));
         }
     }
     s

@@ -1,9 +1,10 @@
 //! `modelspec explain CODE`: the documentation of every finding code the tool prints.
 //!
-//! One scheme, three tables, each kept beside the code that emits it: `MS` findings about a
+//! One scheme, four tables, each kept beside the code that emits it: `MS` findings about a
 //! spec or plan document (`ms_spec::catalog`), `MR` findings of the runtime about a plan
 //! against a model and a machine (`ms_runtime::codes`), `MV` checks of `modelspec verify`
-//! (`ms_verify::check`). This command reads all three ([`all`]).
+//! (`ms_verify::check`), `MG` errors and findings of the registry (`ms_registry::codes`).
+//! This command reads all four ([`all`]).
 
 use std::process::ExitCode;
 
@@ -11,7 +12,7 @@ use ms_spec::{catalog, suggest};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Code (MS0203, MR0106, MV0401) or name (min-replicas-exceeds-max).
+    /// Code (MS0203, MR0106, MV0401, MG0203) or name (min-replicas-exceeds-max).
     #[arg(required_unless_present = "list")]
     pub code: Option<String>,
     /// List every code with its default level and summary.
@@ -33,7 +34,7 @@ pub struct Entry {
     pub doc: &'static str,
 }
 
-/// Every code the tool can print: MS, then MR, then MV.
+/// Every code the tool can print: MS, then MR, then MV, then MG.
 pub fn all() -> Vec<Entry> {
     let documents = catalog::RULES.iter().map(|r| Entry {
         code: r.code,
@@ -62,7 +63,43 @@ pub fn all() -> Vec<Entry> {
         summary: r.title,
         doc: r.summary,
     });
-    documents.chain(runtime).chain(verify).collect()
+    documents
+        .chain(runtime)
+        .chain(verify)
+        .chain(registry_codes().into_iter().map(|c| Entry {
+            code: c.code,
+            name: slug(c.title),
+            level: "error",
+            origin: "registry",
+            configurable: false,
+            summary: c.title,
+            doc: c.explanation,
+        }))
+        .collect()
+}
+
+/// A name from a title, as the other tables have (`declared-artifact-not-in-the-store`);
+/// leaked: made once per process for a short-lived command.
+fn slug(title: &str) -> &'static str {
+    let words: Vec<String> = title
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    Box::leak(words.join("-").into_boxed_str())
+}
+
+/// The registry's catalog (every MG table it concatenates) and the client-side MG07xx table,
+/// each code once, in code order.
+fn registry_codes() -> Vec<ms_registry::codes::CodeInfo> {
+    let mut all = ms_registry::codes::all();
+    for c in ms_registry::client_codes::TABLE {
+        if !all.iter().any(|x| x.code == c.code) {
+            all.push(*c);
+        }
+    }
+    all.sort_by_key(|c| c.code);
+    all
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -86,6 +123,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let level = match (e.origin, e.configurable) {
         ("verify", _) => "a check of `modelspec verify`: held, violated or not-checked".to_string(),
+        ("registry", _) => "an error or `registry check` finding of the model registry".to_string(),
         ("runtime", _) => format!(
             "{} given by the runtime when it resolves a plan against the model and the machine",
             e.level

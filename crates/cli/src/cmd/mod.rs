@@ -3,6 +3,7 @@
 pub mod artifact;
 pub mod bench;
 pub mod connect;
+pub mod dataset;
 pub mod dump;
 pub mod explain;
 pub mod inspect;

@@ -249,7 +249,7 @@ async fn ensure_stored(
         .find(|(x, _, _)| *x == d)
         .map(|(_, size, p)| (*size, p.clone()));
     if found.is_none() {
-        found = local_candidate(spec, i, &d, quiet)?;
+        found = local_candidate(spec, &d, quiet)?;
     }
     let Some((size, path)) = found else {
         return Err(RegistryError::new(
@@ -277,11 +277,10 @@ async fn ensure_stored(
     Ok(())
 }
 
-/// A local copy of declared artifact `i`: the model cache's blob, or the local file its `uri`
+/// A local copy of a declared artifact: the model cache's blob, or the local file its `uri`
 /// names when that file hashes to the digest.
 fn local_candidate(
     spec: &ModelSpecInfo,
-    i: usize,
     d: &Digest,
     quiet: bool,
 ) -> Result<Option<(u64, PathBuf)>, RegistryError> {
@@ -294,8 +293,7 @@ fn local_candidate(
     let Ok(artifacts) = spec.fetchable_artifacts(false) else {
         return Ok(None);
     };
-    // `fetchable_artifacts` keeps declaration order; match by digest, not index, to be safe.
-    let _ = i;
+    // Matched by digest: the same bytes may be declared twice.
     for (_, art) in artifacts {
         if art.sha256.as_deref() != Some(d.hex().as_str()) {
             continue;
@@ -485,6 +483,10 @@ fn list(a: ListArgs) -> anyhow::Result<ExitCode> {
             next_page_token: next,
         };
         emit(json, &page, || {
+            if page.items.is_empty() {
+                return "no model versions match (register one: modelspec model register SPEC)"
+                    .to_string();
+            }
             let mut s = version_table(&page.items);
             if let Some(t) = &page.next_page_token {
                 s.push_str(&format!("(more: --all, or the next page token {t})\n"));

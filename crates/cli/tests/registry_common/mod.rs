@@ -114,17 +114,7 @@ impl Reg {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let banner = ms_test_support::serve_banner(&mut child);
-        let addr = banner
-            .addr
-            .unwrap_or_else(|| panic!("registry serve printed no address:\n{}", banner.printed));
-        let lines = banner.rest;
-        std::thread::spawn(move || for _ in lines {});
-        let url = if addr.starts_with("http") {
-            addr
-        } else {
-            format!("http://{addr}")
-        };
+        let url = listening_url(&mut child);
         let dir = tempfile::tempdir().unwrap();
         let mut env = base_env(dir.path());
         env.push(("MODELSPEC_REGISTRY".into(), url));
@@ -318,4 +308,29 @@ pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
 pub fn kill9(child: &mut Child) {
     child.kill().unwrap();
     let _ = child.wait();
+}
+
+/// Reads a server child's stderr up to its "listening on http://HOST:PORT" line; the URL. The
+/// rest of stderr is drained by a thread so that the server never blocks writing.
+pub fn listening_url(child: &mut Child) -> String {
+    use std::io::{BufRead, BufReader};
+    let stderr = child.stderr.take().expect("spawned with a piped stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let mut printed = String::new();
+    for line in lines.by_ref() {
+        let Ok(line) = line else { break };
+        printed.push_str(&line);
+        printed.push('\n');
+        if let Some(at) = line.find("listening on http") {
+            let url = line[at + "listening on ".len()..]
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .trim_end_matches(['.', ',', ';'])
+                .to_string();
+            std::thread::spawn(move || for _ in lines {});
+            return url;
+        }
+    }
+    panic!("the server printed no \"listening on http://…\" line:\n{printed}");
 }

@@ -126,10 +126,11 @@ fn register(a: RegisterArgs) -> anyhow::Result<ExitCode> {
         let d = &registered.record;
         emit(json, &registered, || {
             format!(
-                "{}  {}  {} files, {} bytes  {}",
+                "{}  {}  {} file{}, {} bytes  {}",
                 d.dataset_id,
                 d.name,
                 d.file_count,
+                if d.file_count == 1 { "" } else { "s" },
                 d.total_size,
                 if registered.created {
                     "registered"

@@ -16,7 +16,7 @@ use ms_registry::locate::Location;
 use ms_registry::{Digest, ErrorKind, Registry, RegistryError};
 use ms_runtime::load::{LoadError, ModelSpecInfo};
 
-use super::connect::{self, Failure, RegistryArgs, bad_value, emit, local_io, short};
+use super::connect::{self, RegistryArgs, bad_value, emit, local_io, short};
 use super::transfer;
 
 #[derive(ClapArgs)]
@@ -147,21 +147,20 @@ fn register(a: RegisterArgs) -> anyhow::Result<ExitCode> {
         let spec = match ModelSpecInfo::read(&a.spec) {
             Ok(s) => s,
             Err(LoadError::Spec { text, .. }) => {
+                let e = RegistryError::new(
+                    ErrorKind::Invalid,
+                    ms_registry::codes::MG0201,
+                    format!(
+                        "{}: the spec does not validate; nothing was registered",
+                        a.spec.display()
+                    ),
+                )
+                .hint("fix the findings (`modelspec validate SPEC` checks the same rules)");
                 if json {
-                    let e = RegistryError::new(
-                        ErrorKind::Invalid,
-                        "MG0706",
-                        format!("{}: the spec does not validate", a.spec.display()),
-                    )
-                    .hint(text);
-                    return Err(e.into());
+                    return Err(e.hint(text).into());
                 }
                 eprint!("{text}");
-                eprintln!(
-                    "error: {}: the spec does not validate; nothing was registered",
-                    a.spec.display()
-                );
-                return Err(Failure::Printed(ExitCode::from(1)));
+                return Err(e.into());
             }
             Err(e) => return Err(local_io(&a.spec, "cannot read the spec", e).into()),
         };

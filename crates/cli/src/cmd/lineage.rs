@@ -61,6 +61,15 @@ pub fn tree(g: &LineageGraph) -> String {
         next.entry(a).or_default().push((b, e.relation.as_str()));
     }
     let mut out = format!("{}\n", g.root);
+    if g.edges.is_empty() {
+        out.push_str(match g.direction {
+            Direction::Up => {
+                "(nothing recorded: register with --dataset ID or --parent NAME@VERSION)\n"
+            }
+            Direction::Down => "(nothing registered is built on it)\n",
+        });
+        return out;
+    }
     let mut seen = BTreeSet::from([g.root.as_str()]);
     walk(&g.root, "", &next, &labels, &mut seen, &mut out);
     if g.truncated {

@@ -412,16 +412,23 @@ fn describe_model(m: &Model) -> String {
 
 fn version_table(versions: &[ModelVersion]) -> String {
     let mut s = format!(
-        "{:<28} {:>7}  {:<10} {:<21} {:<24} {}\n",
+        "{:<28} {:>7}  {:<16} {:<21} {:<24} {}\n",
         "MODEL", "VERSION", "STATUS", "DIGEST", "CREATED", "BY"
     );
     for v in versions {
+        // Pointers beside the status, except the one the status already names.
         let mut status = status_name(v.status).to_string();
-        if !v.pointers.is_empty() {
-            status = format!("{status} [{}]", v.pointers.join(","));
+        let others: Vec<&str> = v
+            .pointers
+            .iter()
+            .map(String::as_str)
+            .filter(|p| *p != status)
+            .collect();
+        if !others.is_empty() {
+            status = format!("{status} [{}]", others.join(","));
         }
         s.push_str(&format!(
-            "{:<28} {:>7}  {:<10} {:<21} {:<24} {}\n",
+            "{:<28} {:>7}  {:<16} {:<21} {:<24} {}\n",
             v.model_id,
             v.version,
             status,

@@ -263,7 +263,7 @@ fn bad_locations_say_what_was_given_and_what_is_accepted() {
         err.contains("sqlite://PATH") && err.contains("http(s)://"),
         "{err}"
     );
-    let (_, err) = reg.fails(&["model", "list", "--store", "/tmp/blobs"], 2);
+    let (_, err) = reg.fails(&["model", "list", "--store", "ftp://h/blobs"], 2);
     assert!(
         err.contains("MG0702") && err.contains("s3://BUCKET"),
         "{err}"

@@ -31,7 +31,7 @@ pub const TABLE: &[CodeInfo] = &[
     CodeInfo {
         code: MG0702,
         title: "unknown blob store location",
-        explanation: "`--store` (or MODELSPEC_STORE) names the artifact store beside an embedded database: `file://DIR` for a local directory, `s3://BUCKET[/PREFIX]` for an S3-compatible store (endpoint and credentials from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; AWS_ALLOW_HTTP=true for a plain-HTTP endpoint). The value given has another scheme, or no directory or bucket.",
+        explanation: "`--store` (or MODELSPEC_STORE) names the artifact store beside an embedded database: `file://DIR` or a directory path for a local directory, `s3://BUCKET[/PREFIX]` for an S3-compatible store (endpoint and credentials from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; AWS_ALLOW_HTTP=true for a plain-HTTP endpoint). The value given has another scheme, or no directory or bucket.",
     },
     CodeInfo {
         code: MG0703,

@@ -120,7 +120,7 @@ impl Location {
 /// The forms `--registry` accepts, for error messages.
 const REGISTRY_FORMS: &str = "`http(s)://HOST[:PORT]` (a `modelspec registry serve` control plane), `sqlite://PATH` or `postgres://USER@HOST/DB` (a database used directly)";
 /// The forms `--store` accepts.
-const STORE_FORMS: &str = "`file://DIR` (a local directory) or `s3://BUCKET[/PREFIX]` (endpoint and credentials from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)";
+const STORE_FORMS: &str = "`file://DIR` or a directory path (local) or `s3://BUCKET[/PREFIX]` (endpoint and credentials from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)";
 
 /// Resolves what the user gave to a location. Relative SQLite and `file://` paths are made
 /// absolute against the current directory, so that the location means the same thing to a
@@ -230,7 +230,7 @@ pub async fn open(location: &Location) -> Result<Box<dyn crate::Registry>> {
     }
 }
 
-/// Checks a `--store` value and makes a `file://` path absolute.
+/// Checks a `--store` value and makes a local path (`file://DIR` or a bare path) absolute.
 pub fn parse_store(store: &str) -> Result<String> {
     let bad = |why: &str| {
         RegistryError::new(
@@ -253,7 +253,11 @@ pub fn parse_store(store: &str) -> Result<String> {
         }
         return Ok(store.trim_end_matches('/').to_string());
     }
-    Err(bad("unknown scheme"))
+    if store.contains("://") {
+        return Err(bad("unknown scheme"));
+    }
+    // A bare path is a local directory, as `file://` would name it.
+    Ok(file_url(&absolute(Path::new(store))?))
 }
 
 fn bad_registry(given: &str, why: &str) -> RegistryError {
@@ -420,8 +424,10 @@ mod tests {
             assert_eq!(e.code, MG0701, "{bad}");
             assert!(e.to_string().contains("sqlite://PATH"), "{e}");
         }
-        let e = resolve(&settings(None, Some("/tmp/x"))).unwrap_err();
+        let e = resolve(&settings(None, Some("ftp://h/x"))).unwrap_err();
         assert_eq!(e.code, MG0702);
+        let l = resolve(&settings(None, Some("/tmp/x"))).unwrap();
+        assert!(matches!(l, Location::Embedded { store, .. } if store == "file:///tmp/x"));
         assert!(e.to_string().contains("s3://BUCKET"), "{e}");
         let e = resolve(&settings(None, Some("s3://"))).unwrap_err();
         assert_eq!(e.code, MG0702);

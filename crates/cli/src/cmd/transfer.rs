@@ -151,6 +151,14 @@ impl<R: AsyncRead + Unpin> AsyncRead for Metered<R> {
 
 const THROTTLED_READ: usize = 64 << 10;
 
+/// Attempts at a chunk the registry refused as busy or that lost its connection.
+const RETRIES: u32 = 60;
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+fn retryable(e: &RegistryError) -> bool {
+    matches!(e.kind, ErrorKind::Conflict | ErrorKind::Unavailable)
+}
+
 /// The session of an interrupted upload, kept under the data directory by file digest.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -262,6 +270,7 @@ pub async fn push(
     }
     let progress = bar(quiet, size, &label);
     progress.set_position(session.offset);
+    let mut retries = 0;
     while session.offset < size {
         let len = CHUNK.min(size - session.offset);
         let file = open_at(path, session.offset).await?;
@@ -269,12 +278,46 @@ pub async fn push(
             tokio::io::AsyncReadExt::take(file, len),
             progress.clone(),
         ));
-        session = registry
+        match registry
             .upload_chunk(&session.upload_id, session.offset, body)
-            .await?;
+            .await
+        {
+            Ok(s) => {
+                session = s;
+                retries = 0;
+            }
+            // The session is still held by an interrupted transfer the server has not yet
+            // seen end, or the connection dropped: wait, ask where the session stands, and
+            // continue from there.
+            Err(e) if retryable(&e) && retries < RETRIES => {
+                retries += 1;
+                tokio::time::sleep(RETRY_PAUSE).await;
+                match registry.upload_status(&session.upload_id).await {
+                    Ok(s) => session = s,
+                    Err(e) if retryable(&e) => {}
+                    // Completed meanwhile: the bytes are stored (checked below).
+                    Err(e) if e.kind == ErrorKind::NotFound => break,
+                    Err(e) => return Err(e),
+                }
+                progress.set_position(session.offset);
+            }
+            Err(e) => return Err(e),
+        }
     }
     progress.finish_and_clear();
-    let artifact = registry.finish_upload(&session.upload_id).await?;
+    let artifact = match registry.finish_upload(&session.upload_id).await {
+        Ok(a) => a,
+        // A session that completed while this run retried (its last chunk arrived, the answer
+        // did not) is gone: the blob it made is the answer.
+        Err(e) if e.kind == ErrorKind::NotFound => match registry.artifact(&digest).await {
+            Ok(record) => Registered {
+                created: true,
+                record,
+            },
+            Err(_) => return Err(e),
+        },
+        Err(e) => return Err(e),
+    };
     let _ = std::fs::remove_file(&state);
     Ok(Pushed {
         artifact,

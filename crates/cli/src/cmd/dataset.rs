@@ -86,6 +86,31 @@ fn parse_transform(t: &str) -> Result<Transformation, RegistryError> {
     })
 }
 
+/// The size of a file, or of every regular file under a directory (links not followed).
+fn total_size(path: &std::path::Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if meta.is_file() {
+        return meta.len();
+    }
+    let mut total = 0;
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(e.path()),
+                Ok(t) if t.is_file() => total += e.metadata().map(|m| m.len()).unwrap_or(0),
+                _ => {}
+            }
+        }
+    }
+    total
+}
+
 fn register(a: RegisterArgs) -> anyhow::Result<ExitCode> {
     let json = a.registry.json;
     connect::run(&a.registry, |registry, _| async move {
@@ -111,9 +136,11 @@ fn register(a: RegisterArgs) -> anyhow::Result<ExitCode> {
         };
         std::fs::symlink_metadata(&a.path)
             .map_err(|e| super::connect::local_io(&a.path, "cannot read", e))?;
-        let spinner = super::transfer::spinner(json, &format!("hashing {}", a.path.display()));
-        let files = ms_registry::dataset::manifest_of(&a.path);
-        spinner.finish_and_clear();
+        // The bytes to hash, for the bar (a quick walk of sizes; the manifest reads them).
+        let total = total_size(&a.path);
+        let bar = super::transfer::bar(json, total, &format!("hashing {}", a.path.display()));
+        let files = ms_registry::dataset::manifest_of_with(&a.path, &mut |n| bar.inc(n));
+        bar.finish_and_clear();
         let req = DatasetRegistration {
             name,
             files: files?,

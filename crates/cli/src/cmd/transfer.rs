@@ -41,17 +41,6 @@ pub fn bar(quiet: bool, len: u64, label: &str) -> ProgressBar {
     bar
 }
 
-/// A spinner on stderr for work without a byte count (hidden like [`bar`]).
-pub fn spinner(quiet: bool, label: &str) -> ProgressBar {
-    if quiet || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let s = ProgressBar::new_spinner();
-    s.set_message(label.to_string());
-    s.enable_steady_tick(Duration::from_millis(120));
-    s
-}
-
 /// The sha256 and size of a file, read once with a progress bar.
 pub fn hash_file(path: &Path, quiet: bool) -> Result<(Digest, u64), RegistryError> {
     let mut file = std::fs::File::open(path).map_err(|e| local_io(path, "cannot open", e))?;

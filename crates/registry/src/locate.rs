@@ -203,11 +203,10 @@ pub fn resolve(settings: &Settings) -> Result<Location> {
 /// are theirs). A SQLite file's directory is created on first use.
 pub async fn open(location: &Location) -> Result<Box<dyn crate::Registry>> {
     match location {
-        Location::Remote { url, .. } => Err(RegistryError::new(
-            ErrorKind::Unavailable,
-            MG0701,
-            format!("{url}: the remote client is not in this build"),
-        )),
+        Location::Remote { url, token } => {
+            let token = token.as_ref().map(Secret::expose).unwrap_or_default();
+            Ok(Box::new(crate::remote::Remote::new(url, token)?))
+        }
         Location::Embedded { db, store } => {
             if let Database::Sqlite(path) = db
                 && let Some(dir) = path.parent()

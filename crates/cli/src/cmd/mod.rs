@@ -13,6 +13,7 @@ pub mod plan;
 pub mod pull;
 pub mod quantize;
 pub mod registry;
+pub mod registry_serve;
 pub mod run;
 pub mod schema;
 pub mod serve;

@@ -25,6 +25,8 @@ pub enum Command {
     Token(TokenArgs),
     /// The audit trail: every change, who made it and when, oldest first.
     Audit(AuditArgs),
+    /// Serve the registry over HTTP(S): the control plane other machines and CI talk to.
+    Serve(super::registry_serve::Args),
 }
 
 #[derive(ClapArgs)]
@@ -98,6 +100,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             TokenCommand::List { registry } => token_list(registry),
         },
         Command::Audit(a) => audit(a),
+        Command::Serve(a) => super::registry_serve::run(a),
     }
 }
 

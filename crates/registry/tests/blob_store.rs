@@ -8,7 +8,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use ms_registry::api::{ByteRange, ByteReader};
-use ms_registry::blob::{BlobOptions, BlobStore, S3Config, Secret, codes};
+use ms_registry::blob::hash::{ChainState, ChunkedSha256};
+use ms_registry::blob::{BlobOptions, BlobStore, ChunkIndex, S3Config, Secret, codes};
 use ms_registry::entity::ArtifactUpload;
 use ms_registry::{Digest, ErrorKind, RegistryError};
 use object_store::ObjectStoreExt;
@@ -144,6 +145,8 @@ on_both!(
     hostile_ids_and_unknown_digests,
     damaged_blobs_are_detected_on_read_and_by_check,
     ranges_are_served_and_verified,
+    ranged_reads_of_middle_and_last_chunks_detect_a_flipped_byte,
+    check_follows_the_chain_of_chunk_states,
     abandoned_uploads_are_reported_and_collected,
     one_writer_per_session,
 );
@@ -764,6 +767,149 @@ async fn ranges_are_served_and_verified(f: Fixture) {
         ErrorKind::RangeNotSatisfiable,
         codes::MG0109,
     );
+}
+
+fn chunk_range(i: usize, size: usize) -> Option<ByteRange> {
+    Some(ByteRange {
+        start: (i * CHUNK) as u64,
+        end: Some(((i + 1) * CHUNK).min(size) as u64),
+    })
+}
+
+fn blob_key(d: &Digest) -> String {
+    format!("blobs/sha256/{}/{}", &d.hex()[..2], d.hex())
+}
+
+/// The chaining states of `bytes` at the start of each chunk, as the index keeps them.
+fn states_of(bytes: &[u8]) -> Vec<ChainState> {
+    let mut h = ChunkedSha256::new(CHUNK as u64);
+    h.update(bytes);
+    h.midstates()
+}
+
+/// Writes `index` as `d`'s chunk index behind the store's back.
+async fn forge_index(f: &Fixture, d: &Digest, index: &ChunkIndex) {
+    f.tamper(
+        &format!("{}.chunks", blob_key(d)),
+        Some(index.to_json().to_vec()),
+    )
+    .await;
+}
+
+async fn ranged_reads_of_middle_and_last_chunks_detect_a_flipped_byte(f: Fixture) {
+    let store = f.open().await;
+    // A short last chunk, and a last chunk that is whole (an exact multiple).
+    for (seed, n) in [(20, 4 * CHUNK + 100), (21, 3 * CHUNK)] {
+        let bytes = data(n, seed);
+        let d = store.put(&upload("m"), body(&bytes)).await.unwrap().digest;
+        let chunks = n.div_ceil(CHUNK);
+        for bad_chunk in [1, chunks - 1] {
+            let mut damaged = bytes.clone();
+            damaged[bad_chunk * CHUNK + 7] ^= 0x40;
+            f.tamper(&blob_key(&d), Some(damaged)).await;
+            for i in 0..chunks {
+                let got = read_all(&store, &d, chunk_range(i, n)).await;
+                if i == bad_chunk {
+                    let e = got.expect_err("a damaged chunk is never served");
+                    assert_eq!(code_of(&e), codes::MG0110, "chunk {i} of {n} bytes: {e}");
+                } else {
+                    let want = &bytes[i * CHUNK..((i + 1) * CHUNK).min(n)];
+                    assert_eq!(got.unwrap(), want, "chunk {i} of {n} bytes");
+                }
+            }
+            // A range inside the damaged chunk, before the damaged byte, is refused too.
+            let inside = Some(ByteRange {
+                start: (bad_chunk * CHUNK + 2) as u64,
+                end: Some((bad_chunk * CHUNK + 6) as u64),
+            });
+            let e = read_all(&store, &d, inside).await.unwrap_err();
+            assert_eq!(code_of(&e), codes::MG0110);
+        }
+        f.tamper(&blob_key(&d), Some(bytes)).await;
+        assert!(store.check().await.unwrap().problems.is_empty());
+    }
+}
+
+async fn check_follows_the_chain_of_chunk_states(f: Fixture) {
+    let store = f.open().await;
+    let n = 5 * CHUNK + 300;
+    let bytes = data(n, 30);
+    let d = store.put(&upload("c"), body(&bytes)).await.unwrap().digest;
+    let sound = ChunkIndex::new(d, n as u64, CHUNK as u64, states_of(&bytes));
+    // The stored index is the documented format, and these states.
+    let stored = read_all(&store, &d, chunk_range(0, n)).await.unwrap();
+    assert_eq!(stored, bytes[..CHUNK]);
+    let json: serde_json::Value = serde_json::from_slice(&sound.to_json()).unwrap();
+    assert_eq!(json["version"], 2);
+    assert_eq!(json["algorithm"], "sha256-midstate");
+    assert_eq!(json["chunkSize"], CHUNK);
+    assert_eq!(
+        json["states"][0],
+        "6a09e667bb67ae853c6ef372a54ff53a510e527f9b05688c1f83d9ab5be0cd19"
+    );
+    forge_index(&f, &d, &sound).await;
+    assert!(store.check().await.unwrap().problems.is_empty());
+
+    // One altered state, the blob intact: check names the chunk; the reads that use that
+    // state (the chunk before it and the chunk it starts) refuse to serve.
+    let mut altered = sound.clone();
+    altered.states[3][5] ^= 1;
+    forge_index(&f, &d, &altered).await;
+    let problems = store.check().await.unwrap().problems;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].code, codes::MG0152);
+    assert!(
+        problems[0].message.contains("chunk 3"),
+        "{}",
+        problems[0].message
+    );
+    for i in [2, 3] {
+        let e = read_all(&store, &d, chunk_range(i, n)).await.unwrap_err();
+        assert_eq!(code_of(&e), codes::MG0110, "chunk {i}");
+    }
+    assert_eq!(
+        read_all(&store, &d, chunk_range(4, n)).await.unwrap(),
+        bytes[4 * CHUNK..5 * CHUNK]
+    );
+    assert_eq!(read_all(&store, &d, None).await.unwrap(), bytes);
+
+    // A chunk rewritten together with the state after it: that chunk passes (the index
+    // vouches for it), but the chain breaks at the next chunk, or, when the next chunk is
+    // the last, at the blob's digest; check re-hashes the blob and finds it.
+    for forged_chunk in [1, 4] {
+        let mut forged = bytes.clone();
+        forged[forged_chunk * CHUNK + 11] ^= 0x08;
+        let mut index = sound.clone();
+        index.states[forged_chunk + 1] = states_of(&forged)[forged_chunk + 1];
+        f.tamper(&blob_key(&d), Some(forged)).await;
+        forge_index(&f, &d, &index).await;
+        let e = read_all(&store, &d, chunk_range(forged_chunk + 1, n))
+            .await
+            .unwrap_err();
+        assert_eq!(code_of(&e), codes::MG0110, "the chunk after {forged_chunk}");
+        let e = read_all(&store, &d, None).await.unwrap_err();
+        assert_eq!(code_of(&e), codes::MG0110);
+        let problems = store.check().await.unwrap().problems;
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].code, codes::MG0150);
+        f.tamper(&blob_key(&d), Some(bytes.clone())).await;
+    }
+
+    // An index of another format is refused by ranged reads and reported by check.
+    let mut other = serde_json::to_value(&sound).unwrap();
+    other["version"] = 1.into();
+    f.tamper(
+        &format!("{}.chunks", blob_key(&d)),
+        Some(other.to_string().into_bytes()),
+    )
+    .await;
+    let e = store.read(&d, chunk_range(1, n)).await.err().unwrap();
+    assert_eq!(e.code, codes::MG0116, "{e}");
+    assert!(e.message.contains("version 1"), "{e}");
+    let problems = store.check().await.unwrap().problems;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].code, codes::MG0152);
+    assert_eq!(read_all(&store, &d, None).await.unwrap(), bytes);
 }
 
 async fn abandoned_uploads_are_reported_and_collected(f: Fixture) {

@@ -18,6 +18,7 @@ pub const MG0112: &str = "MG0112";
 pub const MG0113: &str = "MG0113";
 pub const MG0114: &str = "MG0114";
 pub const MG0115: &str = "MG0115";
+pub const MG0116: &str = "MG0116";
 pub const MG0150: &str = "MG0150";
 pub const MG0151: &str = "MG0151";
 pub const MG0152: &str = "MG0152";
@@ -99,7 +100,7 @@ pub const TABLE: &[(&str, &str, &str)] = &[
     (
         MG0110,
         "stored blob is damaged",
-        "Bytes read from the store do not match the blob's digest (or its chunk digests): the \
+        "Bytes read from the store do not match the blob's digest (or its chunk index): the \
          stored copy was modified or corrupted. The read fails instead of returning them. Fix: \
          run `modelspec registry check`, then upload the artifact again from a good copy.",
     ),
@@ -137,6 +138,15 @@ pub const TABLE: &[(&str, &str, &str)] = &[
          resume.",
     ),
     (
+        MG0116,
+        "chunk index of an unknown format",
+        "A blob's chunk index (`<blob>.chunks`) declares a format version or algorithm this \
+         store does not read (it reads version 2, `sha256-midstate`: the SHA-256 chaining \
+         values at the chunk boundaries); the message names both. Ranged reads of the blob are \
+         refused, full reads still verify. Fix: delete the blob and its `.chunks` file from the \
+         store, then upload the artifact again with this version of modelspec.",
+    ),
+    (
         MG0150,
         "blob does not match its digest",
         "`check` re-hashed a stored blob and got another digest or size: the file was changed \
@@ -151,7 +161,7 @@ pub const TABLE: &[(&str, &str, &str)] = &[
     (
         MG0152,
         "chunk index does not match its blob",
-        "The blob's `.chunks` index is unreadable or its chunk digests do not match the \
+        "The blob's `.chunks` index is unreadable or its chunk states do not match the \
          blob's bytes. Fix: upload the artifact again.",
     ),
     (

@@ -198,8 +198,8 @@ pub struct BlobOptions {
     /// backends). At least 5 MiB on S3; raised so that `max_blob_size` fits in 10,000 parts.
     /// Default 16 MiB.
     pub part_size: u64,
-    /// The size of the chunks whose digests the `.chunks` index keeps (ranged reads verify
-    /// whole chunks). Default 4 MiB.
+    /// The size of the chunks at whose boundaries the `.chunks` index keeps the digest's
+    /// SHA-256 state (ranged reads verify whole chunks). A multiple of 64. Default 4 MiB.
     pub chunk_size: u64,
     /// Upload sessions and temporary files older than this are reported as abandoned by
     /// `check()`. Default 24 hours.
@@ -224,9 +224,11 @@ impl Default for BlobOptions {
 impl BlobOptions {
     pub(crate) fn validate(&mut self, s3: bool) -> Result<()> {
         let bad = |what: String| RegistryError::new(ErrorKind::Invalid, MG0114, what);
-        if self.chunk_size == 0 || self.chunk_size > 256 * MIB {
+        // A multiple of SHA-256's 64-byte block: the chunk index keeps the hash's chaining
+        // value at every chunk boundary (see `read.rs`).
+        if self.chunk_size == 0 || self.chunk_size > 256 * MIB || self.chunk_size % 64 != 0 {
             return Err(bad(format!(
-                "chunk size {} must be between 1 byte and 256 MiB",
+                "chunk size {} must be a multiple of 64 bytes, at most 256 MiB",
                 self.chunk_size
             )));
         }

@@ -3,6 +3,10 @@
 //! 64-byte-aligned prefix, its length, and the (< 64 byte) tail not yet compressed. The final
 //! padding is done here (FIPS 180-4 §5.1.1), because `sha2` 0.10 exposes only the raw
 //! compression function for this.
+//!
+//! The same chaining words, taken at every chunk boundary while the blob digest is computed
+//! ([`ChunkedSha256`]), are the chunk index that verifies ranged reads (see `read.rs`): one
+//! hash pass per uploaded byte gives both.
 
 use serde::{Deserialize, Serialize};
 use sha2::compress256;
@@ -105,47 +109,132 @@ impl Sha256State {
     }
 }
 
-/// Per-chunk digests of a blob as it streams by (the chunk sidecar, for verified ranged reads),
-/// resumable like [`Sha256State`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ChunkHasher {
-    pub chunk_size: u64,
-    /// Digests of the complete chunks, in order.
-    pub done: Vec<Digest>,
-    /// The chunk being hashed.
-    pub current: Sha256State,
+/// A SHA-256 chaining value: the eight words `h` between two 64-byte blocks.
+pub type ChainState = [u32; 8];
+
+/// The chaining value every SHA-256 starts from.
+pub const INITIAL_STATE: ChainState = H0;
+
+/// Runs the compression function from `h` over `data` (whole 64-byte blocks): what the hash
+/// of a blob does between two chunk boundaries.
+pub fn chain(mut h: ChainState, data: &[u8]) -> ChainState {
+    assert_eq!(data.len() % 64, 0, "chain() takes whole 64-byte blocks");
+    compress_blocks(&mut h, data);
+    h
 }
 
-impl ChunkHasher {
-    pub fn new(chunk_size: u64) -> ChunkHasher {
-        ChunkHasher {
+/// The digest of a blob of `total` bytes whose last `tail.len()` bytes start at a block
+/// boundary reached with chaining value `h`: the remaining blocks, then the padding.
+pub fn finish_from(h: ChainState, total: u64, tail: &[u8]) -> Digest {
+    let mut s = Sha256State {
+        h,
+        compressed: total - tail.len() as u64,
+        tail: Vec::with_capacity(64),
+    };
+    s.update(tail);
+    s.finish()
+}
+
+/// The blob digest, recording the chaining value at every chunk boundary on the way (the
+/// chunk index, see `read.rs`): one pass over the bytes gives both. Resumable like
+/// [`Sha256State`], whose `h` is the recorded value whenever a boundary is reached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChunkedSha256 {
+    /// A multiple of 64, so that every boundary falls between two blocks.
+    pub chunk_size: u64,
+    pub sha256: Sha256State,
+    /// The chaining value after each complete chunk: `h_1, h_2, …`.
+    #[serde(with = "hex_states")]
+    pub boundaries: Vec<ChainState>,
+}
+
+impl ChunkedSha256 {
+    pub fn new(chunk_size: u64) -> ChunkedSha256 {
+        assert!(
+            chunk_size > 0 && chunk_size % 64 == 0,
+            "chunk size {chunk_size} is not a positive multiple of 64"
+        );
+        ChunkedSha256 {
             chunk_size,
-            done: Vec::new(),
-            current: Sha256State::new(),
+            sha256: Sha256State::new(),
+            boundaries: Vec::new(),
         }
+    }
+
+    /// Bytes hashed so far.
+    pub fn len(&self) -> u64 {
+        self.sha256.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     pub fn update(&mut self, mut data: &[u8]) {
         while !data.is_empty() {
-            let room = (self.chunk_size - self.current.len()) as usize;
+            let room = (self.chunk_size - self.len() % self.chunk_size) as usize;
             let take = room.min(data.len());
-            self.current.update(&data[..take]);
+            self.sha256.update(&data[..take]);
             data = &data[take..];
-            if self.current.len() == self.chunk_size {
-                self.done.push(self.current.finish());
-                self.current = Sha256State::new();
+            if take == room {
+                // A boundary: a multiple of 64 bytes hashed, so the tail is empty and `h`
+                // covers everything.
+                debug_assert!(self.sha256.tail.is_empty());
+                self.boundaries.push(self.sha256.h);
             }
         }
     }
 
-    /// All chunk digests; the last chunk may be short. An empty blob has no chunk.
-    pub fn finish(&self) -> Vec<Digest> {
-        let mut out = self.done.clone();
-        if !self.current.is_empty() {
-            out.push(self.current.finish());
+    /// The digest of everything hashed so far.
+    pub fn finish(&self) -> Digest {
+        self.sha256.finish()
+    }
+
+    /// The chunk index's states: `h_0` (the initial value) … `h_{n-1}`, the value at the
+    /// start of each of the `n` chunks (the last possibly short). An empty blob has none.
+    pub fn midstates(&self) -> Vec<ChainState> {
+        let n = self.len().div_ceil(self.chunk_size) as usize;
+        std::iter::once(H0)
+            .chain(self.boundaries.iter().copied())
+            .take(n)
+            .collect()
+    }
+}
+
+/// Chaining values as 64-hex-digit strings (big-endian words, like a digest).
+pub(crate) mod hex_states {
+    use super::ChainState;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn to_hex(h: &ChainState) -> String {
+        h.iter().map(|w| format!("{w:08x}")).collect()
+    }
+
+    pub fn from_hex(s: &str) -> Option<ChainState> {
+        if s.len() != 64 || !s.is_ascii() {
+            return None;
         }
-        out
+        let mut h = [0u32; 8];
+        for (i, w) in h.iter_mut().enumerate() {
+            *w = u32::from_str_radix(&s[8 * i..8 * i + 8], 16).ok()?;
+        }
+        Some(h)
+    }
+
+    pub fn serialize<S: Serializer>(states: &[ChainState], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(states.iter().map(to_hex))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ChainState>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|s| {
+                from_hex(s).ok_or_else(|| {
+                    serde::de::Error::custom(format!("chain state {s:?}: expected 64 hex digits"))
+                })
+            })
+            .collect()
     }
 }
 
@@ -218,16 +307,76 @@ mod tests {
         assert_eq!(s.len(), 5000);
     }
 
+    /// The chaining value after `prefix`, recomputed from scratch.
+    fn state_after(prefix: &[u8]) -> ChainState {
+        let mut s = Sha256State::new();
+        s.update(prefix);
+        assert!(s.tail.is_empty());
+        s.h
+    }
+
     #[test]
-    fn chunk_digests() {
-        let bytes = data(1000);
-        for size in [1u64, 64, 100, 999, 1000, 4096] {
-            let mut c = ChunkHasher::new(size);
-            c.update(&bytes[..333]);
-            c.update(&bytes[333..]);
-            let want: Vec<Digest> = bytes.chunks(size as usize).map(Digest::of).collect();
-            assert_eq!(c.finish(), want, "chunk size {size}");
+    fn midstates_are_the_chaining_values_at_every_boundary() {
+        let cs = 128usize;
+        let bytes = data(10 * cs);
+        for n in [
+            0,
+            1,
+            63,
+            64,
+            127,
+            cs,
+            cs + 1,
+            2 * cs - 1,
+            2 * cs,
+            5 * cs,
+            5 * cs + 77,
+            10 * cs,
+        ] {
+            let want: Vec<ChainState> = (0..n.div_ceil(cs))
+                .map(|i| state_after(&bytes[..i * cs]))
+                .collect();
+            for split in [0, 1, 64, cs, n / 2, n] {
+                let split = split.min(n);
+                let mut c = ChunkedSha256::new(cs as u64);
+                c.update(&bytes[..split]);
+                // Through JSON, as a resumed session would.
+                let mut c: ChunkedSha256 =
+                    serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+                for piece in bytes[split..n].chunks(50) {
+                    c.update(piece);
+                }
+                assert_eq!(c.midstates(), want, "length {n} split at {split}");
+                assert_eq!(c.finish(), Digest::of(&bytes[..n]), "length {n}");
+            }
         }
-        assert!(ChunkHasher::new(10).finish().is_empty());
+        assert_eq!(ChunkedSha256::new(64).midstates(), Vec::<ChainState>::new());
+    }
+
+    #[test]
+    fn chunks_verify_from_their_start_state() {
+        let cs = 256usize;
+        for n in [cs, 3 * cs, 3 * cs + 5] {
+            let bytes = data(n);
+            let mut c = ChunkedSha256::new(cs as u64);
+            c.update(&bytes);
+            let states = c.midstates();
+            let pieces: Vec<&[u8]> = bytes.chunks(cs).collect();
+            let last = pieces.len() - 1;
+            for (i, piece) in pieces.iter().enumerate() {
+                if i < last {
+                    assert_eq!(chain(states[i], piece), states[i + 1]);
+                } else {
+                    assert_eq!(finish_from(states[i], n as u64, piece), c.finish());
+                }
+            }
+            let mut bad = pieces[last].to_vec();
+            bad[0] ^= 1;
+            assert_ne!(finish_from(states[last], n as u64, &bad), c.finish());
+        }
+        let h = INITIAL_STATE;
+        assert_eq!(hex_states::from_hex(&hex_states::to_hex(&h)), Some(h));
+        assert_eq!(hex_states::to_hex(&h)[..8], *"6a09e667");
+        assert_eq!(hex_states::from_hex("zz"), None);
     }
 }

@@ -3,8 +3,10 @@
 //!
 //! Layout (relative to the directory or the S3 prefix):
 //! - `blobs/sha256/<hh>/<hex>` — a blob, `<hh>` its first two hex digits;
-//! - `blobs/sha256/<hh>/<hex>.chunks` — its chunk index (JSON: chunk size and the sha256 of
-//!   every chunk), so that ranged reads are verified too;
+//! - `blobs/sha256/<hh>/<hex>.chunks` — its chunk index (JSON, version 2: the chunk size and
+//!   the SHA-256 chaining state of the blob's digest at the start of every chunk, recorded
+//!   while the digest is computed, so every byte is hashed once), so that ranged reads are
+//!   verified too (how and why: `read.rs`);
 //! - `uploads/<id>/…` — an upload in progress: `state.json` (a resumable session's state),
 //!   `data` (local: the bytes so far), `tail-<offset>-<len>` and `multipart` (S3), `lock`;
 //!   `uploads/<random>.tmp` — a small file being written.
@@ -16,7 +18,8 @@
 //!   index is PUT first, then the blob is one PUT or the completion of a multipart upload.
 //!   Either way a crash leaves the old state (no blob; maybe an index without its blob, or an
 //!   upload directory) or the new one, never a partial blob.
-//! - A resumable session's `state.json` (offset, SHA-256 midstate, chunk digests, S3 parts)
+//! - A resumable session's `state.json` (offset, SHA-256 midstate and those at the chunk
+//!   boundaries so far, S3 parts)
 //!   is replaced atomically, and only after the bytes it counts are durable (local: the data
 //!   file fsynced; S3: the part or the tail object stored). A crash in the middle of a chunk
 //!   loses only the bytes since the last checkpoint (at most `part_size`): `status()` reports
@@ -26,7 +29,8 @@
 //!   multipart uploads).
 //!
 //! Reads verify: a full read hashes what it yields and ends in an Integrity error (MG0110)
-//! instead of EOF on a mismatch; a ranged read checks every chunk it touches first.
+//! instead of EOF on a mismatch; a ranged read checks every chunk it touches first (from its
+//! stored start state to the next one; the last chunk to the digest).
 
 pub mod codes;
 pub mod config;
@@ -232,7 +236,7 @@ impl BlobStore {
     /// upload (nothing stored). `Ok(Some(..))`: the blob is stored already (the upload is
     /// ended too); `Ok(None)`: to be published.
     async fn verify(&self, id: &UploadId, state: &SessionState) -> Result<Option<Stored>> {
-        let digest = state.sha256.finish();
+        let digest = state.hash.finish();
         let size = state.offset;
         let mut refusal = None;
         if let Some(declared) = state.request.size
@@ -303,14 +307,9 @@ impl BlobStore {
         if let Some(found) = self.verify(id, state).await? {
             return Ok(found);
         }
-        let digest = state.sha256.finish();
+        let digest = state.hash.finish();
         let size = state.offset;
-        let index = ChunkIndex {
-            digest,
-            size,
-            chunk_size: state.chunks.chunk_size,
-            chunks: state.chunks.finish(),
-        };
+        let index = ChunkIndex::new(digest, size, state.hash.chunk_size, state.hash.midstates());
         self.storage
             .put_small(&layout::chunks_key(&digest), index.to_json())
             .await?;

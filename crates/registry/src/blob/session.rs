@@ -1,16 +1,17 @@
 //! An upload in progress, and the loop that streams bytes into it. The persisted
 //! [`SessionState`] is the truth about a session: its offset, the SHA-256 state over exactly
-//! those bytes, the chunk digests so far and (S3) the parts stored. It is written only after
+//! those bytes with the chaining values recorded at the chunk boundaries so far (the chunk
+//! index to be) and (S3) the parts stored. It is written only after
 //! the bytes it counts are durable, so a restart resumes from it without re-reading anything.
 
 use async_trait::async_trait;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 
 use crate::api::ByteReader;
 use crate::blob::codes::*;
-use crate::blob::hash::{ChunkHasher, Sha256State};
+use crate::blob::hash::ChunkedSha256;
 use crate::digest::Digest;
 use crate::entity::{ArtifactUpload, UploadSession};
 use crate::error::{ErrorKind, RegistryError, Result};
@@ -26,8 +27,8 @@ pub struct SessionState {
     pub request: ArtifactUpload,
     /// Bytes durably stored.
     pub offset: u64,
-    pub sha256: Sha256State,
-    pub chunks: ChunkHasher,
+    /// The blob digest over the first `offset` bytes, and its chunk-boundary states.
+    pub hash: ChunkedSha256,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub s3: Option<S3Progress>,
     /// True for sessions (`begin`), false for one-shot puts.
@@ -75,14 +76,13 @@ impl SessionState {
     pub fn new(upload_id: &str, request: ArtifactUpload, chunk_size: u64) -> SessionState {
         let at = now();
         SessionState {
-            version: 1,
+            version: 2,
             upload_id: upload_id.to_string(),
             created_at: at.clone(),
             updated_at: at,
             request,
             offset: 0,
-            sha256: Sha256State::new(),
-            chunks: ChunkHasher::new(chunk_size),
+            hash: ChunkedSha256::new(chunk_size),
             s3: None,
             resumable: false,
         }
@@ -155,20 +155,17 @@ fn size_exceeded(declared: u64) -> RegistryError {
 /// Below this, hashing inline is cheaper than handing the buffer to other threads.
 const PARALLEL_HASH_MIN: usize = 256 * 1024;
 
-/// Reads up to `want` bytes (fewer only at the end of the stream).
+/// Reads up to `want` bytes (fewer only at the end of the stream), into a buffer that is
+/// not zero-filled first (`read_buf` writes into its spare capacity).
 async fn read_buffer(reader: &mut ByteReader, want: usize) -> std::io::Result<(Bytes, bool)> {
-    let mut buf = vec![0u8; want];
-    let mut filled = 0;
-    while filled < want {
-        match reader.read(&mut buf[filled..]).await? {
-            0 => {
-                buf.truncate(filled);
-                return Ok((Bytes::from(buf), true));
-            }
-            n => filled += n,
+    let mut buf = BytesMut::with_capacity(want);
+    while buf.len() < want {
+        // The capacity is exactly `want`: a read never grows the buffer past it.
+        if reader.read_buf(&mut buf).await? == 0 {
+            return Ok((buf.freeze(), true));
         }
     }
-    Ok((Bytes::from(buf), false))
+    Ok((buf.freeze(), false))
 }
 
 /// Hashes and writes `bytes`, cut at the sink's checkpoint boundaries so that each saved
@@ -178,26 +175,20 @@ async fn absorb(state: &mut SessionState, sink: &mut dyn Sink, mut bytes: Bytes)
         let take = (sink.room().max(1) as usize).min(bytes.len());
         let piece = bytes.split_to(take);
         if piece.len() < PARALLEL_HASH_MIN {
-            state.sha256.update(&piece);
-            state.chunks.update(&piece);
+            state.hash.update(&piece);
             sink.write(piece).await?;
         } else {
-            // Both digests and the write proceed at once (sha256 is the bottleneck).
-            let mut sha = std::mem::take(&mut state.sha256);
-            let mut chunks = std::mem::replace(&mut state.chunks, ChunkHasher::new(1));
-            let (b1, b2) = (piece.clone(), piece.clone());
-            let h1 = tokio::task::spawn_blocking(move || {
-                sha.update(&b1);
-                sha
+            // One pass gives the digest and the chunk index; it runs while the bytes are
+            // written (and the next buffer read, see `stream_into`).
+            let mut hash = std::mem::replace(&mut state.hash, ChunkedSha256::new(64));
+            let b = piece.clone();
+            let hashed = tokio::task::spawn_blocking(move || {
+                hash.update(&b);
+                hash
             });
-            let h2 = tokio::task::spawn_blocking(move || {
-                chunks.update(&b2);
-                chunks
-            });
-            let (r1, r2, rw) = tokio::join!(h1, h2, sink.write(piece));
-            state.sha256 = r1.map_err(join_error)?;
-            state.chunks = r2.map_err(join_error)?;
-            rw?;
+            let (hashed, written) = tokio::join!(hashed, sink.write(piece));
+            state.hash = hashed.map_err(join_error)?;
+            written?;
         }
         state.offset += take as u64;
         if sink.room() == 0 {

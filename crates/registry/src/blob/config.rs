@@ -226,7 +226,10 @@ impl BlobOptions {
         let bad = |what: String| RegistryError::new(ErrorKind::Invalid, MG0114, what);
         // A multiple of SHA-256's 64-byte block: the chunk index keeps the hash's chaining
         // value at every chunk boundary (see `read.rs`).
-        if self.chunk_size == 0 || self.chunk_size > 256 * MIB || self.chunk_size % 64 != 0 {
+        if self.chunk_size == 0
+            || self.chunk_size > 256 * MIB
+            || !self.chunk_size.is_multiple_of(64)
+        {
             return Err(bad(format!(
                 "chunk size {} must be a multiple of 64 bytes, at most 256 MiB",
                 self.chunk_size

@@ -19,11 +19,11 @@
 //!   Either way a crash leaves the old state (no blob; maybe an index without its blob, or an
 //!   upload directory) or the new one, never a partial blob.
 //! - A resumable session's `state.json` (offset, SHA-256 midstate and those at the chunk
-//!   boundaries so far, S3 parts)
-//!   is replaced atomically, and only after the bytes it counts are durable (local: the data
-//!   file fsynced; S3: the part or the tail object stored). A crash in the middle of a chunk
-//!   loses only the bytes since the last checkpoint (at most `part_size`): `status()` reports
-//!   the stored offset and the client resends from there; bytes past it are discarded.
+//!   boundaries so far, S3 parts) is replaced atomically, and only after the bytes it counts
+//!   are durable (local: the data file fsynced; S3: the part or the tail object stored). A
+//!   crash in the middle of a chunk loses only the bytes since the last checkpoint (at most
+//!   `part_size`): `status()` reports the stored offset and the client resends from there;
+//!   bytes past it are discarded.
 //! - Anything left under `uploads/` by a dead writer is invisible to readers; `check()`
 //!   reports it once older than `upload_ttl` and `gc_uploads()` removes it (aborting S3
 //!   multipart uploads).

@@ -116,7 +116,7 @@ impl ChunkIndex {
                 idx.digest, idx.size
             )));
         }
-        if idx.chunk_size == 0 || idx.chunk_size % 64 != 0 {
+        if idx.chunk_size == 0 || !idx.chunk_size.is_multiple_of(64) {
             return Err(bad(format!(
                 "its chunk size {} is not a positive multiple of 64",
                 idx.chunk_size

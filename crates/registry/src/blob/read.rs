@@ -237,6 +237,8 @@ where
     Fut: std::future::Future<Output = Result<Bytes>> + Send + 'static,
 {
     let cs = index.chunk_size;
+    // Shared, not copied per chunk: a large blob's index holds thousands of states.
+    let index = std::sync::Arc::new(index);
     let first = start / cs;
     let last = (end - 1) / cs;
     futures_util::stream::unfold(Some(first), move |next| {

@@ -315,7 +315,7 @@ impl Storage for Local {
             key: layout::data_key(id),
             state_key: durable.then(|| layout::state_key(id)),
             since_checkpoint: 0,
-            part_size: if durable { self.part_size } else { u64::MAX },
+            part_size: self.part_size,
             pending: None,
         }))
     }
@@ -350,8 +350,8 @@ pub fn busy(id: &str) -> RegistryError {
     .hint("wait for it, then ask the session's status and continue from its offset")
 }
 
-/// Appends to `uploads/<id>/data`. A session's checkpoint (an fsync, then the state saved)
-/// runs in the background while the next bytes are written; the next checkpoint waits for it.
+/// Appends to `uploads/<id>/data`. A checkpoint (an fsync, then a session's state saved) runs
+/// in the background while the next bytes are written; the next checkpoint waits for it.
 struct LocalSink {
     file: Option<File>,
     root: PathBuf,
@@ -425,11 +425,10 @@ impl Sink for LocalSink {
 
     async fn checkpoint(&mut self, state: &SessionState) -> Result<()> {
         self.since_checkpoint = 0;
-        if self.state_key.is_none() {
-            return Ok(());
-        }
         self.wait_pending().await?;
-        let task = self.durable_task(Some(state.to_json()))?;
+        // A one-shot put saves no state but syncs too: the disk then writes while the next
+        // bytes are hashed, instead of all at the end (the fsync before publishing).
+        let task = self.durable_task(self.state_key.is_some().then(|| state.to_json()))?;
         self.pending = Some(tokio::task::spawn_blocking(task));
         Ok(())
     }

@@ -103,7 +103,7 @@ pub struct HistoryArgs {
 pub struct PromoteArgs {
     pub model: String,
     pub version: u64,
-    /// staging, prod, or an alias ([a-z][a-z0-9-]*).
+    /// staging, prod, or an alias (`[a-z][a-z0-9-]*`).
     #[arg(long)]
     pub to: String,
     #[arg(long)]

@@ -155,6 +155,51 @@ async fn reopening_checks_the_migrations() {
     assert!(e.message.contains("999"), "{e}");
 }
 
+/// A database made by an older build (only version 1 applied) gets the later migrations at
+/// the next open, and keeps its data.
+#[tokio::test]
+async fn an_older_database_is_migrated_forward() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("r.db").display());
+    let store = dir.path().join("s").display().to_string();
+    let who = ms_registry::auth::os_principal();
+    let reg = Embedded::open(&db, &store, who.clone()).await.unwrap();
+    for stmt in [
+        "DROP INDEX lineage_edges_down",
+        "DROP INDEX lineage_edges_up",
+        "CREATE INDEX lineage_edges_parent ON lineage_edges (parent, child)",
+        "INSERT INTO lineage_edges (child, parent, relation) VALUES ('a', 'b', 'derivedFrom')",
+        "DELETE FROM schema_migrations WHERE version > 1",
+    ] {
+        sqlx::query(stmt).execute(reg.db().pool()).await.unwrap();
+    }
+    drop(reg);
+    let reg = Embedded::open(&db, &store, who).await.unwrap();
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version")
+            .fetch_all(reg.db().pool())
+            .await
+            .unwrap();
+    let newest = ms_registry::db::migrations::MIGRATIONS
+        .last()
+        .unwrap()
+        .version;
+    assert_eq!(versions, (1..=newest).collect::<Vec<_>>());
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'lineage_edges' \
+         AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    )
+    .fetch_all(reg.db().pool())
+    .await
+    .unwrap();
+    assert_eq!(indexes, ["lineage_edges_down", "lineage_edges_up"]);
+    let edges: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM lineage_edges")
+        .fetch_one(reg.db().pool())
+        .await
+        .unwrap();
+    assert_eq!(edges, 1);
+}
+
 #[tokio::test]
 async fn odd_file_names_and_missing_directories_are_fine() {
     let dir = tempfile::tempdir().unwrap();

@@ -16,11 +16,18 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "registry schema",
-    sql: include_str!("schema_v1.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "registry schema",
+        sql: include_str!("schema_v1.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "covering lineage indexes",
+        sql: include_str!("schema_v2.sql"),
+    },
+];
 
 fn checksum(sql: &str) -> String {
     let d: [u8; 32] = Sha256::digest(sql.as_bytes()).into();

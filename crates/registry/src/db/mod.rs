@@ -7,7 +7,7 @@
 //! and a registration or an audit event the caller was told about must not vanish; FULL costs
 //! one WAL fsync per commit, which the registry's write rate (people and CI jobs) affords.
 
-mod migrations;
+pub mod migrations;
 
 use std::time::Duration;
 

@@ -67,12 +67,26 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             Ok(s) => s,
             Err(e) => return Ok(report(&e, false)),
         };
+        let url = server.url();
+        eprintln!("modelspec registry serve: listening on {url} (API at {url}/openapi.json)");
         eprintln!(
-            "modelspec registry serve: listening on {} (database {}, store {}); Ctrl-C stops",
-            server.url(),
+            "registry: {} + {}",
             locate::redact_userinfo(&config.db),
-            locate::redact_userinfo(&config.store),
+            locate::redact_userinfo(&config.store)
         );
+        match &config.tls {
+            None => eprintln!("TLS: off (plain HTTP)"),
+            Some(t) if t.client_ca.is_some() => eprintln!(
+                "TLS: on; client certificates required ({} CN role(s))",
+                config.cert_roles.len()
+            ),
+            Some(_) => eprintln!("TLS: on"),
+        }
+        eprintln!(
+            "every call but /healthz and /openapi.json needs 'Authorization: Bearer TOKEN' \
+             (make one: modelspec registry token create --registry DB --name NAME --role ROLE)"
+        );
+        eprintln!("Ctrl-C stops the server.");
         stopped().await;
         eprintln!("modelspec registry serve: stopping after the requests in flight");
         server.shutdown().await;

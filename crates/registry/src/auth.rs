@@ -19,12 +19,8 @@ pub fn random_hex(n: usize) -> String {
 
 /// The principal of the embedded registry: the OS user, as admin (they own the files).
 pub fn os_principal() -> Principal {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".into());
     Principal {
-        name: format!("os:{user}"),
+        name: crate::locate::os_principal_name(),
         role: Role::Admin,
     }
 }

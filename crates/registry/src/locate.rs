@@ -9,7 +9,6 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::client_codes::{MG0701, MG0702, MG0703, MG0704};
-use crate::entity::{Principal, Role};
 use crate::error::{ErrorKind, RegistryError, Result};
 
 /// The SQLite file of the default registry, inside the data directory.
@@ -219,11 +218,8 @@ pub async fn open(location: &Location) -> Result<Box<dyn crate::Registry>> {
                     )
                 })?;
             }
-            let principal = Principal {
-                name: os_principal_name(),
-                role: Role::Admin,
-            };
-            let registry = crate::Embedded::open(&db.url(), store, principal).await?;
+            let registry =
+                crate::Embedded::open(&db.url(), store, crate::auth::os_principal()).await?;
             Ok(Box::new(registry))
         }
     }

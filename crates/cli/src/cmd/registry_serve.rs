@@ -148,13 +148,8 @@ fn cert_roles(given: &[String]) -> Result<BTreeMap<String, Role>, RegistryError>
         let Some((cn, role)) = g.rsplit_once('=') else {
             return Err(bad_value("--cert-role", g, expected));
         };
-        let role = match role {
-            "reader" => Role::Reader,
-            "writer" => Role::Writer,
-            "approver" => Role::Approver,
-            "admin" => Role::Admin,
-            _ => return Err(bad_value("--cert-role", g, expected)),
-        };
+        let role = ms_registry::auth::parse_role(role)
+            .map_err(|_| bad_value("--cert-role", g, expected))?;
         if cn.is_empty() {
             return Err(bad_value("--cert-role", g, expected));
         }

@@ -22,6 +22,28 @@ use crate::blob::session::{PartRecord, S3Progress, SessionState, Sink, TailRecor
 use crate::digest::Digest;
 use crate::error::{ErrorKind, RegistryError, Result};
 
+/// The object path of a store key (`blobs/…`, `uploads/…`) under the store's prefix.
+fn under_prefix(prefix: &str, key: &str) -> Path {
+    if prefix.is_empty() {
+        Path::from(key)
+    } else {
+        Path::from(format!("{prefix}/{key}"))
+    }
+}
+
+/// The store key of an object path: [`under_prefix`] undone.
+fn key_below_prefix(prefix: &str, p: &Path) -> String {
+    let s = p.as_ref();
+    if prefix.is_empty() {
+        s.to_string()
+    } else {
+        s.strip_prefix(prefix)
+            .and_then(|r| r.strip_prefix('/'))
+            .unwrap_or(s)
+            .to_string()
+    }
+}
+
 pub struct S3 {
     store: Arc<AmazonS3>,
     prefix: String,
@@ -76,23 +98,11 @@ impl S3 {
     }
 
     fn path(&self, key: &str) -> Path {
-        if self.prefix.is_empty() {
-            Path::from(key)
-        } else {
-            Path::from(format!("{}/{key}", self.prefix))
-        }
+        under_prefix(&self.prefix, key)
     }
 
     fn key_of(&self, p: &Path) -> String {
-        let s = p.as_ref();
-        if self.prefix.is_empty() {
-            s.to_string()
-        } else {
-            s.strip_prefix(&self.prefix)
-                .and_then(|r| r.strip_prefix('/'))
-                .unwrap_or(s)
-                .to_string()
-        }
+        key_below_prefix(&self.prefix, p)
     }
 }
 
@@ -335,23 +345,11 @@ impl Drop for S3Sink {
 
 impl S3Sink {
     fn abs(&self, key: &str) -> Path {
-        if self.prefix.is_empty() {
-            Path::from(key)
-        } else {
-            Path::from(format!("{}/{key}", self.prefix))
-        }
+        under_prefix(&self.prefix, key)
     }
 
     fn rel(&self, p: &Path) -> String {
-        let s = p.as_ref();
-        if self.prefix.is_empty() {
-            s.to_string()
-        } else {
-            s.strip_prefix(&self.prefix)
-                .and_then(|r| r.strip_prefix('/'))
-                .unwrap_or(s)
-                .to_string()
-        }
+        key_below_prefix(&self.prefix, p)
     }
 
     /// Parts started, stored or not.

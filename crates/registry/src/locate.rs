@@ -14,25 +14,9 @@ use crate::error::{ErrorKind, RegistryError, Result};
 /// The SQLite file of the default registry, inside the data directory.
 pub const DEFAULT_DB_FILE: &str = "registry.db";
 
-/// A bearer token: kept out of `Debug` so that it never lands in a log or an error.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Secret {
-        Secret(s.into())
-    }
-    /// The secret itself, for the `Authorization` header only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(…)")
-    }
-}
+/// A bearer token is held as the blob store's [`Secret`]: kept out of `Debug` so that it
+/// never lands in a log or an error.
+pub use crate::blob::Secret;
 
 /// What the user gave (flags, else environment); `None` everywhere is the default registry.
 #[derive(Debug, Clone, Default)]
@@ -53,7 +37,7 @@ impl Settings {
         Settings {
             registry: env("MODELSPEC_REGISTRY"),
             store: env("MODELSPEC_STORE"),
-            token: env("MODELSPEC_REGISTRY_TOKEN").map(Secret),
+            token: env("MODELSPEC_REGISTRY_TOKEN").map(Secret::new),
             data_dir: None,
         }
     }

@@ -1,0 +1,13 @@
+//! Signing and trust for the control plane: public keys and their fingerprints, the `Signer`
+//! seam (PKCS#11 tokens, a signing proxy over HTTP, development key files: never a private key
+//! held by the registry), OMS model signatures, SLSA provenance statements and trust policies.
+//! Depends on nothing of ours, so the registry, the log and the CLI can all use it.
+
+pub mod codes;
+pub mod error;
+pub mod key;
+pub mod signer;
+
+pub use error::{Result, TrustError};
+pub use key::{Algorithm, PublicKey};
+pub use signer::{Signer, SignerKind};

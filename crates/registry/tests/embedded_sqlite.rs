@@ -170,6 +170,13 @@ async fn an_older_database_is_migrated_forward() {
         "CREATE INDEX lineage_edges_parent ON lineage_edges (parent, child)",
         "INSERT INTO lineage_edges (child, parent, relation) VALUES ('a', 'b', 'derivedFrom')",
         "DELETE FROM schema_migrations WHERE version > 1",
+        // schema v3's tables, newest first (foreign keys)
+        "DROP TABLE audit_cosignatures",
+        "DROP TABLE audit_checkpoints",
+        "DROP TABLE audit_hashes",
+        "DROP TABLE signing_keys",
+        "DROP TABLE provenance_records",
+        "DROP TABLE manifest_signatures",
     ] {
         sqlx::query(stmt).execute(reg.db().pool()).await.unwrap();
     }

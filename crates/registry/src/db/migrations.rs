@@ -27,6 +27,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "covering lineage indexes",
         sql: include_str!("schema_v2.sql"),
     },
+    Migration {
+        version: 3,
+        name: "signatures, provenance, keys and the audit log's tree",
+        sql: include_str!("schema_v3.sql"),
+    },
 ];
 
 fn checksum(sql: &str) -> String {

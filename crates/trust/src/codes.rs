@@ -30,4 +30,32 @@ codes! {
     "The signature was not made by this key over these bytes: the signed content changed, or another key signed it. Check which key is trusted for this content; never re-sign content you have not reviewed.";
     MT0003 "A signer cannot be opened."
     "The signer reference is not `file:PATH`, `pkcs11:…` (RFC 7512) or an `http(s)://` signing proxy URL, or what it names cannot be reached. The message says which part failed.";
+    MT0601 "A Merkle proof does not verify."
+    "An inclusion or consistency proof of the audit log does not lead to the root hash it should: the log's stored hashes, the entry, or the checkpoint differ from what was proved. If the log is one you trust, run `modelspec audit verify` for a diagnosis naming the entry.";
+    MT0602 "The log's stored hashes cannot be read."
+    "A stored hash of the audit log is missing, or its store answered with the wrong number of hashes. The log's hash table is incomplete: reopen the registry (hashes of old events are recomputed at open) or restore it from a backup.";
+    MT0603 "A log position is out of range."
+    "A record index or tree size is outside the log: a record must be below the tree size, and a consistency proof needs 1 ≤ old size ≤ new size. Ask for a position the current checkpoint covers.";
+    MT0604 "A tile path or a tile is malformed."
+    "A C2SP tlog-tiles path is `tile/<L>/<N>[.p/<W>]` or `tile/entries/<N>[.p/<W>]`, with N written in 3-digit groups (`x001/x234/067`), 0 ≤ L ≤ 63 and 1 ≤ W ≤ 255 for a partial tile; a hash tile holds W × 32 bytes. The message says which part is wrong.";
+    MT0605 "An entries bundle is malformed."
+    "An entries tile is a sequence of entries, each a big-endian 16-bit length and that many bytes; it ends early, has trailing bytes, or holds another number of entries than its width. The tile was cut or altered in transit or in storage.";
+    MT0606 "A checkpoint is malformed."
+    "A C2SP tlog-checkpoint body is exactly `<origin>\n<decimal size>\n<base64 32-byte root hash>\n`, optionally followed by extension lines; no leading zeros, no empty origin. The message names the line that is wrong.";
+    MT0607 "A signed note is malformed."
+    "A C2SP signed note is a text ending in a newline, a blank line, then one or more lines `— <key name> <base64(4-byte key id ‖ signature)>`. The note was cut or altered: fetch it again.";
+    MT0608 "A note carries no valid signature from a trusted key."
+    "None of the note's signatures is by a key you trust and verifies, or a signature by a trusted key name and id does not verify (the note was altered, or another key signed it). Check the log's and witnesses' keys in the trust policy (`log.key`, `witnesses`).";
+    MT0609 "A verifier key or a key name is malformed."
+    "A note verifier key is `<name>+<8 hex digits key id>+<base64(0x01 ‖ 32-byte Ed25519 key)>` (0x04 for a witness cosignature key); the name has no `+`, spaces or newlines, and the id must match the name and key. Copy the key text exactly as the log or witness prints it.";
+    MT0610 "A witness refuses the checkpoint."
+    "The witness's last cosigned size for this origin differs from the request's `old` size (HTTP 409: retry with the size in the answer), the consistency proof does not verify, the origin is unknown, or the checkpoint is not signed by the log's key. A witness never cosigns two inconsistent checkpoints of one log.";
+    MT0611 "The audit log is not consistent with what was seen before."
+    "The log now presents a tree that does not extend the one a verifier or witness saw and kept: it shrank (truncated), or has the same size with another root, or an old size's root differs (forked). History was rewritten: keep the saved state as evidence and compare it with other clients' or witnesses' checkpoints.";
+    MT0612 "An audit log entry was changed, removed or reordered."
+    "An entry in the log's tiles does not hash to the leaf hash the tree commits to (changed), a sequence number is missing (removed), or an entry carries another entry's sequence number (reordered). The diagnosis names the entry; the stored events were altered after they were logged.";
+    MT0613 "The verifier's local state cannot be read or written."
+    "The directory where `modelspec audit verify` keeps the last verified checkpoint and full tiles of each log is unreadable, unwritable, or holds a damaged file. Point `--state` at a writable directory; a damaged state file is never silently replaced: move it aside after looking at it.";
+    MT0614 "A tile or checkpoint cannot be fetched."
+    "The log's tile source (a directory or the registry's `/audit/…` endpoints) did not return a tile or checkpoint the verification needs. Check the address and that the log serves that size.";
 }

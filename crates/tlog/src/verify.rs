@@ -577,7 +577,8 @@ fn diagnose_entries(
                 continue;
             };
             for &i in &unmatched_auth {
-                if matched[i] {
+                // i == j would be the entry itself with its seq altered: that is a change.
+                if matched[i] || i == j {
                     continue;
                 }
                 if with_seq(e, i as u64 + 1).is_some_and(|x| leaf_hash(&x) == auth[i]) {

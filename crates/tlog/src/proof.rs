@@ -6,7 +6,9 @@ use ms_trust::codes::{MT0601, MT0603};
 
 use crate::error::{Result, TlogError};
 use crate::hash::{Hash, node_hash};
-use crate::stored::{HashReader, maxpow2, read_exact, sub_tree_hash, sub_tree_index};
+use crate::stored::{
+    HashReader, MAX_TREE_SIZE, check_size, maxpow2, read_exact, sub_tree_hash, sub_tree_index,
+};
 
 fn failed(what: &str) -> TlogError {
     TlogError::new(
@@ -17,6 +19,7 @@ fn failed(what: &str) -> TlogError {
 
 /// The inclusion proof of record `n` in the tree of `t` records.
 pub fn prove_record(t: u64, n: u64, r: &dyn HashReader) -> Result<Vec<Hash>> {
+    check_size("tree size", t)?;
     if n >= t {
         return Err(TlogError::new(
             MT0603,
@@ -82,7 +85,7 @@ fn leaf_proof<'a>(
 /// Checks that `proof` proves record `n` with leaf hash `h` in the tree of `t` records whose
 /// root is `th`.
 pub fn check_record(proof: &[Hash], t: u64, th: Hash, n: u64, h: Hash) -> Result<()> {
-    if n >= t {
+    if n >= t || t > MAX_TREE_SIZE {
         return Err(failed("inclusion"));
     }
     match run_record_proof(proof, 0, t, n, h) {
@@ -109,6 +112,7 @@ fn run_record_proof(p: &[Hash], lo: u64, hi: u64, n: u64, leaf: Hash) -> Option<
 /// The consistency proof between the tree of `n` records and the tree of `t` records
 /// (`1 ≤ n ≤ t`).
 pub fn prove_tree(t: u64, n: u64, r: &dyn HashReader) -> Result<Vec<Hash>> {
+    check_size("tree size", t)?;
     if n < 1 || n > t {
         return Err(TlogError::new(
             MT0603,
@@ -181,7 +185,7 @@ fn tree_proof<'a>(
 /// Checks that `proof` proves the tree of `n` records with root `h` is a prefix of the tree of
 /// `t` records with root `th`.
 pub fn check_tree(proof: &[Hash], t: u64, th: Hash, n: u64, h: Hash) -> Result<()> {
-    if n < 1 || n > t {
+    if n < 1 || n > t || t > MAX_TREE_SIZE {
         return Err(failed("consistency"));
     }
     match run_tree_proof(proof, 0, t, n, h) {
@@ -257,5 +261,18 @@ mod tests {
             MT0601
         );
         assert!(prove_record(10, 4, &hashes).is_err());
+        // Sizes from a hostile checkpoint: errors, never an overflow panic.
+        for t in [u64::MAX, u64::MAX / 2 + 1, (1 << 62) + 1] {
+            assert!(check_record(&[[0; 32]; 3], t, [0; 32], 5, [0; 32]).is_err());
+            assert!(check_tree(&[[0; 32]; 3], t, [0; 32], 5, [0; 32]).is_err());
+            assert!(check_tree(&[[0; 32]; 3], t, [0; 32], t - 1, [0; 32]).is_err());
+            assert_eq!(prove_record(t, 1, &hashes).unwrap_err().code, MT0603);
+            assert_eq!(prove_tree(t, 1, &hashes).unwrap_err().code, MT0603);
+            assert_eq!(tree_hash(t, &hashes).unwrap_err().code, MT0603);
+        }
+        assert!(tree_hash(1 << 62, &hashes).is_err());
+        let _ = crate::stored::split_stored_hash_index(u64::MAX);
+        let _ = crate::stored::stored_hash_index(63, u64::MAX);
+        let _ = crate::stored::record_count(u64::MAX);
     }
 }

@@ -71,22 +71,25 @@ pub(crate) fn read_exact(r: &dyn HashReader, indexes: &[u64]) -> Result<Vec<Hash
 pub fn stored_hash_index(level: u32, n: u64) -> u64 {
     // Level L's n-th hash is written right after level L+1's (2n+1)-th hash: go down to
     // level 0, where record n's leaf hash sits at n + n/2 + n/4 + …, then add the levels back.
+    // Wrapping: sizes come from untrusted checkpoints and paths; an index beyond any real log
+    // must give "no such hash", never a panic.
     let mut n = n;
     for _ in 0..level {
-        n = 2 * n + 1;
+        n = n.wrapping_mul(2).wrapping_add(1);
     }
     let mut i = 0u64;
     while n > 0 {
-        i += n;
+        i = i.wrapping_add(n);
         n >>= 1;
     }
-    i + u64::from(level)
+    i.wrapping_add(u64::from(level))
 }
 
 /// The inverse of [`stored_hash_index`]: `(level, n)` of the hash stored at `index`.
 pub fn split_stored_hash_index(index: u64) -> (u32, u64) {
     // stored_hash_index(0, n) < 2n, so the record that wrote `index` is in
     // [index/2, index/2 + log₂ index].
+    let index = index.min(MAX_STORED_INDEX);
     let mut n = index / 2;
     let mut index_n = stored_hash_index(0, n);
     loop {
@@ -100,6 +103,25 @@ pub fn split_stored_hash_index(index: u64) -> (u32, u64) {
     }
     let level = (index - index_n) as u32;
     (level, n >> level)
+}
+
+/// The largest tree size the operations accept (2^62 records): larger sizes in a checkpoint or
+/// request are refused instead of overflowing.
+pub const MAX_TREE_SIZE: u64 = 1 << 62;
+
+/// The largest stored-hash index [`split_stored_hash_index`] handles (that of a tree of
+/// [`MAX_TREE_SIZE`] records).
+pub const MAX_STORED_INDEX: u64 = (MAX_TREE_SIZE - 1) * 2 + 62;
+
+/// Refuses a size beyond [`MAX_TREE_SIZE`].
+pub(crate) fn check_size(what: &str, n: u64) -> Result<()> {
+    if n > MAX_TREE_SIZE {
+        return Err(TlogError::new(
+            MT0603,
+            format!("{what} {n} is beyond the largest log this library handles (2^62 records)"),
+        ));
+    }
+    Ok(())
 }
 
 /// How many hashes a tree of `n` records stores.
@@ -120,6 +142,7 @@ pub fn stored_hashes_for_record(n: u64, entry: &[u8], r: &dyn HashReader) -> Res
 
 /// [`stored_hashes_for_record`] from the record's leaf hash.
 pub fn stored_hashes_for_leaf(n: u64, leaf: Hash, r: &dyn HashReader) -> Result<Vec<Hash>> {
+    check_size("record index", n)?;
     // Each trailing 1 bit of n completes a subtree whose left half is already stored.
     let m = (n + 1).trailing_zeros();
     let indexes: Vec<u64> = (0..m)
@@ -159,6 +182,9 @@ pub fn record_count(count: u64) -> Option<u64> {
     if count == 0 {
         return Some(0);
     }
+    if count > MAX_STORED_INDEX {
+        return None;
+    }
     // The last stored hash, (level, n), covers records up to (n + 1)·2^level − 1 and was
     // written with the last of them; the log holds that many records only if every hash that
     // record wrote is there.
@@ -170,7 +196,7 @@ pub fn record_count(count: u64) -> Option<u64> {
 /// The largest power of two strictly below `n` (1 for n ≤ 2), with its log₂.
 pub(crate) fn maxpow2(n: u64) -> (u64, u32) {
     let mut l = 0u32;
-    while (1u64 << (l + 1)) < n {
+    while l < 63 && (1u64 << (l + 1)) < n {
         l += 1;
     }
     (1u64 << l, l)
@@ -220,6 +246,7 @@ pub fn tree_hash(n: u64, r: &dyn HashReader) -> Result<Hash> {
     if n == 0 {
         return Ok(EMPTY_TREE_HASH);
     }
+    check_size("tree size", n)?;
     let mut indexes = Vec::new();
     sub_tree_index(0, n, &mut indexes);
     let hashes = read_exact(r, &indexes)?;

@@ -8,7 +8,9 @@ use ms_trust::codes::MT0604;
 
 use crate::error::{Result, TlogError};
 use crate::hash::{Hash, node_hash};
-use crate::stored::{HashReader, read_exact, split_stored_hash_index, stored_hash_index};
+use crate::stored::{
+    HashReader, MAX_TREE_SIZE, read_exact, split_stored_hash_index, stored_hash_index,
+};
 
 /// Height of every tile of this log (C2SP tlog-tiles fixes it at 8).
 pub const TILE_HEIGHT: u32 = 8;
@@ -149,6 +151,9 @@ impl Tile {
             width,
             entries,
         };
+        if n > (MAX_TREE_SIZE >> TILE_HEIGHT) {
+            return Err(bad(path, "N is beyond the largest log (2^62 records)"));
+        }
         if tile.path() != path {
             // Leading `x000/` groups and the like: one tile, one path.
             return Err(bad(
@@ -178,6 +183,29 @@ fn parse_decimal(s: &str) -> Option<u64> {
 /// one), as a verifier fetches them.
 pub fn tiles_for_size(size: u64) -> Vec<Tile> {
     new_tiles(0, size)
+}
+
+/// The hash tiles of a tree of `size` records, lazily (a size from an untrusted checkpoint can
+/// be far larger than any real log: fetching stops at the first tile the source lacks).
+pub fn tiles_iter(size: u64) -> impl Iterator<Item = Tile> {
+    let h = TILE_HEIGHT;
+    (0u32..64)
+        .take_while(move |&level| h * level < 64 && size >> (h * level) > 0)
+        .flat_map(move |level| {
+            let width_n = size >> (h * level);
+            let full = width_n >> h;
+            let w = (width_n - (full << h)) as u32;
+            (0..full)
+                .map(move |n| Tile::hashes(level, n, TILE_WIDTH))
+                .chain((w > 0).then(|| Tile::hashes(level, full, w)))
+        })
+}
+
+/// The entries tiles of a tree of `size` records, lazily.
+pub fn entries_tiles_iter(size: u64) -> impl Iterator<Item = Tile> {
+    tiles_iter(size)
+        .take_while(|t| t.level == 0)
+        .map(|t| t.with_entries(true))
 }
 
 /// The hash tiles that appear or grow when the tree grows from `old` to `new` records.
@@ -311,7 +339,7 @@ mod tests {
         assert_eq!(Tile::entries(5, 3).path(), "tile/entries/005.p/3");
         for t in [
             Tile::hashes(0, 0, 256),
-            Tile::hashes(63, u64::MAX, 255),
+            Tile::hashes(63, MAX_TREE_SIZE >> 8, 255),
             Tile::entries(1000, 1),
         ] {
             assert_eq!(Tile::parse(&t.path()).unwrap(), t);
@@ -328,9 +356,29 @@ mod tests {
             "tiles/0/001",
             "tile/0/x018/x446/x744/x073/x709/x551/616",
             "tile/0/001/",
+            "tile/0/x018/x446/x744/x073/x709/x551/615",
         ] {
             assert_eq!(Tile::parse(bad).unwrap_err().code, MT0604, "{bad}");
         }
+    }
+
+    #[test]
+    fn lazy_tiles_are_the_same_tiles() {
+        for size in [
+            0u64, 1, 255, 256, 257, 65_535, 65_536, 65_537, 70_000, 16_777_216,
+        ] {
+            assert_eq!(
+                tiles_iter(size).collect::<Vec<_>>(),
+                tiles_for_size(size),
+                "{size}"
+            );
+            assert_eq!(
+                entries_tiles_iter(size).collect::<Vec<_>>(),
+                entries_tiles_for_size(size)
+            );
+        }
+        // An absurd size costs nothing until tiles are fetched.
+        assert_eq!(tiles_iter(u64::MAX).take(3).count(), 3);
     }
 
     #[test]

@@ -15,9 +15,9 @@ use crate::hash::{Hash, hex, leaf_hash};
 use crate::note::{self, Verifier};
 use crate::source::TileSource;
 use crate::state::StateStore;
-use crate::stored::{stored_hashes_for_leaf, tree_hash};
+use crate::stored::{MAX_TREE_SIZE, stored_hashes_for_leaf, tree_hash};
 use crate::tile::{
-    TILE_WIDTH, Tile, entries_tiles_for_size, tile_bytes, tile_hashes, tiles_for_size,
+    TILE_WIDTH, Tile, entries_tiles_iter, tile_bytes, tile_hashes, tiles_for_size, tiles_iter,
 };
 
 /// The keys a verifier trusts for one log.
@@ -279,6 +279,12 @@ pub fn verify(
         });
         return Ok(d);
     }
+    if cp.size > MAX_TREE_SIZE {
+        d.findings.push(Finding::BadCheckpoint {
+            message: format!("the checkpoint's size {} is beyond any real log", cp.size),
+        });
+        return Ok(d);
+    }
     d.cosigned_by = opened
         .verified
         .iter()
@@ -334,8 +340,8 @@ pub fn verify(
     let n = cp.size;
 
     // The entries, in served order; None for the entries of a tile that cannot be decoded.
-    let mut served: Vec<Option<Vec<u8>>> = Vec::with_capacity(n as usize);
-    for t in entries_tiles_for_size(n) {
+    let mut served: Vec<Option<Vec<u8>>> = Vec::with_capacity(n.min(1 << 20) as usize);
+    for t in entries_tiles_iter(n) {
         let path = t.path();
         match decode_entries(&source.tile(&path)?) {
             Ok(es) => served.extend(es.into_iter().map(Some)),
@@ -352,7 +358,7 @@ pub fn verify(
 
     // The hash tiles.
     let mut served_tiles: Vec<(Tile, Option<Vec<Hash>>)> = Vec::new();
-    for t in tiles_for_size(n) {
+    for t in tiles_iter(n) {
         let path = t.path();
         let bytes = source.tile(&path)?;
         match tile_hashes(&t, &bytes) {

@@ -458,3 +458,23 @@ fn on_disk_sources_and_state() {
     // A tile path never leaves the directory.
     assert!(ms_tlog::TileSource::tile(&source, "tile/../../etc/passwd").is_err());
 }
+
+#[test]
+fn a_checkpoint_claiming_an_absurd_size_is_refused_without_panic() {
+    let log = json_log(3);
+    let key = log_signer();
+    for size in [1u64 << 62, u64::MAX] {
+        let body = ms_tlog::Checkpoint::new(ORIGIN, size, [0; 32]).body();
+        let src = MemorySource {
+            checkpoint: note::sign(&body, ORIGIN, &key).unwrap(),
+            ..log.publish(3, ORIGIN, &key).unwrap()
+        };
+        match verify(&src, &mut MemoryState::default(), &trust(&key), &opts()) {
+            Err(e) => assert_eq!(e.code, "MT0614", "{e}"),
+            Ok(d) => assert!(
+                matches!(d.findings.as_slice(), [Finding::BadCheckpoint { .. }]),
+                "{d}"
+            ),
+        }
+    }
+}

@@ -30,35 +30,41 @@ pub fn encode_entries<E: AsRef<[u8]>>(entries: &[E]) -> Result<Vec<u8>> {
 
 /// Decodes a bundle into its entries (any number of them; compare with the tile's width).
 pub fn decode_entries(bundle: &[u8]) -> Result<Vec<Vec<u8>>> {
-    let mut entries = Vec::new();
-    let mut rest = bundle;
-    while !rest.is_empty() {
-        if rest.len() < 2 {
+    Ok(entry_spans(bundle)?
+        .into_iter()
+        .map(|(a, b)| bundle[a..b].to_vec())
+        .collect())
+}
+
+/// Where each entry of a bundle lies (`start..end` in the bundle), without copying them.
+pub fn entry_spans(bundle: &[u8]) -> Result<Vec<(usize, usize)>> {
+    let mut spans = Vec::new();
+    let mut at = 0usize;
+    while at < bundle.len() {
+        if bundle.len() - at < 2 {
             return Err(TlogError::new(
                 MT0605,
                 format!(
-                    "the bundle ends inside the length of entry {} (byte {})",
-                    entries.len(),
-                    bundle.len() - rest.len()
+                    "the bundle ends inside the length of entry {} (byte {at})",
+                    spans.len()
                 ),
             ));
         }
-        let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
-        if rest.len() < 2 + len {
+        let len = usize::from(u16::from_be_bytes([bundle[at], bundle[at + 1]]));
+        if bundle.len() - at - 2 < len {
             return Err(TlogError::new(
                 MT0605,
                 format!(
-                    "entry {} says {len} bytes but the bundle ends after {} (byte {})",
-                    entries.len(),
-                    rest.len() - 2,
-                    bundle.len() - rest.len()
+                    "entry {} says {len} bytes but the bundle ends after {} (byte {at})",
+                    spans.len(),
+                    bundle.len() - at - 2
                 ),
             ));
         }
-        entries.push(rest[2..2 + len].to_vec());
-        rest = &rest[2 + len..];
+        spans.push((at + 2, at + 2 + len));
+        at += 2 + len;
     }
-    Ok(entries)
+    Ok(spans)
 }
 
 #[cfg(test)]

@@ -9,13 +9,13 @@ use std::fmt;
 use ms_trust::codes::{MT0604, MT0605, MT0606, MT0608, MT0611, MT0612, MT0613};
 
 use crate::checkpoint::Checkpoint;
-use crate::entries::decode_entries;
+use crate::entries::entry_spans;
 use crate::error::{Result, TlogError};
-use crate::hash::{Hash, hex, leaf_hash};
+use crate::hash::{Hash, hex, leaf_hash, node_hash};
 use crate::note::{self, Verifier};
 use crate::source::TileSource;
 use crate::state::StateStore;
-use crate::stored::{MAX_TREE_SIZE, stored_hashes_for_leaf, tree_hash};
+use crate::stored::{MAX_TREE_SIZE, stored_hash_index, tree_hash};
 use crate::tile::{
     TILE_WIDTH, Tile, entries_tiles_iter, tile_bytes, tile_hashes, tiles_for_size, tiles_iter,
 };
@@ -220,12 +220,20 @@ impl fmt::Display for Diagnosis {
     }
 }
 
-/// Stored hashes of a tree built from its leaf hashes.
+/// Stored hashes of a tree built from its leaf hashes (what `stored_hashes_for_leaf` appends
+/// record by record, without its per-record allocations).
 fn build(leaves: &[Hash]) -> Result<Vec<Hash>> {
-    let mut store = Vec::with_capacity(leaves.len() * 2);
-    for (i, l) in leaves.iter().enumerate() {
-        let new = stored_hashes_for_leaf(i as u64, *l, &store)?;
-        store.extend(new);
+    let mut store: Vec<Hash> = Vec::with_capacity(leaves.len() * 2);
+    for (i, leaf) in leaves.iter().enumerate() {
+        let n = i as u64;
+        store.push(*leaf);
+        let mut h = *leaf;
+        // Each trailing 1 bit of n completes a subtree whose left half is stored.
+        for level in 0..(n + 1).trailing_zeros() {
+            let left = stored_hash_index(level, (n >> level) - 1) as usize;
+            h = node_hash(&store[left], &h);
+            store.push(h);
+        }
     }
     Ok(store)
 }
@@ -339,22 +347,35 @@ pub fn verify(
     }
     let n = cp.size;
 
-    // The entries, in served order; None for the entries of a tile that cannot be decoded.
-    let mut served: Vec<Option<Vec<u8>>> = Vec::with_capacity(n.min(1 << 20) as usize);
+    // The entries, in served order; None for the entries of a tile that cannot be decoded. The
+    // bundles are kept whole and the entries borrowed from them: a million entries cost a few
+    // thousand allocations, not a million.
+    let mut bundles: Vec<Vec<u8>> = Vec::new();
+    let mut spans: Vec<Option<(usize, usize, usize)>> = Vec::with_capacity(n.min(1 << 20) as usize);
     for t in entries_tiles_iter(n) {
         let path = t.path();
-        match decode_entries(&source.tile(&path)?) {
-            Ok(es) => served.extend(es.into_iter().map(Some)),
+        let bytes = source.tile(&path)?;
+        match entry_spans(&bytes) {
+            Ok(es) => {
+                let k = bundles.len();
+                spans.extend(es.into_iter().map(|(x, y)| Some((k, x, y))));
+            }
             Err(e) => {
                 d.findings.push(Finding::MalformedTile {
                     path,
                     message: e.message,
                 });
-                served.extend((0..t.width).map(|_| None));
+                spans.extend((0..t.width).map(|_| None));
             }
         }
+        bundles.push(bytes);
     }
-    let leaves: Vec<Option<Hash>> = served.iter().map(|e| e.as_deref().map(leaf_hash)).collect();
+    let served: Vec<Option<&[u8]>> = spans
+        .iter()
+        .map(|s| s.map(|(k, x, y)| &bundles[k][x..y]))
+        .collect();
+    drop(spans);
+    let leaves: Vec<Option<Hash>> = served.iter().map(|e| e.map(leaf_hash)).collect();
 
     // The hash tiles.
     let mut served_tiles: Vec<(Tile, Option<Vec<Hash>>)> = Vec::new();
@@ -489,19 +510,49 @@ fn kept_leaves(state: &dyn StateStore, origin: &str, n: u64) -> Result<Vec<Hash>
     Ok(out)
 }
 
-/// The `seq` value of a JSON entry, found in its text (`"seq":<digits>`), and where the digits are.
-fn seq_of(entry: &[u8]) -> Option<(u64, usize, usize)> {
-    let key = b"\"seq\":";
-    let at = entry.windows(key.len()).position(|w| w == key)? + key.len();
-    let digits = entry[at..]
-        .iter()
-        .take_while(|b| b.is_ascii_digit())
-        .count();
-    let v = std::str::from_utf8(&entry[at..at + digits])
-        .ok()?
-        .parse()
-        .ok()?;
-    Some((v, at, at + digits))
+/// The top-level `seq` value of a JSON object entry, and where its digits are. A single pass
+/// that tracks strings and nesting, so a `seq` inside a nested object or a string is not taken
+/// for the entry's own.
+fn seq_of(e: &[u8]) -> Option<(u64, usize, usize)> {
+    let mut depth = 0u32;
+    let mut i = 0;
+    while i < e.len() {
+        match e[i] {
+            b'"' => {
+                let start = i + 1;
+                i += 1;
+                while i < e.len() && e[i] != b'"' {
+                    i += if e[i] == b'\\' { 2 } else { 1 };
+                }
+                let end = i.min(e.len());
+                i += 1;
+                if depth == 1 && &e[start..end] == b"seq" {
+                    let mut k = i;
+                    while k < e.len() && e[k].is_ascii_whitespace() {
+                        k += 1;
+                    }
+                    if k < e.len() && e[k] == b':' {
+                        k += 1;
+                        while k < e.len() && e[k].is_ascii_whitespace() {
+                            k += 1;
+                        }
+                        let d0 = k;
+                        while k < e.len() && e[k].is_ascii_digit() {
+                            k += 1;
+                        }
+                        let v = std::str::from_utf8(&e[d0..k]).ok()?.parse().ok()?;
+                        return Some((v, d0, k));
+                    }
+                }
+                continue;
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// The entry with its `seq` replaced by `seq`.
@@ -516,7 +567,7 @@ fn with_seq(entry: &[u8], seq: u64) -> Option<Vec<u8>> {
 /// Names the entries that differ between the served ones and the authentic leaf hashes
 /// (`auth`: the whole tree when `full`, else a prefix of it).
 fn diagnose_entries(
-    served: &[Option<Vec<u8>>],
+    served: &[Option<&[u8]>],
     leaves: &[Option<Hash>],
     auth: &[Hash],
     full: bool,
@@ -533,7 +584,7 @@ fn diagnose_entries(
     if in_place {
         if check_seq {
             for (j, e) in served.iter().enumerate() {
-                if let Some((s, _, _)) = e.as_deref().and_then(seq_of)
+                if let Some((s, _, _)) = e.and_then(seq_of)
                     && s != j as u64 + 1
                 {
                     findings.push(Finding::Reordered {
@@ -579,7 +630,7 @@ fn diagnose_entries(
     if check_seq && unmatched_served.len() <= 256 {
         let unmatched_auth: Vec<usize> = (0..m).filter(|&i| !matched[i]).take(256).collect();
         for &j in &unmatched_served {
-            let Some(e) = served[j].as_deref() else {
+            let Some(e) = served[j] else {
                 continue;
             };
             for &i in &unmatched_auth {
@@ -619,7 +670,6 @@ fn diagnose_entries(
         }
         let by_seq = if check_seq {
             served[j]
-                .as_deref()
                 .and_then(seq_of)
                 .map(|(s, _, _)| s as usize)
                 .filter(|&s| s >= 1 && s <= m && !matched[s - 1] && !claimed[s - 1])
@@ -657,5 +707,25 @@ fn diagnose_entries(
             first: first as u64 + 1,
             last: i as u64,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seq_is_the_top_level_field() {
+        let e = br#"{"a":{"seq":9},"b":"\"seq\":8","seq":12,"z":[{"seq":7}]}"#;
+        let (v, a, b) = seq_of(e).unwrap();
+        assert_eq!((v, &e[a..b]), (12, &b"12"[..]));
+        assert_eq!(
+            with_seq(e, 5).unwrap(),
+            br#"{"a":{"seq":9},"b":"\"seq\":8","seq":5,"z":[{"seq":7}]}"#
+        );
+        assert_eq!(seq_of(br#"{"a":{"seq":9}}"#), None);
+        assert_eq!(seq_of(br#"{"seq":"x"}"#), None);
+        assert_eq!(seq_of(b"{\"seq"), None);
+        assert_eq!(seq_of(b""), None);
     }
 }

@@ -478,3 +478,33 @@ fn a_checkpoint_claiming_an_absurd_size_is_refused_without_panic() {
         }
     }
 }
+
+#[test]
+fn a_damaged_state_is_an_error_not_silently_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = json_log(10);
+    let src = log.publish(10, ORIGIN, &log_signer()).unwrap();
+    let mut state = DirState::new(dir.path());
+    assert!(
+        verify(&src, &mut state, &trust(&log_signer()), &opts())
+            .unwrap()
+            .is_ok()
+    );
+    let kept = state.origin_dir(ORIGIN).join("checkpoint");
+    std::fs::write(&kept, "not a note").unwrap();
+    let e = verify(&src, &mut state, &trust(&log_signer()), &opts()).unwrap_err();
+    assert_eq!(e.code, "MT0613", "{e}");
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), "not a note");
+    // A --since that is not a note signed by the log key is refused as input.
+    let e = verify(
+        &src,
+        &mut MemoryState::default(),
+        &trust(&log_signer()),
+        &Options {
+            since: Some("garbage".into()),
+            check_seq: true,
+        },
+    )
+    .unwrap_err();
+    assert!(e.message.starts_with("--since"), "{e}");
+}

@@ -91,6 +91,24 @@ pub enum Finding {
 }
 
 impl Finding {
+    /// A stable one-word name of the kind of finding (for JSON output and scripts).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::BadSignature { .. } => "bad-signature",
+            Self::BadCheckpoint { .. } => "bad-checkpoint",
+            Self::NotWitnessed { .. } => "not-witnessed",
+            Self::Truncated { .. } => "truncated",
+            Self::Forked { .. } => "forked",
+            Self::TreeMismatch { .. } => "tree-mismatch",
+            Self::Changed { .. } => "changed",
+            Self::Removed { .. } => "removed",
+            Self::Reordered { .. } => "reordered",
+            Self::Inserted { .. } => "inserted",
+            Self::TileChanged { .. } => "tile-changed",
+            Self::MalformedTile { .. } => "malformed-tile",
+        }
+    }
+
     /// The documented code of this kind of finding.
     pub fn code(&self) -> &'static str {
         match self {

@@ -233,3 +233,67 @@ proptest! {
         prop_assert_eq!(state.checkpoints.values().next().unwrap(), &honest.checkpoint);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// An honest log that grows between runs always verifies, from any kept size.
+    #[test]
+    fn honest_growth_always_verifies(m in 0u64..1500, grow in 0u64..1500) {
+        let log = big_log();
+        let n = m + grow;
+        let publish = |size: u64| {
+            let mut l = MemoryLog::new(ORIGIN);
+            l.entries = log.entries[..size as usize].to_vec();
+            l.hashes = log.hashes[..ms_tlog::stored_hash_count(size) as usize].to_vec();
+            l.publish(size, ORIGIN, signer()).unwrap()
+        };
+        let mut state = MemoryState::default();
+        let d = verify(&publish(m), &mut state, &trust(), &opts()).unwrap();
+        prop_assert!(d.is_ok(), "{}", d);
+        let d = verify(&publish(n), &mut state, &trust(), &opts()).unwrap();
+        prop_assert!(d.is_ok(), "{}", d);
+        prop_assert_eq!(d.entries_checked, n);
+    }
+
+    /// Several tamperings at once are still found (each kind is named in the test above).
+    #[test]
+    fn several_tamperings_are_found(
+        n in 2usize..700,
+        edits in prop::collection::vec((any::<usize>(), any::<usize>(), 0u8..3), 1..6),
+    ) {
+        let log = big_log();
+        let n64 = n as u64;
+        let entries = &log.entries[..n];
+        let hashes = &log.hashes[..ms_tlog::stored_hash_count(n64) as usize];
+        let mut l = MemoryLog::new(ORIGIN);
+        l.entries = entries.to_vec();
+        l.hashes = hashes.to_vec();
+        let honest = l.publish(n64, ORIGIN, signer()).unwrap();
+        let mut served = entries.to_vec();
+        for (a, b, kind) in edits {
+            if served.is_empty() {
+                break;
+            }
+            let i = a % served.len();
+            match kind {
+                0 => {
+                    let k = b % served[i].len();
+                    served[i][k] ^= 0x20;
+                }
+                1 => {
+                    served.remove(i);
+                }
+                _ => {
+                    let j = b % served.len();
+                    served.swap(i, j);
+                }
+            }
+        }
+        prop_assume!(served.as_slice() != entries);
+        let src = serve(&served, hashes, n64, &honest.checkpoint);
+        let d = verify(&src, &mut MemoryState::default(), &trust(), &opts()).unwrap();
+        prop_assert!(!d.is_ok());
+        prop_assert!(d.findings.iter().all(|f| f.code() == "MT0612"), "{}", d);
+    }
+}

@@ -94,12 +94,18 @@ fn a_changed_byte_names_the_entry() {
     let mut entries = log.entries.clone();
     entries[299][12] ^= 1;
     let bad = serve(&entries, &log.hashes, 600, &src.checkpoint);
+    let f = findings(&bad, &mut state);
     assert_eq!(
-        findings(&bad, &mut state),
+        f,
         vec![Finding::Changed {
             seq: 300,
             position: 300
         }]
+    );
+    assert_eq!((f[0].kind(), f[0].code()), ("changed", "MT0612"));
+    assert_eq!(
+        f[0].to_string(),
+        "entry 300 changed: its hash differs from the one the signed tree commits to"
     );
     // A fresh verifier (no state) names it too: the hash tiles still reproduce the signed root.
     assert_eq!(

@@ -1,6 +1,7 @@
 //! What a verifier keeps between runs, per log origin: the last checkpoint it verified (the
-//! signed note) and the full tiles of that tree (which never change once full). On disk each
-//! file is written to a temporary name and renamed, so a kill leaves the old state or the new.
+//! signed note) and the full tiles of that tree (which never change once full), plus, as
+//! evidence, any signed checkpoint that contradicted them. On disk each file is written to a
+//! temporary name and renamed, so a kill leaves the old state or the new.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -20,6 +21,12 @@ pub trait StateStore {
     fn tile(&self, origin: &str, path: &str) -> Result<Option<Vec<u8>>>;
     /// Keeps full tiles, then the checkpoint note (in that order: the checkpoint is the commit).
     fn save(&mut self, origin: &str, checkpoint: &str, tiles: &[(String, Vec<u8>)]) -> Result<()>;
+    /// Keeps a signed checkpoint that contradicts the kept one (a fork or a truncation signed
+    /// by the log key is proof of misbehaviour worth showing to others). Returns where.
+    fn keep_evidence(&mut self, origin: &str, checkpoint: &str) -> Result<Option<String>> {
+        let _ = (origin, checkpoint);
+        Ok(None)
+    }
 }
 
 /// State in memory (tests, property tests).
@@ -27,6 +34,8 @@ pub trait StateStore {
 pub struct MemoryState {
     pub checkpoints: BTreeMap<String, String>,
     pub tiles: BTreeMap<(String, String), Vec<u8>>,
+    /// (origin, checkpoint note) kept as evidence.
+    pub evidence: Vec<(String, String)>,
 }
 
 impl StateStore for MemoryState {
@@ -49,6 +58,12 @@ impl StateStore for MemoryState {
         self.checkpoints
             .insert(origin.to_string(), checkpoint.to_string());
         Ok(())
+    }
+
+    fn keep_evidence(&mut self, origin: &str, checkpoint: &str) -> Result<Option<String>> {
+        self.evidence
+            .push((origin.to_string(), checkpoint.to_string()));
+        Ok(Some(format!("evidence #{}", self.evidence.len())))
     }
 }
 
@@ -135,5 +150,18 @@ impl StateStore for DirState {
             }
         }
         Self::write_atomic(&dir.join("checkpoint"), checkpoint.as_bytes())
+    }
+
+    fn keep_evidence(&mut self, origin: &str, checkpoint: &str) -> Result<Option<String>> {
+        let h = Sha256::digest(checkpoint.as_bytes());
+        let name: String = h[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let p = self
+            .origin_dir(origin)
+            .join("evidence")
+            .join(format!("{name}.note"));
+        if !p.exists() {
+            Self::write_atomic(&p, checkpoint.as_bytes())?;
+        }
+        Ok(Some(p.display().to_string()))
     }
 }

@@ -196,6 +196,8 @@ pub struct Diagnosis {
     pub cosigned_by: Vec<String>,
     /// Entries whose hashes were recomputed.
     pub entries_checked: u64,
+    /// Where a signed checkpoint contradicting the kept one (fork, truncation) was kept.
+    pub evidence: Option<String>,
     pub findings: Vec<Finding>,
 }
 
@@ -232,6 +234,12 @@ impl fmt::Display for Diagnosis {
         } else {
             for x in &self.findings {
                 writeln!(f, "{}: {x}", x.code())?;
+            }
+            if let Some(e) = &self.evidence {
+                writeln!(
+                    f,
+                    "the contradicting signed checkpoint is kept as evidence: {e}"
+                )?;
             }
             Ok(())
         }
@@ -506,6 +514,12 @@ pub fn verify(
                 .collect::<Result<_>>()?;
             state.save(&cp.origin, &note_text, &tiles)?;
         }
+    }
+    if d.findings
+        .iter()
+        .any(|f| matches!(f, Finding::Forked { .. } | Finding::Truncated { .. }))
+    {
+        d.evidence = state.keep_evidence(&cp.origin, &note_text)?;
     }
     Ok(d)
 }

@@ -5,6 +5,7 @@
 mod common;
 
 use common::{ORIGIN, SeedSigner, event, json_log};
+use ms_tlog::StateStore;
 use ms_tlog::entries::encode_entries;
 use ms_tlog::tile::{entries_tiles_for_size, tile_bytes, tiles_for_size};
 use ms_tlog::{
@@ -335,6 +336,8 @@ fn a_fork_served_to_two_clients_is_found_by_the_one_that_saw_the_other_branch() 
         ),
         "{f:?}"
     );
+    assert_eq!(client1.evidence.len(), 1);
+    assert_eq!(client1.evidence[0].1, same_size.checkpoint);
     // A grown fork does not extend what client 1 saw.
     for seq in 601..=700 {
         fork.append(&event(seq)).unwrap();
@@ -461,6 +464,20 @@ fn on_disk_sources_and_state() {
     let mut state = DirState::new(dir.path().join("state"));
     let d = verify(&source, &mut state, &trust(&log_signer()), &opts()).unwrap();
     assert_eq!(d.previous.unwrap().size, 700);
+    // A truncated log's signed checkpoint is kept as evidence, the state is not moved.
+    let smaller = log.publish(600, ORIGIN, &log_signer()).unwrap();
+    smaller.write_to(&dir.path().join("smaller")).unwrap();
+    let d = verify(
+        &DirSource::new(dir.path().join("smaller")),
+        &mut state,
+        &trust(&log_signer()),
+        &opts(),
+    )
+    .unwrap();
+    let kept = std::path::PathBuf::from(d.evidence.clone().unwrap());
+    assert_eq!(std::fs::read_to_string(kept).unwrap(), smaller.checkpoint);
+    assert!(d.to_string().contains("kept as evidence"), "{d}");
+    assert_eq!(state.checkpoint(ORIGIN).unwrap().unwrap(), src.checkpoint);
     // A tile path never leaves the directory.
     assert!(ms_tlog::TileSource::tile(&source, "tile/../../etc/passwd").is_err());
 }

@@ -42,7 +42,7 @@ pub use error::{Result, TlogError};
 pub use hash::{Hash, leaf_hash, node_hash};
 pub use note::{Note, NoteSignature, Opened, Verifier};
 pub use proof::{check_record, check_tree, prove_record, prove_tree};
-pub use source::{DirSource, MemoryLog, MemorySource, TileSource};
+pub use source::{DirSource, MemoryLog, MemorySource, TileHashReader, TileSource};
 pub use state::{DirState, MemoryState, StateStore};
 pub use stored::{
     EMPTY_TREE_HASH, HashReader, append_entry, indexes_read, record_count, split_stored_hash_index,

@@ -2,7 +2,9 @@
 //! path (a directory laid out as tlog-tiles here; over HTTP in the registry), and `MemoryLog`
 //! builds a log in memory and publishes it (tests, tools, benchmarks).
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use ms_trust::Signer;
@@ -13,8 +15,11 @@ use crate::entries::encode_entries;
 use crate::error::{Result, TlogError};
 use crate::hash::Hash;
 use crate::note;
-use crate::stored::{append_entry, tree_hash};
-use crate::tile::{Tile, entries_tiles_for_size, tile_bytes, tiles_for_size};
+use crate::stored::{HashReader, append_entry, check_size, tree_hash};
+use crate::tile::{
+    TILE_HEIGHT, TILE_WIDTH, Tile, entries_tiles_for_size, subtree_hash, tile_bytes,
+    tile_for_index, tile_hashes, tiles_for_size,
+};
 
 /// A log as tlog-tiles serves it.
 pub trait TileSource {
@@ -55,6 +60,65 @@ impl TileSource for DirSource {
         // Only canonical tile paths: never a path that climbs out of the directory.
         Tile::parse(path)?;
         read(&self.dir.join(path))
+    }
+}
+
+/// Stored hashes read from the tiles of a tree of `size` records, as a source serves them: with
+/// it a client computes an inclusion or consistency proof from tiles alone, and checks it
+/// against the signed checkpoint's root (a tile that lies makes the check fail). Tiles are
+/// fetched once each.
+pub struct TileHashReader<'a> {
+    source: &'a dyn TileSource,
+    size: u64,
+    cache: RefCell<HashMap<Tile, Vec<Hash>>>,
+}
+
+impl<'a> TileHashReader<'a> {
+    pub fn new(source: &'a dyn TileSource, size: u64) -> Result<Self> {
+        check_size("tree size", size)?;
+        Ok(Self {
+            source,
+            size,
+            cache: RefCell::new(HashMap::new()),
+        })
+    }
+
+    /// The tile holding `smallest` as the tree of `self.size` records serves it (full, or
+    /// partial at the right edge).
+    fn served(&self, smallest: &Tile) -> Option<Tile> {
+        let nodes = self.size >> (TILE_HEIGHT * smallest.level);
+        let start = smallest.n.checked_mul(u64::from(TILE_WIDTH))?;
+        let width = nodes.checked_sub(start)?.min(u64::from(TILE_WIDTH)) as u32;
+        (width >= smallest.width).then(|| Tile::hashes(smallest.level, smallest.n, width))
+    }
+}
+
+impl HashReader for TileHashReader<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>> {
+        indexes
+            .iter()
+            .map(|&index| {
+                let (smallest, start, end) = tile_for_index(index);
+                let tile = self.served(&smallest).ok_or_else(|| {
+                    TlogError::new(
+                        MT0614,
+                        format!(
+                            "stored hash {index} is not in the tiles of a tree of {} records",
+                            self.size
+                        ),
+                    )
+                })?;
+                let mut cache = self.cache.borrow_mut();
+                let hashes = match cache.entry(tile) {
+                    Entry::Occupied(e) => e.into_mut(),
+                    Entry::Vacant(e) => {
+                        let bytes = self.source.tile(&tile.path())?;
+                        e.insert(tile_hashes(&tile, &bytes)?)
+                    }
+                };
+                Ok(subtree_hash(&hashes[start..end]))
+            })
+            .collect()
     }
 }
 

@@ -531,3 +531,46 @@ fn a_damaged_state_is_an_error_not_silently_replaced() {
     .unwrap_err();
     assert!(e.message.starts_with("--since"), "{e}");
 }
+
+#[test]
+fn proofs_from_tiles_alone_check_against_the_signed_root() {
+    let log = json_log(70_000);
+    let src = log.publish(70_000, ORIGIN, &log_signer()).unwrap();
+    let cp = ms_tlog::Checkpoint::parse(
+        &note::open(&src.checkpoint, &[trust(&log_signer()).log])
+            .unwrap()
+            .note
+            .text,
+    )
+    .unwrap();
+    let r = ms_tlog::TileHashReader::new(&src, cp.size).unwrap();
+    for n in [0u64, 1, 255, 256, 65_535, 65_536, 69_999] {
+        let proof = ms_tlog::prove_record(cp.size, n, &r).unwrap();
+        assert_eq!(
+            proof,
+            ms_tlog::prove_record(cp.size, n, &log.hashes).unwrap()
+        );
+        ms_tlog::check_record(
+            &proof,
+            cp.size,
+            cp.root,
+            n,
+            ms_tlog::leaf_hash(&event(n + 1)),
+        )
+        .unwrap();
+    }
+    for old in [1u64, 256, 65_536, 69_999] {
+        let proof = ms_tlog::prove_tree(cp.size, old, &r).unwrap();
+        let old_root = ms_tlog::tree_hash(old, &log.hashes).unwrap();
+        ms_tlog::check_tree(&proof, cp.size, cp.root, old, old_root).unwrap();
+    }
+    assert_eq!(ms_tlog::tree_hash(cp.size, &r).unwrap(), cp.root);
+    // A tile that lies gives a proof that does not check.
+    let mut lying = src.clone();
+    lying.files.get_mut("tile/0/000").unwrap()[40] ^= 1;
+    let r = ms_tlog::TileHashReader::new(&lying, cp.size).unwrap();
+    let proof = ms_tlog::prove_record(cp.size, 0, &r).unwrap();
+    assert!(
+        ms_tlog::check_record(&proof, cp.size, cp.root, 0, ms_tlog::leaf_hash(&event(1))).is_err()
+    );
+}

@@ -264,6 +264,52 @@ fn build(leaves: &[Hash]) -> Result<Vec<Hash>> {
     Ok(store)
 }
 
+/// Opens the served checkpoint note with the log's and the witnesses' keys: the checkpoint and
+/// the witnesses that cosigned it, or the finding that stops the verification.
+fn open_checkpoint(
+    note_text: &str,
+    trust: &Trust,
+) -> std::result::Result<(Checkpoint, Vec<String>), Finding> {
+    let mut keys = vec![trust.log.clone()];
+    keys.extend(trust.witnesses.iter().cloned());
+    let opened = note::open(note_text, &keys).map_err(|e| {
+        if e.code == MT0608 {
+            Finding::BadSignature { message: e.message }
+        } else {
+            Finding::BadCheckpoint { message: e.message }
+        }
+    })?;
+    if !opened.signed_by(&trust.log) {
+        return Err(Finding::BadSignature {
+            message: format!(
+                "the checkpoint carries no signature by the log key `{}`",
+                trust.log
+            ),
+        });
+    }
+    let cp = Checkpoint::parse(opened.body())
+        .map_err(|e| Finding::BadCheckpoint { message: e.message })?;
+    if let Some(origin) = &trust.origin
+        && &cp.origin != origin
+    {
+        return Err(Finding::BadCheckpoint {
+            message: format!("the checkpoint is of log `{}`, not `{origin}`", cp.origin),
+        });
+    }
+    if cp.size > MAX_TREE_SIZE {
+        return Err(Finding::BadCheckpoint {
+            message: format!("the checkpoint's size {} is beyond any real log", cp.size),
+        });
+    }
+    let cosigned_by = opened
+        .verified
+        .iter()
+        .filter(|v| v.cosigned_at.is_some())
+        .map(|v| v.name.clone())
+        .collect();
+    Ok((cp, cosigned_by))
+}
+
 /// Verifies the log `source` serves against `trust` and the state kept in `state`; on success
 /// the state is advanced to the verified checkpoint. `Err` only when something could not be
 /// read (the source, the state); everything found wrong with the log is in the diagnosis.
@@ -275,56 +321,14 @@ pub fn verify(
 ) -> Result<Diagnosis> {
     let mut d = Diagnosis::default();
     let note_text = source.checkpoint()?;
-    let mut keys = vec![trust.log.clone()];
-    keys.extend(trust.witnesses.iter().cloned());
-    let opened = match note::open(&note_text, &keys) {
-        Ok(o) => o,
-        Err(e) => {
-            d.findings.push(if e.code == MT0608 {
-                Finding::BadSignature { message: e.message }
-            } else {
-                Finding::BadCheckpoint { message: e.message }
-            });
+    let (cp, cosigned_by) = match open_checkpoint(&note_text, trust) {
+        Ok(x) => x,
+        Err(finding) => {
+            d.findings.push(finding);
             return Ok(d);
         }
     };
-    if !opened.signed_by(&trust.log) {
-        d.findings.push(Finding::BadSignature {
-            message: format!(
-                "the checkpoint carries no signature by the log key `{}`",
-                trust.log
-            ),
-        });
-        return Ok(d);
-    }
-    let cp = match Checkpoint::parse(opened.body()) {
-        Ok(c) => c,
-        Err(e) => {
-            d.findings
-                .push(Finding::BadCheckpoint { message: e.message });
-            return Ok(d);
-        }
-    };
-    if let Some(origin) = &trust.origin
-        && &cp.origin != origin
-    {
-        d.findings.push(Finding::BadCheckpoint {
-            message: format!("the checkpoint is of log `{}`, not `{origin}`", cp.origin),
-        });
-        return Ok(d);
-    }
-    if cp.size > MAX_TREE_SIZE {
-        d.findings.push(Finding::BadCheckpoint {
-            message: format!("the checkpoint's size {} is beyond any real log", cp.size),
-        });
-        return Ok(d);
-    }
-    d.cosigned_by = opened
-        .verified
-        .iter()
-        .filter(|v| v.cosigned_at.is_some())
-        .map(|v| v.name.clone())
-        .collect();
+    d.cosigned_by = cosigned_by;
     if d.cosigned_by.len() < trust.witness_quorum {
         d.findings.push(Finding::NotWitnessed {
             cosigned: d.cosigned_by.len(),

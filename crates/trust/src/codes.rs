@@ -30,6 +30,30 @@ codes! {
     "The signature was not made by this key over these bytes: the signed content changed, or another key signed it. Check which key is trusted for this content; never re-sign content you have not reviewed.";
     MT0003 "A signer cannot be opened."
     "The signer reference is not `file:PATH`, `pkcs11:…` (RFC 7512) or an `http(s)://` signing proxy URL, or what it names cannot be reached. The message says which part failed.";
+    MT0004 "A private key file cannot be read or written."
+    "A development key file must be an unencrypted PEM `PRIVATE KEY` (PKCS#8, as `openssl genpkey`, `cryptography` and `modelspec signer keygen` write it) or an `EC PRIVATE KEY` (SEC1) of an Ed25519 or ECDSA P-256 key. Decrypt an encrypted key with `openssl pkey -in KEY -out PLAIN.pem`, or make a new one with `modelspec signer keygen`.";
+    MT0101 "A signature bundle cannot be read."
+    "The file is not a Sigstore bundle v0.3 JSON (`mediaType` `application/vnd.dev.sigstore.bundle.v0.3+json`) with a `dsseEnvelope` of one base64 signature and `verificationMaterial.publicKey` (key mode; certificate and transparency-log bundles are not accepted). The message names the field (JSON pointer). Sign again with `modelspec` or `model_signing sign key`.";
+    MT0102 "The bundle names another key."
+    "The bundle's `verificationMaterial.publicKey.hint` (the SHA-256 of the signer's PEM public key, as `model_signing` writes it) is not the hint of the key you verify with. Verify with the key that signed, or check why another key signed this model.";
+    MT0103 "The signed payload is not what was expected."
+    "The DSSE `payloadType` must be `application/vnd.in-toto+json`, the payload an in-toto Statement v1 (`_type` `https://in-toto.io/Statement/v1`), and its `predicateType` the one this command reads (`https://model_signing/signature/v1.0` for a model manifest). The message names the field.";
+    MT0104 "The signed manifest is inconsistent."
+    "The OMS predicate's resources must be unique names with 64-hex `sha256` digests, its serialization `method: files` with `hash_type: sha256`, and the single subject's `sha256` must equal SHA-256 of the resources' raw digests concatenated in name order. Anything else means the signer was faulty or the statement was edited before signing: do not trust it.";
+    MT0105 "A model directory cannot be hashed."
+    "Every entry under the model directory must be a regular file or a directory with a UTF-8 name; symbolic links are refused (as `model_signing` does by default) because they can point outside the model, and special files (sockets, pipes, devices) cannot be signed. The message names the path. Remove the entry, or list it in the ignored paths.";
+    MT0106 "The model's files differ from the signed manifest."
+    "A file's SHA-256 is not the signed one (changed), a signed file is absent (missing), or a file is present that was not signed (extra). The message names every such file. Restore the files from a trusted copy; never re-sign files you have not reviewed.";
+    MT0201 "A trust policy cannot be read."
+    "The trust policy is YAML: `apiVersion: modelspec.dev/v1`, `kind: TrustPolicy`, `keys: [{name, publicKey (PEM text or a file path relative to the policy), environments: [prod, staging, …], notAfter? (RFC 3339)}]`, optional `log: {origin, key}` and `witnesses: [{name, key}]`. The message gives file:line:column and the field.";
+    MT0202 "The key is not trusted for this environment."
+    "The trust policy has no key with this fingerprint, or its entry does not list the environment. Add the key's fingerprint (`modelspec signer keygen` prints it; `sha256:` of the DER public key) to the policy for that environment, after review.";
+    MT0203 "The key's trust has expired."
+    "The policy's entry for this key has a `notAfter` in the past: the key was rotated. Sign with the current key; verify old signatures with a policy that still trusts the old key only if that is intended.";
+    MT0204 "A development-only signer cannot sign for prod."
+    "Key files and signing proxies backed by a key file are for development: their private key is on a disk. Signing for `prod` needs a PKCS#11 token (`pkcs11:…`) or a signing proxy backed by one.";
+    MT0501 "A provenance statement is invalid."
+    "A provenance record must be an in-toto Statement v1 with predicateType `https://slsa.dev/provenance/v1`, subjects with `sha256` digests, and a predicate with `buildDefinition {buildType, externalParameters, resolvedDependencies}` and `runDetails {builder {id}}`. The message names the field.";
     MT0601 "A Merkle proof does not verify."
     "An inclusion or consistency proof of the audit log does not lead to the root hash it should: the log's stored hashes, the entry, or the checkpoint differ from what was proved. If the log is one you trust, run `modelspec audit verify` for a diagnosis naming the entry.";
     MT0602 "The log's stored hashes cannot be read."

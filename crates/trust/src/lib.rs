@@ -5,7 +5,9 @@
 
 pub mod codes;
 pub mod error;
+pub mod intoto;
 pub mod key;
+pub mod provenance;
 pub mod signer;
 
 pub use error::{Result, TrustError};

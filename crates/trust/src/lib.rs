@@ -3,13 +3,18 @@
 //! held by the registry), OMS model signatures, SLSA provenance statements and trust policies.
 //! Depends on nothing of ours, so the registry, the log and the CLI can all use it.
 
+pub mod bundle;
 pub mod codes;
+pub mod dsse;
 pub mod error;
 pub mod intoto;
 pub mod key;
+pub mod keyfile;
+pub mod oms;
 pub mod provenance;
 pub mod signer;
 
+pub use bundle::Bundle;
 pub use error::{Result, TrustError};
 pub use key::{Algorithm, PublicKey};
 pub use signer::{Signer, SignerKind};

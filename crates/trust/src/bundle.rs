@@ -72,8 +72,8 @@ fn base64_field(v: &Value, pointer: &str) -> Result<Vec<u8>> {
 
 impl Bundle {
     /// Reads a bundle; every refusal names the field by JSON pointer.
-    pub fn from_json(text: &[u8]) -> Result<Self> {
-        let v: Value = serde_json::from_slice(text)
+    pub fn from_json(text: impl AsRef<[u8]>) -> Result<Self> {
+        let v: Value = serde_json::from_slice(text.as_ref())
             .map_err(|e| TrustError::new(MT0101, format!("the bundle is not JSON: {e}")))?;
         let media = string(&v, "/mediaType")?;
         if media != MEDIA_TYPE && media != MEDIA_TYPE_ALT {

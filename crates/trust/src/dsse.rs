@@ -41,15 +41,15 @@ pub fn sign_payload(payload_type: &str, payload: Vec<u8>, signer: &dyn Signer) -
     })
 }
 
-/// Signs an in-toto statement (any JSON value, serialized with 2-space indentation as
-/// `model_signing` does) into a bundle.
+/// Signs an in-toto statement into a bundle; the payload is exactly `serde_json::to_vec(statement)`
+/// (compact JSON: a stored canonical statement is the signed bytes).
 pub fn sign_statement(statement: &Value, signer: &dyn Signer) -> Result<Bundle> {
-    let payload = serde_json::to_vec_pretty(statement).expect("a JSON value serializes");
+    let payload = serde_json::to_vec(statement).expect("a JSON value serializes");
     sign_payload(PAYLOAD_TYPE, payload, signer)
 }
 
 /// Checks that `key` signed the bundle (its hint, when present, must be `key`'s) and returns
-/// the in-toto statement it carries.
+/// the in-toto statement it carries (its exact bytes are `bundle.envelope.payload`).
 pub fn verify(bundle: &Bundle, key: &PublicKey) -> Result<Statement> {
     if let Some(hint) = bundle.key_hint() {
         let ours = bundle::key_hint(key);

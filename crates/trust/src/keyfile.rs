@@ -150,6 +150,21 @@ impl KeyFileSigner {
         Ok(out)
     }
 
+    /// ECDSA over a SHA-256 digest computed elsewhere (a signing proxy's digest requests); only
+    /// P-256 keys can, Ed25519 signs whole messages.
+    pub fn sign_sha256_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>> {
+        let Pair::P256(p) = &self.pair else {
+            return Err(err(
+                "an Ed25519 key signs whole messages only, not a SHA-256 digest",
+            ));
+        };
+        let d = aws_lc_rs::digest::Digest::import_less_safe(digest, &aws_lc_rs::digest::SHA256)
+            .map_err(|_| err("a SHA-256 digest is 32 bytes"))?;
+        p.sign_digest(&d)
+            .map(|s| s.as_ref().to_vec())
+            .map_err(|_| err("ECDSA signing failed"))
+    }
+
     /// Writes the key to a new file readable by its owner only (mode 0600). Atomic and never
     /// overwriting: the key is written beside `path`, then linked to `path`, which fails if
     /// `path` exists.
@@ -219,6 +234,7 @@ impl Signer for KeyFileSigner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::Digest as _;
 
     #[test]
     fn generated_keys_sign_save_and_load_back() {
@@ -229,6 +245,14 @@ mod tests {
             assert!(s.kind().development_only());
             let sig = s.sign(b"m").unwrap();
             s.public_key().verify(b"m", &sig).unwrap();
+            let digest: [u8; 32] = sha2::Sha256::digest(b"m").into();
+            match alg {
+                Algorithm::EcdsaP256Sha256 => {
+                    let sig = s.sign_sha256_digest(&digest).unwrap();
+                    s.public_key().verify(b"m", &sig).unwrap();
+                }
+                Algorithm::Ed25519 => assert!(s.sign_sha256_digest(&digest).is_err()),
+            }
             let path = dir.path().join(format!("{alg}.pem"));
             s.save_pkcs8_pem(&path).unwrap();
             use std::os::unix::fs::PermissionsExt as _;
@@ -240,6 +264,30 @@ mod tests {
             assert!(again.message.contains("exists"), "{again}");
             assert!(!format!("{back:?}").contains("PRIVATE"));
         }
+    }
+
+    #[test]
+    fn open_signer_reads_key_files_and_names_unknown_references() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.pem");
+        let s = KeyFileSigner::generate(Algorithm::Ed25519).unwrap();
+        s.save_pkcs8_pem(&path).unwrap();
+        for r in [
+            format!("file:{}", path.display()),
+            path.display().to_string(),
+        ] {
+            let opened = crate::signer::open_signer(&r).unwrap();
+            assert_eq!(opened.public_key(), s.public_key());
+            assert_eq!(opened.kind(), SignerKind::KeyFile);
+        }
+        for r in ["", "s3://bucket/key", "file:"] {
+            let e = crate::signer::open_signer(r).err().unwrap();
+            assert_eq!(e.code, crate::codes::MT0003, "{r}");
+        }
+        let e = crate::signer::open_signer("file:/nonexistent/k.pem")
+            .err()
+            .unwrap();
+        assert!(e.message.contains("/nonexistent/k.pem"), "{e}");
     }
 
     #[test]

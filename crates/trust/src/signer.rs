@@ -27,6 +27,36 @@ impl SignerKind {
     }
 }
 
+/// Opens the signer a reference names: `pkcs11:…` (an RFC 7512 URI: a key in an HSM or a cloud
+/// KMS's PKCS#11 library), `http://…` / `https://…` (a signing proxy), or `file:PATH` / a bare
+/// path (a development key file, PEM PKCS#8).
+pub fn open_signer(reference: &str) -> Result<Box<dyn Signer>> {
+    if reference.starts_with("pkcs11:") {
+        return Err(crate::error::TrustError::new(
+            crate::codes::MT0003,
+            "PKCS#11 signers (`pkcs11:` URIs) are not in this build",
+        ));
+    }
+    if reference.starts_with("http://") || reference.starts_with("https://") {
+        return Err(crate::error::TrustError::new(
+            crate::codes::MT0003,
+            "signing proxies (`http(s)://` URLs) are not in this build",
+        ));
+    }
+    let path = reference.strip_prefix("file:").unwrap_or(reference);
+    if path.is_empty() || path.contains("://") {
+        return Err(crate::error::TrustError::new(
+            crate::codes::MT0003,
+            format!(
+                "{reference:?} is not a signer reference: write `file:KEY.pem`, `pkcs11:…` or \
+                 an `https://` signing proxy URL"
+            ),
+        ));
+    }
+    let signer = crate::keyfile::KeyFileSigner::load(std::path::Path::new(path))?;
+    Ok(Box::new(signer))
+}
+
 /// Signs messages with one key.
 ///
 /// `sign` receives the whole message: Ed25519 (PureEdDSA) is defined over it, and the messages we

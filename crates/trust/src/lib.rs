@@ -11,8 +11,10 @@ pub mod intoto;
 pub mod key;
 pub mod keyfile;
 pub mod oms;
+pub mod policy;
 pub mod provenance;
 pub mod signer;
+pub mod yaml;
 
 pub use bundle::Bundle;
 pub use error::{Result, TrustError};

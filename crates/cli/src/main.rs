@@ -61,6 +61,11 @@ enum Command {
     Lineage(cmd::lineage::Args),
     /// The registry itself: check (fsck), tokens, the audit trail.
     Registry(cmd::registry::Args),
+    /// Signers: make a development key file; sign a model directory (OMS, Sigstore bundle).
+    Signer(cmd::signer::Args),
+    /// Verify an OMS signature of a model directory or a bundle, with a public key or a trust
+    /// policy (exit 0 verified, 1 not, naming the file or key; 2 usage or I/O).
+    VerifySignature(cmd::verify_signature::Args),
 }
 
 fn main() -> ExitCode {
@@ -85,6 +90,8 @@ fn main() -> ExitCode {
         Command::Artifact(a) => cmd::artifact::run(a),
         Command::Lineage(a) => cmd::lineage::run(a),
         Command::Registry(a) => cmd::registry::run(a),
+        Command::Signer(a) => cmd::signer::run(a),
+        Command::VerifySignature(a) => cmd::verify_signature::run(a),
     };
     match result {
         Ok(code) => code,

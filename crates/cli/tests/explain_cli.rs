@@ -1,5 +1,5 @@
-//! `modelspec explain` documents every finding code the tool prints: each code of the four
-//! typed tables (MS documents, MR runtime, MV verify, MG registry), and every code-shaped literal in the
+//! `modelspec explain` documents every finding code the tool prints: each code of the five
+//! typed tables (MS documents, MR runtime, MV verify, MG registry, MT trust), and every code-shaped literal in the
 //! workspace's sources (so a code emitted outside a table cannot go undocumented).
 
 use std::collections::BTreeSet;
@@ -32,7 +32,7 @@ fn listed() -> BTreeSet<String> {
 }
 
 #[test]
-fn explain_documents_every_code_of_the_four_tables() {
+fn explain_documents_every_code_of_the_five_tables() {
     let tables: Vec<(&str, &str)> = ms_spec::catalog::RULES
         .iter()
         .map(|r| (r.code, r.summary))
@@ -49,6 +49,7 @@ fn explain_documents_every_code_of_the_four_tables() {
                 .filter(|c| ms_registry::codes::lookup(c.code).is_none())
                 .map(|c| (c.code, c.title)),
         )
+        .chain(ms_trust::codes::TABLE.iter().map(|c| (c.code, c.title)))
         .collect();
     let listed = listed();
     let mut seen = BTreeSet::new();
@@ -70,11 +71,14 @@ fn explain_documents_every_code_of_the_four_tables() {
     let o = modelspec(&["explain", "mg0705"]);
     assert!(stdout(&o).contains("--artifact PATH"), "{}", stdout(&o));
     assert!(stdout(&o).contains("registry"), "{}", stdout(&o));
+    let o = modelspec(&["explain", "mt0106"]);
+    assert!(stdout(&o).contains("changed"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("trust"), "{}", stdout(&o));
     let o = modelspec(&["explain", "MR9999"]);
     assert_eq!(o.status.code(), Some(2));
 }
 
-/// Every `MS`/`MR`/`MV`/`MG` + 4 digits word in `text`.
+/// Every `MS`/`MR`/`MV`/`MG`/`MT` + 4 digits word in `text`.
 fn codes_in(text: &str, out: &mut BTreeSet<String>) {
     let b = text.as_bytes();
     for i in 0..b.len().saturating_sub(5) {
@@ -83,7 +87,7 @@ fn codes_in(text: &str, out: &mut BTreeSet<String>) {
         if boundary_before
             && boundary_after
             && b[i] == b'M'
-            && matches!(b[i + 1], b'S' | b'R' | b'V' | b'G')
+            && matches!(b[i + 1], b'S' | b'R' | b'V' | b'G' | b'T')
             && b[i + 2..i + 6].iter().all(u8::is_ascii_digit)
         {
             out.insert(text[i..i + 6].to_string());
@@ -120,7 +124,7 @@ fn every_code_in_the_sources_is_documented() {
         codes_in(emitted, &mut found);
     }
     // The three families all occur, so the scan itself works.
-    for family in ["MS", "MR", "MV", "MG"] {
+    for family in ["MS", "MR", "MV", "MG", "MT"] {
         assert!(
             found.iter().any(|c| c.starts_with(family)),
             "no {family} code found"

@@ -288,6 +288,54 @@ impl TrustPolicy {
         Ok(entry)
     }
 
+    /// The policy's key that signed `bundle`, trusted for `env` now: found by the bundle's key
+    /// hint (any key when the bundle has none), then checked like [`Self::allows`]. The caller
+    /// still verifies the signature with the returned key.
+    pub fn key_for_bundle(&self, bundle: &crate::bundle::Bundle, env: &str) -> Result<&KeyEntry> {
+        let candidates: Vec<&KeyEntry> = self
+            .keys
+            .iter()
+            .filter(|k| {
+                bundle
+                    .key_hint()
+                    .is_none_or(|h| h == crate::bundle::key_hint(&k.public_key))
+            })
+            .collect();
+        match candidates.as_slice() {
+            [] => Err(TrustError::new(
+                MT0202,
+                format!(
+                    "the bundle was signed by a key (hint {}) that is not in the trust policy {}",
+                    bundle.key_hint().unwrap_or("none"),
+                    self.source
+                ),
+            )),
+            [one] => self.allows(&one.public_key, env),
+            many => {
+                // No hint: the key whose signature verifies decides.
+                let message =
+                    crate::dsse::pae(&bundle.envelope.payload_type, &bundle.envelope.payload);
+                let signed = many.iter().find(|k| {
+                    bundle
+                        .envelope
+                        .signatures
+                        .iter()
+                        .any(|s| k.public_key.verify(&message, &s.sig).is_ok())
+                });
+                match signed {
+                    Some(k) => self.allows(&k.public_key, env),
+                    None => Err(TrustError::new(
+                        MT0202,
+                        format!(
+                            "no key of the trust policy {} signed the bundle",
+                            self.source
+                        ),
+                    )),
+                }
+            }
+        }
+    }
+
     /// Whether `signer` may sign for `env`: never a development-only signer for `prod`, and
     /// only a key the policy trusts for `env`.
     pub fn allows_signer(&self, signer: &dyn Signer, env: &str) -> Result<&KeyEntry> {
@@ -442,6 +490,29 @@ mod tests {
         // A key file is development-only: never for prod, even when the policy lists its key.
         assert_eq!(p.allows_signer(&s, "prod").unwrap_err().code, MT0204);
         p.allows_signer(&s, "staging").unwrap();
+    }
+
+    #[test]
+    fn the_signing_key_of_a_bundle_is_found_by_its_hint() {
+        let s = KeyFileSigner::generate(Algorithm::EcdsaP256Sha256).unwrap();
+        let p = TrustPolicy::parse(
+            &policy_with(&s.public_key().to_pem(), ""),
+            Path::new("p.yaml"),
+        )
+        .unwrap();
+        let mut bundle = crate::dsse::sign_statement(&serde_json::json!({"a": 1}), &s).unwrap();
+        assert_eq!(p.key_for_bundle(&bundle, "prod").unwrap().name, "release");
+        assert_eq!(p.key_for_bundle(&bundle, "dev").unwrap_err().code, MT0202);
+        bundle.key_hint = None;
+        assert_eq!(p.key_for_bundle(&bundle, "prod").unwrap().name, "release");
+        let other = KeyFileSigner::generate(Algorithm::EcdsaP256Sha256).unwrap();
+        let bundle = crate::dsse::sign_statement(&serde_json::json!({"a": 1}), &other).unwrap();
+        assert!(
+            p.key_for_bundle(&bundle, "prod")
+                .unwrap_err()
+                .message
+                .contains("not in the trust policy")
+        );
     }
 
     #[test]

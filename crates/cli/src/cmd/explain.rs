@@ -1,10 +1,10 @@
 //! `modelspec explain CODE`: the documentation of every finding code the tool prints.
 //!
-//! One scheme, four tables, each kept beside the code that emits it: `MS` findings about a
+//! One scheme, five tables, each kept beside the code that emits it: `MS` findings about a
 //! spec or plan document (`ms_spec::catalog`), `MR` findings of the runtime about a plan
 //! against a model and a machine (`ms_runtime::codes`), `MV` checks of `modelspec verify`
-//! (`ms_verify::check`), `MG` errors and findings of the registry (`ms_registry::codes`).
-//! This command reads all four ([`all`]).
+//! (`ms_verify::check`), `MG` errors and findings of the registry (`ms_registry::codes`), `MT`
+//! errors of signing and trust (`ms_trust::codes`). This command reads all five ([`all`]).
 
 use std::process::ExitCode;
 
@@ -12,7 +12,7 @@ use ms_spec::{catalog, suggest};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Code (MS0203, MR0106, MV0401, MG0203) or name (min-replicas-exceeds-max).
+    /// Code (MS0203, MR0106, MV0401, MG0203, MT0106) or name (min-replicas-exceeds-max).
     #[arg(required_unless_present = "list")]
     pub code: Option<String>,
     /// List every code with its default level and summary.
@@ -34,7 +34,7 @@ pub struct Entry {
     pub doc: &'static str,
 }
 
-/// Every code the tool can print: MS, then MR, then MV, then MG.
+/// Every code the tool can print: MS, then MR, then MV, then MG, then MT.
 pub fn all() -> Vec<Entry> {
     let documents = catalog::RULES.iter().map(|r| Entry {
         code: r.code,
@@ -71,6 +71,15 @@ pub fn all() -> Vec<Entry> {
             name: slug(c.title),
             level: "error",
             origin: "registry",
+            configurable: false,
+            summary: c.title,
+            doc: c.explanation,
+        }))
+        .chain(ms_trust::codes::TABLE.iter().map(|c| Entry {
+            code: c.code,
+            name: slug(c.title),
+            level: "error",
+            origin: "trust",
             configurable: false,
             summary: c.title,
             doc: c.explanation,
@@ -124,6 +133,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let level = match (e.origin, e.configurable) {
         ("verify", _) => "a check of `modelspec verify`: held, violated or not-checked".to_string(),
         ("registry", _) => "an error or `registry check` finding of the model registry".to_string(),
+        ("trust", _) => {
+            "an error of signing and trust: keys, signatures, trust policies".to_string()
+        }
         ("runtime", _) => format!(
             "{} given by the runtime when it resolves a plan against the model and the machine",
             e.level

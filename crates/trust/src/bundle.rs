@@ -17,6 +17,10 @@ pub const MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 /// The other spelling the bundle specification allows for v0.3; read, never written.
 const MEDIA_TYPE_ALT: &str = "application/vnd.dev.sigstore.bundle+json;version=0.3";
 
+/// The largest bundle read: a manifest lists one line per file, so even a model of 100,000
+/// files stays far below this.
+pub const MAX_BYTES: usize = 64 << 20;
+
 /// A DSSE envelope: the payload (raw bytes), its type, and the signatures over its PAE.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
@@ -73,6 +77,12 @@ fn base64_field(v: &Value, pointer: &str) -> Result<Vec<u8>> {
 impl Bundle {
     /// Reads a bundle; every refusal names the field by JSON pointer.
     pub fn from_json(text: impl AsRef<[u8]>) -> Result<Self> {
+        if text.as_ref().len() > MAX_BYTES {
+            return Err(TrustError::new(
+                MT0101,
+                format!("the bundle is larger than {MAX_BYTES} bytes: not a signature"),
+            ));
+        }
         let v: Value = serde_json::from_slice(text.as_ref())
             .map_err(|e| TrustError::new(MT0101, format!("the bundle is not JSON: {e}")))?;
         let media = string(&v, "/mediaType")?;

@@ -348,6 +348,17 @@ fn manifest_of(
                 "/predicate/resources/{i} needs a name, algorithm \"sha256\" and a 64-hex digest"
             )));
         };
+        // Names become paths in a verifier's hands: only plain relative paths below the model.
+        if name.starts_with('/')
+            || name.contains('\\')
+            || name
+                .split('/')
+                .any(|c| c.is_empty() || c == "." || c == "..")
+        {
+            return Err(bad(format!(
+                "/predicate/resources/{i}/name {name:?} is not a relative path inside the model"
+            )));
+        }
         let mut d = [0u8; 32];
         for (k, byte) in d.iter_mut().enumerate() {
             *byte = u8::from_str_radix(&digest[2 * k..2 * k + 2], 16).expect("checked hex");

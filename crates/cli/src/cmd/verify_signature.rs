@@ -47,6 +47,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         (None, target)
     };
+    let size = std::fs::metadata(&bundle_path)
+        .with_context(|| format!("reading the signature {}", bundle_path.display()))?
+        .len();
+    anyhow::ensure!(
+        size <= ms_trust::bundle::MAX_BYTES as u64,
+        "{} is {size} bytes, larger than a signature bundle can be",
+        bundle_path.display()
+    );
     let text = std::fs::read(&bundle_path)
         .with_context(|| format!("reading the signature {}", bundle_path.display()))?;
     match check(&args, dir.as_deref(), &bundle_path, &text) {

@@ -66,6 +66,23 @@ fn keygen(dir: &Path, alg: &str) -> (PathBuf, PathBuf, String) {
     assert!(o.status.success(), "{}", all(&o));
     let fp = String::from_utf8_lossy(&o.stdout).trim().to_string();
     assert!(fp.starts_with("sha256:") && fp.len() == 71, "{fp}");
+    // The public key a signer reports is the one keygen wrote.
+    let o = modelspec(&[
+        "signer",
+        "public-key",
+        "--signer",
+        &format!("file:{}", s(&key)),
+    ]);
+    assert!(o.status.success(), "{}", all(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        std::fs::read_to_string(&public).unwrap()
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&fp),
+        "{}",
+        all(&o)
+    );
     (key, public, fp)
 }
 

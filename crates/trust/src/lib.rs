@@ -2,6 +2,13 @@
 //! seam (PKCS#11 tokens, a signing proxy over HTTP, development key files: never a private key
 //! held by the registry), OMS model signatures, SLSA provenance statements and trust policies.
 //! Depends on nothing of ours, so the registry, the log and the CLI can all use it.
+//!
+//! - OMS model signatures: [`oms`] (hash a model directory, statement, sign, verify, compare)
+//!   over [`intoto`] statements in [`dsse`] envelopes in Sigstore [`bundle`]s, byte-compatible
+//!   with the `model_signing` tool's key mode;
+//! - SLSA provenance: [`provenance`], signed the same way through [`dsse`];
+//! - signers: [`signer::open_signer`] (`file:` → [`keyfile`], `pkcs11:`, `http(s)://`);
+//! - trust: [`policy::TrustPolicy`] (keys per environment, the log's key, witnesses).
 
 pub mod bundle;
 pub mod codes;

@@ -1,4 +1,5 @@
-//! `modelspec signer keygen|sign`: development key files, and signing a model directory
+//! `modelspec signer keygen|public-key|sign`: development key files, a signer's public key, and
+//! signing a model directory
 //! into an OMS signature (`model.sig`, a Sigstore bundle `model_signing verify key` accepts)
 //! through any signer reference (`file:KEY.pem`, `pkcs11:…`, `https://` signing proxy).
 
@@ -22,6 +23,9 @@ pub enum Command {
     /// Make a development key file (PEM PKCS#8, mode 0600; never for prod) and print its
     /// fingerprint.
     Keygen(KeygenArgs),
+    /// Print a signer's public key (PEM) on stdout and its fingerprint on stderr: what a trust
+    /// policy or `--key` needs.
+    PublicKey(PublicKeyArgs),
     /// Sign a model directory: an OMS v1.0 manifest of its files in a Sigstore bundle
     /// (default DIR/model.sig), verifiable by `modelspec verify-signature` and `model_signing`.
     Sign(SignArgs),
@@ -47,6 +51,13 @@ pub struct KeygenArgs {
 }
 
 #[derive(ClapArgs)]
+pub struct PublicKeyArgs {
+    /// `file:KEY.pem`, `pkcs11:…` (RFC 7512) or an `https://` signing proxy.
+    #[arg(long, env = "MODELSPEC_SIGNER")]
+    pub signer: String,
+}
+
+#[derive(ClapArgs)]
 pub struct SignArgs {
     /// The model directory.
     pub dir: PathBuf,
@@ -68,6 +79,17 @@ pub struct SignArgs {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Keygen(a) => keygen(a),
+        Command::PublicKey(a) => {
+            let signer = ms_trust::signer::open_signer(&a.signer)?;
+            print!("{}", signer.public_key().to_pem());
+            eprintln!(
+                "{} ({}, {:?})",
+                signer.public_key().fingerprint(),
+                signer.public_key().algorithm(),
+                signer.kind()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Sign(a) => sign(a),
     }
 }

@@ -116,6 +116,30 @@ fn modelspec_signs_model_signing_verifies_and_both_catch_tampering() {
     ]);
     assert!(o.status.success(), "{}", all(&o));
 
+    // A signature written elsewhere: a file named model.sig in the model is then signed.
+    let outside = dir.parent().unwrap().join("elsewhere.sig");
+    let o = modelspec(&[
+        "signer",
+        "sign",
+        s(&dir),
+        "--signer",
+        &format!("file:{}", s(&key)),
+        "--signature",
+        s(&outside),
+    ]);
+    assert!(o.status.success(), "{}", all(&o));
+    assert!(all(&o).contains("signed 3 files"), "{}", all(&o));
+    let o = model_signing(&[
+        "verify",
+        "key",
+        s(&dir),
+        "--signature",
+        s(&outside),
+        "--public_key",
+        s(&public),
+    ]);
+    assert!(o.status.success(), "{}", all(&o));
+
     // A bundle alone: its signature and manifest, listed.
     let o = modelspec(&["verify-signature", s(&sig), "--key", s(&public)]);
     assert_eq!(o.status.code(), Some(0), "{}", all(&o));

@@ -130,8 +130,12 @@ fn sign(a: SignArgs) -> anyhow::Result<ExitCode> {
     let signature = a
         .signature
         .unwrap_or_else(|| a.dir.join(oms::DEFAULT_SIGNATURE_FILE));
-    let mut options = HashOptions::default();
-    options.ignore_paths.extend(a.ignore_paths);
+    // As `model_signing sign`: the git files and the signature itself (wherever it is written)
+    // are left out, nothing else unless asked.
+    let mut options = HashOptions {
+        ignore_paths: a.ignore_paths,
+        ignore_git_paths: true,
+    };
     if let Some(rel) = inside(&a.dir, &signature) {
         options.ignore_paths.push(rel);
     }

@@ -600,5 +600,24 @@ mod tests {
         assert!(err.message.contains("link"), "{err}");
         let err = hash_directory(&d.path().join("a.txt")).unwrap_err();
         assert!(err.message.contains("not a directory"), "{err}");
+        // An ignored link is fine; special files and non-UTF-8 names are named.
+        let options = HashOptions {
+            ignore_paths: vec!["link".into()],
+            ignore_git_paths: true,
+        };
+        assert_eq!(hash_directory_with(d.path(), &options).unwrap().len(), 4);
+        let d = model();
+        let _socket = std::os::unix::net::UnixListener::bind(d.path().join("sub/sock")).unwrap();
+        let err = hash_directory(d.path()).unwrap_err();
+        assert!(
+            err.message.contains("sub/sock") && err.message.contains("not a regular file"),
+            "{err}"
+        );
+        let d = model();
+        use std::os::unix::ffi::OsStrExt as _;
+        let odd = std::ffi::OsStr::from_bytes(b"bad\xffname");
+        std::fs::write(d.path().join(odd), b"").unwrap();
+        let err = hash_directory(d.path()).unwrap_err();
+        assert!(err.message.contains("not UTF-8"), "{err}");
     }
 }

@@ -42,13 +42,13 @@ codes! {
     "The OMS predicate's resources must be unique names with 64-hex `sha256` digests, its serialization `method: files` with `hash_type: sha256`, and the single subject's `sha256` must equal SHA-256 of the resources' raw digests concatenated in name order. Anything else means the signer was faulty or the statement was edited before signing: do not trust it.";
     MT0105 "A model directory cannot be hashed."
     "Every entry under the model directory must be a regular file or a directory with a UTF-8 name; symbolic links are refused (as `model_signing` does by default) because they can point outside the model, and special files (sockets, pipes, devices) cannot be signed. The message names the path. Remove the entry, or list it in the ignored paths.";
-    MT0106 "The model's files differ from the signed manifest."
+    MT0106 "Model files differ from the signed manifest."
     "A file's SHA-256 is not the signed one (changed), a signed file is absent (missing), or a file is present that was not signed (extra). The message names every such file. Restore the files from a trusted copy; never re-sign files you have not reviewed.";
     MT0201 "A trust policy cannot be read."
     "The trust policy is YAML: `apiVersion: modelspec.dev/v1`, `kind: TrustPolicy`, `keys: [{name, publicKey (PEM text or a file path relative to the policy), environments: [prod, staging, …], notAfter? (RFC 3339)}]`, optional `log: {origin, key}` and `witnesses: [{name, key}]`. The message gives file:line:column and the field.";
     MT0202 "The key is not trusted for this environment."
     "The trust policy has no key with this fingerprint, or its entry does not list the environment. Add the key's fingerprint (`modelspec signer keygen` prints it; `sha256:` of the DER public key) to the policy for that environment, after review.";
-    MT0203 "The key's trust has expired."
+    MT0203 "The key is no longer trusted (notAfter has passed)."
     "The policy's entry for this key has a `notAfter` in the past: the key was rotated. Sign with the current key; verify old signatures with a policy that still trusts the old key only if that is intended.";
     MT0204 "A development-only signer cannot sign for prod."
     "Key files and signing proxies backed by a key file are for development: their private key is on a disk. Signing for `prod` needs a PKCS#11 token (`pkcs11:…`) or a signing proxy backed by one.";

@@ -2,13 +2,15 @@
 //! oracle files and tiny models are ([`shared_dir`], [`oracle_model`]), and a builder of tiny
 //! synthetic GGUF files ([`TinyGguf`]), and the start-up lines of a `modelspec serve` child
 //! ([`serve_banner`]); and the real servers and tools tests run against: a SeaweedFS S3 server
-//! ([`seaweed`]), PostgreSQL ([`postgres`]), the pinned Python tools ([`python`]), and
-//! processes that die with the test process ([`tied_child`]). A dev-dependency only
+//! ([`seaweed`]), PostgreSQL ([`postgres`]), a SoftHSM2 PKCS#11 token with Ed25519 and P-256 keys
+//! ([`softhsm`]), the pinned Python tools ([`python`]), and processes that die with the test
+//! process ([`tied_child`]). A dev-dependency only
 //! (`publish = false`).
 
 pub mod postgres;
 pub mod python;
 pub mod seaweed;
+pub mod softhsm;
 
 mod ports;
 mod s3_request;

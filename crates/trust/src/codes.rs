@@ -52,6 +52,34 @@ codes! {
     "The policy's entry for this key has a `notAfter` in the past: the key was rotated. Sign with the current key; verify old signatures with a policy that still trusts the old key only if that is intended.";
     MT0204 "A development-only signer cannot sign for prod."
     "Key files and signing proxies backed by a key file are for development: their private key is on a disk. Signing for `prod` needs a PKCS#11 token (`pkcs11:…`) or a signing proxy backed by one.";
+    MT0301 "A PKCS#11 URI is malformed."
+    "The signer reference is not an RFC 7512 `pkcs11:` URI we can use: an unknown or repeated attribute, a bad percent-encoding, a `type` other than `private`. Supported: path attributes token, manufacturer, serial, model, slot-id, object, id, type; query attributes module-path, pin-source, pin-value. Unknown attributes are refused rather than ignored so that no other key is selected.";
+    MT0302 "A PKCS#11 module cannot be loaded."
+    "The library named by `module-path` (or `MODELSPEC_PKCS11_MODULE`) does not exist, is not a PKCS#11 module, or failed to initialize. For SoftHSM2 it is /usr/lib/softhsm/libsofthsm2.so (`apt-get install softhsm2`); for a cloud KMS, the vendor's PKCS#11 library.";
+    MT0303 "No single PKCS#11 token matches."
+    "No token present in the module's slots matches the URI's token/manufacturer/serial/model/slot-id, or several do. The message lists the tokens seen (labels and serials); add `serial=` to pick one. For SoftHSM2, check SOFTHSM2_CONF points at the configuration that holds the token.";
+    MT0304 "Login to the PKCS#11 token failed."
+    "The user PIN is wrong, locked, expired or missing. Give it with `pin-source=FILE` in the URI or the MODELSPEC_PKCS11_PIN environment variable. Tokens count failed attempts and lock the PIN after a few: check the PIN before retrying. The PIN itself is never printed.";
+    MT0305 "The PKCS#11 key cannot be used."
+    "No private key on the token matches the URI's `object` (label) and `id`, several do, its public key object is missing, or it is neither Ed25519 (CKK_EC_EDWARDS, edwards25519) nor ECDSA P-256 (CKK_EC, prime256v1). The message lists the keys seen.";
+    MT0306 "The PKCS#11 token failed to sign."
+    "C_Sign failed (mechanism not allowed for the key, token removed, session lost) or returned a signature that does not verify with the key's public key object. The message names the PKCS#11 return value.";
+    MT0401 "This signer cannot sign a bare digest."
+    "A signing request gave a SHA-256 digest instead of the message, which only ECDSA keys can sign: Ed25519 (PureEdDSA) signs the whole message. Send the message (`message`) for Ed25519 keys.";
+    MT0402 "A signing proxy reference or configuration is invalid."
+    "The proxy URL is not `http(s)://HOST[:PORT][/PREFIX][?keyId=sha256:…]`, carries credentials (the bearer token goes in MODELSPEC_SIGNER_TOKEN or MODELSPEC_SIGNER_TOKEN_FILE, never in the URL), or no token was given; on the server side the token file is missing, empty or shorter than 32 characters, or the bind address is refused.";
+    MT0403 "The signing proxy cannot be reached or answered nonsense."
+    "The connection failed, timed out, or the answer is not the protocol's JSON (see the signing proxy protocol in the README). Check the URL and that `modelspec signer serve` (or your proxy) runs there.";
+    MT0404 "The signing proxy refused the bearer token."
+    "The request carried no `Authorization: Bearer` token or another one than the proxy's `--token-file` holds (HTTP 401). Set MODELSPEC_SIGNER_TOKEN (or MODELSPEC_SIGNER_TOKEN_FILE) to the proxy's token.";
+    MT0405 "The signing proxy has no such key."
+    "The `keyId` (a public key fingerprint, `sha256:<hex>`) is not one of the keys the proxy serves (HTTP 404), or the proxy serves several and the reference names none. `GET /v1/keys` lists them; add `?keyId=…` to the URL.";
+    MT0406 "The signing request is too large."
+    "The request body exceeds the proxy's limit (HTTP 413; `signer serve --max-body-bytes`, default 1 MiB). For ECDSA keys the client sends only the SHA-256 digest; Ed25519 needs the whole message.";
+    MT0407 "The signing proxy rejected the request."
+    "The body is not the protocol's JSON (HTTP 400/415/422): a missing `keyId`, both or neither of `message` and `digest`, bad base64, a digest that is not 32 bytes. The message says which field.";
+    MT0408 "The signing proxy's backend failed to sign."
+    "The proxy's key backend (a PKCS#11 token or a key file) returned an error (HTTP 502), or the proxy returned a signature that does not verify with the key it announced — the client refuses it. Read the proxy's log.";
     MT0501 "A provenance statement is invalid."
     "A provenance record must be an in-toto Statement v1 with predicateType `https://slsa.dev/provenance/v1`, subjects with `sha256` digests, and a predicate with `buildDefinition {buildType, externalParameters, resolvedDependencies}` and `runDetails {builder {id}}`. The message names the field.";
     MT0601 "A Merkle proof does not verify."

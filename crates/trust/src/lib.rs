@@ -18,8 +18,10 @@ pub mod intoto;
 pub mod key;
 pub mod keyfile;
 pub mod oms;
+pub mod pkcs11;
 pub mod policy;
 pub mod provenance;
+pub mod proxy;
 pub mod signer;
 pub mod yaml;
 

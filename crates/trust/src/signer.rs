@@ -2,7 +2,8 @@
 //! they hold a `Signer`, opened from a reference — a PKCS#11 URI (an HSM or a cloud KMS's PKCS#11
 //! library), a signing proxy URL, or a key file for development only.
 
-use crate::error::Result;
+use crate::codes::MT0401;
+use crate::error::{Result, TrustError};
 use crate::key::PublicKey;
 
 /// Where a signer's key lives; decides what it may sign for (a development key never for `prod`).
@@ -67,4 +68,19 @@ pub trait Signer: Send + Sync {
     fn public_key(&self) -> &PublicKey;
     fn kind(&self) -> SignerKind;
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>>;
+
+    /// ECDSA over a SHA-256 digest computed elsewhere, DER out: what a signing proxy does when
+    /// its client sends the digest instead of the message ("digest in, signature out"). Ed25519
+    /// (PureEdDSA) cannot sign a digest; signers that cannot keep this default.
+    fn sign_sha256_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>> {
+        let _ = digest;
+        Err(TrustError::new(
+            MT0401,
+            format!(
+                "the {} key {} signs whole messages only, not a SHA-256 digest",
+                self.public_key().algorithm(),
+                self.public_key().fingerprint()
+            ),
+        ))
+    }
 }

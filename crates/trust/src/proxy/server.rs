@@ -183,25 +183,50 @@ pub fn start(options: ServeOptions, signers: Vec<Arc<dyn Signer>>) -> Result<Run
     })
 }
 
-/// An error answer in the protocol's shape.
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    let body = ErrorBody {
-        error: ErrorDetail {
-            code: code.to_string(),
-            message: message.into(),
-        },
-    };
-    let mut resp = (status, axum::Json(body)).into_response();
-    if status == StatusCode::UNAUTHORIZED {
-        resp.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            "Bearer".parse().expect("a header"),
-        );
-    }
-    resp
+/// A refused request: what the answer says, and what the log line names.
+struct Refusal {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    /// `keyId=…` once known, for the log.
+    what: String,
 }
 
-fn authorized(state: &AppState, headers: &HeaderMap) -> std::result::Result<(), Response> {
+impl Refusal {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            what: String::new(),
+        }
+    }
+
+    fn about(mut self, what: &str) -> Self {
+        self.what = what.to_string();
+        self
+    }
+
+    /// The answer in the protocol's error shape.
+    fn response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message,
+            },
+        };
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                "Bearer".parse().expect("a header"),
+            );
+        }
+        resp
+    }
+}
+
+fn authorized(state: &AppState, headers: &HeaderMap) -> std::result::Result<(), Refusal> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -210,7 +235,7 @@ fn authorized(state: &AppState, headers: &HeaderMap) -> std::result::Result<(), 
                 .or_else(|| v.strip_prefix("bearer "))
         });
     let Some(given) = given else {
-        return Err(error(
+        return Err(Refusal::new(
             StatusCode::UNAUTHORIZED,
             MT0404,
             "no `Authorization: Bearer` token; the signing proxy needs its token",
@@ -218,7 +243,7 @@ fn authorized(state: &AppState, headers: &HeaderMap) -> std::result::Result<(), 
     };
     let digest: [u8; 32] = Sha256::digest(given.trim().as_bytes()).into();
     if aws_lc_rs::constant_time::verify_slices_are_equal(&digest, &state.token_digest).is_err() {
-        return Err(error(
+        return Err(Refusal::new(
             StatusCode::UNAUTHORIZED,
             MT0404,
             "the bearer token is not this proxy's",
@@ -234,9 +259,9 @@ fn log(state: &AppState, line: impl FnOnce() -> String) {
 }
 
 async fn list_keys(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Err(resp) = authorized(&state, &headers) {
+    if let Err(refusal) = authorized(&state, &headers) {
         log(&state, || "GET /v1/keys 401".into());
-        return resp;
+        return refusal.response();
     }
     log(&state, || "GET /v1/keys 200".into());
     let keys = state
@@ -248,7 +273,7 @@ async fn list_keys(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Re
 }
 
 async fn not_found(req: Request<Body>) -> Response {
-    error(
+    Refusal::new(
         StatusCode::NOT_FOUND,
         MT0407,
         format!(
@@ -257,53 +282,51 @@ async fn not_found(req: Request<Body>) -> Response {
             req.uri().path()
         ),
     )
+    .response()
 }
 
 async fn sign(State(state): State<Arc<AppState>>, req: Request<Body>) -> Response {
-    let resp = sign_inner(&state, req).await;
-    resp.unwrap_or_else(|(resp, what)| {
-        log(&state, || {
-            format!("POST /v1/sign {what} {}", resp.status().as_u16())
-        });
-        resp
-    })
+    match sign_inner(&state, req).await {
+        Ok((answer, what)) => {
+            log(&state, || format!("POST /v1/sign {what} 200"));
+            axum::Json(answer).into_response()
+        }
+        Err(refusal) => {
+            log(&state, || {
+                format!("POST /v1/sign {} {}", refusal.what, refusal.status.as_u16())
+            });
+            refusal.response()
+        }
+    }
 }
-
-type Refused = (Response, String);
 
 async fn sign_inner(
     state: &AppState,
     req: Request<Body>,
-) -> std::result::Result<Response, Refused> {
+) -> std::result::Result<(SignResponse, String), Refusal> {
     let (parts, body) = req.into_parts();
-    authorized(state, &parts.headers).map_err(|r| (r, String::new()))?;
+    authorized(state, &parts.headers)?;
     let is_json = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(';').next().unwrap_or("").trim() == "application/json");
     if !is_json {
-        return Err((
-            error(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                MT0407,
-                "the body must be JSON (content-type: application/json)",
-            ),
-            String::new(),
+        return Err(Refusal::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            MT0407,
+            "the body must be JSON (content-type: application/json)",
         ));
     }
     let too_large = || {
-        (
-            error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                MT0406,
-                format!(
-                    "the request body exceeds this proxy's limit of {} bytes (signer serve \
-                     --max-body-bytes); ECDSA clients can send the SHA-256 digest instead",
-                    state.max_body
-                ),
+        Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            MT0406,
+            format!(
+                "the request body exceeds this proxy's limit of {} bytes (signer serve \
+                 --max-body-bytes); ECDSA clients can send the SHA-256 digest instead",
+                state.max_body
             ),
-            String::new(),
         )
     };
     let declared = parts
@@ -317,32 +340,30 @@ async fn sign_inner(
     let bytes = axum::body::to_bytes(body, state.max_body)
         .await
         .map_err(|_| too_large())?;
-    let bad = |msg: String| (error(StatusCode::BAD_REQUEST, MT0407, msg), String::new());
+    let bad = |msg: String| Refusal::new(StatusCode::BAD_REQUEST, MT0407, msg);
     let request: SignRequest = serde_json::from_slice(&bytes)
         .map_err(|e| bad(format!("the body is not a sign request: {e}")))?;
     let what = format!("keyId={}", request.key_id);
     let Some(key) = state.keys.get(&request.key_id) else {
-        return Err((
-            error(
-                StatusCode::NOT_FOUND,
-                MT0405,
-                format!(
-                    "this proxy has no key {:?}; GET /v1/keys lists its keys",
-                    request.key_id
-                ),
+        return Err(Refusal::new(
+            StatusCode::NOT_FOUND,
+            MT0405,
+            format!(
+                "this proxy has no key {:?}; GET /v1/keys lists its keys",
+                request.key_id
             ),
-            what,
-        ));
+        )
+        .about(&what));
     };
     let decode = |field: &str, v: &str| {
         B64.decode(v)
-            .map_err(|e| bad(format!("`{field}` is not standard base64: {e}")))
+            .map_err(|e| bad(format!("`{field}` is not standard base64: {e}")).about(&what))
     };
+    let signer = Arc::clone(&key.signer);
     let job: Box<dyn FnOnce() -> Result<Vec<u8>> + Send> = match (&request.message, &request.digest)
     {
         (Some(m), None) => {
             let message = decode("message", m)?;
-            let signer = Arc::clone(&key.signer);
             Box::new(move || signer.sign(&message))
         }
         (None, Some(d)) => {
@@ -351,15 +372,12 @@ async fn sign_inner(
                     "`digest` must be the 32 bytes of a SHA-256; got {} bytes",
                     v.len()
                 ))
+                .about(&what)
             })?;
-            let signer = Arc::clone(&key.signer);
             Box::new(move || signer.sign_sha256_digest(&digest))
         }
         _ => {
-            return Err((
-                bad("give exactly one of `message` and `digest`".into()).0,
-                what,
-            ));
+            return Err(bad("give exactly one of `message` and `digest`".into()).about(&what));
         }
     };
     let signed = tokio::task::spawn_blocking(job).await.unwrap_or_else(|e| {
@@ -369,30 +387,26 @@ async fn sign_inner(
         ))
     });
     match signed {
-        Ok(signature) => {
-            log(state, || format!("POST /v1/sign {what} 200"));
-            Ok(axum::Json(SignResponse {
+        Ok(signature) => Ok((
+            SignResponse {
                 key_id: request.key_id.clone(),
                 algorithm: key.info.algorithm.clone(),
                 signature: B64.encode(signature),
-            })
-            .into_response())
-        }
-        Err(e) if e.code == MT0401 => Err((
-            error(StatusCode::UNPROCESSABLE_ENTITY, MT0401, e.message),
+            },
             what,
         )),
+        Err(e) if e.code == MT0401 => {
+            Err(Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, MT0401, e.message).about(&what))
+        }
         Err(e) => {
             // The backend's message names the token and the PKCS#11 return value, never a PIN.
             eprintln!("modelspec signer serve: backend error for {what}: {e}");
-            Err((
-                error(
-                    StatusCode::BAD_GATEWAY,
-                    MT0408,
-                    format!("the key's backend failed to sign ({})", e.code),
-                ),
-                what,
-            ))
+            Err(Refusal::new(
+                StatusCode::BAD_GATEWAY,
+                MT0408,
+                format!("the key's backend failed to sign ({})", e.code),
+            )
+            .about(&what))
         }
     }
 }

@@ -53,7 +53,11 @@ fn serves_softhsm_and_development_keys_to_proxy_clients() {
         .clone()
         .unwrap_or_else(|| panic!("no listening line in:\n{}", banner.printed));
     assert!(addr.starts_with("127.0.0.1:"), "{}", banner.printed);
-    assert!(banner.printed.contains("DEVELOPMENT ONLY"), "{}", banner.printed);
+    assert!(
+        banner.printed.contains("DEVELOPMENT ONLY"),
+        "{}",
+        banner.printed
+    );
 
     let hsm_key = ms_trust::pkcs11::open(&token.uri("ed25519")).unwrap();
     let base = format!("http://{addr}");
@@ -70,7 +74,10 @@ fn serves_softhsm_and_development_keys_to_proxy_clients() {
         }
     );
     let sig = client.sign(b"release manifest").unwrap();
-    hsm_key.public_key().verify(b"release manifest", &sig).unwrap();
+    hsm_key
+        .public_key()
+        .verify(b"release manifest", &sig)
+        .unwrap();
 
     let dev_client = ProxySigner::connect(
         &format!("{base}?keyId={}", dev.public_key().fingerprint()),
@@ -88,7 +95,10 @@ fn serves_softhsm_and_development_keys_to_proxy_clients() {
     drop(child);
     let log: Vec<String> = rest.map_while(Result::ok).collect();
     let log = log.join("\n");
-    assert!(log.contains("POST /v1/sign"), "one line per request:\n{log}");
+    assert!(
+        log.contains("POST /v1/sign"),
+        "one line per request:\n{log}"
+    );
     assert!(log.contains("401"), "{log}");
     for secret in [TOKEN, forged, token.pin.as_str()] {
         assert!(!log.contains(secret), "a secret on stderr:\n{log}");
@@ -176,7 +186,10 @@ fn refuses_to_start_on_a_wrong_pin_a_weak_token_or_an_open_bind() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(code), "{args:?}: {stderr}");
         for secret in [wrong_pin, "w3ak", TOKEN, token.pin.as_str()] {
-            assert!(!stderr.contains(secret), "{args:?}: a secret on stderr: {stderr}");
+            assert!(
+                !stderr.contains(secret),
+                "{args:?}: a secret on stderr: {stderr}"
+            );
         }
         assert!(stderr.lines().count() < 10, "{stderr}");
     }

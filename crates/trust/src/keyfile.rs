@@ -229,6 +229,21 @@ impl Signer for KeyFileSigner {
                 .map_err(|_| err("ECDSA signing failed (the random generator failed)")),
         }
     }
+
+    /// The inherent method for P-256; Ed25519 keeps the trait's MT0401 answer (the signing
+    /// proxy maps it to 422).
+    fn sign_sha256_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>> {
+        match &self.pair {
+            Pair::P256(_) => KeyFileSigner::sign_sha256_digest(self, digest),
+            Pair::Ed25519(_) => Err(crate::error::TrustError::new(
+                crate::codes::MT0401,
+                format!(
+                    "the Ed25519 key file {} signs whole messages only, not a SHA-256 digest",
+                    self.public.fingerprint()
+                ),
+            )),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ pub mod run;
 pub mod schema;
 pub mod serve;
 pub mod signer;
+pub mod signer_serve;
 pub mod transfer;
 pub mod upgrade;
 pub mod validate;

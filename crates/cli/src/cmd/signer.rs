@@ -1,5 +1,5 @@
-//! `modelspec signer keygen|public-key|sign`: development key files, a signer's public key, and
-//! signing a model directory
+//! `modelspec signer keygen|public-key|sign|serve`: development key files, a signer's public
+//! key, the signing proxy's server (`signer_serve`), and signing a model directory
 //! into an OMS signature (`model.sig`, a Sigstore bundle `model_signing verify key` accepts)
 //! through any signer reference (`file:KEY.pem`, `pkcs11:…`, `https://` signing proxy).
 
@@ -29,6 +29,9 @@ pub enum Command {
     /// Sign a model directory: an OMS v1.0 manifest of its files in a Sigstore bundle
     /// (default DIR/model.sig), verifiable by `modelspec verify-signature` and `model_signing`.
     Sign(SignArgs),
+    /// Serve keys over the signing proxy protocol (PKCS#11 keys, or development key files
+    /// labelled so) behind a bearer token: `--signer http://HOST:PORT` elsewhere.
+    Serve(super::signer_serve::Args),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -79,6 +82,7 @@ pub struct SignArgs {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Keygen(a) => keygen(a),
+        Command::Serve(a) => super::signer_serve::run(a),
         Command::PublicKey(a) => {
             let signer = ms_trust::signer::open_signer(&a.signer)?;
             print!("{}", signer.public_key().to_pem());

@@ -194,3 +194,97 @@ fn refuses_to_start_on_a_wrong_pin_a_weak_token_or_an_open_bind() {
         assert!(stderr.lines().count() < 10, "{stderr}");
     }
 }
+
+/// `modelspec signer sign DIR --signer REF` then `modelspec verify-signature DIR --key PUB`.
+fn sign_and_verify(dir: &std::path::Path, signer: &str, env: &[(&str, &str)], public_pem: &str) {
+    let out = modelspec()
+        .args(["signer", "sign"])
+        .arg(dir)
+        .args(["--signer", signer])
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "signer sign with {signer}: {stderr}");
+    let public = dir.with_extension("pub.pem");
+    std::fs::write(&public, public_pem).unwrap();
+    let out = modelspec()
+        .arg("verify-signature")
+        .arg(dir)
+        .arg("--key")
+        .arg(&public)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "verify-signature: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn signs_a_model_directory_through_a_token_and_through_signer_serve() {
+    let token = softhsm().token();
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tmp.path().join("model");
+    std::fs::create_dir_all(model.join("weights")).unwrap();
+    std::fs::write(model.join("config.json"), "{}").unwrap();
+    std::fs::write(model.join("weights/w.bin"), [3u8; 4096]).unwrap();
+    let hsm_key = ms_trust::pkcs11::open(&token.uri("p256")).unwrap();
+    let public = hsm_key.public_key().to_pem();
+
+    // Directly: a pkcs11: URI, the PIN from the environment.
+    sign_and_verify(
+        &model,
+        &token.uri_without_pin("p256"),
+        &[("MODELSPEC_PKCS11_PIN", &token.pin)],
+        &public,
+    );
+
+    // Through `signer serve`: the signing process holds neither key nor PIN, only the token.
+    let token_file = tmp.path().join("proxy.token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let child = modelspec()
+        .args([
+            "signer",
+            "serve",
+            "--quiet",
+            "--bind",
+            "127.0.0.1:0",
+            "--token-file",
+        ])
+        .arg(&token_file)
+        .args(["--backend", &token.uri("p256")])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = Killed(child);
+    let banner = ms_test_support::serve_banner(&mut child.0);
+    let addr = banner
+        .addr
+        .clone()
+        .unwrap_or_else(|| panic!("no listening line in:\n{}", banner.printed));
+    std::fs::remove_file(model.join("model.sig")).unwrap();
+    sign_and_verify(
+        &model,
+        &format!("http://{addr}"),
+        &[("MODELSPEC_SIGNER_TOKEN_FILE", token_file.to_str().unwrap())],
+        &public,
+    );
+    // Without the token the signing command fails and says where the token goes.
+    let out = modelspec()
+        .args(["signer", "sign"])
+        .arg(&model)
+        .args(["--signer", &format!("http://{addr}")])
+        .env_remove("MODELSPEC_SIGNER_TOKEN")
+        .env_remove("MODELSPEC_SIGNER_TOKEN_FILE")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("MT0402") && stderr.contains("MODELSPEC_SIGNER_TOKEN"),
+        "{stderr}"
+    );
+}

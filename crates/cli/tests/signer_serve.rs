@@ -115,7 +115,9 @@ fn refuses_to_start_on_a_wrong_pin_a_weak_token_or_an_open_bind() {
     std::fs::write(&weak, "w3ak").unwrap();
     let wrong_pin = "wrong-PIN-31337";
     let hsm = token.uri_without_pin("p256");
-    let cases: Vec<(Vec<String>, Vec<(&str, &str)>, &str)> = vec![
+    // (arguments, environment, the code expected on stderr)
+    type Case<'a> = (Vec<String>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             vec![
                 "--backend".into(),

@@ -146,6 +146,17 @@ impl SoftHsm {
         }
     }
 
+    /// Logs this process out of `token` (PKCS#11 keeps one login state per token and
+    /// application): every open session loses its access to private keys, as when a token is
+    /// re-inserted or an HSM fails over. Signers must log in again by themselves.
+    pub fn log_out(&self, token: &Token) {
+        let session = self
+            .ctx
+            .open_ro_session(self.slot_of(&token.label))
+            .expect("a SoftHSM2 session");
+        session.logout().expect("SoftHSM2 C_Logout");
+    }
+
     /// The one slot SoftHSM2 keeps free for the next token.
     fn free_slot(&self) -> Slot {
         self.ctx

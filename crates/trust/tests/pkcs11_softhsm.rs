@@ -209,3 +209,22 @@ fn unknown_tokens_keys_and_modules_are_named() {
 
     assert_eq!(pkcs11::open("pkcs11:tokn=x").unwrap_err().code, MT0301);
 }
+
+#[test]
+fn open_signer_reaches_the_token() {
+    let token = softhsm().token();
+    let signer = ms_trust::signer::open_signer(&token.uri("p256")).unwrap();
+    assert_eq!(signer.kind(), SignerKind::Pkcs11);
+    let sig = signer.sign(b"m").unwrap();
+    signer.public_key().verify(b"m", &sig).unwrap();
+}
+
+#[test]
+fn a_signer_logs_in_again_after_the_token_logged_it_out() {
+    let token = softhsm().token();
+    let signer = pkcs11::open(&token.uri("ed25519")).unwrap();
+    signer.sign(b"before").unwrap();
+    softhsm().log_out(&token);
+    let sig = signer.sign(b"after").unwrap();
+    signer.public_key().verify(b"after", &sig).unwrap();
+}

@@ -123,8 +123,9 @@ impl Pkcs11Signer {
         &self.name
     }
 
-    /// Runs C_Sign once; on a lost session (token re-inserted, module restarted its state)
-    /// opens a new one, logs in again and retries once.
+    /// Runs C_Sign once; on a lost session or login (token re-inserted, HSM failover, another
+    /// part of the process logged out: the private key's handle is then invalid too) opens a
+    /// new session, logs in again, finds the key again and retries once.
     fn sign_raw(&self, mechanism: &Mechanism, data: &[u8]) -> Result<Vec<u8>> {
         let mut guard = self.lock();
         match guard.0.sign(mechanism, guard.1, data) {
@@ -133,6 +134,8 @@ impl Pkcs11Signer {
                 RvError::SessionHandleInvalid
                 | RvError::SessionClosed
                 | RvError::UserNotLoggedIn
+                | RvError::ObjectHandleInvalid
+                | RvError::KeyHandleInvalid
                 | RvError::DeviceRemoved
                 | RvError::TokenNotPresent,
                 _,

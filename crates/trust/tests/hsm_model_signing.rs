@@ -92,11 +92,8 @@ fn model_signing_verifies_a_model_signed_through_the_proxy() {
     let token = softhsm().token();
     let backend: Arc<dyn Signer> = Arc::new(pkcs11::open(&token.uri("p256")).unwrap());
     let options = ServeOptions {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        token: TOKEN.into(),
-        max_body_bytes: server::DEFAULT_MAX_BODY,
-        insecure: false,
         log: false,
+        ..ServeOptions::new("127.0.0.1:0".parse().unwrap(), TOKEN)
     };
     let proxy = server::start(options, vec![backend]).unwrap();
     let client = ProxySigner::connect(&format!("http://{}", proxy.addr), TOKEN).unwrap();

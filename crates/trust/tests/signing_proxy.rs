@@ -22,11 +22,9 @@ const TOKEN: &str = "0123456789abcdef0123456789abcdef-test-token";
 
 fn options() -> ServeOptions {
     ServeOptions {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        token: TOKEN.into(),
         max_body_bytes: 4096,
-        insecure: false,
         log: false,
+        ..ServeOptions::new("127.0.0.1:0".parse().unwrap(), TOKEN)
     }
 }
 
@@ -319,4 +317,60 @@ fn the_server_refuses_weak_tokens_and_open_binds() {
         ProxySigner::connect(&url(addr), TOKEN).unwrap_err().code,
         MT0403
     );
+}
+
+#[test]
+fn a_key_file_backend_signs_digests_and_open_signer_reaches_the_proxy() {
+    use ms_trust::keyfile::KeyFileSigner;
+    let dir = tempfile::tempdir().unwrap();
+    let key = KeyFileSigner::generate(ms_trust::Algorithm::EcdsaP256Sha256).unwrap();
+    let path = dir.path().join("dev.pem");
+    key.save_pkcs8_pem(&path).unwrap();
+    let backend = ms_trust::signer::open_signer(&format!("file:{}", path.display())).unwrap();
+    let proxy = server::start(options(), vec![Arc::from(backend)]).unwrap();
+    // The client sends only the digest of an ECDSA message; the key file signs it.
+    let client = ProxySigner::connect(&url(proxy.addr), TOKEN).unwrap();
+    assert!(client.kind().development_only());
+    let sig = client.sign(b"payload").unwrap();
+    key.public_key().verify(b"payload", &sig).unwrap();
+    // open_signer without a token in the environment says where to put it.
+    assert!(std::env::var_os(ms_trust::proxy::TOKEN_ENV).is_none());
+    let e = ms_trust::signer::open_signer(&url(proxy.addr))
+        .err()
+        .unwrap();
+    assert_eq!(e.code, MT0402, "{e}");
+}
+
+#[test]
+fn slow_clients_are_cut_off() {
+    let quick = ServeOptions {
+        header_timeout: Duration::from_secs(1),
+        body_timeout: Duration::from_secs(1),
+        ..options()
+    };
+    let proxy = server::start(quick, vec![Arc::new(DevKey::new(false))]).unwrap();
+    // A head that never ends: the connection is closed without an answer (hyper sends none).
+    let mut s = TcpStream::connect(proxy.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.write_all(b"POST /v1/sign HTTP/1.1\r\nhost: x\r\n")
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    assert!(!String::from_utf8_lossy(&out).contains(" 200 "), "{out:?}");
+    // A body that stops half-way: 408 in the protocol's shape.
+    let head = format!(
+        "POST /v1/sign HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {TOKEN}\r\ncontent-type: \
+         application/json\r\ncontent-length: 100\r\n\r\n{{\"keyId\": "
+    );
+    let mut s = TcpStream::connect(proxy.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    let mut out = [0u8; 4096];
+    let n = s.read(&mut out).unwrap();
+    let answer = String::from_utf8_lossy(&out[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("MT0407"), "{answer}");
+    // The server still serves others.
+    let client = ProxySigner::connect(&url(proxy.addr), TOKEN).unwrap();
+    client.sign(b"still here").unwrap();
 }

@@ -64,11 +64,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         signers.push(Arc::from(open_signer(reference)?));
     }
     let options = ServeOptions {
-        bind: a.bind,
-        token,
         max_body_bytes: a.max_body_bytes,
         insecure: a.insecure,
         log: !a.quiet,
+        ..ServeOptions::new(a.bind, token)
     };
     let proxy = server::start(options, signers.clone())?;
     eprintln!(

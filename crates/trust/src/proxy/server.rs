@@ -3,13 +3,17 @@
 //!
 //! The bearer token is checked before the body is read, by comparing SHA-256 digests in constant
 //! time (no early exit on the first differing byte, no length leak); bodies are read up to
-//! [`ServeOptions::max_body_bytes`] and no further; signing runs on tokio's blocking pool
-//! (PKCS#11 calls block). Without TLS the server listens on a loopback address unless told
-//! otherwise, since the token would cross the network in clear text.
+//! [`ServeOptions::max_body_bytes`] and no further, within [`BODY_TIMEOUT`]; a request head must
+//! arrive within [`HEADER_TIMEOUT`] (both adjustable in [`ServeOptions`]); at most [`MAX_CONNECTIONS`] connections are served at once
+//! (more wait in the kernel's backlog), so slow or idle clients cannot pin the server. Signing
+//! runs on tokio's blocking pool (PKCS#11 calls block). Without TLS the server listens on a
+//! loopback address unless told otherwise, since the token would cross the network in clear text.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -19,7 +23,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use sha2::{Digest as _, Sha256};
+use tower::ServiceExt as _;
 
 use super::{ErrorBody, ErrorDetail, KeyInfo, KeyList, SignRequest, SignResponse};
 use crate::codes::{MT0401, MT0402, MT0404, MT0405, MT0406, MT0407, MT0408};
@@ -30,6 +37,12 @@ use crate::signer::Signer;
 pub const MIN_TOKEN_LEN: usize = 32;
 /// The default body limit: 1 MiB (a DSSE envelope of a model of several thousand files).
 pub const DEFAULT_MAX_BODY: usize = 1 << 20;
+/// How long a client may take to send a request head, by default.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request body, by default.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections served at once.
+pub const MAX_CONNECTIONS: usize = 64;
 
 /// How the server runs.
 #[derive(Clone)]
@@ -43,6 +56,24 @@ pub struct ServeOptions {
     pub insecure: bool,
     /// One line per request on stderr (method, path, key id, status; never the token).
     pub log: bool,
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+}
+
+impl ServeOptions {
+    /// `bind` and `token` with the defaults: [`DEFAULT_MAX_BODY`], loopback only, logging,
+    /// [`HEADER_TIMEOUT`], [`BODY_TIMEOUT`].
+    pub fn new(bind: SocketAddr, token: impl Into<String>) -> Self {
+        Self {
+            bind,
+            token: token.into(),
+            max_body_bytes: DEFAULT_MAX_BODY,
+            insecure: false,
+            log: true,
+            header_timeout: HEADER_TIMEOUT,
+            body_timeout: BODY_TIMEOUT,
+        }
+    }
 }
 
 impl std::fmt::Debug for ServeOptions {
@@ -52,6 +83,8 @@ impl std::fmt::Debug for ServeOptions {
             .field("token", &"<redacted>")
             .field("max_body_bytes", &self.max_body_bytes)
             .field("insecure", &self.insecure)
+            .field("header_timeout", &self.header_timeout)
+            .field("body_timeout", &self.body_timeout)
             .finish()
     }
 }
@@ -94,6 +127,7 @@ struct AppState {
     order: Vec<String>,
     token_digest: [u8; 32],
     max_body: usize,
+    body_timeout: Duration,
     log: bool,
 }
 
@@ -145,6 +179,7 @@ pub fn start(options: ServeOptions, signers: Vec<Arc<dyn Signer>>) -> Result<Run
         order,
         token_digest: Sha256::digest(options.token.trim().as_bytes()).into(),
         max_body: options.max_body_bytes,
+        body_timeout: options.body_timeout,
         log: options.log,
     });
     let app = Router::new()
@@ -167,13 +202,7 @@ pub fn start(options: ServeOptions, signers: Vec<Arc<dyn Signer>>) -> Result<Run
     let thread = std::thread::Builder::new()
         .name("signer-proxy".into())
         .spawn(move || {
-            runtime.block_on(async move {
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = stop_rx.await;
-                    })
-                    .await;
-            });
+            runtime.block_on(accept_loop(listener, app, options.header_timeout, stop_rx));
         })
         .map_err(|e| TrustError::new(MT0402, format!("starting the server thread: {e}")))?;
     Ok(RunningProxy {
@@ -181,6 +210,54 @@ pub fn start(options: ServeOptions, signers: Vec<Arc<dyn Signer>>) -> Result<Run
         stop: Some(stop_tx),
         thread: Some(thread),
     })
+}
+
+/// Serves connections until `stop` fires; connections still open then are dropped.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    header_timeout: Duration,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        // Waiting for a permit first keeps extra connections in the kernel's backlog.
+        let permit = tokio::select! {
+            _ = &mut stop => break,
+            p = Arc::clone(&permits).acquire_owned() => p.expect("the semaphore is never closed"),
+        };
+        let accepted = tokio::select! {
+            _ = &mut stop => break,
+            a = listener.accept() => a,
+        };
+        while tasks.try_join_next().is_some() {}
+        let Ok((stream, _)) = accepted else {
+            // Out of file descriptors or a reset before accept: pause rather than spin.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        };
+        let app = app.clone();
+        tasks.spawn(async move {
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let app = app.clone();
+                async move {
+                    Ok::<_, Infallible>(
+                        app.oneshot(req.map(Body::new))
+                            .await
+                            .unwrap_or_else(|e| match e {}),
+                    )
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            drop(permit);
+        });
+    }
+    tasks.abort_all();
 }
 
 /// A refused request: what the answer says, and what the log line names.
@@ -337,9 +414,22 @@ async fn sign_inner(
     if declared.is_some_and(|n| n > state.max_body as u64) {
         return Err(too_large());
     }
-    let bytes = axum::body::to_bytes(body, state.max_body)
-        .await
-        .map_err(|_| too_large())?;
+    let bytes = tokio::time::timeout(
+        state.body_timeout,
+        axum::body::to_bytes(body, state.max_body),
+    )
+    .await
+    .map_err(|_| {
+        Refusal::new(
+            StatusCode::REQUEST_TIMEOUT,
+            MT0407,
+            format!(
+                "the request body did not arrive within {:?}",
+                state.body_timeout
+            ),
+        )
+    })?
+    .map_err(|_| too_large())?;
     let bad = |msg: String| Refusal::new(StatusCode::BAD_REQUEST, MT0407, msg);
     let request: SignRequest = serde_json::from_slice(&bytes)
         .map_err(|e| bad(format!("the body is not a sign request: {e}")))?;

@@ -1,5 +1,6 @@
 //! A real PKCS#11 token for tests: SoftHSM2 (Debian `softhsm2`, installed by `.ci/run`) with its
-//! token directory in a scratch directory of this test process. [`SoftHsm::token`] initializes a
+//! token directory in a scratch directory of this test process ([`crate::tied_child`]'s, swept
+//! once the process is dead). [`SoftHsm::token`] initializes a
 //! fresh token per call (its own label, SO PIN and user PIN) holding two key pairs generated
 //! inside it: an Ed25519 key (label `ed25519`, CKA_ID 01) and a P-256 key (label `p256`,
 //! CKA_ID 02), so that tests sharing the module stay isolated (a login is per token).
@@ -217,12 +218,9 @@ fn start() -> SoftHsm {
                 MODULE_PATHS.join(" or ")
             )
         });
-    // Kept for the life of the test process, as the tokens in it are.
-    let dir = tempfile::Builder::new()
-        .prefix("ms-softhsm-")
-        .tempdir()
-        .expect("a scratch directory")
-        .keep();
+    // Kept for the life of the test process, as the tokens in it are; a later test process
+    // removes it once this one is dead.
+    let dir = crate::tied_child::scratch_dir("softhsm", |_| {});
     let tokens = dir.join("tokens");
     std::fs::create_dir_all(&tokens).expect("the token directory");
     let conf = dir.join("softhsm2.conf");

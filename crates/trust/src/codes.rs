@@ -78,7 +78,7 @@ codes! {
     "The request body exceeds the proxy's limit (HTTP 413; `signer serve --max-body-bytes`, default 1 MiB). For ECDSA keys the client sends only the SHA-256 digest; Ed25519 needs the whole message.";
     MT0407 "The signing proxy rejected the request."
     "The body is not the protocol's JSON (HTTP 400/415/422): a missing `keyId`, both or neither of `message` and `digest`, bad base64, a digest that is not 32 bytes. The message says which field.";
-    MT0408 "The signing proxy's backend failed to sign."
+    MT0408 "The signing proxy backend failed to sign."
     "The proxy's key backend (a PKCS#11 token or a key file) returned an error (HTTP 502), or the proxy returned a signature that does not verify with the key it announced — the client refuses it. Read the proxy's log.";
     MT0501 "A provenance statement is invalid."
     "A provenance record must be an in-toto Statement v1 with predicateType `https://slsa.dev/provenance/v1`, subjects with `sha256` digests, and a predicate with `buildDefinition {buildType, externalParameters, resolvedDependencies}` and `runDetails {builder {id}}`. The message names the field.";

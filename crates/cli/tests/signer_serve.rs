@@ -33,6 +33,11 @@ fn serves_softhsm_and_development_keys_to_proxy_clients() {
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    std::fs::set_permissions(
+        &token_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
     let dev = KeyFileSigner::generate(Algorithm::Ed25519).unwrap();
     let dev_path = dir.path().join("dev.pem");
     dev.save_pkcs8_pem(&dev_path).unwrap();

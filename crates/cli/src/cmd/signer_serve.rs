@@ -3,6 +3,7 @@
 //! Prints `listening on URL` and the keys served on stderr; the token is never printed.
 
 use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -88,6 +89,15 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         "clients send 'Authorization: Bearer' with the token of {}",
         a.token_file.display()
     );
+    if let Ok(meta) = std::fs::metadata(&a.token_file)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        eprintln!(
+            "warning: {} is readable by other users (mode {:o}): chmod 600 it",
+            a.token_file.display(),
+            meta.permissions().mode() & 0o777
+        );
+    }
     eprintln!("Ctrl-C stops the server.");
     proxy.wait();
     Ok(ExitCode::SUCCESS)

@@ -9,6 +9,9 @@
 //! Every signature is checked against the public key before it is returned, so a public key
 //! object that does not belong to the private key is caught at the first signature.
 //!
+//! `module-path` loads and runs a shared library: a signer reference is configuration (a flag,
+//! an environment variable of the operator), never something taken from a request.
+//!
 //! PKCS#11 keeps the login state per token and application: when another session of this
 //! process is already logged in (CKR_USER_ALREADY_LOGGED_IN), the login is taken as done.
 

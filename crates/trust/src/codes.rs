@@ -67,9 +67,9 @@ codes! {
     MT0401 "This signer cannot sign a bare digest."
     "A signing request gave a SHA-256 digest instead of the message, which only ECDSA keys can sign: Ed25519 (PureEdDSA) signs the whole message. Send the message (`message`) for Ed25519 keys.";
     MT0402 "A signing proxy reference or configuration is invalid."
-    "The proxy URL is not `http(s)://HOST[:PORT][/PREFIX][?keyId=sha256:…]`, carries credentials (the bearer token goes in MODELSPEC_SIGNER_TOKEN or MODELSPEC_SIGNER_TOKEN_FILE, never in the URL), or no token was given; on the server side the token file is missing, empty or shorter than 32 characters, or the bind address is refused.";
+    "The proxy URL is not `http(s)://HOST[:PORT][/PREFIX][?keyId=sha256:…]`, carries credentials (the bearer token goes in MODELSPEC_SIGNER_TOKEN or MODELSPEC_SIGNER_TOKEN_FILE, never in the URL), no token was given, or MODELSPEC_SIGNER_CA_FILE holds no PEM certificate; on the server side the token file is missing, empty or shorter than 32 characters, or the bind address is refused.";
     MT0403 "The signing proxy cannot be reached or answered nonsense."
-    "The connection failed, timed out, or the answer is not the protocol's JSON (see the signing proxy protocol in the README). Check the URL and that `modelspec signer serve` (or your proxy) runs there.";
+    "The connection failed or timed out, the TLS certificate of an `https://` proxy is not trusted (set MODELSPEC_SIGNER_CA_FILE for a private CA), or the answer is not the protocol's JSON (see the signing proxy protocol in the README). Check the URL and that `modelspec signer serve` (or your proxy) runs there.";
     MT0404 "The signing proxy refused the bearer token."
     "The request carried no `Authorization: Bearer` token or another one than the proxy's `--token-file` holds (HTTP 401). Set MODELSPEC_SIGNER_TOKEN (or MODELSPEC_SIGNER_TOKEN_FILE) to the proxy's token.";
     MT0405 "The signing proxy has no such key."

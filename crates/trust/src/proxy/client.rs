@@ -3,6 +3,8 @@
 //!
 //! The bearer token comes from `MODELSPEC_SIGNER_TOKEN` or the file named by
 //! `MODELSPEC_SIGNER_TOKEN_FILE`, never from the URL (a URL ends up in logs and process lists).
+//! An `https://` proxy is checked against the public web PKI roots, or against the PEM
+//! certificates of `MODELSPEC_SIGNER_CA_FILE` (a private CA).
 //! On open the client reads `GET /v1/keys`, picks the key (`keyId`, or the only one) and checks
 //! that the announced PEM has that fingerprint; ECDSA messages are sent as their SHA-256 digest,
 //! Ed25519 messages whole; every returned signature is verified against the key before use.
@@ -13,6 +15,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use sha2::{Digest as _, Sha256};
 use ureq::Agent;
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, parse_pem};
 
 use super::{ErrorBody, KeyList, SignRequest, SignResponse};
 use crate::codes::{MT0402, MT0403, MT0404, MT0405, MT0406, MT0407, MT0408};
@@ -24,6 +27,9 @@ use crate::signer::{Signer, SignerKind};
 pub const TOKEN_ENV: &str = "MODELSPEC_SIGNER_TOKEN";
 /// A file holding the bearer token (its first line).
 pub const TOKEN_FILE_ENV: &str = "MODELSPEC_SIGNER_TOKEN_FILE";
+/// PEM certificates to trust for an `https://` proxy instead of the public web PKI roots (a
+/// proxy behind a TLS terminator with a private CA).
+pub const CA_FILE_ENV: &str = "MODELSPEC_SIGNER_CA_FILE";
 /// Answers larger than this are not the protocol's.
 const MAX_ANSWER: u64 = 1 << 20;
 
@@ -71,12 +77,30 @@ pub fn open(reference: &str) -> Result<ProxySigner> {
             ));
         }
     };
-    ProxySigner::connect(reference, &token)
+    let ca = match std::env::var_os(CA_FILE_ENV) {
+        Some(path) => Some(std::fs::read(&path).map_err(|e| {
+            TrustError::new(
+                MT0402,
+                format!(
+                    "cannot read the signing proxy CA file {} ({CA_FILE_ENV}): {e}",
+                    std::path::Path::new(&path).display()
+                ),
+            )
+        })?),
+        None => None,
+    };
+    ProxySigner::connect_with(reference, &token, ca.as_deref())
 }
 
 impl ProxySigner {
     /// Connects to the proxy at `url` with `token` and reads its key.
     pub fn connect(url: &str, token: &str) -> Result<Self> {
+        Self::connect_with(url, token, None)
+    }
+
+    /// As [`ProxySigner::connect`]; an `https://` proxy's certificate must chain to one of the
+    /// PEM certificates of `ca_pem` when given, else to the public web PKI roots.
+    pub fn connect_with(url: &str, token: &str, ca_pem: Option<&[u8]>) -> Result<Self> {
         let (base, wanted) = parse_url(url)?;
         let token = token.trim();
         if token.is_empty() || token.chars().any(|c| c.is_control() || c == ' ') {
@@ -85,12 +109,15 @@ impl ProxySigner {
                 "the signing proxy token is empty or contains a space or control character",
             ));
         }
-        let agent: Agent = Agent::config_builder()
+        let mut config = Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(60)))
-            .timeout_connect(Some(Duration::from_secs(10)))
-            .build()
-            .into();
+            .timeout_connect(Some(Duration::from_secs(10)));
+        if let Some(pem) = ca_pem {
+            let roots = RootCerts::new_with_certs(&certificates(pem)?);
+            config = config.tls_config(TlsConfig::builder().root_certs(roots).build());
+        }
+        let agent: Agent = config.build().into();
         let mut signer = ProxySigner {
             agent,
             base,
@@ -289,6 +316,21 @@ impl Signer for ProxySigner {
             digest: Some(B64.encode(digest)),
         })
     }
+}
+
+/// The certificates of a PEM file (other blocks ignored); none is an error.
+fn certificates(pem: &[u8]) -> Result<Vec<Certificate<'static>>> {
+    let bad = |why: String| TrustError::new(MT0402, format!("the signing proxy CA file: {why}"));
+    let mut certs = Vec::new();
+    for item in parse_pem(pem) {
+        if let PemItem::Certificate(c) = item.map_err(|e| bad(format!("not PEM: {e}")))? {
+            certs.push(c);
+        }
+    }
+    if certs.is_empty() {
+        return Err(bad("no `CERTIFICATE` block".into()));
+    }
+    Ok(certs)
 }
 
 fn ids(list: &KeyList) -> String {

@@ -32,7 +32,7 @@ pub mod server;
 
 use serde::{Deserialize, Serialize};
 
-pub use client::{ProxySigner, TOKEN_ENV, TOKEN_FILE_ENV, open};
+pub use client::{CA_FILE_ENV, ProxySigner, TOKEN_ENV, TOKEN_FILE_ENV, open};
 
 /// One key in `GET /v1/keys`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -92,6 +92,23 @@ fn serves_softhsm_and_development_keys_to_proxy_clients() {
     assert!(dev_client.kind().development_only());
     dev_client.sign(b"scratch").unwrap();
 
+    // A key id that tries to start a log line of its own.
+    let body = r#"{"keyId": "x\nFORGED: POST /v1/sign 200", "message": "AA=="}"#;
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    std::io::Write::write_all(
+        &mut s,
+        format!(
+            "POST /v1/sign HTTP/1.1\r\nhost: x\r\nconnection: close\r\nauthorization: Bearer \
+             {TOKEN}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut s, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+
     let forged = "forged-token-ffffffffffffffffffffffffffff";
     let e = ProxySigner::connect(&base, forged).unwrap_err();
     assert_eq!(e.code, MT0404);
@@ -105,6 +122,10 @@ fn serves_softhsm_and_development_keys_to_proxy_clients() {
         "one line per request:\n{log}"
     );
     assert!(log.contains("401"), "{log}");
+    assert!(
+        !log.lines().any(|l| l.starts_with("FORGED")),
+        "a client's key id made a log line:\n{log}"
+    );
     for secret in [TOKEN, forged, token.pin.as_str()] {
         assert!(!log.contains(secret), "a secret on stderr:\n{log}");
     }

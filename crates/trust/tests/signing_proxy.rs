@@ -374,3 +374,21 @@ fn slow_clients_are_cut_off() {
     let client = ProxySigner::connect(&url(proxy.addr), TOKEN).unwrap();
     client.sign(b"still here").unwrap();
 }
+
+#[test]
+fn key_ids_cannot_forge_log_lines() {
+    // The server logs to this test's stderr; what matters is that a hostile key id is quoted and
+    // answered like any unknown key.
+    let mut logging = options();
+    logging.log = true;
+    let proxy = server::start(logging, vec![Arc::new(DevKey::new(false))]).unwrap();
+    let body = json!({"keyId": format!("x\nmodelspec signer serve: POST /v1/sign 200{}", "y".repeat(1000)), "message": "AA=="});
+    let (status, answer) = post(
+        proxy.addr,
+        Some(TOKEN),
+        "application/json",
+        &body.to_string(),
+    );
+    assert_eq!(status, 404, "{answer}");
+    assert_eq!(answer["error"]["code"], MT0405);
+}

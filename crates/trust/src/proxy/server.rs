@@ -370,7 +370,9 @@ async fn sign(State(state): State<Arc<AppState>>, req: Request<Body>) -> Respons
         }
         Err(refusal) => {
             log(&state, || {
-                format!("POST /v1/sign {} {}", refusal.what, refusal.status.as_u16())
+                let what = refusal.what.as_str();
+                let sep = if what.is_empty() { "" } else { " " };
+                format!("POST /v1/sign{sep}{what} {}", refusal.status.as_u16())
             });
             refusal.response()
         }

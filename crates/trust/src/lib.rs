@@ -7,7 +7,8 @@
 //!   over [`intoto`] statements in [`dsse`] envelopes in Sigstore [`bundle`]s, byte-compatible
 //!   with the `model_signing` tool's key mode;
 //! - SLSA provenance: [`provenance`], signed the same way through [`dsse`];
-//! - signers: [`signer::open_signer`] (`file:` → [`keyfile`], `pkcs11:`, `http(s)://`);
+//! - signers: [`signer::open_signer`] (`file:` → [`keyfile`], `pkcs11:` → [`pkcs11`] (RFC 7512),
+//!   `http(s)://` → the signing [`proxy`]'s client; `modelspec signer serve` is its server);
 //! - trust: [`policy::TrustPolicy`] (keys per environment, the log's key, witnesses).
 
 pub mod bundle;

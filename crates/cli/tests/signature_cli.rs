@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use ms_test_support::python::venv_bin;
+use ms_test_support::python::module;
 
 fn modelspec(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_modelspec"))
@@ -18,10 +18,10 @@ fn modelspec(args: &[&str]) -> Output {
 }
 
 fn model_signing(args: &[&str]) -> Output {
-    Command::new(venv_bin("model_signing"))
+    module("model_signing")
         .args(args)
         .output()
-        .unwrap()
+        .expect("model_signing runs")
 }
 
 fn all(o: &Output) -> String {

@@ -120,6 +120,14 @@ pub fn python() -> PathBuf {
         .clone()
 }
 
+/// `python -m MODULE` in [`python`]'s environment: for Python tools, rather than their console
+/// script, whose `#!` line names the interpreter of whichever checkout installed it.
+pub fn module(name: &str) -> Command {
+    let mut cmd = Command::new(python());
+    cmd.args(["-m", name]);
+    cmd
+}
+
 /// A program the pinned packages installed (e.g. `weed`), from the scripts directory of
 /// [`python`]'s environment.
 pub fn venv_bin(name: &str) -> PathBuf {

@@ -5,10 +5,10 @@
 //! same DSSE envelope, verified by modelspec.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 
-use ms_test_support::python::python;
+use ms_test_support::python::module;
 use ms_test_support::softhsm::softhsm;
 use ms_trust::proxy::ProxySigner;
 use ms_trust::proxy::server::{self, ServeOptions};
@@ -31,10 +31,8 @@ fn model(root: &Path) -> std::path::PathBuf {
 }
 
 fn model_signing_verify(dir: &Path, sig: &Path, public: &Path) -> Output {
-    // `python -m`: the venv is shared between checkouts, and a console script's `#!` names the
-    // interpreter path of whichever checkout installed it.
-    Command::new(python())
-        .args(["-m", "model_signing", "verify", "key"])
+    module("model_signing")
+        .args(["verify", "key"])
         .arg(dir)
         .arg("--signature")
         .arg(sig)

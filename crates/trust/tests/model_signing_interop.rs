@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use ms_test_support::python::{python, venv_bin};
+use ms_test_support::python::{module, python};
 use ms_trust::codes::MT0106;
 use ms_trust::keyfile::KeyFileSigner;
 use ms_trust::{Algorithm, Bundle, Signer as _, oms};
@@ -33,7 +33,7 @@ fn model(root: &Path) -> PathBuf {
 }
 
 fn model_signing(args: &[&str]) -> Output {
-    Command::new(venv_bin("model_signing"))
+    module("model_signing")
         .args(args)
         .output()
         .expect("model_signing runs")

@@ -66,6 +66,11 @@ enum Command {
     /// Verify an OMS signature of a model directory or a bundle, with a public key or a trust
     /// policy (exit 0 verified, 1 not, naming the file or key; 2 usage or I/O).
     VerifySignature(cmd::verify_signature::Args),
+    /// Sign a model version's OMS manifest through a signer (PKCS#11, signing proxy, key file)
+    /// and attach the signature to the version.
+    Sign(cmd::sign::SignArgs),
+    /// Signing keys of the registry: add, rotate, revoke, list (each an audit event).
+    Key(cmd::key::Args),
 }
 
 fn main() -> ExitCode {
@@ -92,6 +97,8 @@ fn main() -> ExitCode {
         Command::Registry(a) => cmd::registry::run(a),
         Command::Signer(a) => cmd::signer::run(a),
         Command::VerifySignature(a) => cmd::verify_signature::run(a),
+        Command::Sign(a) => cmd::sign::sign(a),
+        Command::Key(a) => cmd::key::run(a),
     };
     match result {
         Ok(code) => code,

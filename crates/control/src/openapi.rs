@@ -220,6 +220,54 @@ const OPS: &[Op] = &[
         body: None,
         ok: ("200", "CheckReport"),
     },
+    Op {
+        method: "post",
+        path: "/models/{id}/versions/{selector}/signatures",
+        summary: "Attach a client-made signature (a Sigstore bundle v0.3 of the version's OMS manifest); writer role. Checked first: the key is registered and active, the signature verifies, the manifest lists exactly the version's artifacts (name, sha256). 201 attached, 200 attached already; audit event model.sign.",
+        query: &[],
+        body: Some("SignatureRequest"),
+        ok: ("201", "RegisteredManifestSignature"),
+    },
+    Op {
+        method: "get",
+        path: "/models/{id}/versions/{selector}/signatures",
+        summary: "A version's signatures with their bundles, newest first.",
+        query: &[],
+        body: None,
+        ok: ("200", "ManifestSignatures"),
+    },
+    Op {
+        method: "post",
+        path: "/keys",
+        summary: "Register a public key (id = sha256 of its SubjectPublicKeyInfo DER); admin role; audit event key.add. 201 added, 200 identical existed.",
+        query: &[],
+        body: Some("KeyRequest"),
+        ok: ("201", "RegisteredSigningKey"),
+    },
+    Op {
+        method: "get",
+        path: "/keys",
+        summary: "Signing keys (active, retired, revoked), oldest first.",
+        query: &[],
+        body: None,
+        ok: ("200", "SigningKeys"),
+    },
+    Op {
+        method: "post",
+        path: "/keys/{id}/rotate",
+        summary: "Replace an active key by a new one: the new key is added and the old one retired (its earlier signatures stay valid); admin role; audit event key.rotate.",
+        query: &[],
+        body: Some("RotateKeyRequest"),
+        ok: ("200", "KeyRotation"),
+    },
+    Op {
+        method: "post",
+        path: "/keys/{id}/revoke",
+        summary: "Revoke a key: none of its signatures is valid any more; admin role; audit event key.revoke.",
+        query: &[],
+        body: Some("RevokeKeyRequest"),
+        ok: ("200", "SigningKey"),
+    },
 ];
 
 fn schema_ref(name: &str) -> Value {
@@ -318,6 +366,17 @@ fn schemas() -> Value {
         "CreatedToken": record(&["token", "info"]),
         "AuditEvents": {"type": "array", "items": record(&["seq", "at", "actor", "actorRole", "action", "subject", "beforeDigest", "afterDigest", "details", "digest"])},
         "CheckReport": record(&["blobsChecked", "bytesHashed", "rowsChecked", "problems"]),
+        "SignatureRequest": record(&["bundle", "keyId"]),
+        "ManifestSignature": record(&["modelId", "version", "envelopeDigest", "signerId", "keyId", "algorithm", "signedAt", "bundle", "auditSeq"]),
+        "RegisteredManifestSignature": registered("ManifestSignature"),
+        "ManifestSignatures": list("ManifestSignature"),
+        "KeyRequest": record(&["name", "publicKey", "environments"]),
+        "RotateKeyRequest": record(&["publicKey", "name", "environments"]),
+        "RevokeKeyRequest": record(&["reason"]),
+        "SigningKey": record(&["keyId", "name", "algorithm", "publicKey", "environments", "status", "addedAt", "addedBy", "revokedAt", "revokedBy", "revokeReason", "replacedBy", "auditSeq"]),
+        "RegisteredSigningKey": registered("SigningKey"),
+        "SigningKeys": list("SigningKey"),
+        "KeyRotation": record(&["retired", "added", "auditSeq"]),
     })
 }
 
@@ -335,7 +394,7 @@ pub fn openapi() -> Value {
         "info": {
             "title": "modelspec registry",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "The control plane: model versions, artifacts, datasets, lineage, tokens, audit. Every call but /healthz and /openapi.json needs `Authorization: Bearer TOKEN` (or a client certificate when the server requires them). JSON bodies are at most 16 MiB by default; errors are {\"error\": Error} with the status of the error's type.",
+            "description": "The control plane: model versions, artifacts, datasets, lineage, signatures and signing keys, tokens, audit. Every call but /healthz and /openapi.json needs `Authorization: Bearer TOKEN` (or a client certificate when the server requires them). JSON bodies are at most 16 MiB by default; errors are {\"error\": Error} with the status of the error's type.",
         },
         "paths": paths,
         "components": {

@@ -105,9 +105,21 @@ macro_rules! the_suite {
 mod over_sqlite {
     use super::*;
     the_suite!(super::sqlite);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn signing() {
+        let f = super::sqlite().await;
+        ms_test_support::signing_suite::signing(&f.ctx).await;
+    }
 }
 
 mod over_postgres_and_s3 {
     use super::*;
     the_suite!(super::postgres_s3);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn signing() {
+        let f = super::postgres_s3().await;
+        ms_test_support::signing_suite::signing(&f.ctx).await;
+    }
 }

@@ -90,4 +90,24 @@ pub trait Registry: Send + Sync {
 
     /// fsck: every blob re-hashed, every reference resolves, nothing half-written.
     async fn check(&self) -> Result<CheckReport>;
+
+    /// Attaches a client-made signature bundle to a version (writer role) after checking it:
+    /// its key is registered and active, it verifies, and its manifest lists exactly the
+    /// version's artifacts. The same envelope again finds the attached record.
+    async fn sign_version(
+        &self,
+        model_id: &str,
+        selector: &str,
+        req: SignatureRequest,
+    ) -> Result<Registered<ManifestSignature>>;
+    /// A version's signatures, newest first.
+    async fn signatures(&self, model_id: &str, selector: &str) -> Result<Vec<ManifestSignature>>;
+    /// Registers a public key (admin role; audit event `key.add`).
+    async fn add_key(&self, req: KeyRequest) -> Result<Registered<SigningKey>>;
+    /// Replaces an active key by a new one, retiring the old (admin; `key.rotate`).
+    async fn rotate_key(&self, key_id: &str, req: RotateKeyRequest) -> Result<KeyRotation>;
+    /// Revokes a key: none of its signatures is valid any more (admin; `key.revoke`).
+    async fn revoke_key(&self, key_id: &str, req: RevokeKeyRequest) -> Result<SigningKey>;
+    /// Every registered key, oldest first.
+    async fn keys(&self) -> Result<Vec<SigningKey>>;
 }

@@ -1,7 +1,8 @@
 //! The registry's error and finding codes (`MG` + 4 digits) with their documentation, read by
 //! `modelspec explain MG…`. Ranges: MG00xx request and database, MG01xx artifacts and the blob
 //! store (`blob::codes`), MG02xx models, MG03xx datasets and lineage, MG04xx authentication,
-//! MG05xx the HTTP layer, MG06xx `registry check` findings, MG07xx the CLI.
+//! MG05xx the HTTP layer, MG06xx `registry check` findings, MG07xx the CLI, MG08xx signatures
+//! and signing keys.
 
 /// One documented code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +109,24 @@ codes! {
     "The stored digest of an audit event differs from the sha256 of its canonical JSON: the event was edited after it was written.";
     MG0609 "A record is half-written."
     "A model without its versions, a latest_version that disagrees with its versions, a dataset whose file rows do not match its count, or a version whose artifact rows disagree with its list. Writes are transactional, so this means damage or manual edits.";
+    MG0801 "A signature bundle cannot be read."
+    "The body's `bundle` is not a Sigstore bundle v0.3 (JSON) with a DSSE envelope of an in-toto statement with predicateType `https://model_signing/signature/v1.0`, or it is larger than 1 MiB. Make it with `modelspec sign MODEL@VERSION --signer REF` or `model_signing sign key`.";
+    MG0802 "No such signing key."
+    "The key id (`sha256:` of the public key's SubjectPublicKeyInfo DER) is not registered, or the bundle's key hint names no registered key. An admin registers keys with `modelspec key add NAME --public-key PEM --env prod`; `modelspec key list` shows them.";
+    MG0803 "The signing key is revoked or retired."
+    "A revoked key's signatures are never valid; a retired key (replaced by `modelspec key rotate`) signs nothing new, its earlier signatures stay valid. Sign with an active key.";
+    MG0804 "The signature does not verify."
+    "The bundle's DSSE signature was not made by the named key over this envelope, or the envelope is not an OMS manifest: the content was changed after signing, or another key signed it.";
+    MG0805 "The signed manifest does not match the version's artifacts."
+    "An OMS manifest lists files by name and sha256; a version's signature must list exactly the version's artifacts (their registered names and digests). The message names the file that differs, is missing or is extra. Sign the version itself: `modelspec sign MODEL@VERSION --signer REF`.";
+    MG0806 "A signing key's field is not allowed."
+    "`publicKey` must be a PEM `PUBLIC KEY` of an Ed25519 or ECDSA P-256 key (at most 16 KiB); `name` 1 to 128 letters, digits, `.`, `_`, `-`, `@`; `environments` 1 to 16 names of `[a-z][a-z0-9-]{0,62}`; a revocation `reason` 1 to 4096 bytes. The pointer names the field.";
+    MG0807 "The key is registered already."
+    "A public key is registered once: adding it again with the same name and environments finds the existing record, anything else (another name, other environments, a revoked or retired key) is refused. A revoked key never comes back; register a new key.";
+    MG0808 "The version has no valid signature."
+    "No signature attached to the version verifies: none was attached (`modelspec sign MODEL@VERSION --signer REF`), or every one is by a revoked key, a key the trust policy does not allow for the environment, or does not match the artifacts. The message lists why each was refused.";
+    MG0809 "The trust policy does not allow the key."
+    "The trust policy (`--policy FILE`) does not list the signing key's fingerprint for this environment, or its `notAfter` has passed, or the key is development-only and the environment is prod. Add the key to the policy for that environment, or sign with a key it allows.";
 }
 
 /// Every MG code of the registry: this table, the blob store's and the HTTP layer's, in code

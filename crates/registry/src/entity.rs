@@ -9,6 +9,8 @@ use serde_json::Value;
 
 use crate::digest::Digest;
 
+pub use crate::signing::types::*;
+
 /// Who acts: the authenticated principal of a call, never a field of a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

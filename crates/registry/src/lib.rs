@@ -27,7 +27,9 @@ pub mod lineage;
 pub mod locate;
 pub mod model;
 pub mod remote;
+pub mod signing;
 pub mod time;
+pub mod trust;
 
 pub use api::Registry;
 pub use digest::Digest;

@@ -145,6 +145,13 @@ suite_tests!(
     check_finds_damage,
 );
 
+/// Signing keys and signatures (ms_test_support::signing_suite).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing() {
+    let f = fixture().await;
+    ms_test_support::signing_suite::signing(&f.ctx).await;
+}
+
 /// All checks one after another on one registry, as a long-lived registry sees them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whole_suite_on_one_registry() {
@@ -161,6 +168,7 @@ async fn the_whole_suite_on_one_registry() {
     suite::audit_trail(c).await;
     suite::hostile_input(c).await;
     suite::concurrent_registration(c).await;
+    ms_test_support::signing_suite::signing(c).await;
     let report = c.admin.check().await.unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
 }

@@ -17,6 +17,7 @@ mod s3_request;
 pub mod tied_child;
 
 pub mod registry_suite;
+pub mod signing_suite;
 
 use std::io::{BufRead, BufReader, Lines};
 use std::path::{Path, PathBuf};

@@ -6,6 +6,7 @@ mod admin;
 mod artifacts;
 mod datasets;
 mod models;
+mod signing;
 mod uploads;
 
 use axum::Router;
@@ -45,6 +46,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/tokens/{id}"),
     ("GET", "/audit"),
     ("POST", "/registry/check"),
+    ("POST", "/models/{id}/versions/{selector}/signatures"),
+    ("GET", "/models/{id}/versions/{selector}/signatures"),
+    ("POST", "/keys"),
+    ("GET", "/keys"),
+    ("POST", "/keys/{id}/rotate"),
+    ("POST", "/keys/{id}/revoke"),
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -75,6 +82,13 @@ pub fn router(state: AppState) -> Router {
         .route("/tokens/{id}", axum::routing::delete(admin::revoke_token))
         .route("/audit", get(admin::audit))
         .route("/registry/check", post(admin::check))
+        .route(
+            "/models/{id}/versions/{selector}/signatures",
+            post(signing::attach).get(signing::list),
+        )
+        .route("/keys", post(signing::add_key).get(signing::keys))
+        .route("/keys/{id}/rotate", post(signing::rotate_key))
+        .route("/keys/{id}/revoke", post(signing::revoke_key))
         .fallback(no_route)
         .method_not_allowed_fallback(bad_method)
         .layer(middleware::from_fn_with_state(state.clone(), header_limits))

@@ -482,4 +482,54 @@ impl Registry for Embedded {
         self.need(Role::Admin, "checking the registry")?;
         crate::check::run(&self.shared.db, &self.shared.blobs).await
     }
+
+    async fn sign_version(
+        &self,
+        model_id: &str,
+        selector: &str,
+        req: SignatureRequest,
+    ) -> Result<Registered<ManifestSignature>> {
+        self.need(Role::Writer, "attaching a signature")?;
+        let v = crate::model::resolve(&self.shared.db, model_id, selector).await?;
+        crate::signing::signatures::attach(&self.shared.db, &self.principal, model_id, v, &req)
+            .await
+    }
+
+    async fn signatures(&self, model_id: &str, selector: &str) -> Result<Vec<ManifestSignature>> {
+        self.need(Role::Reader, "reading")?;
+        let v = crate::model::resolve(&self.shared.db, model_id, selector).await?;
+        crate::signing::signatures::list(&self.shared.db, model_id, v).await
+    }
+
+    async fn add_key(&self, req: KeyRequest) -> Result<Registered<SigningKey>> {
+        self.need(Role::Admin, "adding a signing key")?;
+        let at = crate::time::now();
+        let mut tx = self.shared.db.begin_write().await?;
+        let k = crate::signing::keys::add(&mut tx, &self.principal, &at, &req).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(k)
+    }
+
+    async fn rotate_key(&self, key_id: &str, req: RotateKeyRequest) -> Result<KeyRotation> {
+        self.need(Role::Admin, "rotating a signing key")?;
+        let at = crate::time::now();
+        let mut tx = self.shared.db.begin_write().await?;
+        let r = crate::signing::keys::rotate(&mut tx, &self.principal, &at, key_id, &req).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(r)
+    }
+
+    async fn revoke_key(&self, key_id: &str, req: RevokeKeyRequest) -> Result<SigningKey> {
+        self.need(Role::Admin, "revoking a signing key")?;
+        let at = crate::time::now();
+        let mut tx = self.shared.db.begin_write().await?;
+        let k = crate::signing::keys::revoke(&mut tx, &self.principal, &at, key_id, &req).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(k)
+    }
+
+    async fn keys(&self) -> Result<Vec<SigningKey>> {
+        self.need(Role::Reader, "reading")?;
+        crate::signing::keys::list(&self.shared.db).await
+    }
 }

@@ -472,6 +472,40 @@ impl Registry for Remote {
         self.json(self.request(Method::POST, self.url_of(&["registry", "check"])))
             .await
     }
+
+    async fn sign_version(
+        &self,
+        model_id: &str,
+        selector: &str,
+        req: SignatureRequest,
+    ) -> Result<Registered<ManifestSignature>> {
+        self.post(
+            &["models", model_id, "versions", selector, "signatures"],
+            &req,
+        )
+        .await
+    }
+
+    async fn signatures(&self, model_id: &str, selector: &str) -> Result<Vec<ManifestSignature>> {
+        self.get(&["models", model_id, "versions", selector, "signatures"])
+            .await
+    }
+
+    async fn add_key(&self, req: KeyRequest) -> Result<Registered<SigningKey>> {
+        self.post(&["keys"], &req).await
+    }
+
+    async fn rotate_key(&self, key_id: &str, req: RotateKeyRequest) -> Result<KeyRotation> {
+        self.post(&["keys", key_id, "rotate"], &req).await
+    }
+
+    async fn revoke_key(&self, key_id: &str, req: RevokeKeyRequest) -> Result<SigningKey> {
+        self.post(&["keys", key_id, "revoke"], &req).await
+    }
+
+    async fn keys(&self) -> Result<Vec<SigningKey>> {
+        self.get(&["keys"]).await
+    }
 }
 
 #[cfg(test)]

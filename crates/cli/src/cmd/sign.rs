@@ -1,4 +1,4 @@
-//! `modelspec sign MODEL@VERSION --signer REF` and the VERSION form of `modelspec
+//! `modelspec sign MODEL@VERSION --signer REF|--bundle FILE` and the VERSION form of `modelspec
 //! verify-signature`: a version's OMS manifest (its artifacts' names and sha256, as the
 //! registry holds them) is signed here, through the signer (PKCS#11 token, signing proxy,
 //! development key file: the registry never sees a private key), and attached to the version,
@@ -12,16 +12,24 @@ use clap::Args as ClapArgs;
 use ms_registry::entity::SignatureRequest;
 use ms_registry::{ErrorKind, RegistryError};
 
-use super::connect::{self, RegistryArgs, bad_value, emit};
+use super::connect::{self, RegistryArgs, bad_value, emit, local_io};
 
 #[derive(ClapArgs)]
+#[command(group(clap::ArgGroup::new("how").required(true).args(["signer", "bundle"])))]
 pub struct SignArgs {
     /// MODEL@VERSION: a version number, a pointer (prod, staging, an alias) or a digest.
     pub model: String,
     /// The signer: pkcs11:… (RFC 7512 URI), http(s)://… (a signing proxy) or file:KEY.pem (a
     /// development key file).
     #[arg(long, value_name = "REF")]
-    pub signer: String,
+    pub signer: Option<String>,
+    /// Attach a bundle signed elsewhere instead (e.g. by `model_signing sign key` over a
+    /// directory holding the version's artifacts under their registered names).
+    #[arg(long, value_name = "FILE")]
+    pub bundle: Option<PathBuf>,
+    /// Also write the attached bundle here (for `model_signing verify key` or an archive).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -60,21 +68,34 @@ pub fn sign(a: SignArgs) -> anyhow::Result<ExitCode> {
     connect::run(&a.registry, |registry, _| async move {
         let (name, selector) = parse_target("MODEL@VERSION", &a.model)?;
         let version = registry.model_version(&name, &selector).await?;
-        let files = ms_registry::trust::version_files(&*registry, &version).await?;
-        let signer = ms_trust::signer::open_signer(&a.signer).map_err(trust_error)?;
-        let bundle = ms_registry::signing::bundle::sign(&version.model_id, &files, &*signer)
-            .map_err(trust_error)?;
-        let bundle: serde_json::Value = serde_json::from_str(&bundle.to_json()).map_err(|e| {
-            RegistryError::new(
-                ErrorKind::Internal,
-                ms_registry::codes::MG0801,
-                format!("the bundle made here is not JSON: {e}"),
-            )
-        })?;
-        let req = SignatureRequest {
-            bundle,
-            key_id: Some(signer.public_key().fingerprint()),
+        let (text, key_id) = match (&a.signer, &a.bundle) {
+            (Some(reference), _) => {
+                let files = ms_registry::trust::version_files(&*registry, &version).await?;
+                let signer = ms_trust::signer::open_signer(reference).map_err(trust_error)?;
+                let bundle =
+                    ms_registry::signing::bundle::sign(&version.model_id, &files, &*signer)
+                        .map_err(trust_error)?;
+                (bundle.to_json(), Some(signer.public_key().fingerprint()))
+            }
+            (None, Some(path)) => (
+                std::fs::read_to_string(path)
+                    .map_err(|e| local_io(path, "cannot read the bundle", e))?,
+                None,
+            ),
+            (None, None) => unreachable!("clap requires --signer or --bundle"),
         };
+        let bundle: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            RegistryError::new(
+                ErrorKind::Invalid,
+                ms_registry::codes::MG0801,
+                format!("the bundle is not JSON: {e}"),
+            )
+            .at("/bundle")
+        })?;
+        let req = SignatureRequest { bundle, key_id };
+        if let Some(out) = &a.out {
+            write_atomically(out, text.as_bytes())?;
+        }
         let at = version.version.to_string();
         let attached = registry.sign_version(&name, &at, req).await?;
         let s = &attached.record;
@@ -155,4 +176,15 @@ pub struct VerifySignatureArgs {
 
 pub fn verify_signature(a: VerifySignatureArgs) -> anyhow::Result<ExitCode> {
     verify_version(&a.target, a.trust, &a.registry)
+}
+
+/// `bytes` at `path` by a rename, so that a reader never sees half a bundle.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<(), RegistryError> {
+    let tmp = path.with_extension("tmp-modelspec");
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            local_io(path, "cannot write the bundle", e)
+        })
 }

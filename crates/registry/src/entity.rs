@@ -225,8 +225,10 @@ pub struct ModelVersion {
     pub status: Status,
     /// Pointers (environments and aliases) at this version now.
     pub pointers: Vec<String>,
+    /// The newest attached signature's key name (`signatures` lists them all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signer_id: Option<String>,
+    /// The newest attached signature's envelope digest (`sha256:`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
     pub lineage: Lineage,
@@ -404,7 +406,7 @@ pub struct AuditEvent {
     pub actor: String,
     pub actor_role: Role,
     /// e.g. `artifact.upload`, `dataset.register`, `model.register`, `model.promote`,
-    /// `token.create`, `token.revoke`.
+    /// `token.create`, `token.revoke`, `key.add`, `key.rotate`, `key.revoke`, `model.sign`.
     pub action: String,
     /// What was acted on, e.g. `model:gemma3-270m-chat@3`.
     pub subject: String,

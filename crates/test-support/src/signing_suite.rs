@@ -79,6 +79,7 @@ pub async fn signing(ctx: &Ctx) {
     let a = KeyFileSigner::generate(Algorithm::Ed25519).expect("a key");
     let b = KeyFileSigner::generate(Algorithm::EcdsaP256Sha256).expect("a key");
     let c = KeyFileSigner::generate(Algorithm::EcdsaP256Sha256).expect("a key");
+    let stranger = KeyFileSigner::generate(Algorithm::Ed25519).expect("a key");
 
     // Keys: admin only, idempotent, one fingerprint one record.
     refused(
@@ -163,7 +164,7 @@ pub async fn signing(ctx: &Ctx) {
             .sign_version(
                 "suite-signed",
                 "1",
-                request(bundle_json("suite-signed", &files, &b)),
+                request(bundle_json("suite-signed", &files, &stranger)),
             )
             .await,
         ErrorKind::NotFound,
@@ -179,6 +180,37 @@ pub async fn signing(ctx: &Ctx) {
             .await,
         ErrorKind::Invalid,
         "MG0801",
+    );
+    let mut huge = good.clone();
+    huge["padding"] = serde_json::Value::String("x".repeat(bundle::MAX_BUNDLE_BYTES));
+    refused(
+        writer.sign_version("suite-signed", "1", request(huge)).await,
+        ErrorKind::TooLarge,
+        "MG0801",
+    );
+    // A keyId that is not the signer's: the signature does not verify with it.
+    admin
+        .add_key(key_req("suite-other", &b, &["staging"]))
+        .await
+        .unwrap();
+    refused(
+        writer
+            .sign_version(
+                "suite-signed",
+                "1",
+                SignatureRequest {
+                    bundle: good.clone(),
+                    key_id: Some(b.public_key().fingerprint()),
+                },
+            )
+            .await,
+        ErrorKind::Integrity,
+        "MG0804",
+    );
+    refused(
+        writer.sign_version("suite-signed", "9", request(good.clone())).await,
+        ErrorKind::NotFound,
+        "MG0205",
     );
     assert!(
         admin

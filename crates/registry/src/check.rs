@@ -258,5 +258,6 @@ pub async fn run(db: &Db, blobs: &BlobStore) -> Result<CheckReport> {
             expected = ev.seq + 1;
         }
     }
+    crate::signing::check::run(db, &mut report).await?;
     Ok(report)
 }

@@ -127,6 +127,10 @@ codes! {
     "No signature attached to the version verifies: none was attached (`modelspec sign MODEL@VERSION --signer REF`), or every one is by a revoked key, a key the trust policy does not allow for the environment, or does not match the artifacts. The message lists why each was refused.";
     MG0809 "The trust policy does not allow the key."
     "The trust policy (`--policy FILE`) does not list the signing key's fingerprint for this environment, or its `notAfter` has passed, or the key is development-only and the environment is prod. Add the key to the policy for that environment, or sign with a key it allows.";
+    MG0810 "A stored signature does not verify (registry check)."
+    "`registry check` re-verifies every attached signature: its key must be registered, the bundle must verify with it, list exactly its version's artifacts and have the stored envelope digest. A failure means the row or the version's artifacts were edited after the signature was attached. Consumers re-verify (`verify-signature`), so such a signature is never trusted; remove the row or sign again.";
+    MG0811 "A signing key's record is damaged (registry check)."
+    "The stored public key of a signing key cannot be read, or its fingerprint is not the key id the row says: the row was edited. Signatures by it will not verify; restore the record or revoke the key and register the right one.";
 }
 
 /// Every MG code of the registry: this table, the blob store's and the HTTP layer's, in code

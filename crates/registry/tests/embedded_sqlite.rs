@@ -110,6 +110,13 @@ async fn signing() {
     ms_test_support::signing_suite::signing(&f.ctx).await;
 }
 
+/// Edited signature and key rows are found by `check` and refused by verification.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signature_damage_found() {
+    let f = fixture().await;
+    ms_test_support::signing_suite::signature_damage_found(&f.ctx).await;
+}
+
 /// All checks one after another on one registry, as a long-lived registry sees them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whole_suite_on_one_registry() {

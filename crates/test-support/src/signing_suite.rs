@@ -184,7 +184,9 @@ pub async fn signing(ctx: &Ctx) {
     let mut huge = good.clone();
     huge["padding"] = serde_json::Value::String("x".repeat(bundle::MAX_BUNDLE_BYTES));
     refused(
-        writer.sign_version("suite-signed", "1", request(huge)).await,
+        writer
+            .sign_version("suite-signed", "1", request(huge))
+            .await,
         ErrorKind::TooLarge,
         "MG0801",
     );
@@ -208,7 +210,9 @@ pub async fn signing(ctx: &Ctx) {
         "MG0804",
     );
     refused(
-        writer.sign_version("suite-signed", "9", request(good.clone())).await,
+        writer
+            .sign_version("suite-signed", "9", request(good.clone()))
+            .await,
         ErrorKind::NotFound,
         "MG0205",
     );
@@ -418,4 +422,75 @@ pub async fn signing(ctx: &Ctx) {
         ]
     );
     let _: &dyn Registry = admin;
+}
+
+/// Rows edited behind the registry's back (a forged bundle, another public key under a key
+/// id): `registry check` names them and a consumer's verification refuses the version. Wants
+/// a registry of its own with `damage`.
+pub async fn signature_damage_found(ctx: &Ctx) {
+    let admin = ctx.admin.as_ref();
+    let damage = ctx.damage.as_ref().expect("an embedded registry");
+    let a = KeyFileSigner::generate(Algorithm::Ed25519).expect("a key");
+    let other = KeyFileSigner::generate(Algorithm::Ed25519).expect("a key");
+    let k = admin
+        .add_key(key_req("damage-key", &a, &["prod"]))
+        .await
+        .unwrap()
+        .record;
+    let v = admin
+        .register_model(model_fixture(admin, "suite-damaged", "suite").await)
+        .await
+        .unwrap()
+        .record;
+    let files = version_files(admin, &v).await.unwrap();
+    let good = bundle_json("suite-damaged", &files, &a);
+    let sig = admin
+        .sign_version("suite-damaged", "1", request(good.clone()))
+        .await
+        .unwrap()
+        .record;
+    assert!(admin.check().await.unwrap().problems.is_empty());
+
+    let forged = forge(good).to_string().replace('\'', "''");
+    damage
+        .sql(&format!(
+            "UPDATE manifest_signatures SET bundle = '{forged}' WHERE envelope_digest = '{}'",
+            sig.envelope_digest
+        ))
+        .await;
+    let report = admin.check().await.unwrap();
+    let found: Vec<&CheckProblem> = report
+        .problems
+        .iter()
+        .filter(|p| p.code == "MG0810")
+        .collect();
+    assert_eq!(found.len(), 1, "{:?}", report.problems);
+    assert!(
+        found[0].subject.contains("suite-damaged@1"),
+        "{:?}",
+        found[0]
+    );
+    let e = refused(
+        trust::verify_version_with(admin, "suite-damaged", "1", None).await,
+        ErrorKind::Forbidden,
+        "MG0808",
+    );
+    assert!(e.message.contains("does not verify"), "{e}");
+
+    let pem = other.public_key().to_pem();
+    damage
+        .sql(&format!(
+            "UPDATE signing_keys SET public_key = '{pem}' WHERE key_id = '{}'",
+            k.key_id
+        ))
+        .await;
+    let report = admin.check().await.unwrap();
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.code == "MG0811" && p.subject == format!("key:{}", k.key_id)),
+        "{:?}",
+        report.problems
+    );
 }

@@ -4,6 +4,7 @@
 //! [`crate::trust`].
 
 pub mod bundle;
+pub mod check;
 pub mod keys;
 pub mod signatures;
 pub mod types;

@@ -34,14 +34,12 @@ pub struct SignArgs {
     pub registry: RegistryArgs,
 }
 
-/// Where `verify-signature` looks for a version.
-#[derive(ClapArgs, Clone)]
+/// How `verify-signature MODEL@VERSION` judges a version (its flags are verify_signature's).
+#[derive(Clone)]
 pub struct VerifyVersionArgs {
-    /// A trust policy file: which keys may sign for which environment (needs --env).
-    #[arg(long, value_name = "FILE", requires = "env")]
+    /// A trust policy file: which keys may sign for which environment.
     pub policy: Option<PathBuf>,
     /// The environment the policy is asked about (prod, staging, …).
-    #[arg(long, value_name = "ENV", requires = "policy")]
     pub env: Option<String>,
 }
 
@@ -160,22 +158,6 @@ pub fn verify_version(
         });
         Ok(ExitCode::SUCCESS)
     })
-}
-
-/// `modelspec verify-signature TARGET`: this build knows the MODEL@VERSION form; the DIR and
-/// BUNDLE forms (a model directory or a bundle file) dispatch to ms-trust's verifier.
-#[derive(ClapArgs)]
-pub struct VerifySignatureArgs {
-    /// MODEL@VERSION of a registry.
-    pub target: String,
-    #[command(flatten)]
-    pub trust: VerifyVersionArgs,
-    #[command(flatten)]
-    pub registry: RegistryArgs,
-}
-
-pub fn verify_signature(a: VerifySignatureArgs) -> anyhow::Result<ExitCode> {
-    verify_version(&a.target, a.trust, &a.registry)
 }
 
 /// `bytes` at `path` by a rename, so that a reader never sees half a bundle.

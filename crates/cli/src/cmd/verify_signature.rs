@@ -19,8 +19,8 @@ pub struct Args {
     /// The signature bundle of a directory (default DIR/model.sig).
     #[arg(long)]
     pub signature: Option<PathBuf>,
-    /// The signer's public key (PEM).
-    #[arg(long, conflicts_with = "policy", required_unless_present = "policy")]
+    /// The signer's public key (PEM); a directory or bundle needs it or --policy.
+    #[arg(long, conflicts_with = "policy")]
     pub key: Option<PathBuf>,
     /// A trust policy: the signing key must be trusted for --env.
     #[arg(long, requires = "env")]
@@ -31,6 +31,9 @@ pub struct Args {
     /// A path (relative to DIR) to leave out, besides those the signer left out; repeatable.
     #[arg(long = "ignore-path")]
     pub ignore_paths: Vec<String>,
+    /// Where the registry is, for a MODEL@VERSION target.
+    #[command(flatten)]
+    pub registry: super::connect::RegistryArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -38,6 +41,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !target.exists() && args.target.contains('@') {
         return verify_version(&args);
     }
+    anyhow::ensure!(
+        args.key.is_some() || args.policy.is_some(),
+        "verifying {} needs --key PEM or --policy FILE --env ENV",
+        args.target
+    );
     let (dir, bundle_path) = if target.is_dir() {
         let sig = args
             .signature
@@ -117,7 +125,7 @@ fn check(
             );
             (entry.public_key.clone(), who)
         }
-        _ => unreachable!("clap requires --key or --policy with --env"),
+        _ => unreachable!("run checks --key or --policy, clap --env with --policy"),
     };
     let manifest = oms::verify(&bundle, &key)?;
     if let Some(dir) = dir {
@@ -130,12 +138,18 @@ fn check(
     Ok((manifest, who))
 }
 
-/// `MODEL@VERSION`: a registry version's stored signatures, verified by the registry
-/// commands (`ms_registry::trust`).
+/// `MODEL@VERSION`: a registry version's stored signatures, re-verified here
+/// (`ms_registry::trust`), under the policy for `--env` when one is given.
 fn verify_version(args: &Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!(
-        "{} is neither a directory nor a file; MODEL@VERSION targets are verified against the \
-         registry, which this build cannot do yet",
+    anyhow::ensure!(
+        args.key.is_none() && args.signature.is_none() && args.ignore_paths.is_empty(),
+        "{}: a registry version is verified with its registered keys (and --policy FILE --env \
+         ENV); --key, --signature and --ignore-path are for a directory or a bundle",
         args.target
-    )
+    );
+    let trust = super::sign::VerifyVersionArgs {
+        policy: args.policy.clone(),
+        env: args.env.clone(),
+    };
+    super::sign::verify_version(&args.target, trust, &args.registry)
 }

@@ -1,21 +1,25 @@
 //! `modelspec key`, `sign` and `verify-signature MODEL@VERSION` as a user runs them, embedded
-//! (SQLite) and through `modelspec registry serve`: a P-256 key file signs a version, the real
-//! `model_signing` (PyPI `model-signing==1.1.1`) verifies the attached bundle over a directory
-//! of the version's files and signs one we attach; a bundle for other bytes, an unregistered
-//! key and a revoked key are refused with their codes.
+//! (SQLite) and through `modelspec registry serve` (over SQLite, and over PostgreSQL +
+//! SeaweedFS): a P-256 key file signs a version, the real `model_signing` (PyPI
+//! `model-signing==1.1.1`) verifies the attached bundle over a directory of the version's
+//! files and signs one we attach; a bundle for other bytes, an unregistered key and a revoked
+//! key are refused with their codes.
 
 mod registry_common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use ms_test_support::python::venv_bin;
+use ms_test_support::python::python;
 use ms_trust::keyfile::KeyFileSigner;
 use ms_trust::{Algorithm, Signer as _};
 use registry_common::{Reg, noise, spec_with_artifact};
 
+/// `python -m model_signing`: the venv's scripts carry the absolute interpreter path of the
+/// venv that installed them, which a shared or moved venv may no longer have.
 fn model_signing(args: &[&str]) -> Output {
-    Command::new(venv_bin("model_signing"))
+    Command::new(python())
+        .args(["-m", "model_signing"])
         .args(args)
         .output()
         .expect("model_signing runs")
@@ -234,4 +238,9 @@ fn embedded_sqlite() {
 #[test]
 fn remote_over_sqlite() {
     scenario(&Reg::remote(Reg::sqlite()));
+}
+
+#[test]
+fn remote_over_postgres_and_seaweedfs() {
+    scenario(&Reg::remote(Reg::postgres_s3()));
 }

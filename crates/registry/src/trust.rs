@@ -1,7 +1,8 @@
 //! Whether a model version may be used in an environment: `verify_version` re-checks, on the
 //! consumer's side and against the consumer's trust policy, what the registry checked when the
 //! signature was attached (so a registry whose rows were edited is caught too). A version
-//! passes when one of its signatures is by a key the policy allows for the environment, that
+//! passes when one of its signatures is by a key the policy allows for the environment (at the
+//! time the signature was attached: a key past its `notAfter` keeps what it signed before), that
 //! key is not revoked in the registry (a retired key's signatures made before its rotation
 //! count), the signature verifies, and the signed manifest lists exactly the version's
 //! artifacts. `modelspec run|serve` of a prod model and `modelspec verify-signature` call it.
@@ -101,8 +102,13 @@ fn check_one(
     if pk.fingerprint() != key.key_id {
         return Err((false, format!("key {} does not hash to its id", key.key_id)));
     }
+    // The policy is asked about the moment the registry attached the signature (its audit
+    // log vouches for it), so a key rotated out by `notAfter` keeps what it signed before.
+    let signed_at = chrono::DateTime::parse_from_rfc3339(&sig.signed_at)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| (false, format!("signedAt {:?}: {e}", sig.signed_at)))?;
     if let Some((policy, env)) = under
-        && let Err(e) = policy.allows(&pk, env)
+        && let Err(e) = policy.allows_at(&pk, env, signed_at)
     {
         return Err((true, format!("key {} ({}): {e}", key.name, key.key_id)));
     }

@@ -49,15 +49,26 @@ fn request(bundle: serde_json::Value) -> SignatureRequest {
     }
 }
 
-/// A trust policy allowing `key` (PEM) for `envs`.
-fn policy(key: &dyn Signer, envs: &[&str]) -> ms_trust::policy::TrustPolicy {
+/// A trust policy allowing `key` (PEM) for `envs`, until `not_after` if given.
+fn policy_until(
+    key: &dyn Signer,
+    envs: &[&str],
+    not_after: Option<&str>,
+) -> ms_trust::policy::TrustPolicy {
     let pem = key.public_key().to_pem().replace('\n', "\n      ");
+    let until = not_after
+        .map(|t| format!("    notAfter: {t}\n"))
+        .unwrap_or_default();
     let text = format!(
-        "apiVersion: modelspec.dev/v1\nkind: TrustPolicy\nkeys:\n  - name: release\n    publicKey: |\n      {pem}\n    environments: [{}]\n",
+        "apiVersion: modelspec.dev/v1\nkind: TrustPolicy\nkeys:\n  - name: release\n    publicKey: |\n      {pem}\n    environments: [{}]\n{until}",
         envs.join(", ")
     );
     ms_trust::policy::TrustPolicy::parse(&text, std::path::Path::new("policy.yaml"))
         .expect("the test policy parses")
+}
+
+fn policy(key: &dyn Signer, envs: &[&str]) -> ms_trust::policy::TrustPolicy {
+    policy_until(key, envs, None)
 }
 
 /// Flips one character of the first DSSE signature (still base64, another signature).
@@ -277,6 +288,26 @@ pub async fn signing(ctx: &Ctx) {
         ErrorKind::Forbidden,
         "MG0809",
     );
+
+    // The policy is asked about the signing time: a key whose notAfter has passed since keeps
+    // what it signed before, not what it signed after.
+    let until_signing = policy_until(&a, &["prod"], Some(&sig.signed_at));
+    trust::verify_version(admin, "suite-signed", "1", &until_signing, "prod")
+        .await
+        .unwrap();
+    let e = refused(
+        trust::verify_version(
+            admin,
+            "suite-signed",
+            "1",
+            &policy_until(&a, &["prod"], Some("2001-01-01T00:00:00Z")),
+            "prod",
+        )
+        .await,
+        ErrorKind::Forbidden,
+        "MG0809",
+    );
+    assert!(e.message.contains("2001"), "{e}");
 
     // Rotation: a retired key signs nothing new; what it signed before stays valid.
     let rot = admin

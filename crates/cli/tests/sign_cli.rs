@@ -58,6 +58,29 @@ fn scenario(reg: &Reg) {
     let (_, other_path, _) = keypair(&work, "other", Algorithm::Ed25519);
     let signer_ref = format!("file:{}", s(&key_path));
 
+    // Endless or huge files are refused unread.
+    let (_, err) = reg.fails(
+        &[
+            "key",
+            "add",
+            "x",
+            "--public-key",
+            "/dev/zero",
+            "--env",
+            "prod",
+        ],
+        2,
+    );
+    assert!(
+        err.contains("MG0707") && err.contains("larger than"),
+        "{err}"
+    );
+    let (_, err) = reg.fails(&["sign", "signed-chat@1", "--bundle", "/dev/zero"], 2);
+    assert!(
+        err.contains("MG0707") && err.contains("larger than"),
+        "{err}"
+    );
+
     // The key, registered by an admin.
     let added = reg.json(&[
         "key",

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{Args as ClapArgs, Subcommand};
 use ms_registry::entity::{KeyRequest, KeyStatus, RevokeKeyRequest, RotateKeyRequest, SigningKey};
 
-use super::connect::{self, RegistryArgs, emit, local_io};
+use super::connect::{self, RegistryArgs, emit};
 
 #[derive(ClapArgs)]
 pub struct Args {
@@ -64,8 +64,9 @@ pub enum Command {
     },
 }
 
-fn read_pem(path: &PathBuf) -> Result<String, ms_registry::RegistryError> {
-    std::fs::read_to_string(path).map_err(|e| local_io(path, "cannot read the public key", e))
+fn read_pem(path: &std::path::Path) -> Result<String, ms_registry::RegistryError> {
+    // A PEM public key is a few hundred bytes; the registry takes at most 16 KiB.
+    super::sign::read_limited(path, 16 * 1024, "the public key")
 }
 
 fn status(k: &SigningKey) -> &'static str {

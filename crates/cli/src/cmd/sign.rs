@@ -76,8 +76,11 @@ pub fn sign(a: SignArgs) -> anyhow::Result<ExitCode> {
                 (bundle.to_json(), Some(signer.public_key().fingerprint()))
             }
             (None, Some(path)) => (
-                std::fs::read_to_string(path)
-                    .map_err(|e| local_io(path, "cannot read the bundle", e))?,
+                read_limited(
+                    path,
+                    ms_registry::signing::bundle::MAX_BUNDLE_BYTES,
+                    "the bundle",
+                )?,
                 None,
             ),
             (None, None) => unreachable!("clap requires --signer or --bundle"),
@@ -169,4 +172,25 @@ fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<(), Registry
             let _ = std::fs::remove_file(&tmp);
             local_io(path, "cannot write the bundle", e)
         })
+}
+
+/// A text file of at most `limit` bytes (a larger one, or `/dev/zero`, is refused unread).
+pub fn read_limited(
+    path: &std::path::Path,
+    limit: usize,
+    what: &str,
+) -> Result<String, RegistryError> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit as u64 + 1).read_to_string(&mut text))
+        .map_err(|e| local_io(path, &format!("cannot read {what}"), e))?;
+    if text.len() > limit {
+        return Err(local_io(
+            path,
+            &format!("cannot use {what}"),
+            format!("it is larger than {limit} bytes"),
+        ));
+    }
+    Ok(text)
 }

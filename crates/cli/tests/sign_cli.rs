@@ -8,18 +8,15 @@
 mod registry_common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-use ms_test_support::python::python;
+use ms_test_support::python::module;
 use ms_trust::keyfile::KeyFileSigner;
 use ms_trust::{Algorithm, Signer as _};
 use registry_common::{Reg, noise, spec_with_artifact};
 
-/// `python -m model_signing`: the venv's scripts carry the absolute interpreter path of the
-/// venv that installed them, which a shared or moved venv may no longer have.
 fn model_signing(args: &[&str]) -> Output {
-    Command::new(python())
-        .args(["-m", "model_signing"])
+    module("model_signing")
         .args(args)
         .output()
         .expect("model_signing runs")

@@ -7,9 +7,9 @@
 mod registry_common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use ms_test_support::python::python;
+use ms_test_support::python::module;
 use ms_test_support::softhsm::softhsm;
 use registry_common::{Reg, noise, spec_with_artifact};
 
@@ -17,10 +17,8 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// `python -m model_signing` (the venv's scripts may name a gone interpreter).
 fn model_signing(args: &[&str]) -> Output {
-    Command::new(python())
-        .args(["-m", "model_signing"])
+    module("model_signing")
         .args(args)
         .output()
         .expect("model_signing runs")

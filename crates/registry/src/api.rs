@@ -78,6 +78,20 @@ pub trait Registry: Send + Sync {
     async fn history(&self, model_id: &str) -> Result<Vec<HistoryEntry>>;
     async fn promote(&self, model_id: &str, req: PromoteRequest) -> Result<PointerMove>;
 
+    /// The provenance record of `subject`: `model:NAME@SELECTOR` (or `NAME@SELECTOR`) or
+    /// `dataset:sha256:…` (or the bare dataset id). Its `subject` is the normalized id
+    /// (`model:NAME@N`).
+    async fn provenance(&self, subject: &str) -> Result<ProvenanceRecord>;
+    /// Attaches a signature made client-side to `subject`'s record. The registry checks that
+    /// the bundle's payload is the stored statement byte for byte, that its key is registered
+    /// and not revoked, and that the signature verifies; a new signature replaces the old one
+    /// (both are in the audit log, action `provenance.sign`).
+    async fn sign_provenance(
+        &self,
+        subject: &str,
+        signature: ProvenanceSignature,
+    ) -> Result<ProvenanceRecord>;
+
     /// `id`: `name@version` (or `name`, its latest version) for a model, `sha256:…` for a
     /// dataset. `depth` at most 32.
     async fn lineage(&self, id: &str, direction: Direction, depth: u32) -> Result<LineageGraph>;

@@ -31,6 +31,17 @@ pub fn event_digest(e: &AuditEvent) -> Digest {
     Digest::of(canonical::to_string(&v).as_bytes())
 }
 
+/// The seq the next event written in `tx` gets (stable inside `Db::begin_write`): what a
+/// record that names its own event (a provenance statement's `invocationId`) needs before the
+/// event, whose details name the record, is written.
+pub async fn next_seq(tx: &mut Tx) -> Result<u64> {
+    let (next,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_events")
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    Ok(next as u64)
+}
+
 /// Writes the event for `change` in `tx`, at `at`. Call only inside `Db::begin_write`.
 pub async fn append(
     tx: &mut Tx,
@@ -38,10 +49,7 @@ pub async fn append(
     at: &str,
     change: Change<'_>,
 ) -> Result<AuditEvent> {
-    let (next,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_events")
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(db_err)?;
+    let next = next_seq(tx).await? as i64;
     let mut ev = AuditEvent {
         seq: next as u64,
         at: at.to_string(),

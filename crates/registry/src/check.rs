@@ -1,7 +1,8 @@
 //! `registry check` (fsck): every blob re-hashed, every artifact row backed by a blob of the
 //! right size, every reference (version artifacts, lineage edges, pointers) resolving, the
-//! audit log gapless with digests that recompute, and no half-written record. Problems are
-//! findings with MG06xx codes; the check itself changes nothing.
+//! audit log gapless with digests that recompute, no half-written record, and every provenance
+//! statement intact and named by its registration's event. Problems are findings with MG06xx
+//! codes (MG09xx for provenance); the check itself changes nothing.
 
 use std::collections::HashSet;
 
@@ -232,8 +233,9 @@ pub async fn run(db: &Db, blobs: &BlobStore) -> Result<CheckReport> {
         }
     }
 
-    // The audit log: gapless, digests recompute.
+    // The audit log: gapless, digests recompute; registrations name their provenance.
     let mut expected = 1u64;
+    let mut logged = std::collections::BTreeMap::new();
     loop {
         let page = crate::audit::list(db, expected - 1, 1000).await?;
         if page.is_empty() {
@@ -255,9 +257,15 @@ pub async fn run(db: &Db, blobs: &BlobStore) -> Result<CheckReport> {
                     "the event's digest does not match its content",
                 ));
             }
+            if matches!(ev.action.as_str(), "model.register" | "dataset.register")
+                && let Some(d) = ev.details.get("provenance").and_then(|v| v.as_str())
+            {
+                logged.insert(ev.subject.clone(), d.to_string());
+            }
             expected = ev.seq + 1;
         }
     }
+    report.rows_checked += crate::provenance::check(db, &logged, p).await?;
     crate::signing::check::run(db, &mut report).await?;
     Ok(report)
 }

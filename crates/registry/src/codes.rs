@@ -2,7 +2,8 @@
 //! `modelspec explain MG…`. Ranges: MG00xx request and database, MG01xx artifacts and the blob
 //! store (`blob::codes`), MG02xx models, MG03xx datasets and lineage, MG04xx authentication,
 //! MG05xx the HTTP layer, MG06xx `registry check` findings, MG07xx the CLI, MG08xx signatures
-//! and signing keys.
+//! and signing keys, MG09xx provenance (records, their signatures, the links `modelspec
+//! provenance` verifies).
 
 /// One documented code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +132,32 @@ codes! {
     "`registry check` re-verifies every attached signature: its key must be registered, the bundle must verify with it, list exactly its version's artifacts and have the stored envelope digest. A failure means the row or the version's artifacts were edited after the signature was attached. Consumers re-verify (`verify-signature`), so such a signature is never trusted; remove the row or sign again.";
     MG0811 "A signing key's record is damaged (registry check)."
     "The stored public key of a signing key cannot be read, or its fingerprint is not the key id the row says: the row was edited. Signatures by it will not verify; restore the record or revoke the key and register the right one.";
+    MG0901 "No provenance record for this subject."
+    "Every model version and dataset gets its provenance statement in the transaction that registers it. A subject without one was registered before the registry wrote provenance, or its record was deleted (the registration's audit event still names the statement's digest in `details.provenance`).";
+    MG0902 "A provenance subject is malformed."
+    "Subjects are `model:NAME@VERSION` (or `NAME@VERSION`, `NAME@prod`, an alias, `latest`) and `dataset:sha256:<64 hex>` (or the bare dataset id).";
+    MG0903 "A provenance bundle cannot be read."
+    "The body must be `{\"bundle\": …}` with a Sigstore bundle v0.3 whose DSSE envelope (payloadType `application/vnd.in-toto+json`) carries the record's statement. Make it with `modelspec provenance sign SUBJECT --signer REF`.";
+    MG0904 "The bundle signs another statement."
+    "The envelope's payload is not byte for byte the statement the registry stored for this subject: it was made for another subject, from an edited copy, or the stored statement changed. Fetch the statement again (`GET /provenance/{subject}`) and sign exactly its bytes.";
+    MG0905 "The signing key is not registered or was revoked."
+    "A provenance signature is accepted only from a key the registry knows (`signing_keys`) and has not revoked. An admin registers keys with `modelspec key add`; sign with a registered key.";
+    MG0906 "A provenance signature does not verify."
+    "The DSSE signature over the statement does not verify with the key it names: the bundle was altered or made with another key.";
+    MG0907 "A provenance statement was changed."
+    "The stored statement's bytes no longer hash to the digest recorded with it. The record was edited after registration; the registration's audit event (`details.provenance`) holds the digest it had.";
+    MG0908 "A statement does not describe its record."
+    "The statement is not an in-toto Statement v1 with an SLSA Provenance v1 predicate, or its first subject is not this record (name, or digest: the version's manifest digest, the dataset's id). The record or the statement was changed.";
+    MG0909 "A dependency does not resolve."
+    "A `resolvedDependencies` entry (a dataset or a parent model version) or a subject artifact is not in the registry, or its digest now differs from the one the statement recorded: what the link was built from has changed or gone.";
+    MG0910 "A link of the chain is unsigned."
+    "The record has no signature bundle. Sign it with `modelspec provenance sign SUBJECT --signer REF`; until then the link is only as good as the registry's database and audit log.";
+    MG0911 "A statement's digest differs from its audit event."
+    "The registration's audit event records the statement digest in `details.provenance`; the stored record has another, or the event is not the registration of this subject. Someone edited the record (and possibly its digest) after the fact.";
+    MG0912 "The signing key is not trusted."
+    "The link is signed, but by a key that is not among the trusted ones (`--key`, the `--policy` file's keys for `--env`, or the registry's registered keys). Trust the key or sign with a trusted one.";
+    MG0913 "The signer failed."
+    "Signing a provenance statement client-side failed in the signer (a PKCS#11 token, a signing proxy, a key file); the message carries the signer's own `MT` code and reason (`modelspec explain MT…`).";
 }
 
 /// Every MG code of the registry: this table, the blob store's and the HTTP layer's, in code

@@ -57,6 +57,43 @@ pub struct Artifact {
     pub created_by: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<Value>,
+    /// The provenance records of the model versions made of this artifact (it is one of their
+    /// statements' subjects), oldest first, at most 100. `provenance` above is what the
+    /// uploader said; these are what the registry recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub provenance_records: Vec<ProvenanceRecord>,
+}
+
+/// The provenance of a lineage node (`model:NAME@VERSION`, `dataset:sha256:…`): an in-toto
+/// Statement v1 with an SLSA Provenance v1 predicate, written by the registry in the
+/// registration's transaction, and the Sigstore bundle that signs it once someone has.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvenanceRecord {
+    pub subject: String,
+    /// `sha256:` of `statement`'s bytes; also in the registration's audit event
+    /// (`details.provenance`).
+    pub statement_digest: Digest,
+    /// The statement's exact bytes (canonical JSON): what a signature covers.
+    pub statement: String,
+    /// The Sigstore bundle (DSSE envelope of `statement`), once signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<Value>,
+    /// The signing key's id (`sha256:` fingerprint of its SPKI DER).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_at: Option<String>,
+    /// The audit event of the registration (the statement's `invocationId`).
+    pub audit_seq: u64,
+}
+
+/// A signature for a provenance record, made client-side (the registry holds no key).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProvenanceSignature {
+    /// A Sigstore bundle v0.3 whose DSSE envelope carries the record's statement.
+    pub bundle: Value,
 }
 
 /// What an uploader says about the bytes it sends.

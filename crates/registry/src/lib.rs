@@ -26,6 +26,8 @@ pub mod error;
 pub mod lineage;
 pub mod locate;
 pub mod model;
+pub mod provenance;
+pub mod provenance_chain;
 pub mod remote;
 pub mod signing;
 pub mod time;

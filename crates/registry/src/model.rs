@@ -244,9 +244,16 @@ fn parse_status(s: &str) -> Result<Status> {
     })
 }
 
-/// Stores a prepared registration (or finds the identical one). Call inside `begin_write`,
-/// after checking that the artifacts' blobs exist.
-pub async fn register(tx: &mut Tx, who: &Principal, at: &str, p: &Prepared) -> Result<(u64, bool)> {
+/// Stores a prepared registration (or finds the identical one) with its provenance record.
+/// Call inside `begin_write`, after checking that the artifacts' blobs exist; `started` is
+/// when the request arrived, `at` the transaction's time.
+pub async fn register(
+    tx: &mut Tx,
+    who: &Principal,
+    started: &str,
+    at: &str,
+    p: &Prepared,
+) -> Result<(u64, bool)> {
     let existing =
         sqlx::query("SELECT version FROM model_versions WHERE model_id = $1 AND digest = $2")
             .bind(&p.model_id)
@@ -329,6 +336,16 @@ pub async fn register(tx: &mut Tx, who: &Principal, at: &str, p: &Prepared) -> R
             1
         }
     };
+    let seq = audit::next_seq(tx).await?;
+    let inv = crate::provenance::Invocation {
+        who,
+        started_on: started,
+        finished_on: at,
+        audit_seq: seq,
+    };
+    let statement =
+        crate::provenance::model_statement(tx, p, version as u64, &p.digest, &inv).await?;
+    let (statement, statement_digest) = crate::provenance::encode(&statement);
     let ev = audit::append(
         tx,
         who,
@@ -338,7 +355,8 @@ pub async fn register(tx: &mut Tx, who: &Principal, at: &str, p: &Prepared) -> R
             subject: node_id(&p.model_id, version as u64),
             before: None,
             after: Some(p.digest),
-            details: json!({"specDigest": p.spec_digest, "artifactIds": p.artifact_ids}),
+            details: json!({"specDigest": p.spec_digest, "artifactIds": p.artifact_ids,
+                "provenance": statement_digest}),
         },
     )
     .await?;
@@ -378,6 +396,7 @@ pub async fn register(tx: &mut Tx, who: &Principal, at: &str, p: &Prepared) -> R
         .map_err(db_err)?;
     }
     let me = node_id(&p.model_id, version as u64);
+    crate::provenance::insert(tx, &me, &statement, &statement_digest, ev.seq).await?;
     for d in &p.lineage.dataset_refs {
         crate::lineage::insert_edge(tx, &me, &crate::dataset::node_id(d), "trainedOn").await?;
     }

@@ -6,6 +6,7 @@ mod admin;
 mod artifacts;
 mod datasets;
 mod models;
+mod provenance;
 mod signing;
 mod uploads;
 
@@ -41,6 +42,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/dataset/register"),
     ("GET", "/datasets/{id}"),
     ("GET", "/lineage/{id}"),
+    ("GET", "/provenance/{subject}"),
+    ("POST", "/provenance/{subject}/signature"),
     ("POST", "/tokens"),
     ("GET", "/tokens"),
     ("DELETE", "/tokens/{id}"),
@@ -78,6 +81,8 @@ pub fn router(state: AppState) -> Router {
         .route("/dataset/register", post(datasets::register))
         .route("/datasets/{id}", get(datasets::dataset))
         .route("/lineage/{id}", get(datasets::lineage))
+        .route("/provenance/{subject}", get(provenance::record))
+        .route("/provenance/{subject}/signature", post(provenance::sign))
         .route("/tokens", post(admin::create_token).get(admin::list_tokens))
         .route("/tokens/{id}", axum::routing::delete(admin::revoke_token))
         .route("/audit", get(admin::audit))

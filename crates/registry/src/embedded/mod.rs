@@ -121,6 +121,7 @@ impl Embedded {
             created_at: at.clone(),
             created_by: self.principal.name.clone(),
             provenance: req.provenance.clone(),
+            provenance_records: Vec::new(),
         };
         sqlx::query(
             "INSERT INTO artifacts (artifact_id, size, media_type, name, created_at, created_by, \
@@ -221,6 +222,7 @@ fn artifact_from_row(d: &Digest, r: &sqlx::any::AnyRow) -> Result<Artifact> {
             .map(|p| serde_json::from_str(&p))
             .transpose()
             .map_err(|e| crate::dataset::internal(e.to_string()))?,
+        provenance_records: Vec::new(),
     })
 }
 
@@ -291,7 +293,9 @@ impl Registry for Embedded {
         .await
         .map_err(db_err)?
         .ok_or_else(|| artifact_not_found(id))?;
-        artifact_from_row(id, &row)
+        let mut a = artifact_from_row(id, &row)?;
+        a.provenance_records = crate::provenance::for_artifact(&self.shared.db, id).await?;
+        Ok(a)
     }
 
     async fn artifact_content(&self, id: &Digest, range: Option<ByteRange>) -> Result<Content> {
@@ -319,19 +323,30 @@ impl Registry for Embedded {
             });
         }
         crate::dataset::insert(&mut tx, &d).await?;
-        audit::append(
+        let inv = crate::provenance::Invocation {
+            who: &self.principal,
+            started_on: &at,
+            finished_on: &crate::time::now(),
+            audit_seq: audit::next_seq(&mut tx).await?,
+        };
+        let (statement, statement_digest) =
+            crate::provenance::encode(&crate::provenance::dataset_statement(&d, &inv));
+        let me = crate::dataset::node_id(&d.dataset_id);
+        let ev = audit::append(
             &mut tx,
             &self.principal,
             &at,
             Change {
                 action: "dataset.register",
-                subject: crate::dataset::node_id(&d.dataset_id),
+                subject: me.clone(),
                 before: None,
                 after: Some(d.dataset_id),
-                details: json!({"name": d.name, "checksum": d.checksum, "fileCount": d.file_count}),
+                details: json!({"name": d.name, "checksum": d.checksum, "fileCount": d.file_count,
+                    "provenance": statement_digest}),
             },
         )
         .await?;
+        crate::provenance::insert(&mut tx, &me, &statement, &statement_digest, ev.seq).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(Registered {
             created: true,
@@ -346,6 +361,7 @@ impl Registry for Embedded {
 
     async fn register_model(&self, req: ModelRegistration) -> Result<Registered<ModelVersion>> {
         self.need(Role::Writer, "registering a model version")?;
+        let started = crate::time::now();
         let p = crate::model::prepare(&req)?;
         // The bytes first (outside the transaction: a store round trip per artifact).
         for d in &p.artifact_ids {
@@ -355,7 +371,8 @@ impl Registry for Embedded {
         }
         let at = crate::time::now();
         let mut tx = self.shared.db.begin_write().await?;
-        let (version, created) = crate::model::register(&mut tx, &self.principal, &at, &p).await?;
+        let (version, created) =
+            crate::model::register(&mut tx, &self.principal, &started, &at, &p).await?;
         tx.commit().await.map_err(db_err)?;
         let record =
             crate::model::version(&self.shared.db, &p.model_id, &version.to_string()).await?;
@@ -389,6 +406,33 @@ impl Registry for Embedded {
         let mv = crate::model::promote(&mut tx, &self.principal, &at, model_id, &req).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(mv)
+    }
+
+    async fn provenance(&self, subject: &str) -> Result<ProvenanceRecord> {
+        self.need(Role::Reader, "reading")?;
+        let s = crate::provenance::parse_subject(subject)?;
+        let (id, _) = crate::provenance::resolve(&self.shared.db, &s).await?;
+        crate::provenance::get(&self.shared.db, &id).await
+    }
+
+    async fn sign_provenance(
+        &self,
+        subject: &str,
+        signature: ProvenanceSignature,
+    ) -> Result<ProvenanceRecord> {
+        self.need(Role::Writer, "signing provenance")?;
+        let s = crate::provenance::parse_subject(subject)?;
+        let (id, _) = crate::provenance::resolve(&self.shared.db, &s).await?;
+        let at = crate::time::now();
+        crate::provenance::attach(
+            &self.shared.db,
+            &self.principal,
+            &at,
+            &id,
+            &signature.bundle,
+        )
+        .await?;
+        crate::provenance::get(&self.shared.db, &id).await
     }
 
     async fn lineage(&self, id: &str, direction: Direction, depth: u32) -> Result<LineageGraph> {

@@ -435,6 +435,19 @@ impl Registry for Remote {
         self.post(&["models", model_id, "promote"], &req).await
     }
 
+    async fn provenance(&self, subject: &str) -> Result<ProvenanceRecord> {
+        self.get(&["provenance", subject]).await
+    }
+
+    async fn sign_provenance(
+        &self,
+        subject: &str,
+        signature: ProvenanceSignature,
+    ) -> Result<ProvenanceRecord> {
+        self.post(&["provenance", subject, "signature"], &signature)
+            .await
+    }
+
     async fn lineage(&self, id: &str, direction: Direction, depth: u32) -> Result<LineageGraph> {
         let mut url = self.url_of(&["lineage", id]);
         let direction = match direction {

@@ -11,7 +11,7 @@ use ms_registry::blob::{BlobOptions, BlobStore, S3Config, Secret};
 use ms_registry::db::Db;
 use ms_registry::remote::Remote;
 use ms_registry::{Embedded, Registry};
-use ms_test_support::registry_suite::{self as suite, Ctx};
+use ms_test_support::registry_suite::{self as suite, Ctx, Damage};
 
 struct Fixture {
     _plane: common::Plane,
@@ -69,9 +69,40 @@ fn fixture(plane: common::Plane) -> Fixture {
                 Ok(Arc::new(remote) as Arc<dyn Registry>)
             })
         }),
-        damage: None,
+        damage: Some(Arc::new(BehindTheServer(plane.embedded.clone()))),
     };
     Fixture { _plane: plane, ctx }
+}
+
+/// Damage done to the server's database directly, behind its back (the server keeps
+/// answering from it): what the tamper checks need over HTTP. Blobs are not damaged here.
+struct BehindTheServer(Embedded);
+
+#[async_trait::async_trait]
+impl Damage for BehindTheServer {
+    async fn sql(&self, statement: &str) {
+        use ms_registry::db::Backend;
+        let (off, on) = match self.0.db().backend() {
+            Backend::Sqlite => ("PRAGMA foreign_keys = OFF", "PRAGMA foreign_keys = ON"),
+            Backend::Postgres => (
+                "SET session_replication_role = replica",
+                "SET session_replication_role = DEFAULT",
+            ),
+        };
+        let mut conn = self.0.db().pool().acquire().await.unwrap();
+        for s in [off, statement, on] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(s.to_string()))
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+        }
+    }
+    async fn delete_blob(&self, _: &ms_registry::Digest) {
+        unreachable!("the remote suite damages rows only")
+    }
+    async fn corrupt_blob(&self, _: &ms_registry::Digest) {
+        unreachable!("the remote suite damages rows only")
+    }
 }
 
 macro_rules! suite_tests {
@@ -98,6 +129,8 @@ macro_rules! the_suite {
     audit_trail,
     hostile_input,
     concurrent_registration,
+    provenance,
+    provenance_tampering,
         );
     };
 }

@@ -101,6 +101,8 @@ suite_tests!(
     hostile_input,
     concurrent_registration,
     check_finds_damage,
+    provenance,
+    provenance_tampering,
 );
 
 /// Signing keys and signatures (ms_test_support::signing_suite).
@@ -133,6 +135,7 @@ async fn the_whole_suite_on_one_registry() {
     suite::audit_trail(c).await;
     suite::hostile_input(c).await;
     suite::concurrent_registration(c).await;
+    suite::provenance(c).await;
     ms_test_support::signing_suite::signing(c).await;
     let report = c.admin.check().await.unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);

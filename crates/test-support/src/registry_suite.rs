@@ -1095,3 +1095,427 @@ pub async fn check_finds_damage(ctx: &Ctx) {
     assert!(has("MG0606", "suite-dmg"), "{codes:?}");
     assert!(has("MG0608", "audit:2"), "{codes:?}");
 }
+
+/// A chain for the provenance checks: dataset `src` -> dataset `train` (sourcedFrom), model
+/// `base@1` trained on `train`, model `child@1` derived from `base@1` and trained on `train`.
+/// Returns (child version, base version, train dataset, src dataset).
+async fn provenance_chain(
+    reg: &dyn Registry,
+    prefix: &str,
+) -> (ModelVersion, ModelVersion, Dataset, Dataset) {
+    let src = reg
+        .register_dataset(dataset_req(&format!("{prefix}-src"), &[("raw", b"raw")]))
+        .await
+        .unwrap()
+        .record;
+    let mut train = dataset_req(&format!("{prefix}-train"), &[("clean", b"clean")]);
+    train.source_refs = vec![
+        src.dataset_id.to_string(),
+        "https://example.com/crawl".into(),
+    ];
+    train.transformations = vec![Transformation {
+        code_ref: "git+https://example.com/prep.py@0123456789abcdef0123456789abcdef01234567".into(),
+        checksum: Digest::of(b"prep.py"),
+        description: None,
+    }];
+    let train = reg.register_dataset(train).await.unwrap().record;
+    let mut base = model_fixture(reg, &format!("{prefix}-base"), "suitefam").await;
+    base.lineage.dataset_refs = vec![train.dataset_id];
+    let base = reg.register_model(base).await.unwrap().record;
+    let mut child = model_fixture(reg, &format!("{prefix}-child"), "suitefam").await;
+    child.lineage = Lineage {
+        dataset_refs: vec![train.dataset_id],
+        parent_models: vec![format!("{prefix}-base@1")],
+    };
+    child.code_ref = Some("git+https://example.com/train@abc".into());
+    let child = reg.register_model(child).await.unwrap().record;
+    (child, base, train, src)
+}
+
+fn statement_of(r: &ProvenanceRecord) -> serde_json::Value {
+    serde_json::from_str(&r.statement).expect("a statement is JSON")
+}
+
+/// (code, subject) of every finding of a chain, sorted.
+fn findings(chain: &ms_registry::provenance_chain::Chain) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = chain
+        .problems()
+        .map(|p| (p.code.clone(), p.subject.clone()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Provenance: an SLSA statement per version and dataset, written at registration and named
+/// by its audit event; read by any subject spelling; listed with the artifacts it covers; the
+/// chain walked down to the datasets; bad signatures refused on attach, changing nothing.
+pub async fn provenance(ctx: &Ctx) {
+    use ms_registry::provenance_chain;
+    let reg = ctx.admin.as_ref();
+    let (child, base, train, src) = provenance_chain(reg, "suite-prov").await;
+    let rec = reg.provenance("suite-prov-child@1").await.unwrap();
+    assert_eq!(rec.subject, "model:suite-prov-child@1");
+    assert_eq!(rec.statement_digest, Digest::of(rec.statement.as_bytes()));
+    assert!(rec.bundle.is_none() && rec.key_id.is_none());
+    for spelling in ["model:suite-prov-child@1", "suite-prov-child@latest"] {
+        assert_eq!(reg.provenance(spelling).await.unwrap(), rec, "{spelling}");
+    }
+    let s = statement_of(&rec);
+    assert_eq!(s["_type"], "https://in-toto.io/Statement/v1");
+    assert_eq!(s["predicateType"], "https://slsa.dev/provenance/v1");
+    assert_eq!(s["subject"][0]["name"], "model:suite-prov-child@1");
+    assert_eq!(s["subject"][0]["digest"]["sha256"], child.digest.hex());
+    assert_eq!(
+        s["subject"][1]["digest"]["sha256"],
+        child.artifact_ids[0].hex()
+    );
+    let bd = &s["predicate"]["buildDefinition"];
+    assert_eq!(bd["buildType"], ms_registry::provenance::MODEL_BUILD_TYPE);
+    assert_eq!(bd["externalParameters"]["modelId"], "suite-prov-child");
+    assert_eq!(
+        bd["externalParameters"]["codeRef"],
+        "git+https://example.com/train@abc"
+    );
+    let deps = bd["resolvedDependencies"].as_array().unwrap();
+    let dep = |name: &str| {
+        deps.iter()
+            .find(|d| d["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {deps:?}"))
+    };
+    assert_eq!(dep("spec")["digest"]["sha256"], child.spec_digest.hex());
+    assert_eq!(
+        dep(&format!("dataset:{}", train.dataset_id))["digest"]["sha256"],
+        train.dataset_id.hex()
+    );
+    assert_eq!(
+        dep("model:suite-prov-base@1")["digest"]["sha256"],
+        base.digest.hex()
+    );
+    let run = &s["predicate"]["runDetails"];
+    assert_eq!(run["builder"]["id"], ms_registry::provenance::BUILDER_ID);
+    assert_eq!(
+        run["metadata"]["invocationId"],
+        format!("audit:{}", rec.audit_seq)
+    );
+    assert!(
+        run["metadata"]["startedOn"].as_str().unwrap()
+            <= run["metadata"]["finishedOn"].as_str().unwrap()
+    );
+    // The registration's audit event names the statement.
+    let ev = reg.audit_events(rec.audit_seq - 1, 1).await.unwrap();
+    assert_eq!(ev[0].action, "model.register");
+    assert_eq!(
+        ev[0].details["provenance"],
+        rec.statement_digest.to_string()
+    );
+    // The dataset's statement: its sources and transformations.
+    let drec = reg.provenance(&train.dataset_id.to_string()).await.unwrap();
+    assert_eq!(drec.subject, format!("dataset:{}", train.dataset_id));
+    let ds = statement_of(&drec);
+    assert_eq!(ds["subject"][0]["digest"]["sha256"], train.dataset_id.hex());
+    let ddeps = ds["predicate"]["buildDefinition"]["resolvedDependencies"].to_string();
+    assert!(ddeps.contains(&src.dataset_id.hex()), "{ddeps}");
+    assert!(ddeps.contains("https://example.com/crawl"), "{ddeps}");
+    assert!(ddeps.contains(&Digest::of(b"prep.py").hex()), "{ddeps}");
+    // The artifact lists the record of the version made of it.
+    let a = reg.artifact(&child.artifact_ids[0]).await.unwrap();
+    assert_eq!(a.provenance_records, vec![rec.clone()]);
+    // The chain, down to the datasets; every link verifies but for its signature.
+    let chain = provenance_chain::verify(reg, "suite-prov-child@1", &[])
+        .await
+        .unwrap();
+    let subjects: Vec<&str> = chain.links.iter().map(|l| l.subject.as_str()).collect();
+    let (train_id, src_id) = (
+        format!("dataset:{}", train.dataset_id),
+        format!("dataset:{}", src.dataset_id),
+    );
+    assert_eq!(subjects[0], "model:suite-prov-child@1");
+    let mut rest = subjects[1..].to_vec();
+    rest.sort();
+    let mut want = vec![
+        "model:suite-prov-base@1",
+        train_id.as_str(),
+        src_id.as_str(),
+    ];
+    want.sort();
+    assert_eq!(rest, want);
+    assert!(!chain.verified);
+    let unsigned: Vec<(String, String)> = subjects
+        .iter()
+        .map(|s| ("MG0910".to_string(), s.to_string()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(
+        findings(&chain),
+        unsigned,
+        "only the signatures are missing"
+    );
+    // Refusals: malformed subjects, unknown ones, bundles that are not for this statement.
+    let before = all_events(reg).await.len();
+    for bad in ["no-version", "model:Bad@1", "dataset:sha256:zz"] {
+        expect_err(reg.provenance(bad).await, ErrorKind::Invalid, "MG0902");
+    }
+    expect_err(
+        reg.provenance("suite-prov-child@9").await,
+        ErrorKind::NotFound,
+        "MG0205",
+    );
+    let signer = ms_trust::keyfile::KeyFileSigner::generate(ms_trust::Algorithm::Ed25519).unwrap();
+    let garbage = ProvenanceSignature {
+        bundle: serde_json::json!({"mediaType": "nope"}),
+    };
+    expect_err(
+        reg.sign_provenance("suite-prov-child@1", garbage).await,
+        ErrorKind::Invalid,
+        "MG0903",
+    );
+    let for_base = ms_registry::provenance::sign_record(
+        &reg.provenance("suite-prov-base@1").await.unwrap(),
+        &signer,
+    )
+    .unwrap();
+    let e = expect_err(
+        reg.sign_provenance("suite-prov-child@1", for_base).await,
+        ErrorKind::Integrity,
+        "MG0904",
+    );
+    assert!(e.message.contains("model:suite-prov-child@1"), "{e}");
+    let sig = ms_registry::provenance::sign_record(&rec, &signer).unwrap();
+    expect_err(
+        reg.sign_provenance("suite-prov-child@1", sig).await,
+        ErrorKind::Forbidden,
+        "MG0905",
+    );
+    assert_eq!(
+        all_events(reg).await.len(),
+        before,
+        "refusals write nothing"
+    );
+    assert_eq!(reg.provenance("suite-prov-child@1").await.unwrap(), rec);
+}
+
+/// Registers `key` as a signing key (revoked at once when `revoked`).
+async fn register_key(reg: &dyn Registry, name: &str, key: &ms_trust::PublicKey, revoked: bool) {
+    let k = reg
+        .add_key(KeyRequest {
+            name: name.into(),
+            public_key: key.to_pem(),
+            environments: vec!["dev".into()],
+        })
+        .await
+        .expect("admin adds keys")
+        .record;
+    if revoked {
+        reg.revoke_key(
+            &k.key_id,
+            RevokeKeyRequest {
+                reason: "suite: compromised".into(),
+            },
+        )
+        .await
+        .expect("admin revokes keys");
+    }
+}
+
+/// Signed provenance and what the chain finds when it is tampered with: a changed statement
+/// (and a changed statement with its digest updated), a dependency that no longer resolves, an
+/// unsigned link, an untrusted or revoked key. Breaks the registry: give it one of its own.
+pub async fn provenance_tampering(ctx: &Ctx) {
+    use ms_registry::provenance_chain::{self, TrustedKey};
+    let damage = ctx.damage.as_ref().expect("this check needs a Damage");
+    let reg = ctx.admin.as_ref();
+    let (child, _base, train, src) = provenance_chain(reg, "suite-tamper").await;
+    let signer = ms_trust::keyfile::KeyFileSigner::generate(ms_trust::Algorithm::Ed25519).unwrap();
+    let revoked =
+        ms_trust::keyfile::KeyFileSigner::generate(ms_trust::Algorithm::EcdsaP256Sha256).unwrap();
+    use ms_trust::Signer as _;
+    register_key(reg, "suite-key", signer.public_key(), false).await;
+    register_key(reg, "suite-revoked", revoked.public_key(), true).await;
+    let trusted = [TrustedKey {
+        name: "suite-key".into(),
+        key: signer.public_key().clone(),
+    }];
+    let train_id = format!("dataset:{}", train.dataset_id);
+    let src_id = format!("dataset:{}", src.dataset_id);
+    let all = [
+        "model:suite-tamper-child@1",
+        "model:suite-tamper-base@1",
+        train_id.as_str(),
+        src_id.as_str(),
+    ];
+    // A revoked key is refused; then every link signed with the registered one.
+    let rec = reg.provenance(all[0]).await.unwrap();
+    let e = expect_err(
+        reg.sign_provenance(
+            all[0],
+            ms_registry::provenance::sign_record(&rec, &revoked).unwrap(),
+        )
+        .await,
+        ErrorKind::Forbidden,
+        "MG0905",
+    );
+    assert!(e.message.contains("revoked"), "{e}");
+    for s in all {
+        let rec = reg.provenance(s).await.unwrap();
+        let signed = reg
+            .sign_provenance(
+                s,
+                ms_registry::provenance::sign_record(&rec, &signer).unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(signed.key_id, Some(signer.public_key().fingerprint()));
+        assert!(signed.bundle.is_some() && signed.signed_at.is_some());
+        assert_eq!(signed.statement, rec.statement);
+    }
+    let events = all_events(reg).await;
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last.action.as_str(), last.subject.as_str()),
+        ("provenance.sign", all[3])
+    );
+    let chain = provenance_chain::verify(reg, all[0], &trusted)
+        .await
+        .unwrap();
+    assert!(chain.verified, "{:?}", findings(&chain));
+    assert_eq!(chain.links.len(), 4);
+    assert!(
+        chain
+            .links
+            .iter()
+            .all(|l| l.signed_by.as_deref() == Some("suite-key"))
+    );
+    // Trusting another key: every link is signed by an untrusted one.
+    let other = [TrustedKey {
+        name: "other".into(),
+        key: revoked.public_key().clone(),
+    }];
+    let chain = provenance_chain::verify(reg, all[0], &other).await.unwrap();
+    let mut want: Vec<(String, String)> = all
+        .iter()
+        .map(|s| ("MG0912".to_string(), s.to_string()))
+        .collect();
+    want.sort();
+    assert_eq!(findings(&chain), want);
+
+    // The registry's own keys as the trust root: verified; once the key is revoked, no link is.
+    let own = provenance_chain::registry_keys(reg).await.unwrap();
+    assert_eq!(own.len(), 1, "the revoked key is no trust root");
+    let chain = provenance_chain::verify(reg, all[0], &own).await.unwrap();
+    assert!(chain.verified, "{:?}", findings(&chain));
+    reg.revoke_key(
+        &signer.public_key().fingerprint(),
+        RevokeKeyRequest {
+            reason: "suite: rotated out".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let own = provenance_chain::registry_keys(reg).await.unwrap();
+    let chain = provenance_chain::verify(reg, all[0], &own).await.unwrap();
+    assert_eq!(
+        findings(&chain),
+        want,
+        "a revoked key's signatures count for nothing"
+    );
+
+    // 1. A changed byte of the base's statement.
+    damage
+        .sql(
+            "UPDATE provenance_records SET statement = REPLACE(statement, \
+             'https://modelspec.dev/registry/v1', 'https://modelspec.dev/registry/v2') \
+             WHERE subject = 'model:suite-tamper-base@1'",
+        )
+        .await;
+    let chain = provenance_chain::verify(reg, all[0], &trusted)
+        .await
+        .unwrap();
+    let base = "model:suite-tamper-base@1".to_string();
+    assert_eq!(
+        findings(&chain),
+        [
+            ("MG0904".to_string(), base.clone()),
+            ("MG0907".to_string(), base.clone()),
+            ("MG0911".to_string(), base.clone()),
+        ]
+    );
+    let msg = chain.problems().find(|p| p.code == "MG0907").unwrap();
+    assert!(msg.message.contains("was changed"), "{msg:?}");
+    let report = reg.check().await.unwrap();
+    let found: Vec<(&str, &str)> = report
+        .problems
+        .iter()
+        .map(|p| (p.code.as_str(), p.subject.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [("MG0907", base.as_str()), ("MG0911", base.as_str())],
+        "registry check sees it too"
+    );
+    // 2. ... with its digest updated to match: the audit event and the signature still tell.
+    let tampered = reg.provenance(&base).await.unwrap();
+    damage
+        .sql(&format!(
+            "UPDATE provenance_records SET statement_digest = '{}' WHERE subject = '{base}'",
+            Digest::of(tampered.statement.as_bytes())
+        ))
+        .await;
+    let chain = provenance_chain::verify(reg, all[0], &trusted)
+        .await
+        .unwrap();
+    assert_eq!(
+        findings(&chain),
+        [
+            ("MG0904".to_string(), base.clone()),
+            ("MG0911".to_string(), base.clone()),
+        ]
+    );
+    // 3. An unsigned link: the signature of the source dataset removed.
+    damage
+        .sql(&format!(
+            "UPDATE provenance_records SET bundle = NULL, key_id = NULL, signed_at = NULL \
+             WHERE subject = '{src_id}'"
+        ))
+        .await;
+    let chain = provenance_chain::verify(reg, all[0], &trusted)
+        .await
+        .unwrap();
+    assert!(
+        findings(&chain).contains(&("MG0910".to_string(), src_id.clone())),
+        "{:?}",
+        findings(&chain)
+    );
+    // 4. A dependency whose digest does not resolve: the training dataset is gone.
+    damage
+        .sql(&format!(
+            "DELETE FROM dataset_files WHERE dataset_id = '{}'",
+            train.dataset_id
+        ))
+        .await;
+    damage
+        .sql(&format!(
+            "DELETE FROM datasets WHERE dataset_id = '{}'",
+            train.dataset_id
+        ))
+        .await;
+    let chain = provenance_chain::verify(reg, all[0], &trusted)
+        .await
+        .unwrap();
+    let f = findings(&chain);
+    for who in [all[0], base.as_str()] {
+        let p = chain
+            .problems()
+            .find(|p| p.code == "MG0909" && p.subject == who)
+            .unwrap_or_else(|| panic!("MG0909 for {who} in {f:?}"));
+        assert!(p.message.contains(&train_id), "{p:?}");
+        assert!(p.message.contains("does not resolve"), "{p:?}");
+    }
+    assert!(
+        f.contains(&("MG0901".to_string(), train_id.clone())),
+        "{f:?}"
+    );
+    // The root itself was never touched and is still reported clean.
+    assert!(chain.links[0].problems.iter().all(|p| p.code == "MG0909"));
+    let _ = child;
+}

@@ -59,6 +59,9 @@ enum Command {
     /// The lineage graph of a model version or a dataset (up: what it was built from; down:
     /// what was built on it).
     Lineage(cmd::lineage::Args),
+    /// Provenance (SLSA v1 statements): the chain of a model version down to its datasets,
+    /// each link verified; show one record; sign one.
+    Provenance(cmd::provenance::Args),
     /// The registry itself: check (fsck), tokens, the audit trail.
     Registry(cmd::registry::Args),
     /// Signers: make a development key file; sign a model directory (OMS, Sigstore bundle).
@@ -94,6 +97,7 @@ fn main() -> ExitCode {
         Command::Dataset(a) => cmd::dataset::run(a),
         Command::Artifact(a) => cmd::artifact::run(a),
         Command::Lineage(a) => cmd::lineage::run(a),
+        Command::Provenance(a) => cmd::provenance::run(a),
         Command::Registry(a) => cmd::registry::run(a),
         Command::Signer(a) => cmd::signer::run(a),
         Command::VerifySignature(a) => cmd::verify_signature::run(a),

@@ -166,5 +166,16 @@ fn describe(a: &Artifact) -> String {
     if let Some(p) = &a.provenance {
         s.push_str(&format!("provenance  {p}\n"));
     }
+    for r in &a.provenance_records {
+        let signed = r
+            .key_id
+            .as_deref()
+            .map(|k| format!(", signed by {k}"))
+            .unwrap_or_else(|| ", unsigned".into());
+        s.push_str(&format!(
+            "used by     {} (statement {}{signed})\n",
+            r.subject, r.statement_digest
+        ));
+    }
     s
 }

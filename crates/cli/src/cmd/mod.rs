@@ -11,6 +11,7 @@ pub mod key;
 pub mod lineage;
 pub mod model;
 pub mod plan;
+pub mod provenance;
 pub mod pull;
 pub mod quantize;
 pub mod registry;

@@ -121,13 +121,6 @@ pub async fn model_statement(
     if let Some(c) = &p.code_ref {
         deps.push(code_descriptor(c));
     }
-    for ds in &p.lineage.dataset_refs {
-        deps.push(node_descriptor(
-            &crate::dataset::node_id(ds),
-            ds,
-            "trainedOn",
-        ));
-    }
     for r in &p.lineage.parent_models {
         let (name, v) = crate::model::parse_ref(r).map_err(|m| {
             RegistryError::new(ErrorKind::Invalid, codes::MG0207, m).at("/lineage/parentModels")
@@ -148,6 +141,13 @@ pub async fn model_statement(
             &crate::model::node_id(&name, v),
             &digest,
             "derivedFrom",
+        ));
+    }
+    for ds in &p.lineage.dataset_refs {
+        deps.push(node_descriptor(
+            &crate::dataset::node_id(ds),
+            ds,
+            "trainedOn",
         ));
     }
     Ok(slsa::statement(

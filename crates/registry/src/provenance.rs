@@ -363,6 +363,15 @@ pub async fn resolve(db: &Db, s: &SubjectRef) -> Result<(String, Digest)> {
 
 fn parse_bundle(bundle: &Value) -> Result<(Bundle, String)> {
     let text = canonical::to_string(bundle);
+    let max = crate::signing::bundle::MAX_BUNDLE_BYTES;
+    if text.len() > max {
+        return Err(RegistryError::new(
+            ErrorKind::TooLarge,
+            codes::MG0903,
+            format!("the bundle is {} bytes, above {max}", text.len()),
+        )
+        .at("/bundle"));
+    }
     let b = Bundle::from_json(text.as_bytes()).map_err(|e| {
         RegistryError::new(
             ErrorKind::Invalid,

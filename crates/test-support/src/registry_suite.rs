@@ -1283,14 +1283,29 @@ pub async fn provenance(ctx: &Ctx) {
     assert!(e.message.contains("model:suite-prov-child@1"), "{e}");
     let sig = ms_registry::provenance::sign_record(&rec, &signer).unwrap();
     expect_err(
-        reg.sign_provenance("suite-prov-child@1", sig).await,
+        reg.sign_provenance("suite-prov-child@1", sig.clone()).await,
         ErrorKind::Forbidden,
         "MG0905",
     );
-    assert_eq!(
-        all_events(reg).await.len(),
-        before,
-        "refusals write nothing"
+    let huge = ProvenanceSignature {
+        bundle: serde_json::json!({"padding": "x".repeat(2 << 20)}),
+    };
+    expect_err(
+        reg.sign_provenance("suite-prov-child@1", huge).await,
+        ErrorKind::TooLarge,
+        "MG0903",
+    );
+    let reader = ctx.as_role("suite-prov-reader", Role::Reader).await;
+    assert_eq!(reader.provenance("suite-prov-child@1").await.unwrap(), rec);
+    expect_err(
+        reader.sign_provenance("suite-prov-child@1", sig).await,
+        ErrorKind::Forbidden,
+        "MG0403",
+    );
+    let after: Vec<AuditEvent> = all_events(reg).await[before..].to_vec();
+    assert!(
+        after.iter().all(|e| e.action == "token.create"),
+        "refusals write nothing: {after:?}"
     );
     assert_eq!(reg.provenance("suite-prov-child@1").await.unwrap(), rec);
 }

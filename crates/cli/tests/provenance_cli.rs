@@ -1,7 +1,8 @@
 //! `modelspec provenance` end to end with the real binary: the chain of a version down to its
 //! dataset (text and JSON), unsigned links reported, each link signed with `provenance sign`
 //! through a key file, verified against the registry's keys, `--key` and `--policy`, and an
-//! untrusted key named; embedded SQLite and a `registry serve` in front of it.
+//! untrusted key named; embedded SQLite and a `registry serve` in front of it; and a signed
+//! record checked as plain DSSE by Python's `cryptography`.
 
 mod registry_common;
 
@@ -199,4 +200,55 @@ fn the_codes_are_explained() {
         let text = reg.ok(&["explain", code]);
         assert!(text.contains(code), "{text}");
     }
+}
+
+/// A signed provenance record is ordinary DSSE over the statement's bytes: Python's
+/// `cryptography`, knowing nothing of modelspec, verifies it and reads SLSA provenance whose
+/// bytes hash to the recorded digest.
+#[test]
+fn a_signed_record_verifies_as_plain_dsse_in_python() {
+    let reg = Reg::sqlite();
+    let data = reg.path("corpus");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("a.txt"), "hello\n").unwrap();
+    let ds = reg.json(&[
+        "dataset",
+        "register",
+        data.to_str().unwrap(),
+        "--license",
+        "MIT",
+    ]);
+    let subject = format!("dataset:{}", ds["datasetId"].as_str().unwrap());
+    let (_, private, public) = keypair(&reg, "py");
+    reg.ok(&["key", "add", "py", "--public-key", &public, "--env", "dev"]);
+    reg.ok(&["provenance", "sign", &subject, "--signer", &private]);
+    let record = reg.json(&["provenance", "show", &subject]);
+    let bundle = reg.path("bundle.json");
+    std::fs::write(&bundle, record["bundle"].to_string()).unwrap();
+    let script = r#"
+import base64, hashlib, json, sys
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+env = json.load(open(sys.argv[1]))["dsseEnvelope"]
+payload = base64.b64decode(env["payload"])
+t = env["payloadType"].encode()
+pae = b"DSSEv1 %d %s %d %s" % (len(t), t, len(payload), payload)
+load_pem_public_key(open(sys.argv[2], "rb").read()).verify(
+    base64.b64decode(env["signatures"][0]["sig"]), pae)
+st = json.loads(payload)
+assert st["predicateType"] == "https://slsa.dev/provenance/v1", st
+print(st["subject"][0]["name"], "sha256:" + hashlib.sha256(payload).hexdigest())
+"#;
+    let out = std::process::Command::new(ms_test_support::python::python())
+        .args(["-c", script, bundle.to_str().unwrap(), &public])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("{subject} {}", record["statementDigest"].as_str().unwrap())
+    );
 }

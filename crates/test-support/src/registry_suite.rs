@@ -1251,6 +1251,13 @@ pub async fn provenance(ctx: &Ctx) {
         unsigned,
         "only the signatures are missing"
     );
+    // From a dataset: its sources.
+    let chain = provenance_chain::verify(reg, &train.dataset_id.to_string(), &[])
+        .await
+        .unwrap();
+    let subjects: Vec<&str> = chain.links.iter().map(|l| l.subject.as_str()).collect();
+    assert_eq!(subjects, [train_id.as_str(), src_id.as_str()]);
+    assert_eq!(chain.links[0].dependencies[0].relation, "sourcedFrom");
     // Refusals: malformed subjects, unknown ones, bundles that are not for this statement.
     let before = all_events(reg).await.len();
     for bad in ["no-version", "model:Bad@1", "dataset:sha256:zz"] {
@@ -1530,7 +1537,28 @@ pub async fn provenance_tampering(ctx: &Ctx) {
         f.contains(&("MG0901".to_string(), train_id.clone())),
         "{f:?}"
     );
-    // The root itself was never touched and is still reported clean.
+    // The root itself was never touched: only its dependency is reported.
     assert!(chain.links[0].problems.iter().all(|p| p.code == "MG0909"));
+    // 5. A deleted record: the root has none to start from, and registry check names it.
+    damage
+        .sql(&format!(
+            "DELETE FROM provenance_records WHERE subject = '{}'",
+            all[0]
+        ))
+        .await;
+    expect_err(
+        provenance_chain::verify(reg, all[0], &trusted).await,
+        ErrorKind::NotFound,
+        "MG0901",
+    );
+    let report = reg.check().await.unwrap();
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.code == "MG0901" && p.subject == all[0]),
+        "{:?}",
+        report.problems
+    );
     let _ = child;
 }

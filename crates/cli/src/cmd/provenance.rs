@@ -104,7 +104,7 @@ fn trusted_keys(t: &TrustArgs) -> Result<Option<Vec<TrustedKey>>, Failure> {
     }
     let mut out = Vec::new();
     for path in &t.keys {
-        let text = std::fs::read_to_string(path).map_err(|e| local_io(path, "cannot read", e))?;
+        let text = super::sign::read_limited(path, 16 * 1024, "the public key")?;
         let key = ms_trust::PublicKey::from_pem(&text)
             .map_err(|e| local_io(path, "is not a public key:", e))?;
         out.push(TrustedKey {

@@ -221,15 +221,15 @@ async fn check_link(
     }
     // 3. It is SLSA provenance about this record.
     let statement = Statement::from_json(r.statement.as_bytes()).and_then(|s| {
-        ms_trust::provenance::parse(&s)?;
-        Ok(s)
+        let predicate = ms_trust::provenance::parse(&s)?;
+        Ok((s, predicate))
     });
     match &statement {
         Err(e) => p(
             codes::MG0908,
             format!("the statement of {subject} is not SLSA provenance: {e}"),
         ),
-        Ok(s) => {
+        Ok((s, predicate)) => {
             let first = &s.subject[0];
             match current_digest(reg, &subject).await {
                 Err(why) => p(
@@ -272,11 +272,7 @@ async fn check_link(
                     );
                 }
             }
-            let pred = ms_trust::provenance::parse(s).ok();
-            for dep in pred
-                .iter()
-                .flat_map(|pr| pr.build_definition.resolved_dependencies.iter())
-            {
+            for dep in &predicate.build_definition.resolved_dependencies {
                 let Some(name) = dep.name.as_deref() else {
                     continue;
                 };

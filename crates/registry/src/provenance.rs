@@ -2,11 +2,12 @@
 //! SLSA Provenance v1 predicate, built and stored in the registration's own transaction (so a
 //! version never exists without its statement), its digest written into the registration's
 //! audit event (`details.provenance`), so the verifiable log vouches for it. The statement's
-//! bytes are canonical JSON: what a signature attached later (`sign`) covers.
+//! bytes are canonical JSON: what a signature made client-side ([`sign_record`]) and attached
+//! later ([`attach`]) covers; [`check`] is `registry check`'s part.
 //!
 //! The mapping (no standard ML profile exists): `externalParameters` = the registration's
-//! inputs; `resolvedDependencies` = the spec, the code ref, the datasets (`dataset:sha256:…`)
-//! and parent versions (`model:NAME@V`) with the digests they had; `runDetails.builder` = this
+//! inputs; `resolvedDependencies` = the spec, the code ref, the parent versions (`model:NAME@V`)
+//! and the datasets (`dataset:sha256:…`) with the digests they had; `runDetails.builder` = this
 //! registry and its version; `metadata.invocationId` = `audit:<seq>` of the registration's
 //! event. A model version's subjects are the version itself (its manifest digest) and its
 //! artifacts; a dataset's subject is the dataset (its `datasetId`).

@@ -156,3 +156,25 @@ fn hostile_input_is_refused_clearly_and_changes_nothing() {
 
     assert_unchanged(&reg);
 }
+
+/// A reader that closes the pipe early (`modelspec registry audit --json | head -1`) ends the
+/// output, not the process with a panic.
+#[test]
+fn a_closed_stdout_pipe_is_not_a_panic() {
+    use std::process::Stdio;
+    let reg = Reg::sqlite();
+    reg.ok(&[
+        "registry", "token", "create", "--name", "ci", "--role", "reader",
+    ]);
+    let mut child = reg
+        .cmd(&["registry", "audit", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.code().is_some(), "{stderr}");
+}

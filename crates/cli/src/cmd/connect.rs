@@ -122,15 +122,22 @@ pub fn exit_code(e: &RegistryError) -> ExitCode {
 pub fn emit<T: Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) {
     if json {
         match serde_json::to_string_pretty(value) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => out_line(&s),
             Err(e) => eprintln!("error: {e}"),
         }
     } else {
         let t = text();
         if !t.is_empty() {
-            println!("{}", t.trim_end());
+            out_line(t.trim_end());
         }
     }
+}
+
+/// Prints a line on stdout. A reader that went away (`| head`) is not an error of ours: the
+/// output is simply no longer wanted, where `println!` would panic.
+fn out_line(s: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stdout().lock(), "{s}");
 }
 
 /// A malformed command-line value (MG0706): `option` and `value` named, `expected` said.

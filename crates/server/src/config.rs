@@ -13,6 +13,7 @@ use ms_scheduler::{Config as SchedulerConfig, Policy};
 use crate::ServerError;
 use crate::guard::{AllowedHosts, ApiKeys};
 use crate::telemetry::{self, TraceExport};
+use crate::version_headers::VersionHeaders;
 
 /// Request limits. `max_concurrency` 0 means "the plan's": its scheduler batch plus its queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +120,9 @@ pub struct ServerConfig {
     pub api_keys: ApiKeys,
     /// `Host` names accepted besides IP addresses and `localhost`.
     pub allowed_hosts: AllowedHosts,
+    /// The registry version served (model version, manifest digest, signer), sent on every
+    /// response; `None` for a model that is not from a registry.
+    pub version_headers: Option<VersionHeaders>,
 }
 
 impl ServerConfig {
@@ -136,6 +140,7 @@ impl ServerConfig {
             tracing: None,
             api_keys: ApiKeys::default(),
             allowed_hosts: AllowedHosts::default(),
+            version_headers: None,
         }
     }
 
@@ -221,6 +226,9 @@ impl ServerConfig {
                     "the {what} and {other} paths are both {p:?}; give them different paths"
                 )));
             }
+        }
+        if let Some(h) = &self.version_headers {
+            h.pairs()?;
         }
         let c = &self.connections;
         if c.header_read.is_zero() || c.body_read.is_zero() || c.idle.is_zero() {

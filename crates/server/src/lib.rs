@@ -8,7 +8,8 @@
 //! (OpenAI-style error objects), [`config`] (addresses, paths, limits, keys), [`guard`] (Host,
 //! API key and Content-Type checks before any handler), [`state`], [`telemetry`]
 //! (OpenTelemetry traces over OTLP/HTTP when enabled), [`connections`] (the accept loop:
-//! connection limit, header/body/idle timeouts, JSON bodies on hyper's own errors). A
+//! connection limit, header/body/idle timeouts, JSON bodies on hyper's own errors),
+//! [`version_headers`] (the registry version served, on every response). A
 //! supervision task restarts the batch loop if it stops on its own.
 
 pub mod config;
@@ -23,6 +24,7 @@ pub mod plans;
 pub mod runs;
 pub mod state;
 pub mod telemetry;
+pub mod version_headers;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,6 +40,7 @@ use ms_runtime::LoadRequest;
 
 pub use config::{ConnectionLimits, Limits, ServerConfig};
 pub use ms_runtime::{Loaded, PlanSource};
+pub use version_headers::VersionHeaders;
 
 use crate::errors::ApiError;
 use crate::state::{AppState, PhaseView, Serving};
@@ -279,6 +282,11 @@ fn router(state: Arc<AppState>) -> Router {
         .layer(DefaultBodyLimit::max(config.limits.max_body_bytes))
         // Host, API key and Content-Type before any handler (unmatched routes included).
         .layer(middleware::from_fn_with_state(state.clone(), guard::check))
+        // Outermost: the guard's refusals carry the version too.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            version_headers::add,
+        ))
         .with_state(state)
 }
 

@@ -74,11 +74,22 @@ pub struct AppState {
     pub telemetry: Telemetry,
     /// Open, refused and timed-out connections (see [`crate::connections`]).
     pub connections: Arc<crate::connections::ConnectionStats>,
+    /// The registry version's headers, added to every response (see
+    /// [`crate::version_headers`]); empty when none are configured.
+    pub version_headers: Vec<(axum::http::HeaderName, axum::http::HeaderValue)>,
 }
 
 impl AppState {
     pub fn new(config: ServerConfig) -> Self {
+        // Checked by `ServerConfig::check` before a server starts; a value that is not a
+        // header value adds no header rather than a panic here.
+        let version_headers = config
+            .version_headers
+            .as_ref()
+            .and_then(|h| h.pairs().ok())
+            .unwrap_or_default();
         Self {
+            version_headers,
             config,
             metrics: ServerMetrics::new(),
             runs: Runs::new(RUNS_KEPT),

@@ -174,6 +174,7 @@ pub fn all() -> Vec<CodeInfo> {
             }),
     );
     out.extend_from_slice(crate::remote::codes::TABLE);
+    out.extend_from_slice(crate::run_codes::TABLE);
     out.sort_by_key(|c| c.code);
     out
 }

@@ -29,6 +29,7 @@ pub mod model;
 pub mod provenance;
 pub mod provenance_chain;
 pub mod remote;
+pub mod run_codes;
 pub mod signing;
 pub mod time;
 pub mod trust;

@@ -15,6 +15,7 @@ pub mod provenance;
 pub mod pull;
 pub mod quantize;
 pub mod registry;
+pub mod registry_model;
 pub mod registry_serve;
 pub mod run;
 pub mod schema;

@@ -5,6 +5,10 @@
 //! model's chat template, and without a prompt `--chat` starts a conversation (a REPL on a
 //! terminal; one message per line when stdin is piped) that keeps the whole history.
 //!
+//! `registry://MODEL[@VERSION|POINTER]` runs a registry version (see `registry_model`): a
+//! `prod` one only after its signature checks out against `--policy`, and any one only after
+//! its GGUF file hashes to the signed (or registered) digest.
+//!
 //! `--quantization Q8_0|Q6_K|Q4_K_M` runs the model requantized at load, through the cache of
 //! ms-runtime (built once per artifact, quantization and quantizer version; the artifact is
 //! never changed). `--metrics-json FILE` writes the run report of a single generation: the
@@ -33,9 +37,14 @@ use ms_spec::types::plan::{
 
 #[derive(ClapArgs)]
 pub struct Args {
-    /// A GGUF file, a ModelSpec file, a catalog name or an address (see `modelspec pull`).
+    /// A GGUF file, a ModelSpec file, a catalog name, an address (see `modelspec pull`) or a
+    /// registry version: registry://MODEL[@VERSION|POINTER] (a prod version is verified
+    /// against --policy before it is loaded).
     #[arg(default_value = "gemma3-270m")]
     pub model: String,
+    /// Where a registry:// model comes from and the policy that verifies it.
+    #[command(flatten)]
+    pub from_registry: super::registry_model::RegistryModelArgs,
     /// The prompt text.
     #[arg(long, short = 'p', conflicts_with = "file")]
     pub prompt: Option<String>,
@@ -192,9 +201,21 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
     }
 
+    // A registry version is resolved, verified, fetched and hashed before anything is loaded.
+    let mut model = args.model.clone();
+    if super::registry_model::is_registry_ref(&args.model) {
+        match super::registry_model::prepare(&args.model, &args.from_registry) {
+            Ok(m) => {
+                super::registry_model::announce(&m);
+                model = m.path.display().to_string();
+            }
+            Err(e) => return Ok(super::connect::report(&e, false)),
+        }
+    }
+
     // Every decision is made and checked before anything is loaded.
     let request = LoadRequest {
-        model: args.model.clone(),
+        model,
         plan: args.plan.clone().map(PlanSource::File),
         flags: flag_plan(&args),
     };

@@ -2,7 +2,8 @@
 //! [--allowed-host NAME]`: the OpenAI-compatible HTTP server of ms-server. The plan is checked
 //! before binding; the model loads after (`/healthz/ready` answers 503 until it is in). Ctrl-C
 //! stops cleanly. Keys come from `--api-key`, `--api-key-file` and `MODELSPEC_API_KEYS`
-//! together, and are never printed.
+//! together, and are never printed. A `registry://` model is resolved, verified and hashed
+//! before the port is taken (see `registry_model`), and every response names its version.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -19,9 +20,15 @@ use ms_spec::types::plan::PlanSpec;
 #[derive(ClapArgs)]
 pub struct Args {
     /// A GGUF file, a ModelSpec file (its serving section sets the port, probe paths,
-    /// maxConcurrency and timeoutSeconds), a catalog name or an address.
+    /// maxConcurrency and timeoutSeconds), a catalog name, an address, or a registry version:
+    /// registry://MODEL[@VERSION|POINTER] (a prod version is verified against --policy before
+    /// it is loaded; every response then names the version, its manifest digest and signer in
+    /// x-modelspec-* headers).
     #[arg(default_value = "gemma3-270m")]
     pub model: String,
+    /// Where a registry:// model comes from and the policy that verifies it.
+    #[command(flatten)]
+    pub from_registry: super::registry_model::RegistryModelArgs,
     /// An ExecutionPlan file (over a ModelSpec's default plan): scheduler policy, batch, queue,
     /// limits, threads, quantization, sampling defaults.
     #[arg(long, value_name = "PLAN")]
@@ -109,8 +116,21 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.threads == Some(0) {
         bail!("--threads must be at least 1");
     }
+    // A registry version is resolved, verified, fetched and hashed before the port is taken.
+    let mut model = args.model.clone();
+    let mut from_registry = None;
+    if super::registry_model::is_registry_ref(&args.model) {
+        match super::registry_model::prepare(&args.model, &args.from_registry) {
+            Ok(m) => {
+                super::registry_model::announce(&m);
+                model = m.path.display().to_string();
+                from_registry = Some(m);
+            }
+            Err(e) => return Ok(super::connect::report(&e, false)),
+        }
+    }
     let request = LoadRequest {
-        model: args.model.clone(),
+        model,
         plan: args.plan.clone().map(PlanSource::File),
         flags: PlanSpec {
             threads: args.threads,
@@ -126,6 +146,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         &mut super::plan::print_progress,
     )?;
     let mut config = ServerConfig::for_request(&request)?;
+    if let Some(m) = from_registry {
+        config.model_id = m.model_id;
+        config.version_headers = Some(m.headers);
+    }
     config.host = args.host;
     if let Some(port) = args.port {
         config.port = port;

@@ -1,0 +1,249 @@
+//! `modelspec run|serve registry://MODEL[@VERSION|POINTER]` as a user runs them, against a real
+//! registry (the embedded SQLite one, and a `registry serve` control plane in front of it):
+//! the version's GGUF (the tiny random-weight llama of ms_test_support) fetched from the
+//! registry's store, hashed before loading, and served with the version in headers; a changed
+//! byte in the cached file or in the store refused with the file named; a `prod` version
+//! refused without a trust policy.
+
+mod registry_common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use registry_common::{Reg, sha256_hex, spec_with_artifact};
+
+/// The tiny llama's bytes (a real GGUF with random weights, 9 MB).
+fn tiny_bytes() -> Vec<u8> {
+    std::fs::read(ms_test_support::oracle_model("llama-spm-tiny.q4_k_m")).unwrap()
+}
+
+/// Registers `name` with the tiny llama as its weights; returns the artifact's sha256 hex.
+fn register(reg: &Reg, name: &str) -> String {
+    let work = reg.path("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let (spec, _, sha) = spec_with_artifact(&work, name, &tiny_bytes());
+    let v = reg.json(&["model", "register", spec.to_str().unwrap()]);
+    assert_eq!(v["artifactIds"][0], format!("sha256:{sha}"), "{v:#}");
+    sha
+}
+
+const RUN: [&str; 8] = [
+    "-p",
+    "Once upon a time",
+    "-n",
+    "4",
+    "--temperature",
+    "0",
+    "--threads",
+    "2",
+];
+
+fn run_args<'a>(model: &'a str) -> Vec<&'a str> {
+    let mut a = vec!["run", model];
+    a.extend(RUN);
+    a
+}
+
+/// The cached copy of an artifact (the model cache is per test registry).
+fn cached(reg: &Reg, sha: &str) -> PathBuf {
+    PathBuf::from(reg.var("MODELSPEC_CACHE").unwrap())
+        .join("blobs/sha256")
+        .join(sha)
+}
+
+/// Flips one byte in the middle of `path`.
+fn flip_a_byte(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x01;
+    // The file may be read-only (a store's blob): replace it.
+    let _ = std::fs::remove_file(path);
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, out)
+}
+
+/// The value of header `name` in a raw response.
+fn header<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
+    let head = raw.split("\r\n\r\n").next().unwrap_or_default();
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// `modelspec serve MODEL --port 0` with the registry's environment; (child, address).
+fn serve(reg: &Reg, model: &str, extra: &[&str]) -> (Child, String) {
+    let mut args = vec!["serve", model, "--port", "0", "--threads", "2"];
+    args.extend(extra);
+    let mut child = reg
+        .cmd(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let banner = ms_test_support::serve_banner(&mut child);
+    let addr = banner
+        .addr
+        .unwrap_or_else(|| panic!("no address printed:\n{}", banner.printed));
+    (child, addr)
+}
+
+/// Run and serve a draft version: the same text as the file itself gives, the version in
+/// every response's headers, signer `none`.
+fn runs_and_serves_a_draft_version(reg: &Reg) {
+    let sha = register(reg, "tiny");
+    let from_registry = reg.ok(&run_args("registry://tiny"));
+    let direct = reg.ok(&run_args(
+        ms_test_support::oracle_model("llama-spm-tiny.q4_k_m")
+            .to_str()
+            .unwrap(),
+    ));
+    assert_eq!(from_registry, direct, "[{}]", reg.label);
+    assert_eq!(
+        sha256_hex(&std::fs::read(cached(reg, &sha)).unwrap()),
+        sha,
+        "[{}] the cached copy",
+        reg.label
+    );
+    let o = reg.run(&run_args("registry://tiny@1"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("registry: tiny@1") && err.contains("not verified"),
+        "[{}] {err}",
+        reg.label
+    );
+
+    let version = reg.json(&["model", "show", "tiny@1"]);
+    let (mut child, addr) = serve(reg, "registry://tiny@latest", &[]);
+    let (status, raw) = http(
+        &addr,
+        "POST",
+        "/v1/completions",
+        r#"{"model": "tiny", "prompt": "Hello", "max_tokens": 2}"#,
+    );
+    assert_eq!(status, 200, "[{}] {raw}", reg.label);
+    assert_eq!(header(&raw, "x-modelspec-model-version"), Some("tiny@1"));
+    assert_eq!(
+        header(&raw, "x-modelspec-manifest-digest"),
+        version["digest"].as_str()
+    );
+    assert_eq!(header(&raw, "x-modelspec-signer"), Some("none"));
+    let (status, raw) = http(&addr, "GET", "/v1/models", "");
+    assert_eq!(status, 200);
+    assert!(raw.contains("\"id\":\"tiny\""), "{raw}");
+    assert_eq!(header(&raw, "x-modelspec-model-version"), Some("tiny@1"));
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A byte changed in the cached copy, then in the store's blob: both refused before loading,
+/// the file named; deleting the cached copy fetches it again.
+fn refuses_a_changed_byte(reg: &Reg, store_blob: Option<PathBuf>) {
+    let sha = register(reg, "tiny");
+    reg.ok(&run_args("registry://tiny"));
+    let copy = cached(reg, &sha);
+    flip_a_byte(&copy);
+    for cmd in [
+        run_args("registry://tiny"),
+        vec!["serve", "registry://tiny"],
+    ] {
+        let (_, err) = reg.fails(&cmd, 1);
+        assert!(err.contains("error[MG1105]"), "[{}] {err}", reg.label);
+        assert!(
+            err.contains(&copy.display().to_string()) && err.contains("tiny.gguf"),
+            "[{}] the file is named: {err}",
+            reg.label
+        );
+        assert!(err.contains("nothing was loaded"), "{err}");
+        assert!(!err.contains("listening"), "{err}");
+    }
+    std::fs::remove_file(&copy).unwrap();
+    reg.ok(&run_args("registry://tiny"));
+
+    if let Some(blob) = store_blob {
+        flip_a_byte(&blob);
+        std::fs::remove_file(&copy).unwrap();
+        let (_, err) = reg.fails(&run_args("registry://tiny"), 1);
+        assert!(
+            err.contains(&sha) && err.contains("tiny@1's artifact tiny.gguf"),
+            "[{}] the artifact is named: {err}",
+            reg.label
+        );
+        assert!(!copy.exists(), "nothing half-written in the cache");
+    }
+}
+
+/// A prod version without a trust policy: refused before anything is fetched.
+fn refuses_prod_without_a_policy(reg: &Reg) {
+    let sha = register(reg, "tiny");
+    reg.json(&["model", "promote", "tiny", "1", "--to", "prod"]);
+    for cmd in [
+        run_args("registry://tiny@prod"),
+        vec!["serve", "registry://tiny"],
+    ] {
+        let (_, err) = reg.fails(&cmd, 1);
+        assert!(err.contains("error[MG1102]"), "[{}] {err}", reg.label);
+        assert!(err.contains("tiny@1 has status prod"), "{err}");
+        assert!(err.contains("--policy"), "{err}");
+    }
+    assert!(!cached(reg, &sha).exists(), "nothing fetched");
+}
+
+/// The store's own file of an artifact in the embedded registry's default local store.
+fn store_blob(reg: &Reg, sha: &str) -> PathBuf {
+    reg.data_dir()
+        .join("blobs/blobs/sha256")
+        .join(&sha[..2])
+        .join(sha)
+}
+
+#[test]
+fn embedded_registry_draft_version() {
+    runs_and_serves_a_draft_version(&Reg::sqlite());
+}
+
+#[test]
+fn remote_registry_draft_version() {
+    runs_and_serves_a_draft_version(&Reg::remote(Reg::sqlite()));
+}
+
+#[test]
+fn a_changed_byte_is_refused_naming_the_file() {
+    let reg = Reg::sqlite();
+    let sha = sha256_hex(&tiny_bytes());
+    refuses_a_changed_byte(&reg, Some(store_blob(&reg, &sha)));
+}
+
+#[test]
+fn a_prod_version_needs_a_trust_policy() {
+    refuses_prod_without_a_policy(&Reg::sqlite());
+    refuses_prod_without_a_policy(&Reg::remote(Reg::sqlite()));
+}
+
+#[test]
+fn malformed_references_and_missing_versions_say_what_was_wrong() {
+    let reg = Reg::sqlite();
+    let (_, err) = reg.fails(&run_args("registry://Tiny@1"), 1);
+    assert!(err.contains("error[MG1101]"), "{err}");
+    assert!(err.contains("registry://MODEL@VERSION"), "{err}");
+    register(&reg, "tiny");
+    let (_, err) = reg.fails(&run_args("registry://tiny@7"), 1);
+    assert!(err.contains("tiny") && err.contains('7'), "{err}");
+}

@@ -41,7 +41,7 @@ const RUN: [&str; 8] = [
     "2",
 ];
 
-fn run_args<'a>(model: &'a str) -> Vec<&'a str> {
+fn run_args(model: &str) -> Vec<&str> {
     let mut a = vec!["run", model];
     a.extend(RUN);
     a

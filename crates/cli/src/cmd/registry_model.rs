@@ -185,9 +185,9 @@ async fn prepare_async(
                 )
                 .hint("sign the version again (`modelspec sign MODEL@VERSION`) after finding out why its artifacts and its signature disagree"));
             };
-            resource.digest.clone()
+            resource.digest
         }
-        None => artifact.artifact_id.clone(),
+        None => artifact.artifact_id,
     };
     let path = fetch_into_cache(registry, &artifact)
         .await

@@ -3,7 +3,9 @@
 //! the version's GGUF (the tiny random-weight llama of ms_test_support) fetched from the
 //! registry's store, hashed before loading, and served with the version in headers; a changed
 //! byte in the cached file or in the store refused with the file named; a `prod` version
-//! refused without a trust policy.
+//! refused without a trust policy, without a signature, with a signature by a key the policy
+//! does not trust for prod or by a revoked key, and run and served when its signature checks
+//! out (the signer in the headers).
 
 mod registry_common;
 
@@ -130,7 +132,6 @@ fn runs_and_serves_a_draft_version(reg: &Reg) {
         reg.label
     );
 
-    let version = reg.json(&["model", "show", "tiny@1"]);
     let (mut child, addr) = serve(reg, "registry://tiny@latest", &[]);
     let (status, raw) = http(
         &addr,
@@ -142,7 +143,7 @@ fn runs_and_serves_a_draft_version(reg: &Reg) {
     assert_eq!(header(&raw, "x-modelspec-model-version"), Some("tiny@1"));
     assert_eq!(
         header(&raw, "x-modelspec-manifest-digest"),
-        version["digest"].as_str()
+        Some(manifest_of_one(&sha).as_str())
     );
     assert_eq!(header(&raw, "x-modelspec-signer"), Some("none"));
     let (status, raw) = http(&addr, "GET", "/v1/models", "");
@@ -246,4 +247,218 @@ fn malformed_references_and_missing_versions_say_what_was_wrong() {
     register(&reg, "tiny");
     let (_, err) = reg.fails(&run_args("registry://tiny@7"), 1);
     assert!(err.contains("tiny") && err.contains('7'), "{err}");
+}
+
+/// A development Ed25519 key pair in `dir`: (private key file, public key file).
+fn key_pair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    use ms_trust::Signer as _;
+    let signer = ms_trust::keyfile::KeyFileSigner::generate(ms_trust::Algorithm::Ed25519).unwrap();
+    let private = dir.join(format!("{name}.key.pem"));
+    let public = dir.join(format!("{name}.pub.pem"));
+    signer.save_pkcs8_pem(&private).unwrap();
+    std::fs::write(&public, signer.public_key().to_pem()).unwrap();
+    (private, public)
+}
+
+/// A trust policy `file` trusting `public` (as `name`) for `envs`.
+fn policy(dir: &Path, file: &str, name: &str, public: &Path, envs: &str) -> PathBuf {
+    let path = dir.join(file);
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: modelspec.dev/v1\nkind: TrustPolicy\nkeys:\n  - name: {name}\n    publicKey: {}\n    environments: [{envs}]\n",
+            public.display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// The OMS manifest digest of one file: sha256 of its raw sha256.
+fn manifest_of_one(sha_hex: &str) -> String {
+    let raw: Vec<u8> = (0..32)
+        .map(|i| u8::from_str_radix(&sha_hex[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    format!("sha256:{}", sha256_hex(&raw))
+}
+
+/// A signed prod version runs and serves with its signer in the headers; a changed byte is
+/// refused naming the file; an unsigned prod version, a signature by a key the policy does not
+/// trust for prod, and a revoked key are each refused before anything is loaded.
+fn verifies_prod_versions(reg: &Reg) {
+    let keys = reg.path("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let sha = register(reg, "tiny");
+    let (private, public) = key_pair(&keys, "release");
+    let (_, stranger) = key_pair(&keys, "stranger");
+    let trusted = policy(&keys, "trusted.yaml", "release", &public, "prod, staging");
+    let staging_only = policy(&keys, "staging.yaml", "release", &public, "staging");
+    let untrusted = policy(&keys, "stranger.yaml", "stranger", &stranger, "prod");
+    let trusted = trusted.to_str().unwrap();
+
+    // Prod without a signature.
+    reg.json(&["model", "promote", "tiny", "1", "--to", "prod"]);
+    let mut cmd = run_args("registry://tiny@prod");
+    cmd.extend(["--policy", trusted]);
+    let (_, err) = reg.fails(&cmd, 1);
+    assert!(
+        err.contains("error[MG0808]") && err.contains("tiny@1 has no signature"),
+        "[{}] {err}",
+        reg.label
+    );
+    assert!(!cached(reg, &sha).exists(), "nothing fetched");
+
+    // Signed with a registered key the policy trusts for prod.
+    reg.json(&[
+        "key",
+        "add",
+        "release",
+        "--public-key",
+        public.to_str().unwrap(),
+        "--env",
+        "prod",
+        "--env",
+        "staging",
+    ]);
+    reg.json(&[
+        "sign",
+        "tiny@1",
+        "--signer",
+        &format!("file:{}", private.display()),
+    ]);
+    let o = reg.run(&cmd);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "[{}] {err}", reg.label);
+    assert!(
+        err.contains("registry: tiny@1") && err.contains("signed by release sha256:"),
+        "{err}"
+    );
+    let direct = reg.ok(&run_args(
+        ms_test_support::oracle_model("llama-spm-tiny.q4_k_m")
+            .to_str()
+            .unwrap(),
+    ));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), direct);
+
+    let (mut child, addr) = serve(reg, "registry://tiny@prod", &["--policy", trusted]);
+    let (status, raw) = http(
+        &addr,
+        "POST",
+        "/v1/chat/completions",
+        r#"{"model": "tiny", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}"#,
+    );
+    assert_eq!(status, 200, "{raw}");
+    assert_eq!(header(&raw, "x-modelspec-model-version"), Some("tiny@1"));
+    assert_eq!(
+        header(&raw, "x-modelspec-manifest-digest"),
+        Some(manifest_of_one(&sha).as_str())
+    );
+    let signer = header(&raw, "x-modelspec-signer").unwrap().to_string();
+    assert!(signer.starts_with("release sha256:"), "{signer}");
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // A changed byte in the file to load.
+    let copy = cached(reg, &sha);
+    flip_a_byte(&copy);
+    let (_, err) = reg.fails(&cmd, 1);
+    assert!(
+        err.contains("error[MG1105]") && err.contains(&copy.display().to_string()),
+        "{err}"
+    );
+    assert!(err.contains("its signed manifest"), "{err}");
+    std::fs::remove_file(&copy).unwrap();
+
+    // The policy does not trust this key for prod, or trusts another key only.
+    for p in [&staging_only, &untrusted] {
+        let mut cmd = run_args("registry://tiny@prod");
+        cmd.extend(["--policy", p.to_str().unwrap()]);
+        let (_, err) = reg.fails(&cmd, 1);
+        assert!(
+            err.contains("error[MG0809]") || err.contains("error[MG0808]"),
+            "{err}"
+        );
+        assert!(err.contains("is valid for prod"), "{err}");
+    }
+    assert!(!copy.exists(), "nothing fetched after a failed check");
+
+    // A revoked key's signatures are worth nothing.
+    let listed = reg.json(&["key", "list"]);
+    let key_id = listed[0]["keyId"].as_str().unwrap().to_string();
+    reg.json(&["key", "revoke", &key_id, "--reason", "leaked"]);
+    let (_, err) = reg.fails(&cmd, 1);
+    assert!(
+        err.contains("error[MG0808]") && err.contains("revoked"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_signed_prod_version_on_the_embedded_registry() {
+    verifies_prod_versions(&Reg::sqlite());
+}
+
+#[test]
+fn a_signed_prod_version_through_a_control_plane() {
+    verifies_prod_versions(&Reg::remote(Reg::sqlite()));
+}
+
+/// A signature whose bytes were changed in the database after it was attached (the registry
+/// checked it then; the consumer checks it again): refused before anything is loaded.
+#[test]
+fn a_forged_signature_in_the_database_is_refused() {
+    let reg = Reg::sqlite();
+    let keys = reg.path("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let sha = register(&reg, "tiny");
+    let (private, public) = key_pair(&keys, "release");
+    let trusted = policy(&keys, "trusted.yaml", "release", &public, "prod");
+    reg.json(&[
+        "key",
+        "add",
+        "release",
+        "--public-key",
+        public.to_str().unwrap(),
+        "--env",
+        "prod",
+    ]);
+    reg.json(&[
+        "sign",
+        "tiny@1",
+        "--signer",
+        &format!("file:{}", private.display()),
+    ]);
+    reg.json(&["model", "promote", "tiny", "1", "--to", "prod"]);
+    // One bit of the DSSE signature flipped, straight in SQLite (Python's standard library).
+    let db = reg.data_dir().join("registry.db");
+    let script = r#"
+import base64, json, sqlite3, sys
+con = sqlite3.connect(sys.argv[1])
+(bundle,) = con.execute("SELECT bundle FROM manifest_signatures").fetchone()
+b = json.loads(bundle)
+sig = b["dsseEnvelope"]["signatures"][0]
+raw = bytearray(base64.b64decode(sig["sig"]))
+raw[0] ^= 1
+sig["sig"] = base64.b64encode(bytes(raw)).decode()
+con.execute("UPDATE manifest_signatures SET bundle = ?", (json.dumps(b),))
+con.commit()
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, db.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut cmd = run_args("registry://tiny@prod");
+    cmd.extend(["--policy", trusted.to_str().unwrap()]);
+    let (_, err) = reg.fails(&cmd, 1);
+    assert!(err.contains("error[MG0808]"), "{err}");
+    assert!(
+        err.contains("no signature of tiny@1 is valid for prod"),
+        "{err}"
+    );
+    assert!(!cached(&reg, &sha).exists(), "nothing fetched");
 }

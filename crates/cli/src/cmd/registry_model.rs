@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use ms_registry::entity::{Artifact, ModelVersion, Status};
 use ms_registry::locate::{self, Secret, Settings};
 use ms_registry::run_codes::{MG1101, MG1102, MG1103, MG1104, MG1105};
+use ms_registry::trust;
 use ms_registry::{Digest, ErrorKind, Registry, RegistryError};
 use ms_server::VersionHeaders;
 
@@ -207,7 +208,11 @@ async fn prepare_async(
         },
         None => VersionHeaders {
             model_version: label,
-            manifest_digest: version.digest.to_string(),
+            // The same digest a signature would cover: of the version's files, by name.
+            manifest_digest: trust::manifest_digest(
+                &trust::version_files(registry, &version).await?,
+            )
+            .to_string(),
             signer: "none".into(),
         },
     };
@@ -232,24 +237,34 @@ struct SignedResource {
     digest: Digest,
 }
 
-/// Checks the version's signature against the policy for `env` (the registry's
-/// `trust::verify_version`: a signature by a key the policy allows for `env`, not revoked,
-/// whose statement names the version's artifacts).
+/// Checks the version's signature against the policy for `env` through the registry's
+/// `trust::verify_version` (a signature by a key the policy allows for `env`, registered and
+/// not revoked, whose manifest lists exactly the version's artifacts), re-done here on the
+/// consumer's side.
 async fn verify(
     registry: &dyn Registry,
     version: &ModelVersion,
     policy: &Path,
     env: &str,
 ) -> Result<Signed, RegistryError> {
-    let _ = (registry, policy, env);
-    Err(RegistryError::new(
-        ErrorKind::Invalid,
-        MG1102,
-        format!(
-            "{}@{}: signature verification is not in this build",
-            version.model_id, version.version
-        ),
-    ))
+    let policy = ms_trust::policy::TrustPolicy::load(policy).map_err(|e| {
+        RegistryError::new(ErrorKind::Invalid, e.code, e.message)
+            .hint("fix the trust policy file (`modelspec explain` the code for its format)")
+    })?;
+    let at = version.version.to_string();
+    let v = trust::verify_version(registry, &version.model_id, &at, &policy, env).await?;
+    Ok(Signed {
+        manifest_digest: v.manifest_digest.to_string(),
+        signer: format!("{} {}", v.signer, v.key_id),
+        resources: v
+            .files
+            .into_iter()
+            .map(|f| SignedResource {
+                name: f.name,
+                digest: f.sha256,
+            })
+            .collect(),
+    })
 }
 
 /// The trust environment a status is checked for.

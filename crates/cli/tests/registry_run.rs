@@ -462,3 +462,9 @@ con.commit()
     );
     assert!(!cached(&reg, &sha).exists(), "nothing fetched");
 }
+
+/// The same checks on PostgreSQL and an S3 store (SeaweedFS), the artifact streamed from S3.
+#[test]
+fn a_signed_prod_version_on_postgres_and_s3() {
+    verifies_prod_versions(&Reg::postgres_s3());
+}

@@ -59,6 +59,27 @@ fn with_id(mut op: Value, description: &str) -> Value {
     op
 }
 
+/// Every response of every operation names the registry version served (see
+/// [`crate::version_headers`]).
+fn add_version_headers(paths: &mut Map<String, Value>) {
+    use crate::version_headers::{MANIFEST_DIGEST, MODEL_VERSION, SIGNER};
+    let headers = json!({
+        MODEL_VERSION: {"description": "The registry version served: MODEL@VERSION", "schema": {"type": "string"}},
+        MANIFEST_DIGEST: {"description": "sha256: of the version's OMS manifest (its files by name and sha256)", "schema": {"type": "string"}},
+        SIGNER: {"description": "The signing key's name and fingerprint, or none when the version was not verified", "schema": {"type": "string"}},
+    });
+    for ops in paths.values_mut().filter_map(Value::as_object_mut) {
+        for op in ops.values_mut() {
+            let Some(responses) = op["responses"].as_object_mut() else {
+                continue;
+            };
+            for response in responses.values_mut() {
+                response["headers"] = headers.clone();
+            }
+        }
+    }
+}
+
 pub fn document(config: &ServerConfig) -> Value {
     let completion_errors = [
         (
@@ -128,6 +149,9 @@ pub fn document(config: &ServerConfig) -> Value {
         "summary": "Prometheus metrics",
         "responses": {"200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}},
     }}));
+    if config.version_headers.is_some() {
+        add_version_headers(&mut paths);
+    }
     let common = json!({
         "model": {"type": "string"},
         "max_tokens": {"type": "integer", "minimum": 1},
@@ -169,7 +193,7 @@ pub fn document(config: &ServerConfig) -> Value {
         "info": {
             "title": "modelspec serve",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "OpenAI-compatible inference, execution plans, runs, health and metrics of one model.",
+            "description": "OpenAI-compatible inference, execution plans, runs, health and metrics of one model. A model from a registry is named on every response by the x-modelspec-model-version, x-modelspec-manifest-digest and x-modelspec-signer headers.",
         },
         "paths": paths,
         "components": {"schemas": {

@@ -62,6 +62,14 @@ fn every_response_names_the_version_its_manifest_and_signer() {
         assert_eq!(r.status, 200, "{path}: {}", r.text());
         assert_headers(&r, path);
     }
+    let doc = get(addr, "/openapi.json").json();
+    let documented = &doc["paths"]["/v1/completions"]["post"]["responses"]["200"]["headers"];
+    for h in [MODEL_VERSION, MANIFEST_DIGEST, SIGNER] {
+        assert!(
+            documented[h].is_object(),
+            "{h} in /openapi.json: {documented}"
+        );
+    }
     // Errors too: a bad parameter, an unknown model, an unknown route.
     let bad = post(addr, "/v1/completions", &json!({"prompt": 7}));
     assert_eq!(bad.status, 400, "{}", bad.text());
@@ -89,6 +97,8 @@ fn the_guards_refusals_carry_them_and_plain_models_send_none() {
     for h in [MODEL_VERSION, MANIFEST_DIGEST, SIGNER] {
         assert_eq!(r.header(h), None, "{h} without a registry version");
     }
+    let doc = get(plain.addr, "/openapi.json").json();
+    assert!(doc["paths"]["/v1/completions"]["post"]["responses"]["200"]["headers"].is_null());
 }
 
 #[test]

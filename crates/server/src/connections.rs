@@ -54,7 +54,8 @@ pub struct ConnectionStats {
 }
 
 /// Serves `app` on `listener` until `stop` turns true, then lets open connections finish
-/// their requests for at most `grace`.
+/// their requests for at most `grace`. `extra_headers` (`name: value\r\n` lines, the
+/// registry version's) go into the answers written here, as the router adds them to its own.
 pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
@@ -62,6 +63,7 @@ pub(crate) async fn serve(
     stats: Arc<ConnectionStats>,
     mut stop: watch::Receiver<bool>,
     grace: Duration,
+    extra_headers: Arc<str>,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
@@ -86,16 +88,21 @@ pub(crate) async fn serve(
                 let limits = limits.clone();
                 let stop = stop.clone();
                 let stats = Arc::clone(&stats);
+                let extra = Arc::clone(&extra_headers);
                 tasks.spawn(async move {
                     stats.open.fetch_add(1, Ordering::Relaxed);
-                    connection(stream, app, &limits, &stats, stop).await;
+                    connection(stream, app, &limits, &stats, stop, extra).await;
                     stats.open.fetch_sub(1, Ordering::Relaxed);
                     drop(permit);
                 });
             }
             Err(_) => {
                 stats.refused.fetch_add(1, Ordering::Relaxed);
-                tasks.spawn(refuse(stream, limits.max_connections));
+                tasks.spawn(refuse(
+                    stream,
+                    limits.max_connections,
+                    Arc::clone(&extra_headers),
+                ));
             }
         }
     }
@@ -107,12 +114,12 @@ pub(crate) async fn serve(
 }
 
 /// Answers a connection over the limit with a 503 and closes it.
-async fn refuse(stream: TcpStream, limit: usize) {
+async fn refuse(stream: TcpStream, limit: usize, extra: Arc<str>) {
     let e = ApiError::unavailable(format!(
         "the server has {limit} connections open, its limit; retry in a moment or reuse a connection"
     ))
     .with_code("too_many_connections");
-    let response = raw_response(StatusCode::SERVICE_UNAVAILABLE, &e, Some(1));
+    let response = raw_response(StatusCode::SERVICE_UNAVAILABLE, &e, Some(1), &extra);
     let answer = async {
         let mut written = 0;
         while written < response.len() {
@@ -143,7 +150,12 @@ async fn refuse(stream: TcpStream, limit: usize) {
 }
 
 /// A complete HTTP/1.1 response with the error's JSON body, closing the connection.
-fn raw_response(status: StatusCode, e: &ApiError, retry_after: Option<u64>) -> Vec<u8> {
+fn raw_response(
+    status: StatusCode,
+    e: &ApiError,
+    retry_after: Option<u64>,
+    extra: &str,
+) -> Vec<u8> {
     let body = e.body().to_string();
     let mut out = format!(
         "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
@@ -154,6 +166,7 @@ fn raw_response(status: StatusCode, e: &ApiError, retry_after: Option<u64>) -> V
     if let Some(s) = retry_after {
         out.push_str(&format!("retry-after: {s}\r\n"));
     }
+    out.push_str(extra);
     out.push_str("\r\n");
     out.push_str(&body);
     out.into_bytes()
@@ -228,6 +241,7 @@ async fn connection(
     limits: &ConnectionLimits,
     stats: &ConnectionStats,
     mut stop: watch::Receiver<bool>,
+    extra_headers: Arc<str>,
 ) {
     let _ = stream.set_nodelay(true);
     let activity = Arc::new(Activity {
@@ -242,6 +256,7 @@ async fn connection(
         activity: Arc::clone(&activity),
         heads_written: 0,
         replacement: None,
+        extra_headers,
     };
     let body_read = limits.body_read;
     let service = {
@@ -399,6 +414,8 @@ struct Watched {
     /// Our answer in place of hyper's, and how much of it is written; everything hyper writes
     /// after it is dropped (hyper closes the connection after such an answer).
     replacement: Option<(Vec<u8>, usize)>,
+    /// Header lines every answer carries (see [`serve`]).
+    extra_headers: Arc<str>,
 }
 
 impl Watched {
@@ -426,7 +443,7 @@ fn head_status(buf: &[u8]) -> Option<u16> {
 
 /// hyper's automatic answers: 400 (a malformed request line or header, conflicting lengths),
 /// 414 (URI too long), 431 (headers too large).
-fn protocol_error(status: u16) -> Vec<u8> {
+fn protocol_error(status: u16, extra: &str) -> Vec<u8> {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
     let message = match status {
         StatusCode::URI_TOO_LONG => "the request URI is too long".to_string(),
@@ -437,7 +454,7 @@ fn protocol_error(status: u16) -> Vec<u8> {
         other => format!("the request could not be read ({other})"),
     };
     let e = ApiError::protocol(status, message);
-    raw_response(status, &e, None)
+    raw_response(status, &e, None, extra)
 }
 
 impl AsyncRead for Watched {
@@ -468,7 +485,7 @@ impl AsyncWrite for Watched {
             let owed = self.activity.calls.load(Ordering::Acquire);
             if self.heads_written >= owed && status >= 400 {
                 // No request reached the router for this answer: hyper's own.
-                self.replacement = Some((protocol_error(status), 0));
+                self.replacement = Some((protocol_error(status, &self.extra_headers), 0));
             } else {
                 self.heads_written += 1;
             }
@@ -506,8 +523,9 @@ mod tests {
         assert_eq!(head_status(b"HTTP/1.1 400 Bad Request\r\n"), Some(400));
         assert_eq!(head_status(b"HTTP/1.0 200 OK\r\n"), Some(200));
         assert_eq!(head_status(b"{\"x\": 1}"), None);
-        let r = String::from_utf8(protocol_error(431)).unwrap();
+        let r = String::from_utf8(protocol_error(431, "x-a: b\r\n")).unwrap();
         assert!(r.starts_with("HTTP/1.1 431 "), "{r}");
+        assert!(r.contains("\r\nx-a: b\r\n\r\n"), "{r}");
         assert!(r.contains("\"type\":\"invalid_request_error\""), "{r}");
     }
 }

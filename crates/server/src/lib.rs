@@ -200,6 +200,12 @@ pub fn start(config: ServerConfig, load: LoadRequest) -> Result<ServerHandle, Se
     let limits = state.config.connections.clone();
     let supervised = state.clone();
     let stats = state.connections.clone();
+    let extra_headers: Arc<str> = state
+        .version_headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {}\r\n", v.to_str().unwrap_or_default()))
+        .collect::<String>()
+        .into();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let listener = {
         let _guard = runtime.enter();
@@ -215,7 +221,16 @@ pub fn start(config: ServerConfig, load: LoadRequest) -> Result<ServerHandle, Se
                     let _ = stopping_tx.send(true);
                 });
                 tokio::spawn(supervise(supervised));
-                connections::serve(listener, app, limits, stats, stopping_rx, SHUTDOWN_GRACE).await;
+                connections::serve(
+                    listener,
+                    app,
+                    limits,
+                    stats,
+                    stopping_rx,
+                    SHUTDOWN_GRACE,
+                    extra_headers,
+                )
+                .await;
             });
             runtime.shutdown_timeout(Duration::from_secs(1));
         })

@@ -3,7 +3,8 @@
 //! (`modelspec serve registry://…` fills them after resolving and verifying the version); the
 //! server knows nothing of the registry and only checks that they are valid header values.
 //! One middleware, outermost, so that errors, refusals of the guard and streamed (SSE)
-//! answers carry them too.
+//! answers carry them too; the answers the accept loop writes itself (over the connection
+//! limit, malformed HTTP) get them from [`crate::connections`].
 
 use std::sync::Arc;
 

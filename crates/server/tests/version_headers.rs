@@ -1,5 +1,6 @@
 //! The registry version a server runs, on every response of the real server over raw HTTP:
-//! completions (plain and streamed), chat, models, plans, errors and the guard's refusals; and
+//! completions (plain and streamed), chat, models, plans, errors, the guard's refusals and the
+//! accept loop's answers to malformed HTTP; and
 //! none of these headers when no version is configured.
 
 mod common;
@@ -78,6 +79,14 @@ fn every_response_names_the_version_its_manifest_and_signer() {
     assert_eq!(unknown.status, 404);
     assert_headers(&unknown, "unknown model");
     assert_headers(&get(addr, "/nowhere"), "no route");
+    // Malformed HTTP, answered by the accept loop rather than the router.
+    let malformed = raw_request(
+        addr,
+        "GET /v1/models HTTP/1.1\r\nHost: localhost\r\nbad header line",
+        b"",
+    );
+    assert_eq!(malformed.status, 400, "{malformed:?}");
+    assert_headers(&malformed, "malformed HTTP");
 }
 
 #[test]
@@ -113,4 +122,22 @@ fn a_value_that_is_not_a_header_value_stops_the_start() {
         .err()
         .expect("refused");
     assert!(e.to_string().contains(SIGNER), "{e}");
+}
+
+#[test]
+fn a_refusal_over_the_connection_limit_carries_them() {
+    let server = start_with(&tiny_model(), |c| {
+        c.version_headers = Some(configured());
+        c.connections.max_connections = 1;
+    });
+    let addr = server.addr;
+    let _held = connect(addr);
+    let mut refused = None;
+    assert!(eventually(std::time::Duration::from_secs(10), || {
+        let r = get(addr, "/healthz/live");
+        let over = r.status == 503;
+        refused = Some(r);
+        over
+    }));
+    assert_headers(&refused.unwrap(), "over the connection limit");
 }

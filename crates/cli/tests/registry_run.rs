@@ -1,6 +1,7 @@
 //! `modelspec run|serve registry://MODEL[@VERSION|POINTER]` as a user runs them, against a real
 //! registry (the embedded SQLite one, and a `registry serve` control plane in front of it):
-//! the version's GGUF (the tiny random-weight llama of ms_test_support) fetched from the
+//! the version's GGUF (`ms_test_support::tiny_llama`, a runnable synthetic GGUF of a few
+//! kilobytes) fetched from the
 //! registry's store, hashed before loading, and served with the version in headers; a changed
 //! byte in the cached file or in the store refused with the file named; a `prod` version
 //! refused without a trust policy, without a signature, with a signature by a key the policy
@@ -17,9 +18,16 @@ use std::time::Duration;
 
 use registry_common::{Reg, sha256_hex, spec_with_artifact};
 
-/// The tiny llama's bytes (a real GGUF with random weights, 9 MB).
+/// The synthetic tiny llama's bytes (a runnable GGUF of a few kilobytes).
 fn tiny_bytes() -> Vec<u8> {
-    std::fs::read(ms_test_support::oracle_model("llama-spm-tiny.q4_k_m")).unwrap()
+    ms_test_support::tiny_llama::tiny_llama(1).bytes()
+}
+
+/// The same bytes as a local file, to compare a registry run with a direct one.
+fn tiny_file(reg: &Reg) -> String {
+    let path = reg.path("direct.gguf");
+    std::fs::write(&path, tiny_bytes()).unwrap();
+    path.display().to_string()
 }
 
 /// Registers `name` with the tiny llama as its weights; returns the artifact's sha256 hex.
@@ -112,11 +120,7 @@ fn serve(reg: &Reg, model: &str, extra: &[&str]) -> (Child, String) {
 fn runs_and_serves_a_draft_version(reg: &Reg) {
     let sha = register(reg, "tiny");
     let from_registry = reg.ok(&run_args("registry://tiny"));
-    let direct = reg.ok(&run_args(
-        ms_test_support::oracle_model("llama-spm-tiny.q4_k_m")
-            .to_str()
-            .unwrap(),
-    ));
+    let direct = reg.ok(&run_args(&tiny_file(reg)));
     assert_eq!(from_registry, direct, "[{}]", reg.label);
     assert_eq!(
         sha256_hex(&std::fs::read(cached(reg, &sha)).unwrap()),
@@ -124,8 +128,11 @@ fn runs_and_serves_a_draft_version(reg: &Reg) {
         "[{}] the cached copy",
         reg.label
     );
-    let o = reg.run(&run_args("registry://tiny@1"));
+    let mut verbose = run_args("registry://tiny@1");
+    verbose.push("-v");
+    let o = reg.run(&verbose);
     let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("generated: 4 tokens"), "[{}] {err}", reg.label);
     assert!(
         err.contains("registry: tiny@1") && err.contains("not verified"),
         "[{}] {err}",
@@ -333,11 +340,7 @@ fn verifies_prod_versions(reg: &Reg) {
         err.contains("registry: tiny@1") && err.contains("signed by release sha256:"),
         "{err}"
     );
-    let direct = reg.ok(&run_args(
-        ms_test_support::oracle_model("llama-spm-tiny.q4_k_m")
-            .to_str()
-            .unwrap(),
-    ));
+    let direct = reg.ok(&run_args(&tiny_file(reg)));
     assert_eq!(String::from_utf8_lossy(&o.stdout), direct);
 
     let (mut child, addr) = serve(reg, "registry://tiny@prod", &["--policy", trusted]);

@@ -15,6 +15,7 @@ pub mod softhsm;
 mod ports;
 mod s3_request;
 pub mod tied_child;
+pub mod tiny_llama;
 
 pub mod registry_suite;
 pub mod signing_suite;

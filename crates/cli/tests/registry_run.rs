@@ -471,3 +471,29 @@ con.commit()
 fn a_signed_prod_version_on_postgres_and_s3() {
     verifies_prod_versions(&Reg::postgres_s3());
 }
+
+/// A version replaced in prod is deprecated: it still runs (unverified without --policy), with
+/// a warning.
+#[test]
+fn a_deprecated_version_runs_with_a_warning() {
+    let reg = Reg::sqlite();
+    register(&reg, "tiny");
+    let work = reg.path("work2");
+    std::fs::create_dir_all(&work).unwrap();
+    let other = ms_test_support::tiny_llama::tiny_llama(2).bytes();
+    let (spec, _, _) = spec_with_artifact(&work, "tiny", &other);
+    let v2 = reg.json(&["model", "register", spec.to_str().unwrap()]);
+    assert_eq!(v2["version"], 2, "{v2:#}");
+    reg.json(&["model", "promote", "tiny", "1", "--to", "prod"]);
+    reg.json(&["model", "promote", "tiny", "2", "--to", "prod"]);
+    let o = reg.run(&run_args("registry://tiny@1"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("warning: tiny@1 is deprecated"), "{err}");
+    // Version 2 is prod now: no policy, no run.
+    let (_, err) = reg.fails(&run_args("registry://tiny@prod"), 1);
+    assert!(
+        err.contains("error[MG1102]") && err.contains("tiny@2"),
+        "{err}"
+    );
+}

@@ -60,6 +60,8 @@ pub struct RegistryModel {
     pub headers: VersionHeaders,
     /// The artifact's name in the registry, for messages.
     pub artifact_name: String,
+    /// The version's status when it was resolved.
+    pub status: Status,
 }
 
 /// One line on stderr: what is about to be loaded and who signed it.
@@ -77,6 +79,12 @@ pub fn announce(m: &RegistryModel) {
         m.artifact_name,
         m.path.display()
     );
+    if m.status == Status::Deprecated {
+        eprintln!(
+            "warning: {} is deprecated (a newer version replaced it in prod)",
+            h.model_version
+        );
+    }
 }
 
 /// Whether `model` names a registry model.
@@ -221,6 +229,7 @@ async fn prepare_async(
         model_id: version.model_id,
         headers,
         artifact_name: artifact.name,
+        status: version.status,
     })
 }
 

@@ -123,20 +123,17 @@ pub fn parse(reference: &str) -> Result<(String, String), RegistryError> {
     Ok((model.to_string(), selector.to_string()))
 }
 
-/// Resolves, verifies, fetches and hashes `reference` (see the module note). Runs on its own
-/// small runtime: call it before any other runtime is entered.
-pub fn prepare(reference: &str, args: &RegistryModelArgs) -> Result<RegistryModel, RegistryError> {
+/// Resolves, verifies, fetches and hashes `reference` (see the module note): the outer error
+/// is the process's own (no runtime), the inner one the registry's or a refusal, with its
+/// code. Runs on its own small runtime: call it before any other runtime is entered.
+pub fn prepare(
+    reference: &str,
+    args: &RegistryModelArgs,
+) -> anyhow::Result<Result<RegistryModel, RegistryError>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()
-        .map_err(|e| {
-            RegistryError::new(
-                ErrorKind::Internal,
-                MG1101,
-                format!("starting the registry client: {e}"),
-            )
-        })?;
-    runtime.block_on(prepare_async(reference, args))
+        .build()?;
+    Ok(runtime.block_on(prepare_async(reference, args)))
 }
 
 async fn prepare_async(
@@ -236,7 +233,7 @@ async fn prepare_async(
 /// What a verified signature says: the manifest digest, who signed, the signed files.
 struct Signed {
     manifest_digest: String,
-    /// The trust policy's name of the key and its fingerprint.
+    /// The signing key's name in the registry and its fingerprint.
     signer: String,
     resources: Vec<SignedResource>,
 }

@@ -204,7 +204,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     // A registry version is resolved, verified, fetched and hashed before anything is loaded.
     let mut model = args.model.clone();
     if super::registry_model::is_registry_ref(&args.model) {
-        match super::registry_model::prepare(&args.model, &args.from_registry) {
+        match super::registry_model::prepare(&args.model, &args.from_registry)? {
             Ok(m) => {
                 super::registry_model::announce(&m);
                 model = m.path.display().to_string();

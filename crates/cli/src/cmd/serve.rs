@@ -120,7 +120,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut model = args.model.clone();
     let mut from_registry = None;
     if super::registry_model::is_registry_ref(&args.model) {
-        match super::registry_model::prepare(&args.model, &args.from_registry) {
+        match super::registry_model::prepare(&args.model, &args.from_registry)? {
             Ok(m) => {
                 super::registry_model::announce(&m);
                 model = m.path.display().to_string();

@@ -497,3 +497,48 @@ fn a_deprecated_version_runs_with_a_warning() {
         "{err}"
     );
 }
+
+/// With --policy, a staging version is checked against the keys the policy trusts for staging.
+#[test]
+fn a_policy_checks_a_staging_version_for_staging() {
+    let reg = Reg::sqlite();
+    let keys = reg.path("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    register(&reg, "tiny");
+    let (private, public) = key_pair(&keys, "ci");
+    let for_staging = policy(&keys, "staging.yaml", "ci", &public, "staging");
+    let for_prod = policy(&keys, "prod.yaml", "ci", &public, "prod");
+    reg.json(&[
+        "key",
+        "add",
+        "ci",
+        "--public-key",
+        public.to_str().unwrap(),
+        "--env",
+        "staging",
+    ]);
+    reg.json(&[
+        "sign",
+        "tiny@1",
+        "--signer",
+        &format!("file:{}", private.display()),
+    ]);
+    reg.json(&["model", "promote", "tiny", "1", "--to", "staging"]);
+    let mut ok = run_args("registry://tiny@staging");
+    ok.extend(["--policy", for_staging.to_str().unwrap()]);
+    let o = reg.run(&ok);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("signed by ci sha256:"), "{err}");
+    let mut refused = run_args("registry://tiny@staging");
+    refused.extend(["--policy", for_prod.to_str().unwrap()]);
+    let (_, err) = reg.fails(&refused, 1);
+    assert!(
+        err.contains("error[MG0809]") && err.contains("valid for staging"),
+        "{err}"
+    );
+    // Without a policy a staging version runs unverified.
+    let o = reg.run(&run_args("registry://tiny@staging"));
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not verified"));
+}

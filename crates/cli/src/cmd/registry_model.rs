@@ -319,7 +319,7 @@ async fn gguf_artifact(
 
 /// The artifact's bytes in the local model cache (`blobs/sha256/<hex>`), pulled from the
 /// registry's store when missing: streamed into a temporary file, verified against the
-/// digest, renamed into place.
+/// digest, renamed into place, made read-only.
 async fn fetch_into_cache(
     registry: &dyn Registry,
     artifact: &Artifact,
@@ -340,6 +340,13 @@ async fn fetch_into_cache(
         std::fs::create_dir_all(dir).map_err(|e| local_io(dir, "cannot create", e))?;
     }
     transfer::pull(registry, &artifact.artifact_id, &path, quiet()).await?;
+    // Read-only: a tool of ours or the user's does not change it by accident (the check
+    // before every load is what catches a change on purpose).
+    if let Ok(meta) = std::fs::metadata(&path) {
+        let mut perms = meta.permissions();
+        perms.set_readonly(true);
+        let _ = std::fs::set_permissions(&path, perms);
+    }
     Ok(path)
 }
 

@@ -38,8 +38,8 @@ use ms_spec::types::plan::{
 #[derive(ClapArgs)]
 pub struct Args {
     /// A GGUF file, a ModelSpec file, a catalog name, an address (see `modelspec pull`) or a
-    /// registry version: registry://MODEL[@VERSION|POINTER] (a prod version is verified
-    /// against --policy before it is loaded).
+    /// registry version: registry://MODEL, registry://MODEL@VERSION or registry://MODEL@POINTER
+    /// (a prod version is verified against --policy before it is loaded).
     #[arg(default_value = "gemma3-270m")]
     pub model: String,
     /// Where a registry:// model comes from and the policy that verifies it.

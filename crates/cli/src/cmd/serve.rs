@@ -21,9 +21,9 @@ use ms_spec::types::plan::PlanSpec;
 pub struct Args {
     /// A GGUF file, a ModelSpec file (its serving section sets the port, probe paths,
     /// maxConcurrency and timeoutSeconds), a catalog name, an address, or a registry version:
-    /// registry://MODEL[@VERSION|POINTER] (a prod version is verified against --policy before
-    /// it is loaded; every response then names the version, its manifest digest and signer in
-    /// x-modelspec-* headers).
+    /// registry://MODEL, registry://MODEL@VERSION or registry://MODEL@POINTER (a prod version
+    /// is verified against --policy before it is loaded; every response then names the
+    /// version, its manifest digest and signer in x-modelspec-* headers).
     #[arg(default_value = "gemma3-270m")]
     pub model: String,
     /// Where a registry:// model comes from and the policy that verifies it.

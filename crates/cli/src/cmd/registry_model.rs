@@ -62,6 +62,8 @@ pub struct RegistryModel {
     pub artifact_name: String,
     /// The version's status when it was resolved.
     pub status: Status,
+    /// The file as it was when hashed: [`RegistryModel::check_unchanged`] after loading.
+    pub stamp: FileStamp,
 }
 
 /// One line on stderr: what is about to be loaded and who signed it.
@@ -204,7 +206,7 @@ async fn prepare_async(
             );
             e
         })?;
-    check_file(&path, &artifact.name, &label, &expected, signed.is_some())?;
+    let stamp = check_file(&path, &artifact.name, &label, &expected, signed.is_some())?;
     let headers = match signed {
         Some(s) => VersionHeaders {
             model_version: label,
@@ -227,6 +229,7 @@ async fn prepare_async(
         headers,
         artifact_name: artifact.name,
         status: version.status,
+        stamp,
     })
 }
 
@@ -350,17 +353,72 @@ async fn fetch_into_cache(
     Ok(path)
 }
 
-/// Hashes the file about to be loaded and compares it with the digest it must have.
+/// Which file a path names, as the OS knows it: device, inode, size, modification time. The
+/// same stamp before and after a load means the file loaded is the file hashed (a rename puts
+/// another inode there, a write moves the modification time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime_ns: i128,
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> Result<FileStamp, RegistryError> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).map_err(|e| local_io(path, "cannot read", e))?;
+        Ok(FileStamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+        })
+    }
+}
+
+impl RegistryModel {
+    /// After loading: the file is still the one hashed (see [`FileStamp`]); else MG1105.
+    pub fn check_unchanged(&self) -> Result<(), RegistryError> {
+        if FileStamp::of(&self.path)? == self.stamp {
+            return Ok(());
+        }
+        Err(changed(
+            &self.path,
+            &self.headers.model_version,
+            "while it was loaded",
+        ))
+    }
+}
+
+fn changed(path: &Path, label: &str, when: &str) -> RegistryError {
+    RegistryError::new(
+        ErrorKind::Integrity,
+        MG1105,
+        format!(
+            "{label}: the file {} changed {when} (replaced or written after it was hashed): refused",
+            path.display()
+        ),
+    )
+    .hint("something is writing to the model cache; make it writable by its owner only, then run again")
+}
+
+/// Hashes the file about to be loaded and compares it with the digest it must have; returns
+/// its stamp, unchanged while it was hashed.
 fn check_file(
     path: &Path,
     name: &str,
     label: &str,
     expected: &Digest,
     signed: bool,
-) -> Result<(), RegistryError> {
+) -> Result<FileStamp, RegistryError> {
+    let before = FileStamp::of(path)?;
     let (actual, size) = transfer::hash_file(path, quiet())?;
+    if FileStamp::of(path)? != before {
+        return Err(changed(path, label, "while it was hashed"));
+    }
     if actual == *expected {
-        return Ok(());
+        return Ok(before);
     }
     let source = if signed {
         "its signed manifest"
@@ -388,6 +446,39 @@ fn quiet() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_replaced_after_its_hash_is_caught() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.gguf");
+        std::fs::write(&path, b"GGUF one").unwrap();
+        let digest = Digest::of(b"GGUF one");
+        let stamp = check_file(&path, "m.gguf", "m@1", &digest, true).unwrap();
+        let m = RegistryModel {
+            path: path.clone(),
+            model_id: "m".into(),
+            headers: VersionHeaders {
+                model_version: "m@1".into(),
+                manifest_digest: digest.to_string(),
+                signer: "none".into(),
+            },
+            artifact_name: "m.gguf".into(),
+            status: Status::Prod,
+            stamp,
+        };
+        m.check_unchanged().unwrap();
+        // Replaced by another file through a rename: another inode.
+        let other = dir.path().join("other");
+        std::fs::write(&other, b"GGUF two").unwrap();
+        std::fs::rename(&other, &path).unwrap();
+        let e = m.check_unchanged().unwrap_err();
+        assert_eq!(e.code, MG1105);
+        assert!(e.message.contains("changed while it was loaded"), "{e:?}");
+        assert!(e.message.contains(&path.display().to_string()), "{e:?}");
+        // A wrong digest names the file and both digests.
+        let e = check_file(&path, "m.gguf", "m@1", &digest, true).unwrap_err();
+        assert!(e.message.contains("its signed manifest says"), "{e:?}");
+    }
 
     #[test]
     fn references_parse_or_say_what_is_accepted() {

@@ -203,11 +203,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
     // A registry version is resolved, verified, fetched and hashed before anything is loaded.
     let mut model = args.model.clone();
+    let mut from_registry = None;
     if super::registry_model::is_registry_ref(&args.model) {
         match super::registry_model::prepare(&args.model, &args.from_registry)? {
             Ok(m) => {
                 super::registry_model::announce(&m);
                 model = m.path.display().to_string();
+                from_registry = Some(m);
             }
             Err(e) => return Ok(super::connect::report(&e, false)),
         }
@@ -242,6 +244,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         other => super::plan::print_progress(other),
     })?;
+    // The file mapped is the file hashed: not replaced or written in between.
+    if let Some(Err(e)) = from_registry.as_ref().map(|m| m.check_unchanged()) {
+        return Ok(super::connect::report(&e, false));
+    }
     let Loaded {
         plan,
         model,

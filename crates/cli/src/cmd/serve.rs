@@ -146,9 +146,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         &mut super::plan::print_progress,
     )?;
     let mut config = ServerConfig::for_request(&request)?;
-    if let Some(m) = from_registry {
-        config.model_id = m.model_id;
-        config.version_headers = Some(m.headers);
+    if let Some(m) = &from_registry {
+        config.model_id = m.model_id.clone();
+        config.version_headers = Some(m.headers.clone());
     }
     config.host = args.host;
     if let Some(port) = args.port {
@@ -212,6 +212,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     server
         .wait_ready(Duration::from_secs(24 * 3600))
         .with_context(|| format!("serving {}", args.model))?;
+    // The file mapped is the file hashed: not replaced or written in between.
+    if let Some(Err(e)) = from_registry.as_ref().map(|m| m.check_unchanged()) {
+        server.shutdown();
+        return Ok(super::connect::report(&e, false));
+    }
     if let Some(info) = server.ready_info() {
         eprintln!(
             "ready in {:.1} s: {} (quantization {})",

@@ -42,6 +42,6 @@ pub const TABLE: &[CodeInfo] = &[
     CodeInfo {
         code: MG1105,
         title: "a file to load is not the signed one",
-        explanation: "Just before loading, every file to be loaded is hashed again and compared with its sha256 in the signed manifest (for a version that is not verified: the registry's own digest of the artifact). The file named in the message hashes to something else: a byte was changed after it was fetched from the registry. Nothing was loaded. Delete the file (it is fetched again from the registry on the next run) and find out who changed it; the local cache should be writable by its owner only.",
+        explanation: "Just before loading, every file to be loaded is hashed again and compared with its sha256 in the signed manifest (for a version that is not verified: the registry's own digest of the artifact). The file named in the message hashes to something else: a byte was changed after it was fetched from the registry. Nothing was loaded. The same code refuses a file that changed while it was hashed or loaded (its device, inode, size or modification time moved): it was replaced or written in between. Delete the file (it is fetched again from the registry on the next run) and find out who changed it; the local cache should be writable by its owner only.",
     },
 ];

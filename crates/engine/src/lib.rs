@@ -50,6 +50,7 @@ pub mod chat;
 pub mod generate;
 pub mod sampler;
 pub mod tokenizer;
+pub mod watermark;
 
 pub use batch::{BatchError, BatchItem, eval_batch};
 pub use error::EngineError;

@@ -5,14 +5,19 @@
 //!
 //! 0. the request's logit biases (OpenAI's `logit_bias`), added to the raw logits,
 //! 1. penalties over the last `penalty_last_n` accepted tokens (repetition, frequency, presence),
+//! 1b. the plan's watermark, when one is switched on ([`crate::watermark`]): `delta` added to
+//!    the green tokens of the step, chosen by the key and the previous accepted token (the
+//!    prompt's last token for the first step) — before the filters and the temperature, as in
+//!    Kirchenbauer et al., so the bias a draw sees is `delta / temperature`,
 //! 2. top-k,
 //! 3. top-p (nucleus),
 //! 4. min-p,
 //! 5. temperature,
 //! 6. a draw from the softmax of what is left, with our own seeded RNG.
 //!
-//! A temperature of 0 (or below) means greedy: the highest logit after the penalties, ties
-//! broken by the lowest token id. Candidates are always ordered by logit, then id, so every step
+//! A temperature of 0 (or below) means greedy: the highest logit after the penalties (and the
+//! watermark's bias, when on), ties broken by the lowest token id. Without a watermark nothing
+//! here changes: the same candidates, the same order of operations, the same bits. Candidates are always ordered by logit, then id, so every step
 //! is deterministic: the same seed and logits give the same tokens on every machine.
 //!
 //! Log-probabilities ([`token_logprobs`], OpenAI's `logprobs`) are the log-softmax of the raw
@@ -23,6 +28,8 @@
 //! a draw is the top 53 bits of one output scaled to [0, 1).
 
 use std::collections::VecDeque;
+
+use crate::watermark::Watermark;
 
 /// What the sampler does; the defaults are llama.cpp's (`common_params_sampling`), except the
 /// seed, which is fixed rather than random so that runs are reproducible by default.
@@ -51,6 +58,8 @@ pub struct SamplingParams {
     /// Report the sampled token's log-probability and the `n` most likely tokens' (at most
     /// [`MAX_TOP_LOGPROBS`]); `None` computes nothing.
     pub logprobs: Option<usize>,
+    /// The plan's green-list watermark; `None` (the default) leaves every logit as it was.
+    pub watermark: Option<Watermark>,
 }
 
 /// Most alternatives a step reports with [`SamplingParams::logprobs`] (OpenAI's limit).
@@ -73,6 +82,7 @@ impl Default for SamplingParams {
             seed: 0,
             logit_bias: Vec::new(),
             logprobs: None,
+            watermark: None,
         }
     }
 }
@@ -123,6 +133,9 @@ impl SamplingParams {
             return Err(format!(
                 "top logprobs must be between 0 and {MAX_TOP_LOGPROBS}, got {n}"
             ));
+        }
+        if let Some(w) = &self.watermark {
+            w.validate()?;
         }
         Ok(())
     }
@@ -181,6 +194,8 @@ pub struct Sampler {
     params: SamplingParams,
     rng: Rng,
     recent: VecDeque<u32>,
+    /// The last accepted token: the watermark's green list follows it.
+    last: Option<u32>,
     /// Scratch reused by every step, so that sampling a token allocates nothing once warm.
     scratch: Scratch,
 }
@@ -202,6 +217,7 @@ impl Sampler {
         Self {
             rng,
             recent: VecDeque::with_capacity(window),
+            last: None,
             scratch: Scratch {
                 counts: Vec::with_capacity(window),
                 ..Scratch::default()
@@ -217,6 +233,7 @@ impl Sampler {
     /// Records a token (of the prompt or generated) for the penalties, as llama.cpp's
     /// `common_sampler_accept` does.
     pub fn accept(&mut self, token: u32) {
+        self.last = Some(token);
         if self.params.penalty_last_n == 0 {
             return;
         }
@@ -229,6 +246,7 @@ impl Sampler {
     /// Forgets the history and restarts the RNG from the seed.
     pub fn reset(&mut self) {
         self.recent.clear();
+        self.last = None;
         self.rng = Rng::new(self.params.seed);
     }
 
@@ -239,6 +257,7 @@ impl Sampler {
         let p = &self.params;
         if p.temperature <= 0.0
             && p.logit_bias.is_empty()
+            && p.watermark.is_none()
             && (self.recent.is_empty() || penalties_off(p))
         {
             // Plain greedy: no candidate list (262k entries for Gemma) needed.
@@ -260,6 +279,10 @@ impl Sampler {
         }
         apply_logit_bias(cands, &p.logit_bias);
         penalties_with(cands, &self.recent, p, counts);
+        if let (Some(w), Some(prev)) = (&p.watermark, self.last) {
+            // Candidates are still in id order (nothing has sorted them yet).
+            w.apply(cands, prev);
+        }
         if p.temperature <= 0.0 {
             return greedy(cands);
         }

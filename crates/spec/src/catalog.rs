@@ -132,6 +132,8 @@ rules! {
 "`cuda` is reserved for a future GPU backend; this build runs `cpu-scalar` (reference kernels) and `cpu-simd` (AVX2 kernels, the same results). Whether the CPU runs cpu-simd is checked at run time.";
 "MS0805" "plan-greedy-ignores-sampling" W true "temperature 0 with sampling filters that have no effect."
 "Temperature 0 means greedy decoding (the most likely token), so topK, topP and minP change nothing. Remove them or sample with a temperature above 0.";
+"MS0806" "plan-watermark-undetectable" E true "A watermark whose gamma or delta leaves nothing to detect."
+"The watermark adds delta to the logits of a fraction gamma of the vocabulary chosen by the key and the previous token; detection counts the green tokens. gamma 0 makes no token green and 1 every token, so green counts say nothing; delta 0 biases nothing. Use gamma strictly between 0 and 1 (0.25 by default) and delta above 0 (2 by default; higher marks more strongly and costs more quality).";
 }
 
 pub fn lookup(code: &str) -> Option<&'static RuleInfo> {

@@ -23,6 +23,7 @@ const RULES: &[Rule] = &[
     tokens_exceed_context,
     backend_not_built,
     greedy_ignores_sampling,
+    watermark_undetectable,
 ];
 
 /// Findings of the plan rules for one ExecutionPlan document.
@@ -147,6 +148,40 @@ fn greedy_ignores_sampling(ctx: &Ctx, out: &mut Vec<Diagnostic>) {
                 ),
             )
             .with_hint("remove the sampling filters, or set a temperature above 0 to sample"),
+        );
+    }
+}
+
+fn watermark_undetectable(ctx: &Ctx, out: &mut Vec<Diagnostic>) {
+    let gamma = "/spec/watermark/gamma";
+    if let Some(g) = ctx.num(gamma)
+        && (g <= 0.0 || g >= 1.0)
+    {
+        out.push(
+            ctx.diag(
+                "MS0806",
+                gamma,
+                format!(
+                    "watermark gamma {g} makes {} token green: no text could be told apart",
+                    if g <= 0.0 { "no" } else { "every" }
+                ),
+            )
+            .with_expected("a number between 0 and 1, both excluded (0.25 is usual)")
+            .with_found(format!("{g}"))
+            .with_hint("use gamma: 0.25, or leave it out for the default"),
+        );
+    }
+    let delta = "/spec/watermark/delta";
+    if ctx.num(delta) == Some(0.0) {
+        out.push(
+            ctx.diag(
+                "MS0806",
+                delta,
+                "watermark delta 0 adds nothing to the green tokens: the text is not marked",
+            )
+            .with_expected("a number above 0 and at most 100 (2 is usual)")
+            .with_found("0")
+            .with_hint("use delta: 2, or remove `watermark` to switch it off"),
         );
     }
 }

@@ -49,6 +49,16 @@ fn cases() -> Vec<(&'static str, Value, Value)> {
             json!({"sampling": {"temperature": 0, "topK": 40}}),
             json!({"sampling": {"temperature": 0, "topK": 0, "topP": 1}}),
         ),
+        (
+            "MS0806",
+            json!({"watermark": {"keyId": "news", "gamma": 1}}),
+            json!({"watermark": {"keyId": "news", "gamma": 0.5, "delta": 2}}),
+        ),
+        (
+            "MS0806",
+            json!({"watermark": {"keyId": "news", "delta": 0}}),
+            json!({"watermark": {"keyId": "news"}}),
+        ),
     ]
 }
 
@@ -138,5 +148,32 @@ fn load_gives_a_typed_plan_or_the_findings() {
         errs[0].message.contains("ExecutionPlan"),
         "{}",
         errs[0].message
+    );
+}
+
+#[test]
+fn a_watermark_names_its_key_by_id_and_never_holds_it() {
+    let at = |spec: Value| -> Vec<(&'static str, String)> {
+        Checker::default()
+            .check(&Source::from_text("p.json", plan(spec)))
+            .into_iter()
+            .map(|d| (d.code, d.pointer))
+            .collect()
+    };
+    let got = at(json!({"watermark": {"keyId": "a b"}}));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].1, "/spec/watermark/keyId");
+    // Key material has no place in a plan: an unknown key.
+    let got = at(json!({"watermark": {"keyId": "news", "key": "00ff"}}));
+    assert!(
+        got.contains(&("MS0102", "/spec/watermark/key".into())),
+        "{got:?}"
+    );
+    let got = at(json!({"watermark": {"gamma": 0.25}}));
+    assert!(!got.is_empty(), "a watermark without keyId: {got:?}");
+    let got = at(json!({"watermark": {"keyId": "news", "gamma": 1.5}}));
+    assert!(
+        got.iter().any(|(_, p)| p == "/spec/watermark/gamma"),
+        "{got:?}"
     );
 }

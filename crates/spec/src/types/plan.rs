@@ -101,6 +101,30 @@ pub struct PlanSpec {
     pub seed: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub determinism: Option<Determinism>,
+    /// A keyed green-list watermark on every generated token (Kirchenbauer et al. 2023).
+    /// The plan names the key by id; the key itself comes from a key file or the environment,
+    /// never from the plan. Default: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<Watermark>,
+}
+
+/// The watermark's key id and strength. `gamma` 0 or 1 and `delta` 0 make a watermark that
+/// cannot be detected (MS0806).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Watermark {
+    /// The key's id: `MODELSPEC_WATERMARK_KEY`, `MODELSPEC_WATERMARK_KEY_FILE` or
+    /// `<key dir>/<keyId>.key` must hold a key with this id.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"))]
+    pub key_id: String,
+    /// The green fraction of the vocabulary at each step. Default: 0.25.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1))]
+    pub gamma: Option<f64>,
+    /// The logit bias added to green tokens (before the temperature). Default: 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100))]
+    pub delta: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -76,6 +76,14 @@ codes! {
     THREADS_EXCEED_CEILING = "MR0111" "threads-exceed-ceiling" E
     "The plan asks for more than 4 threads per core."
     "Beyond 4 threads per core oversubscription only costs (thread stacks, switches) and thousands of threads exhaust the process's address space; `oversubscribe: true` does not lift this ceiling. Give at most the machine's cores.";
+    /// The plan's watermark names a key that no source holds.
+    WATERMARK_KEY_MISSING = "MR0112" "watermark-key-missing" E
+    "No watermark key has the id the plan names."
+    "The plan's `watermark.keyId` names a key; its secret comes from MODELSPEC_WATERMARK_KEY (the key text), the file MODELSPEC_WATERMARK_KEY_FILE names, or `<key dir>/<keyId>.key` (MODELSPEC_WATERMARK_KEY_DIR, else ~/.config/modelspec/watermark-keys), never from the plan. The message lists where the lookup went and the ids it found. Make a key with `modelspec watermark keygen --id ID --out FILE`.";
+    /// A watermark key source is not a key.
+    WATERMARK_KEY_INVALID = "MR0113" "watermark-key-invalid" E
+    "A watermark key file or MODELSPEC_WATERMARK_KEY is not a valid key."
+    "A key is one line `modelspec-watermark-key/v1 <key id> <64 hexadecimal digits>` (comment lines starting with # aside), as `modelspec watermark keygen` writes it. The message names the source and what is wrong, never the secret.";
     /// A candidate exceeds a limit the ModelSpec declares (`batch.maxSequenceLengthTokens`,
     /// `batch.maxBatchSize`, `resources.cpuCores`).
     EXCEEDS_SPEC = "MR0201" "plan-exceeds-spec" E

@@ -16,6 +16,7 @@
 //! - [`plan_problem`]: a typed problem of a plan (code, JSON pointer, expected and found).
 //! - [`codes`]: the runtime's finding codes (`MR....`) with their documentation.
 //! - [`evaluate`](mod@evaluate): a candidate plan checked, loaded and measured beside the current one.
+//! - [`watermark`]: watermark key files and the lookup of the key a plan names.
 //! - [`load`](mod@load): a model reference and a plan (file or inline) to a loaded model: resolution,
 //!   validation, requantization through the cache, the typed ModelSpec.
 
@@ -31,6 +32,7 @@ pub mod quant_cache;
 pub mod quantization;
 pub mod report;
 pub mod requantize;
+pub mod watermark;
 
 pub use energy::{Energy, EnergyMeter, EnergySource, EstimateModel, rapl_readable};
 pub use evaluate::{

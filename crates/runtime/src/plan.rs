@@ -8,15 +8,19 @@
 //! [`resolve`] also checks what a document validator cannot know, before any work starts: the
 //! thread count against the machine, the context against the model, the backend against the
 //! CPU, a power limit against a way to measure power, the quantization against the artifact's
-//! tensor types, and that the cache directory is writable when a conversion may be cached.
+//! tensor types, that the cache directory is writable when a conversion may be cached, and
+//! that the key a watermark names can be found (its secret stays out of the plan's JSON; the
+//! status records the key's fingerprint and where it was found).
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ms_engine::backend::{BackendKind, cpu_features_text};
 use ms_engine::generate::GenerateOptions;
 use ms_engine::sampler::SamplingParams;
+use ms_engine::watermark::{DEFAULT_DELTA, DEFAULT_GAMMA, Watermark};
 use ms_engine::{DEFAULT_MAX_CONTEXT, LoadOptions};
 use ms_gguf::GgufFile;
 use ms_spec::types::plan::{Determinism, ExecutionPlan, PlanSpec, Policy};
@@ -26,6 +30,7 @@ use crate::codes;
 use crate::energy::rapl_readable;
 pub use crate::plan_problem::{PlanError, PlanProblem};
 use crate::quantization::Quantization;
+use crate::watermark::{KeyLookup, KeyProblem};
 
 /// Requests evaluated together when neither the plan nor the spec's
 /// `runtime.batch.maxBatchSize` says: one, so that a plan that never asked for batching gets
@@ -150,6 +155,8 @@ pub struct Context {
     /// The ModelSpec's `batch.maxBatchSize`: when no plan sets `scheduler.maxBatch`, batches
     /// are as large as the spec declares instead of modelspec's default of one request.
     pub spec_max_batch: Option<u64>,
+    /// Where the key a plan's watermark names is looked up.
+    pub watermark_keys: KeyLookup,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -183,6 +190,26 @@ pub struct EffectiveSampling {
     pub stop: Vec<String>,
 }
 
+/// The watermark's decisions; the key is named by id only.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EffectiveWatermark {
+    pub key_id: String,
+    pub gamma: f64,
+    pub delta: f64,
+}
+
+/// The key a watermark runs with: never the secret.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WatermarkKeyStatus {
+    pub key_id: String,
+    /// `sha256:<hex>` of a domain string and the secret ([`ms_engine::watermark::WatermarkKey::fingerprint`]).
+    pub fingerprint: String,
+    /// `MODELSPEC_WATERMARK_KEY`, or the key file's path.
+    pub source: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EffectiveSpec {
@@ -198,6 +225,8 @@ pub struct EffectiveSpec {
     pub sampling: EffectiveSampling,
     pub seed: u64,
     pub determinism: &'static str,
+    /// `null` when no watermark is switched on.
+    pub watermark: Option<EffectiveWatermark>,
 }
 
 /// What the engine detected and decided, next to the plan.
@@ -221,6 +250,9 @@ pub struct PlanStatus {
     pub files: Vec<PathBuf>,
     /// Problems that do not stop the run (their messages in JSON).
     pub warnings: Vec<PlanProblem>,
+    /// The watermark's key, when a watermark is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watermark_key: Option<WatermarkKeyStatus>,
 }
 
 /// A fully explicit ExecutionPlan.
@@ -232,6 +264,9 @@ pub struct EffectivePlan {
     pub metadata: EffectiveMetadata,
     pub spec: EffectiveSpec,
     pub status: PlanStatus,
+    /// The watermark with its key, given to every generation (never serialized).
+    #[serde(skip)]
+    pub watermark: Option<Watermark>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -566,6 +601,7 @@ pub fn resolve(name: &str, layers: &[Layer], ctx: &Context) -> Result<EffectiveP
         |s| s.determinism,
         (Determinism::Strict, Origin::Default),
     );
+    let (effective_watermark, watermark, watermark_key) = watermark(&mut m, ctx, &mut problems);
 
     let spec = EffectiveSpec {
         backend: backend_name,
@@ -585,6 +621,7 @@ pub fn resolve(name: &str, layers: &[Layer], ctx: &Context) -> Result<EffectiveP
         sampling,
         seed,
         determinism: determinism.name(),
+        watermark: effective_watermark,
     };
     if let Err(e) = to_sampling_params(&spec).validate() {
         problems.push(PlanProblem::error(
@@ -613,8 +650,84 @@ pub fn resolve(name: &str, layers: &[Layer], ctx: &Context) -> Result<EffectiveP
             origins: m.origins,
             files: layers.iter().filter_map(|l| l.file.clone()).collect(),
             warnings,
+            watermark_key,
         },
+        watermark,
     })
+}
+
+/// The watermark of the highest layers that set one (each field from the highest layer that
+/// sets it), its key from `ctx`, and the problems of either.
+fn watermark(
+    m: &mut Merge,
+    ctx: &Context,
+    problems: &mut Vec<PlanProblem>,
+) -> (
+    Option<EffectiveWatermark>,
+    Option<Watermark>,
+    Option<WatermarkKeyStatus>,
+) {
+    if !m.layers.iter().any(|l| l.spec.watermark.is_some()) {
+        m.origins.insert("/watermark".into(), Origin::Default);
+        return (None, None, None);
+    }
+    let key_id = m.pick(
+        "/watermark/keyId",
+        |s| s.watermark.as_ref().map(|w| w.key_id.clone()),
+        (String::new(), Origin::Default),
+    );
+    let gamma = m.pick(
+        "/watermark/gamma",
+        |s| s.watermark.as_ref().and_then(|w| w.gamma),
+        (DEFAULT_GAMMA, Origin::Default),
+    );
+    let delta = m.pick(
+        "/watermark/delta",
+        |s| s.watermark.as_ref().and_then(|w| w.delta),
+        (f32_value(DEFAULT_DELTA), Origin::Default),
+    );
+    let effective = EffectiveWatermark {
+        key_id: key_id.clone(),
+        gamma,
+        delta,
+    };
+    let found = match ctx.watermark_keys.find(&key_id) {
+        Ok(found) => found,
+        Err(problem) => {
+            let (code, message) = match problem {
+                KeyProblem::Missing(m) => (codes::WATERMARK_KEY_MISSING, m),
+                KeyProblem::Invalid(m) => (codes::WATERMARK_KEY_INVALID, m),
+            };
+            problems.push(
+                PlanProblem::error(
+                    code,
+                    "/spec/watermark/keyId",
+                    format!("spec.watermark.keyId: {message}"),
+                )
+                .with_found(&key_id),
+            );
+            return (Some(effective), None, None);
+        }
+    };
+    let status = WatermarkKeyStatus {
+        key_id,
+        fingerprint: found.key.fingerprint(),
+        source: found.source,
+    };
+    let engine = Watermark {
+        key: Arc::new(found.key),
+        gamma,
+        delta: delta as f32,
+    };
+    if let Err(e) = engine.validate() {
+        problems.push(PlanProblem::error(
+            codes::INVALID_SAMPLING,
+            "/spec/watermark",
+            format!("spec.watermark: {e}"),
+        ));
+        return (Some(effective), None, None);
+    }
+    (Some(effective), Some(engine), Some(status))
 }
 
 fn sampling(m: &mut Merge, d: &SamplingParams) -> EffectiveSampling {
@@ -685,10 +798,14 @@ impl EffectivePlan {
         }
     }
 
-    /// The sampler settings and generation limits of a request that sets none itself.
+    /// The sampler settings and generation limits of a request that sets none itself (the
+    /// watermark, when on, applies to every request).
     pub fn generate_options(&self) -> GenerateOptions {
         GenerateOptions {
-            sampling: to_sampling_params(&self.spec),
+            sampling: SamplingParams {
+                watermark: self.watermark.clone(),
+                ..to_sampling_params(&self.spec)
+            },
             max_tokens: usize::try_from(self.spec.sampling.max_tokens).unwrap_or(usize::MAX),
             stop: self.spec.sampling.stop.clone(),
         }
@@ -801,6 +918,7 @@ mod tests {
             cache_root: None,
             spec_max_sequence: None,
             spec_max_batch: None,
+            watermark_keys: KeyLookup::default(),
         };
         let eff = resolve(
             "p",
@@ -846,6 +964,7 @@ mod tests {
                 cache_root: None,
                 spec_max_sequence: None,
                 spec_max_batch: None,
+                watermark_keys: KeyLookup::default(),
             },
         )
         .unwrap();
@@ -865,6 +984,7 @@ mod tests {
                     cache_root: None,
                     spec_max_sequence: Some(declared),
                     spec_max_batch: None,
+                    watermark_keys: KeyLookup::default(),
                 },
             )
             .unwrap()
@@ -900,6 +1020,7 @@ mod tests {
                     cache_root: None,
                     spec_max_sequence: None,
                     spec_max_batch: declared,
+                    watermark_keys: KeyLookup::default(),
                 },
             )
             .unwrap()
@@ -946,6 +1067,7 @@ mod tests {
             cache_root: None,
             spec_max_sequence: None,
             spec_max_batch: None,
+            watermark_keys: KeyLookup::default(),
         };
         let err = resolve("p", &[layer(Origin::Flag, spec)], &ctx).unwrap_err();
         let text = err.to_string();
@@ -997,6 +1119,7 @@ mod tests {
             cache_root: Some(blocker.join("cache")),
             spec_max_sequence: None,
             spec_max_batch: None,
+            watermark_keys: KeyLookup::default(),
         };
         let e = resolve("p", &[layer(Origin::Plan, spec.clone())], &ctx)
             .unwrap_err()
@@ -1011,9 +1134,94 @@ mod tests {
             cache_root: Some(dir.path().join("cache")),
             spec_max_sequence: None,
             spec_max_batch: None,
+            watermark_keys: KeyLookup::default(),
         };
         let eff = resolve("p", &[layer(Origin::Plan, spec)], &ok).unwrap();
         assert_eq!(eff.quantization(), Quantization::Q8_0);
+    }
+
+    #[test]
+    fn a_watermark_is_resolved_with_its_key_and_never_shows_the_secret() {
+        use ms_engine::watermark::WatermarkKey;
+        use ms_spec::types::plan::Watermark as PlanWatermark;
+        let key = WatermarkKey::new("news", [0xc3; 32]).unwrap();
+        let with_keys = |keys: Vec<WatermarkKey>| Context {
+            watermark_keys: KeyLookup::Keys(keys),
+            ..Context::default()
+        };
+        let plan = PlanSpec {
+            watermark: Some(PlanWatermark {
+                key_id: "news".into(),
+                gamma: Some(0.5),
+                delta: None,
+            }),
+            ..PlanSpec::default()
+        };
+        let eff = resolve(
+            "p",
+            &[layer(Origin::Plan, plan.clone())],
+            &with_keys(vec![key.clone()]),
+        )
+        .unwrap();
+        let w = eff.spec.watermark.as_ref().unwrap();
+        assert_eq!((w.key_id.as_str(), w.gamma, w.delta), ("news", 0.5, 2.0));
+        let o = &eff.status.origins;
+        assert_eq!(o["/watermark/keyId"], Origin::Plan);
+        assert_eq!(o["/watermark/gamma"], Origin::Plan);
+        assert_eq!(o["/watermark/delta"], Origin::Default);
+        assert!(!o.contains_key("/watermark"));
+        let status = eff.status.watermark_key.as_ref().unwrap();
+        assert_eq!(status.fingerprint, key.fingerprint());
+        // Every request gets it.
+        let sampling = eff.generate_options().sampling;
+        let engine = sampling.watermark.unwrap();
+        assert_eq!((*engine.key).clone(), key);
+        assert_eq!((engine.gamma, engine.delta), (0.5, 2.0));
+        // The plan's JSON (what run reports and GET /v1/plan carry) names the key, never
+        // holds it.
+        let json = serde_json::to_string(&eff).unwrap();
+        assert!(json.contains(r#""keyId":"news""#), "{json}");
+        assert!(json.contains(&key.fingerprint()), "{json}");
+        assert!(!json.contains("c3c3"), "{json}");
+        assert!(!format!("{eff:?}").contains("c3c3"));
+        // Without one: null, with an origin, and nothing in the requests.
+        let eff = resolve("p", &[], &with_keys(vec![])).unwrap();
+        assert_eq!(eff.spec.watermark, None);
+        assert_eq!(eff.status.origins["/watermark"], Origin::Default);
+        assert_eq!(eff.generate_options().sampling.watermark, None);
+        assert_eq!(
+            eff.generate_options().sampling,
+            to_sampling_params(&eff.spec)
+        );
+        // A key that is not there stops the plan, at the key id.
+        let err = resolve(
+            "p",
+            &[layer(Origin::Plan, plan.clone())],
+            &with_keys(vec![WatermarkKey::new("other", [1; 32]).unwrap()]),
+        )
+        .unwrap_err();
+        let p = &err.problems[0];
+        assert_eq!(
+            (p.code, p.pointer.as_str()),
+            (codes::WATERMARK_KEY_MISSING, "/spec/watermark/keyId")
+        );
+        // Merged layers can still give an impossible value: refused.
+        let flags = PlanSpec {
+            watermark: Some(PlanWatermark {
+                key_id: "news".into(),
+                gamma: Some(1.0),
+                delta: None,
+            }),
+            ..PlanSpec::default()
+        };
+        let err = resolve(
+            "p",
+            &[layer(Origin::Plan, plan), layer(Origin::Flag, flags)],
+            &with_keys(vec![key]),
+        )
+        .unwrap_err();
+        assert_eq!(err.problems[0].code, codes::INVALID_SAMPLING);
+        assert!(err.to_string().contains("gamma"), "{err}");
     }
 
     #[test]
@@ -1096,6 +1304,7 @@ mod tests {
             cache_root: None,
             spec_max_sequence: None,
             spec_max_batch: None,
+            watermark_keys: KeyLookup::default(),
         };
         let eff = resolve("p", &[layer(Origin::Plan, spec)], &ctx).unwrap();
         let messages: Vec<&str> = eff

@@ -42,6 +42,7 @@ fn digest(model_file: &str, backend: Backend, threads: u64) -> (String, usize) {
         cache_root: None,
         spec_max_sequence: None,
         spec_max_batch: None,
+        watermark_keys: Default::default(),
     };
     let layers = [
         Layer::from_plan(Origin::Plan, &plan_file, plan),
@@ -96,6 +97,7 @@ fn an_unavailable_backend_is_refused_before_loading() {
         cache_root: None,
         spec_max_sequence: None,
         spec_max_batch: None,
+        watermark_keys: Default::default(),
     };
     let flags = PlanSpec {
         backend: Some(Backend::Cuda),

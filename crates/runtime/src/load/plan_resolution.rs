@@ -84,6 +84,7 @@ pub fn resolve_plan(
         cache_root: Cache::from_env().ok().map(|c| c.root().to_path_buf()),
         spec_max_sequence,
         spec_max_batch,
+        watermark_keys: crate::watermark::KeyLookup::Environment,
     };
     let plan = resolve(&name, &layers, &ctx).map_err(|error| {
         let findings = locate_problems(&error, &layers, &sources);

@@ -74,6 +74,8 @@ enum Command {
     Sign(cmd::sign::SignArgs),
     /// Signing keys of the registry: add, rotate, revoke, list (each an audit event).
     Key(cmd::key::Args),
+    /// Output watermarking: make a key, score a text for a key's watermark.
+    Watermark(cmd::watermark::Args),
 }
 
 fn main() -> ExitCode {
@@ -103,6 +105,7 @@ fn main() -> ExitCode {
         Command::VerifySignature(a) => cmd::verify_signature::run(a),
         Command::Sign(a) => cmd::sign::sign(a),
         Command::Key(a) => cmd::key::run(a),
+        Command::Watermark(a) => cmd::watermark::run(a),
     };
     match result {
         Ok(code) => code,

@@ -1,5 +1,5 @@
-//! Through the scheduler on the tiny llama: log-probabilities and
-//! logit biases give the same bits batched or alone, and a request that ends with its
+//! Through the scheduler on the tiny llama: log-probabilities, logit biases and the
+//! watermark give the same bits batched or alone, and a request that ends with its
 //! end-of-generation token does not count that token in `completion_tokens`.
 
 mod common;
@@ -89,4 +89,35 @@ fn an_end_of_generation_token_is_not_a_completion_token() {
     assert_eq!(lps.len(), 1, "one token sampled: the EOS");
     assert_eq!(lps[0].token, eos);
     assert_eq!(completion, 0, "the EOS is not part of the answer");
+}
+
+#[test]
+fn watermarked_requests_get_the_same_tokens_batched_or_alone() {
+    use ms_engine::watermark::{Watermark, WatermarkKey};
+    let engine = tiny(256, "tiny");
+    let key = std::sync::Arc::new(WatermarkKey::new("news", [7; 32]).unwrap());
+    let mut requests: Vec<Request> = mixed_requests(&engine);
+    // Half of them watermarked (greedy and sampled ones), beside plain requests.
+    for (i, r) in requests.iter_mut().enumerate() {
+        if i % 2 == 0 {
+            r.options.sampling.watermark = Some(Watermark {
+                key: key.clone(),
+                gamma: 0.25,
+                delta: 3.0,
+            });
+        }
+    }
+    let alone = Scheduler::start(engine.clone(), config(Policy::Fifo, 1, 16));
+    let one_by_one = run_all(&alone, &requests);
+    alone.shutdown();
+    let batched = Scheduler::start(engine, config(Policy::Throughput, 8, 16));
+    let together = run_all(&batched, &requests);
+    for (i, (a, b)) in one_by_one.iter().zip(&together).enumerate() {
+        assert!(!a.tokens.is_empty(), "request {i}");
+        assert_eq!(
+            a.tokens, b.tokens,
+            "request {i}: tokens differ when batched"
+        );
+        assert_eq!(a.text, b.text, "request {i}");
+    }
 }

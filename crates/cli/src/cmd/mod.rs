@@ -28,3 +28,4 @@ pub mod upgrade;
 pub mod validate;
 pub mod verify;
 pub mod verify_signature;
+pub mod watermark;

@@ -5,15 +5,15 @@
 //!
 //! 0. the request's logit biases (OpenAI's `logit_bias`), added to the raw logits,
 //! 1. penalties over the last `penalty_last_n` accepted tokens (repetition, frequency, presence),
-//! 1b. the plan's watermark, when one is switched on ([`crate::watermark`]): `delta` added to
+//! 2. the plan's watermark, when one is switched on ([`crate::watermark`]): `delta` added to
 //!    the green tokens of the step, chosen by the key and the previous accepted token (the
 //!    prompt's last token for the first step) — before the filters and the temperature, as in
 //!    Kirchenbauer et al., so the bias a draw sees is `delta / temperature`,
-//! 2. top-k,
-//! 3. top-p (nucleus),
-//! 4. min-p,
-//! 5. temperature,
-//! 6. a draw from the softmax of what is left, with our own seeded RNG.
+//! 3. top-k,
+//! 4. top-p (nucleus),
+//! 5. min-p,
+//! 6. temperature,
+//! 7. a draw from the softmax of what is left, with our own seeded RNG.
 //!
 //! A temperature of 0 (or below) means greedy: the highest logit after the penalties (and the
 //! watermark's bias, when on), ties broken by the lowest token id. Without a watermark nothing

@@ -465,6 +465,40 @@ mod tests {
     }
 
     #[test]
+    fn every_request_keeps_the_plans_watermark() {
+        use ms_engine::watermark::WatermarkKey;
+        use ms_runtime::plan::{Context, Layer, resolve};
+        use ms_runtime::watermark::KeyLookup;
+        use ms_spec::types::plan::{PlanSpec, Watermark};
+        let key = WatermarkKey::new("news", [9; 32]).unwrap();
+        let spec = PlanSpec {
+            watermark: Some(Watermark {
+                key_id: "news".into(),
+                gamma: None,
+                delta: Some(3.0),
+            }),
+            ..PlanSpec::default()
+        };
+        let plan = resolve(
+            "p",
+            &[Layer::flags(spec)],
+            &Context {
+                watermark_keys: KeyLookup::Keys(vec![key.clone()]),
+                ..Context::default()
+            },
+        )
+        .unwrap();
+        let defaults = request_defaults(&plan);
+        // Greedy, seeded, biased: the watermark stays whatever the request asks.
+        let s = parse(r#"{"temperature": 0, "seed": 5, "logit_bias": {"3": -100}}"#).unwrap();
+        let o = s.options(&defaults, 100, 1000, "max_tokens").unwrap();
+        let w = o.sampling.watermark.expect("the plan's watermark");
+        assert_eq!((*w.key).clone(), key);
+        assert_eq!((w.gamma, w.delta), (0.25, 3.0));
+        assert_eq!(o.sampling.temperature, 0.0);
+    }
+
+    #[test]
     fn reads_openai_fields() {
         let s = parse(
             r#"{"stream": true, "stream_options": {"include_usage": true}, "max_tokens": 7,

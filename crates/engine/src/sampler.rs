@@ -15,9 +15,11 @@
 //! 6. temperature,
 //! 7. a draw from the softmax of what is left, with our own seeded RNG.
 //!
-//! A temperature of 0 (or below) means greedy: the highest logit after the penalties (and the
-//! watermark's bias, when on), ties broken by the lowest token id. Without a watermark nothing
-//! here changes: the same candidates, the same order of operations, the same bits. Candidates are always ordered by logit, then id, so every step
+//! A temperature of 0 (or below) means greedy: the highest logit after the biases and penalties,
+//! ties broken by the lowest token id. The watermark marks sampled text only: a greedy run stays
+//! the model's own argmax, bit for bit, with or without one (plan rule MS0807 warns of a plan
+//! that asks for both). Without a watermark nothing here changes: the same candidates, the same
+//! order of operations, the same bits. Candidates are always ordered by logit, then id, so every step
 //! is deterministic: the same seed and logits give the same tokens on every machine.
 //!
 //! Log-probabilities ([`token_logprobs`], OpenAI's `logprobs`) are the log-softmax of the raw
@@ -257,7 +259,6 @@ impl Sampler {
         let p = &self.params;
         if p.temperature <= 0.0
             && p.logit_bias.is_empty()
-            && p.watermark.is_none()
             && (self.recent.is_empty() || penalties_off(p))
         {
             // Plain greedy: no candidate list (262k entries for Gemma) needed.
@@ -279,12 +280,12 @@ impl Sampler {
         }
         apply_logit_bias(cands, &p.logit_bias);
         penalties_with(cands, &self.recent, p, counts);
+        if p.temperature <= 0.0 {
+            return greedy(cands);
+        }
         if let (Some(w), Some(prev)) = (&p.watermark, self.last) {
             // Candidates are still in id order (nothing has sorted them yet).
             w.apply(cands, prev);
-        }
-        if p.temperature <= 0.0 {
-            return greedy(cands);
         }
         top_k(cands, p.top_k);
         top_p_with(cands, p.top_p, probs);

@@ -24,11 +24,11 @@ fn mark(key: &Arc<WatermarkKey>, gamma: f64, delta: f32) -> Option<Watermark> {
 }
 
 #[test]
-fn greedy_takes_the_best_logit_after_the_green_bias() {
+fn greedy_stays_the_models_argmax_under_a_watermark() {
     let k = key("k", 1);
     let prev = 17;
     let green = k.green_list(prev, 0.5);
-    // A green and a red token, the red one ahead by less than delta.
+    // A green and a red token, the red one ahead by less than delta: a bias would flip it.
     let g = (0..64).find(|&t| green.contains(t)).unwrap();
     let r = (0..64).find(|&t| !green.contains(t)).unwrap();
     let mut logits = vec![0.0f32; 64];
@@ -42,10 +42,18 @@ fn greedy_takes_the_best_logit_after_the_green_bias() {
         ..SamplingParams::greedy()
     });
     marked.accept(prev);
-    assert_eq!(marked.sample(&logits), g);
-    // Ahead by more than delta, the red token stays.
-    logits[r as usize] = 6.5;
     assert_eq!(marked.sample(&logits), r);
+    // The same logits sampled at a low temperature do take the green token.
+    let mut sampled = Sampler::new(SamplingParams {
+        temperature: 0.05,
+        top_k: 0,
+        top_p: 1.0,
+        min_p: 0.0,
+        watermark: mark(&k, 0.5, 2.0),
+        ..SamplingParams::greedy()
+    });
+    sampled.accept(prev);
+    assert_eq!(sampled.sample(&logits), g);
 }
 
 #[test]

@@ -134,6 +134,8 @@ rules! {
 "Temperature 0 means greedy decoding (the most likely token), so topK, topP and minP change nothing. Remove them or sample with a temperature above 0.";
 "MS0806" "plan-watermark-undetectable" E true "A watermark whose gamma or delta leaves nothing to detect."
 "The watermark adds delta to the logits of a fraction gamma of the vocabulary chosen by the key and the previous token; detection counts the green tokens. gamma 0 makes no token green and 1 every token, so green counts say nothing; delta 0 biases nothing. Use gamma strictly between 0 and 1 (0.25 by default) and delta above 0 (2 by default; higher marks more strongly and costs more quality).";
+"MS0807" "plan-watermark-on-greedy" W true "A watermark in a plan that decodes greedily."
+"The watermark biases the draw of sampled decoding. Greedy decoding (temperature 0) is kept bit for bit the model's own choice, with or without a watermark, so a greedy plan's text carries no mark and detection will say so. Sample with a temperature above 0, or remove `watermark`.";
 }
 
 pub fn lookup(code: &str) -> Option<&'static RuleInfo> {

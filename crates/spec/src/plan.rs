@@ -24,6 +24,7 @@ const RULES: &[Rule] = &[
     backend_not_built,
     greedy_ignores_sampling,
     watermark_undetectable,
+    watermark_on_greedy,
 ];
 
 /// Findings of the plan rules for one ExecutionPlan document.
@@ -182,6 +183,22 @@ fn watermark_undetectable(ctx: &Ctx, out: &mut Vec<Diagnostic>) {
             .with_expected("a number above 0 and at most 100 (2 is usual)")
             .with_found("0")
             .with_hint("use delta: 2, or remove `watermark` to switch it off"),
+        );
+    }
+}
+
+fn watermark_on_greedy(ctx: &Ctx, out: &mut Vec<Diagnostic>) {
+    if ctx.num("/spec/sampling/temperature") == Some(0.0)
+        && ctx.str("/spec/watermark/keyId").is_some()
+    {
+        out.push(
+            ctx.diag(
+                "MS0807",
+                "/spec/watermark",
+                "temperature 0 is greedy decoding, which is never watermarked: the output stays \
+                 the model's own argmax",
+            )
+            .with_hint("sample (temperature above 0) for watermarked text, or remove `watermark`"),
         );
     }
 }

@@ -59,6 +59,11 @@ fn cases() -> Vec<(&'static str, Value, Value)> {
             json!({"watermark": {"keyId": "news", "delta": 0}}),
             json!({"watermark": {"keyId": "news"}}),
         ),
+        (
+            "MS0807",
+            json!({"sampling": {"temperature": 0}, "watermark": {"keyId": "news"}}),
+            json!({"sampling": {"temperature": 0.7}, "watermark": {"keyId": "news"}}),
+        ),
     ]
 }
 

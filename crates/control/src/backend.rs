@@ -48,6 +48,11 @@ impl EmbeddedBackend {
     pub fn new(registry: Embedded) -> EmbeddedBackend {
         EmbeddedBackend { registry }
     }
+
+    /// The registry served (to give its log a key).
+    pub fn registry(&self) -> &Embedded {
+        &self.registry
+    }
 }
 
 #[async_trait]

@@ -26,6 +26,9 @@ pub struct ServeConfig {
     /// Bind a non-loopback address without TLS.
     pub insecure: bool,
     pub limits: Limits,
+    /// The audit log's key and witnesses; without it the log serves tiles and proofs but
+    /// signs no checkpoint.
+    pub log: Option<std::sync::Arc<ms_registry::log::LogConfig>>,
 }
 
 impl ServeConfig {
@@ -40,6 +43,7 @@ impl ServeConfig {
             cert_roles: BTreeMap::new(),
             insecure: false,
             limits: Limits::default(),
+            log: None,
         }
     }
 }

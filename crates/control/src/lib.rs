@@ -81,6 +81,9 @@ pub async fn serve(config: &ServeConfig) -> Result<Server, RegistryError> {
     // The bind rule first: a refused address should not create a database.
     listen::check_bind(config.host, config.tls.is_some(), config.insecure)?;
     let backend = EmbeddedBackend::open(&config.db, &config.store).await?;
+    if let Some(log) = &config.log {
+        backend.registry().set_log_shared(log.clone());
+    }
     serve_backend(config, Arc::new(backend)).await
 }
 

@@ -229,6 +229,46 @@ const OPS: &[Op] = &[
         ok: ("200", "AuditEvents"),
     },
     Op {
+        method: "get",
+        path: "/audit/checkpoint",
+        summary: "The audit log's newest signed checkpoint (C2SP signed note: origin, size, base64 root, then the log's and the witnesses' signature lines); signed on demand when the log grew.",
+        query: &[],
+        body: None,
+        ok: ("200", "Text"),
+    },
+    Op {
+        method: "get",
+        path: "/audit/tile/{*path}",
+        summary: "A tile of the audit log (C2SP tlog-tiles): `<L>/<N>[.p/<W>]` (32-byte hashes) or `entries/<N>[.p/<W>]` (big-endian uint16-length-prefixed canonical JSON events). Full tiles are immutable.",
+        query: &[],
+        body: None,
+        ok: ("200", "Binary"),
+    },
+    Op {
+        method: "get",
+        path: "/audit/events/{seq}",
+        summary: "An audit event with its inclusion proof (RFC 9162 §2.1.3) in the newest signed checkpoint.",
+        query: &[],
+        body: None,
+        ok: ("200", "EventProof"),
+    },
+    Op {
+        method: "get",
+        path: "/audit/proof/consistency",
+        summary: "A consistency proof (RFC 9162 §2.1.4) between two tree sizes, 1 <= from <= to <= the newest checkpoint's size.",
+        query: &[("from", "integer"), ("to", "integer")],
+        body: None,
+        ok: ("200", "ConsistencyProof"),
+    },
+    Op {
+        method: "post",
+        path: "/audit/cosignatures",
+        summary: "Witness cosignatures (C2SP tlog-cosignature) of a checkpoint the log signed; kept only from configured witnesses, only when they verify.",
+        query: &[],
+        body: Some("Cosignatures"),
+        ok: ("200", "CosignatureReceipt"),
+    },
+    Op {
         method: "post",
         path: "/registry/check",
         summary: "fsck: every blob re-hashed, every reference resolved. Admin role.",
@@ -289,6 +329,7 @@ const OPS: &[Op] = &[
 fn schema_ref(name: &str) -> Value {
     match name {
         "Binary" => json!({"type": "string", "contentMediaType": "application/octet-stream"}),
+        "Text" => json!({"type": "string", "contentMediaType": "text/plain"}),
         _ => json!({"$ref": format!("#/components/schemas/{name}")}),
     }
 }
@@ -307,10 +348,10 @@ fn operation(op: &Op) -> Value {
             .push(json!({"name": name, "in": "query", "required": false, "schema": {"type": ty}}));
     }
     let open = matches!(op.path, "/healthz" | "/openapi.json");
-    let content_type = if op.ok.1 == "Binary" {
-        "application/octet-stream"
-    } else {
-        "application/json"
+    let content_type = match op.ok.1 {
+        "Binary" => "application/octet-stream",
+        "Text" => "text/plain",
+        _ => "application/json",
     };
     let mut value = json!({
         "summary": op.summary,
@@ -379,6 +420,10 @@ fn schemas() -> Value {
         "RegisteredDataset": registered("Dataset"),
         "LineageGraph": record(&["root", "direction", "depth", "nodes", "edges", "truncated"]),
         "TokenRequest": record(&["name", "role"]),
+        "EventProof": record(&["event", "entry", "leafIndex", "treeSize", "proof", "checkpoint"]),
+        "ConsistencyProof": record(&["from", "to", "proof"]),
+        "Cosignatures": record(&["checkpoint", "signatures"]),
+        "CosignatureReceipt": record(&["size", "witnesses"]),
         "TokenInfo": record(&["tokenId", "name", "role", "createdAt", "createdBy", "revokedAt"]),
         "TokenList": list("TokenInfo"),
         "CreatedToken": record(&["token", "info"]),

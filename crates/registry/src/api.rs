@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use crate::digest::Digest;
 use crate::entity::*;
 use crate::error::Result;
+use crate::log::{ConsistencyProof, CosignatureReceipt, Cosignatures, EventProof};
 
 /// A byte stream in or out of the store.
 pub type ByteReader = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
@@ -124,4 +125,20 @@ pub trait Registry: Send + Sync {
     async fn revoke_key(&self, key_id: &str, req: RevokeKeyRequest) -> Result<SigningKey>;
     /// Every registered key, oldest first.
     async fn keys(&self) -> Result<Vec<SigningKey>>;
+
+    /// The audit log's newest signed checkpoint (a C2SP signed note) with the cosignature lines
+    /// of the witnesses that signed it. When the log grew since the last checkpoint, a new one
+    /// is signed first (proved consistent with the last), so it covers every event committed
+    /// before the call.
+    async fn audit_checkpoint(&self) -> Result<String>;
+    /// A tile of the audit log (C2SP tlog-tiles): `tile/<L>/<N>[.p/<W>]` (hashes) or
+    /// `tile/entries/<N>[.p/<W>]` (events, 16-bit length-prefixed canonical JSON).
+    async fn audit_tile(&self, path: &str) -> Result<Vec<u8>>;
+    /// Event `seq` with its inclusion proof in the newest signed checkpoint.
+    async fn audit_event(&self, seq: u64) -> Result<EventProof>;
+    /// A consistency proof from the tree of `from` events to the tree of `to`.
+    async fn audit_consistency(&self, from: u64, to: u64) -> Result<ConsistencyProof>;
+    /// Keeps witness cosignatures of a checkpoint the log signed (only from the witnesses the
+    /// log was configured with, only when they verify).
+    async fn add_cosignatures(&self, req: Cosignatures) -> Result<CosignatureReceipt>;
 }

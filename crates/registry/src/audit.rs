@@ -1,7 +1,8 @@
 //! Audit events: one per change, written inside the change's own transaction (so both commit
 //! or neither does), numbered gaplessly from 1 under the write lock that `Db::begin_write`
-//! holds. `digest` = sha256 of the canonical JSON of every other field: the leaf content of the
-//! Merkle log the next issue chains these into (RFC 6962 hashes `0x00 || leaf`).
+//! holds. `digest` = sha256 of the canonical JSON of every other field. Each event is also a
+//! leaf of the verifiable log (`crate::log`): its stored Merkle hashes are written in the same
+//! transaction, so no event exists outside the tree.
 
 use serde_json::Value;
 use sqlx::Row;
@@ -63,6 +64,7 @@ pub async fn append(
         digest: Digest([0; 32]),
     };
     ev.digest = event_digest(&ev);
+    let entry = crate::log::entry::checked_entry(&ev)?;
     let details = if ev.details.is_null() {
         None
     } else {
@@ -85,6 +87,7 @@ pub async fn append(
     .execute(&mut **tx)
     .await
     .map_err(db_err)?;
+    crate::log::tree::append(tx, ev.seq, &entry).await?;
     Ok(ev)
 }
 

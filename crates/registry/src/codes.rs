@@ -3,7 +3,7 @@
 //! store (`blob::codes`), MG02xx models, MG03xx datasets and lineage, MG04xx authentication,
 //! MG05xx the HTTP layer, MG06xx `registry check` findings, MG07xx the CLI, MG08xx signatures
 //! and signing keys, MG09xx provenance (records, their signatures, the links `modelspec
-//! provenance` verifies).
+//! provenance` verifies), MG10xx the verifiable audit log (`log::codes`).
 
 /// One documented code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,6 +175,7 @@ pub fn all() -> Vec<CodeInfo> {
     );
     out.extend_from_slice(crate::remote::codes::TABLE);
     out.extend_from_slice(crate::run_codes::TABLE);
+    out.extend_from_slice(crate::log::codes::TABLE);
     out.sort_by_key(|c| c.code);
     out
 }

@@ -25,6 +25,7 @@ pub mod entity;
 pub mod error;
 pub mod lineage;
 pub mod locate;
+pub mod log;
 pub mod model;
 pub mod provenance;
 pub mod provenance_chain;

@@ -204,6 +204,7 @@ pub async fn open(location: &Location) -> Result<Box<dyn crate::Registry>> {
             }
             let registry =
                 crate::Embedded::open(&db.url(), store, crate::auth::os_principal()).await?;
+            registry.configure_log(&db.url(), &crate::log::key::LogSettings::from_env());
             Ok(Box::new(registry))
         }
     }

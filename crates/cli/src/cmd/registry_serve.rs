@@ -52,6 +52,20 @@ pub struct Args {
     /// The largest JSON request body, in bytes.
     #[arg(long, value_name = "BYTES")]
     pub max_json_bytes: Option<usize>,
+    /// The audit log's key (Ed25519), which signs its checkpoints: a PKCS#11 URI, a signing
+    /// proxy URL or a key file. Default for a SQLite registry: a development key file beside
+    /// the database (`log-key.dev.pem`, made on first use); a PostgreSQL registry without one
+    /// serves tiles but signs no checkpoint.
+    #[arg(long, env = "MODELSPEC_LOG_SIGNER", value_name = "REF")]
+    pub log_signer: Option<String>,
+    /// The log's origin, the first line of every checkpoint (fixed by the first checkpoint).
+    /// Default: `modelspec.local/<first 16 hex digits of the log key's fingerprint>`.
+    #[arg(long, env = "MODELSPEC_LOG_ORIGIN", value_name = "ORIGIN")]
+    pub log_origin: Option<String>,
+    /// A witness whose cosignatures the log accepts, as its C2SP verifier key
+    /// (`<name>+<hex id>+<base64 key>`, printed by `modelspec audit witness`); repeatable.
+    #[arg(long, value_name = "VKEY")]
+    pub witness: Vec<String>,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -63,6 +77,19 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        let log = match ms_registry::log::key::configure(
+            &config.db,
+            &ms_registry::log::key::LogSettings {
+                signer: a.log_signer.clone(),
+                origin: a.log_origin.clone(),
+                witnesses: a.witness.clone(),
+            },
+        ) {
+            Ok(l) => l,
+            Err(e) => return Ok(report(&e, false)),
+        };
+        let mut config = config;
+        config.log = log.clone();
         let server = match ms_control::serve(&config).await {
             Ok(s) => s,
             Err(e) => return Ok(report(&e, false)),
@@ -81,6 +108,18 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 config.cert_roles.len()
             ),
             Some(_) => eprintln!("TLS: on"),
+        }
+        match &log {
+            Some(l) if l.development() => eprintln!(
+                "audit log: checkpoints signed with a DEVELOPMENT key file ({}); give \
+                 --log-signer for a registry others rely on",
+                l.public_key().fingerprint()
+            ),
+            Some(l) => eprintln!(
+                "audit log: checkpoints signed by {}",
+                l.public_key().fingerprint()
+            ),
+            None => eprintln!("audit log: no --log-signer; tiles served, no checkpoint signed"),
         }
         eprintln!(
             "every call but /healthz and /openapi.json needs 'Authorization: Bearer TOKEN' \

@@ -4,6 +4,7 @@
 
 mod admin;
 mod artifacts;
+mod audit;
 mod datasets;
 mod models;
 mod provenance;
@@ -48,6 +49,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/tokens"),
     ("DELETE", "/tokens/{id}"),
     ("GET", "/audit"),
+    ("GET", "/audit/checkpoint"),
+    ("GET", "/audit/tile/{*path}"),
+    ("GET", "/audit/events/{seq}"),
+    ("GET", "/audit/proof/consistency"),
+    ("POST", "/audit/cosignatures"),
     ("POST", "/registry/check"),
     ("POST", "/models/{id}/versions/{selector}/signatures"),
     ("GET", "/models/{id}/versions/{selector}/signatures"),
@@ -86,6 +92,11 @@ pub fn router(state: AppState) -> Router {
         .route("/tokens", post(admin::create_token).get(admin::list_tokens))
         .route("/tokens/{id}", axum::routing::delete(admin::revoke_token))
         .route("/audit", get(admin::audit))
+        .route("/audit/checkpoint", get(audit::checkpoint))
+        .route("/audit/tile/{*path}", get(audit::tile))
+        .route("/audit/events/{seq}", get(audit::event))
+        .route("/audit/proof/consistency", get(audit::consistency))
+        .route("/audit/cosignatures", post(audit::cosignatures))
         .route("/registry/check", post(admin::check))
         .route(
             "/models/{id}/versions/{selector}/signatures",

@@ -92,6 +92,8 @@ impl Db {
         }
         let db = Db { pool, backend };
         migrations::apply(&db).await?;
+        // Registries with history from before the log's tree get their stored hashes now.
+        crate::log::tree::backfill(&db).await?;
         Ok(db)
     }
 

@@ -17,10 +17,14 @@ use crate::db::{Db, db_err};
 use crate::digest::Digest;
 use crate::entity::*;
 use crate::error::{ErrorKind, RegistryError, Result};
+use crate::log::{ConsistencyProof, CosignatureReceipt, Cosignatures, EventProof, LogConfig};
 
 struct Shared {
     db: Db,
     blobs: BlobStore,
+    /// The log key and witnesses (`Embedded::set_log`), or why there is none: a signer that
+    /// failed to open fails the calls that sign, never the registry's other calls.
+    log: std::sync::RwLock<Option<std::result::Result<Arc<LogConfig>, RegistryError>>>,
 }
 
 /// A registry over a database and a blob store, acting as `principal`. Cheap to clone.
@@ -43,9 +47,48 @@ impl Embedded {
     /// Over an open database and blob store (explicit S3 settings, limits).
     pub fn with_parts(db: Db, blobs: BlobStore, principal: Principal) -> Embedded {
         Embedded {
-            shared: Arc::new(Shared { db, blobs }),
+            shared: Arc::new(Shared {
+                db,
+                blobs,
+                log: std::sync::RwLock::new(None),
+            }),
             principal,
         }
+    }
+
+    /// Gives the audit log its key (and witnesses): checkpoints are signed with it. Every view
+    /// of this registry (`acting_as`) shares it.
+    pub fn set_log(&self, config: LogConfig) {
+        self.set_log_shared(Arc::new(config));
+    }
+
+    /// [`Embedded::set_log`] with a configuration shared with others.
+    pub fn set_log_shared(&self, config: Arc<LogConfig>) {
+        *self.shared.log.write().unwrap_or_else(|e| e.into_inner()) = Some(Ok(config));
+    }
+
+    /// Configures the log from `settings` (see [`crate::log::key::configure`]); a failure is
+    /// kept and returned by the calls that need the key.
+    pub fn configure_log(&self, db_url: &str, settings: &crate::log::key::LogSettings) {
+        let value = match crate::log::key::configure(db_url, settings) {
+            Ok(Some(c)) => Some(Ok(c)),
+            Ok(None) => None,
+            Err(e) => Some(Err(e)),
+        };
+        *self.shared.log.write().unwrap_or_else(|e| e.into_inner()) = value;
+    }
+
+    /// The audit log's configuration: its key, origin and witnesses.
+    pub fn log_config(&self) -> Result<Arc<LogConfig>> {
+        match &*self.shared.log.read().unwrap_or_else(|e| e.into_inner()) {
+            Some(Ok(c)) => Ok(c.clone()),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err(crate::log::checkpoint::no_signer()),
+        }
+    }
+
+    fn log(&self) -> Result<Arc<LogConfig>> {
+        self.log_config()
     }
 
     /// The same registry acting as someone else (the server: one view per request).
@@ -575,5 +618,32 @@ impl Registry for Embedded {
     async fn keys(&self) -> Result<Vec<SigningKey>> {
         self.need(Role::Reader, "reading")?;
         crate::signing::keys::list(&self.shared.db).await
+    }
+
+    async fn audit_checkpoint(&self) -> Result<String> {
+        self.need(Role::Reader, "reading the audit log")?;
+        crate::log::checkpoint::latest(&self.shared.db, &*self.log()?).await
+    }
+
+    async fn audit_tile(&self, path: &str) -> Result<Vec<u8>> {
+        self.need(Role::Reader, "reading the audit log")?;
+        crate::log::tiles::tile(&self.shared.db, path).await
+    }
+
+    async fn audit_event(&self, seq: u64) -> Result<EventProof> {
+        self.need(Role::Reader, "reading the audit log")?;
+        let log = self.log()?;
+        let note = crate::log::checkpoint::latest(&self.shared.db, &log).await?;
+        crate::log::tiles::event(&self.shared.db, &log, &note, seq).await
+    }
+
+    async fn audit_consistency(&self, from: u64, to: u64) -> Result<ConsistencyProof> {
+        self.need(Role::Reader, "reading the audit log")?;
+        crate::log::tiles::consistency(&self.shared.db, from, to).await
+    }
+
+    async fn add_cosignatures(&self, req: Cosignatures) -> Result<CosignatureReceipt> {
+        self.need(Role::Reader, "adding witness cosignatures")?;
+        crate::log::checkpoint::add_cosignatures(&self.shared.db, &*self.log()?, &req).await
     }
 }

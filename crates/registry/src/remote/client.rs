@@ -18,6 +18,7 @@ use crate::api::{ByteRange, ByteReader, Content, Registered, Registry};
 use crate::digest::Digest;
 use crate::entity::*;
 use crate::error::{ErrorKind, RegistryError, Result};
+use crate::log::{ConsistencyProof, CosignatureReceipt, Cosignatures, EventProof};
 
 /// Certificates for an `https://` control plane beyond the system's roots.
 #[derive(Debug, Clone, Default)]
@@ -518,6 +519,40 @@ impl Registry for Remote {
 
     async fn keys(&self) -> Result<Vec<SigningKey>> {
         self.get(&["keys"]).await
+    }
+
+    async fn audit_checkpoint(&self) -> Result<String> {
+        let rb = self.request(Method::GET, self.url_of(&["audit", "checkpoint"]));
+        let response = self.send(rb).await?;
+        response.text().await.map_err(|e| self.unreachable(e))
+    }
+
+    async fn audit_tile(&self, path: &str) -> Result<Vec<u8>> {
+        // A tile path is several segments (`tile/0/x001/234.p/5`); each is sent as it is
+        // (digits, `x`, `.p`, `entries`), a path that is anything else is the server's to
+        // refuse.
+        let mut segments = vec!["audit"];
+        segments.extend(path.split('/'));
+        let rb = self.request(Method::GET, self.url_of(&segments));
+        let response = self.send(rb).await?;
+        let bytes = response.bytes().await.map_err(|e| self.unreachable(e))?;
+        Ok(bytes.to_vec())
+    }
+
+    async fn audit_event(&self, seq: u64) -> Result<EventProof> {
+        self.get(&["audit", "events", &seq.to_string()]).await
+    }
+
+    async fn audit_consistency(&self, from: u64, to: u64) -> Result<ConsistencyProof> {
+        let mut url = self.url_of(&["audit", "proof", "consistency"]);
+        url.query_pairs_mut()
+            .append_pair("from", &from.to_string())
+            .append_pair("to", &to.to_string());
+        self.json(self.request(Method::GET, url)).await
+    }
+
+    async fn add_cosignatures(&self, req: Cosignatures) -> Result<CosignatureReceipt> {
+        self.post(&["audit", "cosignatures"], &req).await
     }
 }
 

@@ -193,7 +193,8 @@ fn open_own(cfg: &LogConfig, size: u64, text: &str) -> Result<Checkpoint> {
 }
 
 /// The newest checkpoint's note with its cosignature lines, signing a new one first when the
-/// log has grown since.
+/// log has grown since. When the tree is inconsistent with the last signed checkpoint, that
+/// checkpoint is returned (nothing is signed); `sign_current` reports the inconsistency.
 pub async fn latest(db: &Db, cfg: &LogConfig) -> Result<String> {
     let mut conn = db.pool().acquire().await.map_err(db_err)?;
     let n = tree::size(&mut conn).await?;
@@ -204,8 +205,21 @@ pub async fn latest(db: &Db, cfg: &LogConfig) -> Result<String> {
         return with_cosignatures(&mut conn, size, note).await;
     }
     drop(conn);
-    let note = sign_current(db, cfg).await?;
-    Ok(note)
+    match sign_current(db, cfg).await {
+        Ok(note) => Ok(note),
+        // The tables disagree with what was signed: nothing new is signed, and the last good
+        // checkpoint is still served, so that verifiers can name what changed since.
+        Err(e) if e.code == INCONSISTENT => {
+            let mut conn = db.pool().acquire().await.map_err(db_err)?;
+            match newest(&mut conn).await? {
+                Some((size, note)) if open_own(cfg, size, &note).is_ok() => {
+                    with_cosignatures(&mut conn, size, note).await
+                }
+                _ => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Signs a checkpoint of the current tree (under the write lock), after proving it consistent

@@ -7,12 +7,14 @@
 //!
 //! Modules: [`entry`] (the bytes of a leaf), [`tree`] (stored hashes in `audit_hashes`),
 //! [`checkpoint`] (signing, cosignatures), [`key`] (where the log key comes from), [`tiles`]
-//! (hash and entries tiles, proofs), [`codes`] (`MG10xx`).
+//! (hash and entries tiles, proofs), [`source`] (the log as a verifier reads it), [`codes`]
+//! (`MG10xx`).
 
 pub mod checkpoint;
 pub mod codes;
 pub mod entry;
 pub mod key;
+pub mod source;
 pub mod tiles;
 pub mod tree;
 

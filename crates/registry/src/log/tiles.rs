@@ -29,7 +29,10 @@ fn out_of_range(msg: String) -> RegistryError {
 pub async fn tile(db: &Db, path: &str) -> Result<Vec<u8>> {
     let t = Tile::parse(path).map_err(|e| no_tile(path, &e.to_string()))?;
     let mut conn = db.pool().acquire().await.map_err(db_err)?;
-    let size = tree::size(&mut conn).await?;
+    // What is there to serve: the records the stored hashes cover, and the events. A damaged
+    // log (events deleted, hashes kept) is still served as it is, for a verifier to diagnose.
+    let hashed = tree::hashed_records(&mut conn).await?;
+    let size = tree::size(&mut conn).await?.max(hashed);
     // Records a tile needs: each of its hashes covers 256^L records (entries: one each).
     let needed = t
         .n
@@ -37,10 +40,11 @@ pub async fn tile(db: &Db, path: &str) -> Result<Vec<u8>> {
         .and_then(|x| x.checked_add(u64::from(t.width)))
         .and_then(|x| x.checked_mul(1u64.checked_shl(8 * t.level)?))
         .unwrap_or(u64::MAX);
-    if needed > size {
+    let have = if t.is_entries() { size } else { hashed };
+    if needed > have {
         return Err(no_tile(
             path,
-            &format!("the log has {size} entries, this tile needs {needed}"),
+            &format!("the log has {have} entries, this tile needs {needed}"),
         ));
     }
     if t.is_entries() {

@@ -47,11 +47,10 @@ pub enum Backend {
 
 /// A registry with a log key, acting as an admin.
 pub struct Fixture {
-    pub dir: tempfile::TempDir,
+    pub _dir: tempfile::TempDir,
     pub db_url: String,
     pub store: String,
     pub reg: Embedded,
-    pub signer: Arc<TestSigner>,
     pub origin: String,
 }
 
@@ -74,13 +73,12 @@ pub async fn fixture(backend: Backend) -> Fixture {
     let reg = Embedded::open(&db_url, &store, admin()).await.unwrap();
     let signer = Arc::new(TestSigner::new());
     let origin = "audit.test/log".to_string();
-    reg.set_log(LogConfig::new(signer.clone(), Some(origin.clone()), &[]).unwrap());
+    reg.set_log(LogConfig::new(signer, Some(origin.clone()), &[]).unwrap());
     Fixture {
-        dir,
+        _dir: dir,
         db_url,
         store,
         reg,
-        signer,
         origin,
     }
 }

@@ -1,6 +1,9 @@
 //! What the audit-log tests share: a registry with a log key over SQLite or PostgreSQL, events
 //! made cheaply (tokens), direct damage to its tables, and an Ed25519 test signer.
 
+// Each test binary uses a part of this module.
+#![allow(dead_code)]
+
 use std::sync::Arc;
 
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
@@ -51,6 +54,7 @@ pub struct Fixture {
     pub db_url: String,
     pub store: String,
     pub reg: Embedded,
+    pub signer: Arc<TestSigner>,
     pub origin: String,
 }
 
@@ -73,12 +77,13 @@ pub async fn fixture(backend: Backend) -> Fixture {
     let reg = Embedded::open(&db_url, &store, admin()).await.unwrap();
     let signer = Arc::new(TestSigner::new());
     let origin = "audit.test/log".to_string();
-    reg.set_log(LogConfig::new(signer, Some(origin.clone()), &[]).unwrap());
+    reg.set_log(LogConfig::new(signer.clone(), Some(origin.clone()), &[]).unwrap());
     Fixture {
         _dir: dir,
         db_url,
         store,
         reg,
+        signer,
         origin,
     }
 }

@@ -76,6 +76,9 @@ enum Command {
     Key(cmd::key::Args),
     /// Output watermarking: make a key, score a text for a key's watermark.
     Watermark(cmd::watermark::Args),
+    /// The verifiable audit log: verify it offline from its tiles, sign and cosign its
+    /// checkpoints, run a witness.
+    Audit(cmd::audit::Args),
 }
 
 fn main() -> ExitCode {
@@ -106,6 +109,7 @@ fn main() -> ExitCode {
         Command::Sign(a) => cmd::sign::sign(a),
         Command::Key(a) => cmd::key::run(a),
         Command::Watermark(a) => cmd::watermark::run(a),
+        Command::Audit(a) => cmd::audit::run(a),
     };
     match result {
         Ok(code) => code,

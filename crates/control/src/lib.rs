@@ -8,7 +8,8 @@
 //! TLS handshake, hyper), [`tls`] (rustls, client CA, the certificate's subject CN),
 //! [`auth`] (bearer token or certificate -> principal), [`routes`] (one module per subject),
 //! [`extract`] (JSON bodies, path ids and queries with the API's errors), [`body`] (streamed
-//! bodies and their stall timeout), [`error`] (the error shape), [`openapi`].
+//! bodies and their stall timeout), [`error`] (the error shape), [`openapi`], and [`witness`]
+//! (`modelspec audit witness`, a C2SP tlog-witness).
 
 pub mod auth;
 pub mod backend;
@@ -21,6 +22,7 @@ pub mod openapi;
 pub mod routes;
 pub mod state;
 pub mod tls;
+pub mod witness;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -74,7 +74,11 @@ async fn tree_matches_an_in_memory_log(backend: Backend) {
     for e in &entries {
         ms_tlog::append_entry(&mut memory, e).unwrap();
     }
-    assert_eq!(stored_hashes(&f).await, memory, "the stored hashes are the tree's");
+    assert_eq!(
+        stored_hashes(&f).await,
+        memory,
+        "the stored hashes are the tree's"
+    );
 
     let text = f.reg.audit_checkpoint().await.unwrap();
     let cp = open_checkpoint(&text, &f.log_key());
@@ -117,9 +121,19 @@ async fn tree_matches_an_in_memory_log(backend: Backend) {
         let bytes = f.reg.audit_tile(path).await.unwrap();
         let t = ms_tlog::tile::Tile::parse(path).unwrap();
         assert_eq!((t.level, t.n, t.width, t.entries), (level, n, width, false));
-        assert_eq!(bytes, ms_tlog::tile::tile_bytes(&t, &memory).unwrap(), "{path}");
+        assert_eq!(
+            bytes,
+            ms_tlog::tile::tile_bytes(&t, &memory).unwrap(),
+            "{path}"
+        );
     }
-    for bad in ["tile/0/001", "tile/0/001.p/45", "tile/entries/002.p/1", "tile/x/y", "../etc"] {
+    for bad in [
+        "tile/0/001",
+        "tile/0/001.p/45",
+        "tile/entries/002.p/1",
+        "tile/x/y",
+        "../etc",
+    ] {
         let e = f.reg.audit_tile(bad).await.unwrap_err();
         assert_eq!(e.code, "MG1004", "{bad}: {e}");
     }
@@ -153,7 +167,10 @@ async fn never_signs_an_inconsistent_tree(backend: Backend) {
         .await;
     f.sql("DELETE FROM audit_hashes").await;
     let db = ms_registry::db::Db::open(&f.db_url).await.unwrap();
-    assert!(stored_hashes(&f).await.len() > 20, "the tree was backfilled");
+    assert!(
+        stored_hashes(&f).await.len() > 20,
+        "the tree was backfilled"
+    );
     drop(db);
     f.events(1).await;
     let cfg = f.reg.log_config().unwrap();

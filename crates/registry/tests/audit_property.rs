@@ -52,7 +52,9 @@ fn honest() -> &'static Honest {
             .into_iter()
             .chain(entries_tiles_for_size(size))
         {
-            served.files.insert(t.path(), source.tile(&t.path()).unwrap());
+            served
+                .files
+                .insert(t.path(), source.tile(&t.path()).unwrap());
         }
         let mut entries = Vec::new();
         for t in entries_tiles_for_size(size) {
@@ -133,17 +135,26 @@ enum Tamper {
 fn tamper() -> impl Strategy<Value = Tamper> {
     let n = EVENTS;
     prop_oneof![
-        (0..n, any::<usize>(), 0u8..8)
-            .prop_map(|(entry, byte, bit)| Tamper::EventByte { entry, byte, bit }),
+        (0..n, any::<usize>(), 0u8..8).prop_map(|(entry, byte, bit)| Tamper::EventByte {
+            entry,
+            byte,
+            bit
+        }),
         (0..n).prop_map(|entry| Tamper::Delete { entry }),
         (0..n, 0..n)
             .prop_filter("two rows", |(a, b)| a != b)
             .prop_map(|(a, b)| Tamper::SwapRows { a, b }),
         (1..n).prop_map(|to| Tamper::Truncate { to }),
-        (0..n, any::<usize>(), 0u8..8)
-            .prop_map(|(entry, byte, bit)| Tamper::Rewrite { entry, byte, bit }),
-        (any::<usize>(), any::<usize>(), 0u8..8)
-            .prop_map(|(tile, byte, bit)| Tamper::TileByte { tile, byte, bit }),
+        (0..n, any::<usize>(), 0u8..8).prop_map(|(entry, byte, bit)| Tamper::Rewrite {
+            entry,
+            byte,
+            bit
+        }),
+        (any::<usize>(), any::<usize>(), 0u8..8).prop_map(|(tile, byte, bit)| Tamper::TileByte {
+            tile,
+            byte,
+            bit
+        }),
         (any::<usize>(), 0u8..8).prop_map(|(byte, bit)| Tamper::NoteByte { byte, bit }),
     ]
 }

@@ -67,22 +67,34 @@ async fn deleted(backend: Backend) {
     let (f, state) = verified(backend).await;
     f.sql("DELETE FROM audit_events WHERE seq = 7").await;
     let (d, _) = run(&f, state, None).await;
-    names(&d, |x| {
-        matches!(x, Finding::Removed { first: 7, last: 7 })
-    });
+    names(&d, |x| matches!(x, Finding::Removed { first: 7, last: 7 }));
 }
 
 async fn swapped(backend: Backend) {
     let (f, state) = verified(backend).await;
-    f.sql("UPDATE audit_events SET seq = -3 WHERE seq = 3").await;
+    f.sql("UPDATE audit_events SET seq = -3 WHERE seq = 3")
+        .await;
     f.sql("UPDATE audit_events SET seq = 3 WHERE seq = 4").await;
-    f.sql("UPDATE audit_events SET seq = 4 WHERE seq = -3").await;
+    f.sql("UPDATE audit_events SET seq = 4 WHERE seq = -3")
+        .await;
     let (d, _) = run(&f, state, None).await;
     names(&d, |x| {
-        matches!(x, Finding::Reordered { position: 3, carries: 4 })
+        matches!(
+            x,
+            Finding::Reordered {
+                position: 3,
+                carries: 4
+            }
+        )
     });
     names(&d, |x| {
-        matches!(x, Finding::Reordered { position: 4, carries: 3 })
+        matches!(
+            x,
+            Finding::Reordered {
+                position: 4,
+                carries: 3
+            }
+        )
     });
 }
 
@@ -101,7 +113,13 @@ async fn truncated(backend: Backend) {
     f.sql("DELETE FROM audit_checkpoints").await;
     let (d, _) = run(&f, state, None).await;
     names(&d, |x| {
-        matches!(x, Finding::Truncated { kept_size: 40, size: 30 })
+        matches!(
+            x,
+            Finding::Truncated {
+                kept_size: 40,
+                size: 30
+            }
+        )
     });
 }
 

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod artifact;
+pub mod audit;
 pub mod bench;
 pub mod connect;
 pub mod dataset;

@@ -68,7 +68,10 @@ pub async fn consistency(
     Caller(r): Caller,
     QueryOf(q): QueryOf<ConsistencyQuery>,
 ) -> Result<Response, ApiError> {
-    Ok(json(StatusCode::OK, &r.audit_consistency(q.from, q.to).await?))
+    Ok(json(
+        StatusCode::OK,
+        &r.audit_consistency(q.from, q.to).await?,
+    ))
 }
 
 /// `POST /audit/cosignatures`: cosignatures of configured witnesses, verified and kept.

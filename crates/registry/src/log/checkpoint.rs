@@ -65,7 +65,9 @@ impl LogConfig {
                     key.algorithm()
                 ),
             )
-            .hint("give --log-signer an Ed25519 key (`modelspec signer keygen --algorithm ed25519`)"));
+            .hint(
+                "give --log-signer an Ed25519 key (`modelspec signer keygen --algorithm ed25519`)",
+            ));
         }
         if let Some(o) = &origin {
             check_origin(o)?;
@@ -118,9 +120,8 @@ impl LogConfig {
     }
 
     fn note_verifier(&self, origin: &str) -> Result<Verifier> {
-        Verifier::new(origin, &self.verifier_key).map_err(|e| {
-            RegistryError::new(ErrorKind::Invalid, BAD_LOG_SIGNER, e.to_string())
-        })
+        Verifier::new(origin, &self.verifier_key)
+            .map_err(|e| RegistryError::new(ErrorKind::Invalid, BAD_LOG_SIGNER, e.to_string()))
     }
 }
 
@@ -151,8 +152,9 @@ pub fn no_signer() -> RegistryError {
 }
 
 fn inconsistent(msg: impl Into<String>) -> RegistryError {
-    RegistryError::new(ErrorKind::Integrity, INCONSISTENT, msg)
-        .hint("run `modelspec audit verify` to find what changed; restore the database from a backup")
+    RegistryError::new(ErrorKind::Integrity, INCONSISTENT, msg).hint(
+        "run `modelspec audit verify` to find what changed; restore the database from a backup",
+    )
 }
 
 /// The newest stored checkpoint: size and note.
@@ -181,7 +183,9 @@ fn open_own(cfg: &LogConfig, size: u64, text: &str) -> Result<Checkpoint> {
         ))
     })?;
     let cp = Checkpoint::parse(opened.body()).map_err(|e| {
-        inconsistent(format!("the stored checkpoint of size {size} is malformed: {e}"))
+        inconsistent(format!(
+            "the stored checkpoint of size {size} is malformed: {e}"
+        ))
     })?;
     if cp.size != size {
         return Err(inconsistent(format!(
@@ -285,14 +289,16 @@ pub async fn sign_current(db: &Db, cfg: &LogConfig) -> Result<String> {
             format!("the log signer failed: {e}"),
         )
     })?;
-    sqlx::query("INSERT INTO audit_checkpoints (size, root, note, signed_at) VALUES ($1, $2, $3, $4)")
-        .bind(n as i64)
-        .bind(tree::hex(&root))
-        .bind(&note)
-        .bind(crate::time::now())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+    sqlx::query(
+        "INSERT INTO audit_checkpoints (size, root, note, signed_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(n as i64)
+    .bind(tree::hex(&root))
+    .bind(&note)
+    .bind(crate::time::now())
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err)?;
     tx.commit().await.map_err(db_err)?;
     Ok(note)
 }
@@ -327,8 +333,7 @@ pub async fn add_cosignatures(
 ) -> Result<CosignatureReceipt> {
     let body = req.checkpoint.split("\n\n").next().unwrap_or_default();
     let cp = Checkpoint::parse(&format!("{body}\n")).map_err(|e| {
-        bad_cosignature(format!("the checkpoint is not a C2SP checkpoint: {e}"))
-            .at("/checkpoint")
+        bad_cosignature(format!("the checkpoint is not a C2SP checkpoint: {e}")).at("/checkpoint")
     })?;
     let mut tx = db.begin_write().await?;
     let stored: Option<(String,)> =
@@ -338,11 +343,10 @@ pub async fn add_cosignatures(
             .await
             .map_err(db_err)?;
     let Some((stored,)) = stored else {
-        return Err(bad_cosignature(format!(
-            "the log signed no checkpoint of size {}",
-            cp.size
-        ))
-        .at("/checkpoint"));
+        return Err(
+            bad_cosignature(format!("the log signed no checkpoint of size {}", cp.size))
+                .at("/checkpoint"),
+        );
     };
     let signed = open_own(cfg, cp.size, &stored)?;
     if signed != cp {
@@ -365,8 +369,11 @@ pub async fn add_cosignatures(
                 .hint("the registry accepts cosignatures only from its --witness keys")
         })?;
         ms_tlog::cosignature::verify(line, &signed, witness).map_err(|e| {
-            bad_cosignature(format!("the cosignature of {} does not verify: {e}", witness.name()))
-                .at(&at)
+            bad_cosignature(format!(
+                "the cosignature of {} does not verify: {e}",
+                witness.name()
+            ))
+            .at(&at)
         })?;
         sqlx::query(
             "INSERT INTO audit_cosignatures (size, witness, signature_line, received_at) \

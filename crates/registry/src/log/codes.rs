@@ -49,4 +49,7 @@ codes! {
     /// A witness refused or could not be reached.
     WITNESS_FAILED = "MG1012" "A witness refused the checkpoint or could not be reached."
     "`modelspec audit checkpoint --witness URL` sends the newest checkpoint with a consistency proof to each witness (C2SP tlog-witness add-checkpoint). A 409 answer is retried once with the size the witness holds; other refusals (403 unknown log, 422 inconsistent) are reported with the witness's answer.";
+    /// `audit verify` has no key to trust.
+    NO_TRUSTED_KEY = "MG1013" "No log key to trust."
+    "`modelspec audit verify` checks the checkpoint's signature against a key you trust, never one the log hands out: give --log-key (the registry's operator prints it with `modelspec audit checkpoint`) or --policy with `log: {origin, key}`. A local registry trusts its own log key.";
 }

@@ -90,9 +90,8 @@ pub fn configure(db_url: &str, settings: &LogSettings) -> Result<Option<Arc<LogC
 /// to link a complete file into place without replacing (`KeyFileSigner::save_pkcs8_pem`):
 /// one key wins and both use it, so no checkpoint is ever signed by a key that is then lost.
 pub fn development_key(path: &Path) -> Result<KeyFileSigner> {
-    let load = || {
-        KeyFileSigner::load(path).map_err(|e| signer_error(&path.display().to_string(), e))
-    };
+    let load =
+        || KeyFileSigner::load(path).map_err(|e| signer_error(&path.display().to_string(), e));
     if path.exists() {
         return load();
     }

@@ -7,8 +7,8 @@
 //!
 //! Modules: [`entry`] (the bytes of a leaf), [`tree`] (stored hashes in `audit_hashes`),
 //! [`checkpoint`] (signing, cosignatures), [`key`] (where the log key comes from), [`tiles`]
-//! (hash and entries tiles, proofs), [`source`] (the log as a verifier reads it), [`codes`]
-//! (`MG10xx`).
+//! (hash and entries tiles, proofs), [`source`] (the log as a verifier reads it),
+//! [`witness_client`] (getting a checkpoint cosigned), [`codes`] (`MG10xx`).
 
 pub mod checkpoint;
 pub mod codes;
@@ -17,6 +17,7 @@ pub mod key;
 pub mod source;
 pub mod tiles;
 pub mod tree;
+pub mod witness_client;
 
 use serde::{Deserialize, Serialize};
 

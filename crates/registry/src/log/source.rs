@@ -26,7 +26,10 @@ impl RegistrySource {
 }
 
 fn fetch_err(what: &str, e: crate::RegistryError) -> TlogError {
-    TlogError::new(MT0614, format!("cannot fetch {what}: {}: {}", e.code, e.message))
+    TlogError::new(
+        MT0614,
+        format!("cannot fetch {what}: {}: {}", e.code, e.message),
+    )
 }
 
 impl TileSource for RegistrySource {

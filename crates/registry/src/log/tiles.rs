@@ -16,8 +16,12 @@ use crate::db::{Db, db_err};
 use crate::error::{ErrorKind, RegistryError, Result};
 
 fn no_tile(path: &str, why: &str) -> RegistryError {
-    RegistryError::new(ErrorKind::NotFound, BAD_TILE, format!("no tile {path:?}: {why}"))
-        .hint("GET /audit/checkpoint gives the size; tiles follow C2SP tlog-tiles")
+    RegistryError::new(
+        ErrorKind::NotFound,
+        BAD_TILE,
+        format!("no tile {path:?}: {why}"),
+    )
+    .hint("GET /audit/checkpoint gives the size; tiles follow C2SP tlog-tiles")
 }
 
 fn out_of_range(msg: String) -> RegistryError {
@@ -34,12 +38,11 @@ pub async fn tile(db: &Db, path: &str) -> Result<Vec<u8>> {
     let hashed = tree::hashed_records(&mut conn).await?;
     let size = tree::size(&mut conn).await?.max(hashed);
     // Records a tile needs: each of its hashes covers 256^L records (entries: one each).
-    let needed = t
-        .n
-        .checked_mul(256)
-        .and_then(|x| x.checked_add(u64::from(t.width)))
-        .and_then(|x| x.checked_mul(1u64.checked_shl(8 * t.level)?))
-        .unwrap_or(u64::MAX);
+    let needed =
+        t.n.checked_mul(256)
+            .and_then(|x| x.checked_add(u64::from(t.width)))
+            .and_then(|x| x.checked_mul(1u64.checked_shl(8 * t.level)?))
+            .unwrap_or(u64::MAX);
     let have = if t.is_entries() { size } else { hashed };
     if needed > have {
         return Err(no_tile(

@@ -94,14 +94,13 @@ pub async fn fetch(conn: &mut AnyConnection, indexes: &[u64]) -> Result<HashMap<
 
 /// The stored hashes with `first <= idx < end`, in index order (a tile's rows).
 pub async fn fetch_range(conn: &mut AnyConnection, first: u64, end: u64) -> Result<Vec<Hash>> {
-    let rows = sqlx::query(
-        "SELECT idx, hash FROM audit_hashes WHERE idx >= $1 AND idx < $2 ORDER BY idx",
-    )
-    .bind(first as i64)
-    .bind(end as i64)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db_err)?;
+    let rows =
+        sqlx::query("SELECT idx, hash FROM audit_hashes WHERE idx >= $1 AND idx < $2 ORDER BY idx")
+            .bind(first as i64)
+            .bind(end as i64)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_err)?;
     let mut out = Vec::with_capacity(rows.len());
     for (k, r) in rows.iter().enumerate() {
         let idx: i64 = r.try_get("idx").map_err(db_err)?;
@@ -158,10 +157,7 @@ async fn insert(conn: &mut AnyConnection, first: u64, hashes: &[Hash]) -> Result
 /// the ones before it, written in `tx` (the event's own transaction).
 pub async fn append(tx: &mut Tx, seq: u64, entry: &[u8]) -> Result<()> {
     let n = seq - 1;
-    let hashes = with_hashes(&mut *tx, |r| {
-        ms_tlog::stored_hashes_for_record(n, entry, r)
-    })
-    .await?;
+    let hashes = with_hashes(&mut *tx, |r| ms_tlog::stored_hashes_for_record(n, entry, r)).await?;
     insert(&mut *tx, ms_tlog::stored_hash_index(0, n), &hashes).await
 }
 
@@ -181,7 +177,9 @@ pub async fn hashed_records(conn: &mut AnyConnection) -> Result<u64> {
         .fetch_one(&mut *conn)
         .await
         .map_err(db_err)?;
-    Ok(max.and_then(|m| ms_tlog::record_count(m as u64 + 1)).unwrap_or(0))
+    Ok(max
+        .and_then(|m| ms_tlog::record_count(m as u64 + 1))
+        .unwrap_or(0))
 }
 
 async fn stored_count(conn: &mut AnyConnection) -> Result<u64> {
@@ -208,8 +206,7 @@ pub async fn backfill(db: &Db) -> Result<u64> {
     let count = stored_count(&mut tx).await?;
     // More rows than the events need, or a count no tree has: the tables were damaged. The
     // registry still opens, so that `audit verify` can read the tiles and say what changed.
-    let Some(done) = ms_tlog::record_count(count).filter(|&k| k < n)
-    else {
+    let Some(done) = ms_tlog::record_count(count).filter(|&k| k < n) else {
         return Ok(0);
     };
     let mut after = done;

@@ -114,7 +114,7 @@ pub async fn serve_witness(config: WitnessConfig) -> Result<Server, RegistryErro
     let mut witness = Witness::new(&config.name, logs).map_err(|e| failed(e.to_string()))?;
     let kept = load_state(&config.state)?;
     for (origin, body) in &kept {
-        let cp = Checkpoint::parse(&body).map_err(|e| {
+        let cp = Checkpoint::parse(body).map_err(|e| {
             failed(format!(
                 "the witness state {} has a bad checkpoint of {origin}: {e}",
                 config.state.display()

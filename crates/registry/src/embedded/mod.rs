@@ -634,7 +634,7 @@ impl Registry for Embedded {
         self.need(Role::Reader, "reading the audit log")?;
         let log = self.log()?;
         let note = crate::log::checkpoint::latest(&self.shared.db, &log).await?;
-        crate::log::tiles::event(&self.shared.db, &log, &note, seq).await
+        crate::log::tiles::event(&self.shared.db, &note, seq).await
     }
 
     async fn audit_consistency(&self, from: u64, to: u64) -> Result<ConsistencyProof> {

@@ -11,7 +11,7 @@ use ms_tlog::tile::Tile;
 use super::codes::{BAD_RANGE, BAD_TILE};
 use super::entry::{COLUMNS, RawEvent};
 use super::tree;
-use super::{ConsistencyProof, EventProof, LogConfig};
+use super::{ConsistencyProof, EventProof};
 use crate::db::{Db, db_err};
 use crate::error::{ErrorKind, RegistryError, Result};
 
@@ -76,7 +76,7 @@ fn checkpoint_of(note: &str) -> Result<Checkpoint> {
 }
 
 /// Event `seq` and its inclusion proof in the checkpoint `note`.
-pub async fn event(db: &Db, _log: &LogConfig, note: &str, seq: u64) -> Result<EventProof> {
+pub async fn event(db: &Db, note: &str, seq: u64) -> Result<EventProof> {
     let cp = checkpoint_of(note)?;
     if seq == 0 || seq > cp.size {
         return Err(out_of_range(format!(

@@ -90,16 +90,17 @@ fn with_seq(entry: &[u8], seq: u64) -> Vec<u8> {
     ms_registry::canonical::to_string(&v).into_bytes()
 }
 
-/// Entries served in place of the honest ones, under the honest checkpoint and hash tiles.
-fn serve_entries(h: &Honest, entries: &[Vec<u8>]) -> MemorySource {
+/// Entries served in place of the honest ones, under the honest checkpoint and hash tiles:
+/// `entries[i]` is what the row of seq `i + 1` now holds (`None`: deleted). As the registry
+/// does, each entries tile holds the rows of its own seq range.
+fn serve_entries(h: &Honest, entries: &[Option<Vec<u8>>]) -> MemorySource {
     let mut s = h.served.clone();
     for t in entries_tiles_for_size(EVENTS as u64) {
-        let start = (t.start() as usize).min(entries.len());
-        let end = (start + t.width as usize).min(entries.len());
-        s.files.insert(
-            t.path(),
-            ms_tlog::entries::encode_entries(&entries[start..end]).unwrap(),
-        );
+        let start = t.start() as usize;
+        let end = start + t.width as usize;
+        let rows: Vec<&Vec<u8>> = entries[start..end].iter().flatten().collect();
+        s.files
+            .insert(t.path(), ms_tlog::entries::encode_entries(&rows).unwrap());
     }
     s
 }
@@ -171,20 +172,22 @@ proptest! {
     fn every_tampering_of_the_registry_log_is_found_and_named(t in tamper()) {
         let h = honest();
         let mut entries = h.entries.clone();
+        let rows = |entries: Vec<Vec<u8>>| entries.into_iter().map(Some).collect::<Vec<_>>();
         let source = match &t {
             Tamper::EventByte { entry, byte, bit } => {
                 flip(&mut entries[*entry], *byte, *bit);
-                serve_entries(h, &entries)
+                serve_entries(h, &rows(entries.clone()))
             }
             Tamper::Delete { entry } => {
-                entries.remove(*entry);
-                serve_entries(h, &entries)
+                let mut rows = rows(entries.clone());
+                rows[*entry] = None;
+                serve_entries(h, &rows)
             }
             Tamper::SwapRows { a, b } => {
                 entries.swap(*a, *b);
                 entries[*a] = with_seq(&entries[*a], *a as u64 + 1);
                 entries[*b] = with_seq(&entries[*b], *b as u64 + 1);
-                serve_entries(h, &entries)
+                serve_entries(h, &rows(entries.clone()))
             }
             Tamper::Truncate { to } => resigned(h, &entries[..*to]),
             Tamper::Rewrite { entry, byte, bit } => {

@@ -151,6 +151,11 @@ fn verify_locally_and_over_http_find_a_changed_byte_and_a_witness_cosigns() {
     let (out, err) = backing.fails(&["audit", "verify"], 1);
     assert!(out.contains("entry 2 changed"), "{out}");
     assert!(err.contains("MG1010"), "{err}");
+    let (out, _) = backing.fails(&["audit", "verify", "--json"], 1);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["ok"], false, "{report:#}");
+    assert_eq!(report["findings"][0]["kind"], "changed", "{report:#}");
+    assert_eq!(report["findings"][0]["code"], "MT0612", "{report:#}");
     let (out, _) = remote.fails(&["audit", "verify", "--log-key", &log_key], 1);
     assert!(out.contains("entry 2 changed"), "{out}");
 

@@ -203,8 +203,10 @@ fn diagnosis_json(d: &Diagnosis) -> serde_json::Value {
         "previous": cp(&d.previous),
         "cosignedBy": d.cosigned_by,
         "entriesChecked": d.entries_checked,
+        "evidence": d.evidence,
         "findings": d.findings.iter().map(|f| serde_json::json!({
             "code": f.code(),
+            "kind": f.kind(),
             "message": f.to_string(),
         })).collect::<Vec<_>>(),
     })

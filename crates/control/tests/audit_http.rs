@@ -1,6 +1,7 @@
 //! The audit log's HTTP API: the signed checkpoint as text, hash and entries tiles with their
 //! cache headers, an event with its inclusion proof, a consistency proof, and cosignatures kept
-//! only from configured witnesses and only when they verify.
+//! only from configured witnesses and only when they verify; and the witness server with its
+//! client: growth cosigned across a restart (409, then the proof), a rewrite refused.
 
 mod common;
 
@@ -9,7 +10,9 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use common::{config_in, error_of, plane_with};
+use ms_control::witness::{WitnessConfig, serve_witness};
 use ms_registry::log::LogConfig;
+use ms_registry::log::witness_client::cosign;
 use ms_tlog::checkpoint::Checkpoint;
 use ms_tlog::note::{self, Verifier};
 use ms_tlog::witness::{AddCheckpoint, Witness};
@@ -195,4 +198,63 @@ async fn the_log_over_http() {
     let e = error_of(post(vec![sig.to_line()], fake).await.unwrap(), 400).await;
     assert_eq!(e["code"], "MG1006");
     assert_eq!(e["pointer"], "/checkpoint");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_witness_cosigns_growth_across_restarts_and_refuses_a_rewrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let witness_key: Arc<KeyFileSigner> = Arc::new(key());
+    let w_vkey = Verifier::cosignature("w1", witness_key.public_key()).unwrap();
+    let mut config = config_in(dir.path());
+    let db_url = config.db.clone();
+    let log = LogConfig::new(Arc::new(key()), Some(ORIGIN.into()), &[w_vkey.to_string()]).unwrap();
+    let log_vkey = Verifier::parse(&log.verifier_key_text(ORIGIN).unwrap()).unwrap();
+    config.log = Some(Arc::new(log));
+    let p = plane_with(dir, config).await;
+    let registry = common::remote(&p, &p.reader);
+    let state = p.dir.path().join("witness/state.json");
+    let start = || async {
+        let mut c = WitnessConfig::new(
+            "w1",
+            witness_key.clone(),
+            vec![log_vkey.clone()],
+            state.clone(),
+        );
+        c.port = 0;
+        serve_witness(c).await.unwrap()
+    };
+
+    let w = start().await;
+    let receipt = cosign(&*registry, &w.url()).await.unwrap();
+    assert_eq!(
+        (receipt.size, receipt.witnesses.clone()),
+        (3, vec!["w1".to_string()])
+    );
+    w.shutdown().await;
+
+    // The log grows; a restarted witness remembers size 3: a 409 first, then the proof.
+    common::token(&p.embedded, "more", ms_registry::entity::Role::Reader).await;
+    let w = start().await;
+    let receipt = cosign(&*registry, &w.url()).await.unwrap();
+    assert_eq!(receipt.size, 4);
+    let kept = std::fs::read_to_string(&state).unwrap();
+    assert!(kept.contains(&format!("{ORIGIN}\\n4\\n")), "{kept}");
+
+    // History rewritten behind the registry's back and re-signed: the witness refuses.
+    let mut conn = p.embedded.db().pool().acquire().await.unwrap();
+    for sql in [
+        "UPDATE audit_events SET actor = 'os:mallory' WHERE seq = 2",
+        "DELETE FROM audit_cosignatures",
+        "DELETE FROM audit_checkpoints",
+        "DELETE FROM audit_hashes",
+    ] {
+        sqlx::raw_sql(sql).execute(&mut *conn).await.unwrap();
+    }
+    drop(conn);
+    ms_registry::db::Db::open(&db_url).await.unwrap();
+    common::token(&p.embedded, "after", ms_registry::entity::Role::Reader).await;
+    let e = cosign(&*registry, &w.url()).await.unwrap_err();
+    assert_eq!(e.code, "MG1012", "{e}");
+    assert!(e.message.contains("422"), "{e}");
+    w.shutdown().await;
 }

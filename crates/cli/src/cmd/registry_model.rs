@@ -8,6 +8,7 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use ms_registry::entity::{Artifact, ModelVersion, Status};
 use ms_registry::locate::{self, Secret, Settings};
@@ -123,6 +124,25 @@ pub fn parse(reference: &str) -> Result<(String, String), RegistryError> {
         )));
     }
     Ok((model.to_string(), selector.to_string()))
+}
+
+/// What `run` and `serve` load: `model` itself, or for a `registry://` reference the verified
+/// local copy (announced on stderr) and the version it came from. `Err(code)`: the registry
+/// refused, and the refusal was reported.
+pub fn model_to_load(
+    model: &str,
+    args: &RegistryModelArgs,
+) -> anyhow::Result<Result<(String, Option<RegistryModel>), ExitCode>> {
+    if !is_registry_ref(model) {
+        return Ok(Ok((model.to_string(), None)));
+    }
+    Ok(match prepare(model, args)? {
+        Ok(m) => {
+            announce(&m);
+            Ok((m.path.display().to_string(), Some(m)))
+        }
+        Err(e) => Err(super::connect::report(&e, false)),
+    })
 }
 
 /// Resolves, verifies, fetches and hashes `reference` (see the module note): the outer error

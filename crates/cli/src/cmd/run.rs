@@ -202,18 +202,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
 
     // A registry version is resolved, verified, fetched and hashed before anything is loaded.
-    let mut model = args.model.clone();
-    let mut from_registry = None;
-    if super::registry_model::is_registry_ref(&args.model) {
-        match super::registry_model::prepare(&args.model, &args.from_registry)? {
-            Ok(m) => {
-                super::registry_model::announce(&m);
-                model = m.path.display().to_string();
-                from_registry = Some(m);
-            }
-            Err(e) => return Ok(super::connect::report(&e, false)),
-        }
-    }
+    let (model, from_registry) =
+        match super::registry_model::model_to_load(&args.model, &args.from_registry)? {
+            Ok(m) => m,
+            Err(code) => return Ok(code),
+        };
 
     // Every decision is made and checked before anything is loaded.
     let request = LoadRequest {

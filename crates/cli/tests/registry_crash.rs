@@ -32,11 +32,13 @@ fn killed_session_upload(reg: &Reg) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // The session id is recorded before the first byte goes; one 8 MiB chunk takes ~1 s.
+    // The session id is recorded before the first byte goes; one 8 MiB chunk takes ~1 s, and
+    // the throttle makes the whole push take at least 8 s: 5 s leave time for a chunk to land
+    // on a loaded machine while the push is surely still running.
     wait_for("the upload session", Duration::from_secs(120), || {
         state.is_file()
     });
-    std::thread::sleep(Duration::from_millis(2500));
+    std::thread::sleep(Duration::from_millis(5000));
     assert!(
         child.try_wait().unwrap().is_none(),
         "the push ended too soon"

@@ -383,15 +383,6 @@ fn show(a: ShowArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn status_name(s: Status) -> &'static str {
-    match s {
-        Status::Draft => "draft",
-        Status::Staging => "staging",
-        Status::Prod => "prod",
-        Status::Deprecated => "deprecated",
-    }
-}
-
 fn describe_model(m: &Model) -> String {
     let mut s = format!(
         "model    {}\nfamily   {}\nlatest   {}\n",
@@ -417,7 +408,7 @@ fn version_table(versions: &[ModelVersion]) -> String {
     );
     for v in versions {
         // Pointers beside the status, except the one the status already names.
-        let mut status = status_name(v.status).to_string();
+        let mut status = ms_registry::model::status_str(v.status).to_string();
         let others: Vec<&str> = v
             .pointers
             .iter()
@@ -447,7 +438,7 @@ fn describe_version(v: &ModelVersion) -> String {
         v.version,
         v.digest,
         v.family,
-        status_name(v.status)
+        ms_registry::model::status_str(v.status)
     );
     if !v.pointers.is_empty() {
         s.push_str(&format!("pointers   {}\n", v.pointers.join(", ")));

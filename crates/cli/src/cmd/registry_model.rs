@@ -185,9 +185,15 @@ async fn prepare_async(
             .hint("give --policy FILE (or MODELSPEC_TRUST_POLICY); nothing was fetched or loaded"));
         }
         (None, _) => None,
-        (Some(policy), status) => {
-            Some(verify(registry, &version, policy, status_name(status)).await?)
-        }
+        (Some(policy), status) => Some(
+            verify(
+                registry,
+                &version,
+                policy,
+                ms_registry::model::status_str(status),
+            )
+            .await?,
+        ),
     };
     let artifact = gguf_artifact(registry, &version).await?;
     let expected = match &signed {
@@ -294,16 +300,6 @@ async fn verify(
             })
             .collect(),
     })
-}
-
-/// The trust environment a status is checked for.
-fn status_name(s: Status) -> &'static str {
-    match s {
-        Status::Draft => "draft",
-        Status::Staging => "staging",
-        Status::Prod => "prod",
-        Status::Deprecated => "deprecated",
-    }
 }
 
 /// The version's first GGUF artifact (registration keeps the spec's order, weights first).
